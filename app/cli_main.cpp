@@ -1,0 +1,152 @@
+// repnas: the headless command line of RepNAS Studio (same engine as the GUI).
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "repnas/error.h"
+#include "repnas/fusion_check.h"
+#include "repnas/runtime.h"
+
+namespace {
+
+const char* kUsage = R"(repnas - search, inspect, fuse and export re-parameterizing blocks
+
+usage: repnas <command> [options]
+
+commands:
+  verify-fusion [--json] [--threads N] [--fault NAME]
+      Build every standard block (each branch kind alone, identity, all branches; K 3 and 5;
+      stride 1 and 2; groups 1, 2 and depthwise; channel change; odd, even and non-square
+      inputs) with random weights and random BatchNorm statistics, fold it into one KxK
+      convolution and compare the two in eval mode. One row per case; exit status 0 iff every
+      case passes (max abs error <= 1e-5 * max(1, max |y|), measured before the ReLU).
+      --fault injects a known mistake into every case to show that the check catches it:
+      zero-padding, asymmetric-wrong-axis, perturbed-kernel, train-mode-reference.
+  version
+      Print the versions of RepNAS Studio and LibTorch.
+  help
+      Print this text.
+)";
+
+/// Command-line arguments after the command name, consumed as they are read.
+class Args {
+ public:
+  explicit Args(std::vector<std::string> args) : args_(std::move(args)) {}
+  bool flag(const std::string& name) {
+    for (auto it = args_.begin(); it != args_.end(); ++it)
+      if (*it == name) { args_.erase(it); return true; }
+    return false;
+  }
+  std::string value(const std::string& name, const std::string& fallback) {
+    for (auto it = args_.begin(); it != args_.end(); ++it) {
+      if (*it == name) {
+        if (std::next(it) == args_.end()) throw repnas::Error(name + " needs a value");
+        std::string v = *std::next(it);
+        args_.erase(it, std::next(it, 2));
+        return v;
+      }
+    }
+    return fallback;
+  }
+  int intValue(const std::string& name, int fallback) {
+    const std::string v = value(name, "");
+    if (v.empty()) return fallback;
+    try {
+      size_t used = 0;
+      int n = std::stoi(v, &used);
+      if (used != v.size()) throw std::invalid_argument(v);
+      return n;
+    } catch (const std::exception&) {
+      throw repnas::Error(name + " expects an integer, got '" + v + "'");
+    }
+  }
+  void expectEmpty() const {
+    if (!args_.empty()) throw repnas::Error("unknown argument '" + args_.front() + "'");
+  }
+
+ private:
+  std::vector<std::string> args_;
+};
+
+repnas::FusionFault parseFault(const std::string& name) {
+  for (auto f : {repnas::FusionFault::None, repnas::FusionFault::ZeroPadding,
+                 repnas::FusionFault::AsymmetricWrongAxis, repnas::FusionFault::PerturbedKernel,
+                 repnas::FusionFault::TrainModeReference})
+    if (repnas::faultName(f) == name) return f;
+  throw repnas::Error("unknown fault '" + name +
+                      "' (expected zero-padding, asymmetric-wrong-axis, perturbed-kernel or "
+                      "train-mode-reference)");
+}
+
+int verifyFusion(Args& args) {
+  const bool json = args.flag("--json");
+  const int threads = args.intValue("--threads", 0);
+  const auto fault = parseFault(args.value("--fault", "none"));
+  args.expectEmpty();
+  repnas::setComputeThreads(threads);
+
+  auto cases = repnas::standardFusionCases();
+  nlohmann::json rows = nlohmann::json::array();
+  int failed = 0;
+  if (!json)
+    std::printf("%-44s %12s %12s  %s\n", "case", "max_abs_err", "rel_err", "result");
+  for (auto& c : cases) {
+    c.fault = fault;
+    const auto r = repnas::runFusionCase(c);
+    failed += r.pass ? 0 : 1;
+    if (json) {
+      rows.push_back({{"name", r.name}, {"max_abs_err", r.max_abs_err}, {"rel_err", r.rel_err},
+                      {"pass", r.pass}});
+    } else {
+      std::printf("%-44s %12.3e %12.3e  %s\n", r.name.c_str(), r.max_abs_err, r.rel_err,
+                  r.pass ? "pass" : "FAIL");
+    }
+  }
+  if (json) {
+    std::cout << rows.dump(2) << std::endl;
+  } else {
+    std::printf("\n%zu cases, %zu passed, %d failed\n", cases.size(), cases.size() - failed,
+                failed);
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string command = argv[1];
+  Args args(std::vector<std::string>(argv + 2, argv + argc));
+  const std::map<std::string, std::function<int(Args&)>> commands = {
+      {"verify-fusion", verifyFusion},
+      {"version",
+       [](Args& a) {
+         a.expectEmpty();
+         std::printf("repnas %s (LibTorch %s)\n", repnas::version().c_str(),
+                     repnas::torchVersion().c_str());
+         return 0;
+       }},
+      {"help", [](Args&) { std::fputs(kUsage, stdout); return 0; }},
+      {"--help", [](Args&) { std::fputs(kUsage, stdout); return 0; }},
+  };
+  const auto it = commands.find(command);
+  if (it == commands.end()) {
+    std::fprintf(stderr, "repnas: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  }
+  try {
+    return it->second(args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "repnas %s: error: %s\n", command.c_str(), e.what());
+    return 2;
+  }
+}

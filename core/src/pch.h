@@ -1,0 +1,3 @@
+// Precompiled header of repnas_core: the torch C++ API. Private to core (and its tests).
+#pragma once
+#include <torch/torch.h>
