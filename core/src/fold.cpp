@@ -77,20 +77,28 @@ KernelBias mergeSequential1x1KxK(const KernelBias& first, const KernelBias& seco
   return out;
 }
 
-torch::Tensor averagePoolKernel(int channels, int kernel_size, int groups, torch::Dtype dtype) {
+namespace {
+// [channels, channels/groups, K, K] with `value` at [c, c mod (C/g)] on the taps `taps`.
+torch::Tensor channelDiagonalKernel(int channels, int kernel_size, int groups,
+                                    const torch::Tensor& taps, torch::Dtype dtype) {
   const int per_group = channels / groups;
   auto k = torch::zeros({channels, per_group, kernel_size, kernel_size}, dtype);
-  const double value = 1.0 / (kernel_size * kernel_size);
-  for (int c = 0; c < channels; ++c) k[c][c % per_group].fill_(value);
+  const auto out = torch::arange(channels, torch::kLong);
+  k.index_put_({out, out.remainder(per_group)}, taps.to(dtype));
   return k;
+}
+}  // namespace
+
+torch::Tensor averagePoolKernel(int channels, int kernel_size, int groups, torch::Dtype dtype) {
+  const auto taps = torch::full({kernel_size, kernel_size}, 1.0 / (kernel_size * kernel_size),
+                                torch::kDouble);
+  return channelDiagonalKernel(channels, kernel_size, groups, taps, dtype);
 }
 
 torch::Tensor identityKernel(int channels, int kernel_size, int groups, torch::Dtype dtype) {
-  const int per_group = channels / groups;
-  auto k = torch::zeros({channels, per_group, kernel_size, kernel_size}, dtype);
-  const int centre = kernel_size / 2;
-  for (int c = 0; c < channels; ++c) k[c][c % per_group][centre][centre] = 1.0;
-  return k;
+  auto taps = torch::zeros({kernel_size, kernel_size}, torch::kDouble);
+  taps[kernel_size / 2][kernel_size / 2] = 1.0;
+  return channelDiagonalKernel(channels, kernel_size, groups, taps, dtype);
 }
 
 KernelBias sumBranches(const std::vector<KernelBias>& branches) {

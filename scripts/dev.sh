@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# RepNAS Studio developer entry point. On a fresh Debian 12 machine (as root, or with sudo):
+#   ./scripts/dev.sh run    install what is missing, build, run the main job
+#   ./scripts/dev.sh test   install what is missing, build, run every test through CTest
+#   ./scripts/dev.sh deps   only install the Debian packages
+#   ./scripts/dev.sh build  only configure and build
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Build tools, libraries, the default data set, and the independent checkers used by tests.
+PACKAGES=(
+  g++ cmake ninja-build ccache pkg-config
+  qt6-base-dev libqt6svg6 libqcustomplot-dev libtorch-dev libgloo-dev libonnx-dev nlohmann-json3-dev zlib1g-dev
+  libopenblas0-pthread
+  dataset-fashion-mnist
+  python3-torch python3-onnx python3-opencv
+  xvfb xauth
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "dev.sh: need root (or sudo) to run: $*" >&2; exit 1
+  fi
+}
+
+deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "dev.sh: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+build() {
+  cmake --preset default
+  cmake --build --preset default
+}
+
+case "${1:-}" in
+  deps) deps ;;
+  build) deps; build ;;
+  run)
+    deps; build
+    shift
+    exec ./build/app/repnas verify-fusion "$@"
+    ;;
+  test)
+    deps; build
+    ctest --preset default
+    ;;
+  *)
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
