@@ -2,13 +2,21 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
+#include <thread>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "console_progress.h"
+#include "repnas/config.h"
+#include "repnas/engine.h"
 #include "repnas/error.h"
 #include "repnas/fusion_check.h"
 #include "repnas/runtime.h"
@@ -28,6 +36,13 @@ commands:
       case passes (max abs error <= 1e-5 * max(1, max |y|), measured before the ReLU).
       --fault injects a known mistake into every case to show that the check catches it:
       zero-padding, asymmetric-wrong-axis, perturbed-kernel, train-mode-reference.
+  search --out DIR [--config FILE] [--set key=value ...] [--resume] [--quiet]
+      Train a network on real data in one of four modes (config key mode): search (RepNAS:
+      warm-up, search, fix the top-k branches, train on), plain, repvgg or dbb. DIR receives
+      config.json, events.jsonl (one JSON object per line), checkpoint.pt (every epoch and on
+      stop), arch.json and weights.pt. --resume continues DIR from its checkpoint with its saved
+      config (only --set threads=N may change). Ctrl+C stops after the current step and saves a
+      checkpoint; a second Ctrl+C quits at once. Exit status 0 when the run completes.
   version
       Print the versions of RepNAS Studio and LibTorch.
   help
@@ -69,6 +84,12 @@ class Args {
   void expectEmpty() const {
     if (!args_.empty()) throw repnas::Error("unknown argument '" + args_.front() + "'");
   }
+  /// All values of a repeatable option.
+  std::vector<std::string> values(const std::string& name) {
+    std::vector<std::string> out;
+    for (std::string v = value(name, "\x01"); v != "\x01"; v = value(name, "\x01")) out.push_back(v);
+    return out;
+  }
 
  private:
   std::vector<std::string> args_;
@@ -82,6 +103,69 @@ repnas::FusionFault parseFault(const std::string& name) {
   throw repnas::Error("unknown fault '" + name +
                       "' (expected zero-padding, asymmetric-wrong-axis, perturbed-kernel or "
                       "train-mode-reference)");
+}
+
+std::atomic<int> g_interrupts{0};
+
+extern "C" void onInterrupt(int) {
+  if (g_interrupts.fetch_add(1) >= 1) std::_Exit(130);
+}
+
+int search(Args& args) {
+  const std::string out = args.value("--out", "");
+  const std::string config_file = args.value("--config", "");
+  const auto overrides = args.values("--set");
+  const bool resume = args.flag("--resume");
+  const bool quiet = args.flag("--quiet");
+  args.expectEmpty();
+  if (out.empty()) throw repnas::Error("--out DIR is required");
+
+  repnas::RunConfig config;
+  if (resume) {
+    if (!config_file.empty()) throw repnas::Error("--resume uses the run's saved config; drop --config");
+    for (const auto& kv : overrides)
+      if (kv.rfind("threads=", 0) != 0)
+        throw repnas::Error("--resume uses the run's saved config; only --set threads=N may change");
+  } else if (!config_file.empty()) {
+    config = repnas::loadConfigFile(config_file);
+  }
+  for (const auto& kv : overrides) repnas::applyConfigOverride(config, kv);
+  if (!resume && std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
+    throw repnas::Error(out + " already holds a run (checkpoint.pt); use --resume to continue it "
+                        "or choose another --out");
+
+  repnas::Engine engine(config, out, resume);
+  std::filesystem::create_directories(out);
+  repnas::EventLogWriter log((std::filesystem::path(out) / "events.jsonl").string());
+  engine.addObserver(&log);
+  repnas::cli::ConsoleProgress progress(stderr);
+  if (!quiet) engine.addObserver(&progress);
+
+  // Ctrl+C: stop cleanly (checkpoint), from a watcher thread (posting is not signal-safe).
+  std::signal(SIGINT, onInterrupt);
+  std::signal(SIGTERM, onInterrupt);
+  std::atomic<bool> done{false};
+  std::thread watcher([&]() {
+    bool posted = false;
+    while (!done.load()) {
+      if (!posted && g_interrupts.load() > 0) {
+        engine.post(repnas::Command::stop());
+        posted = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  const auto result = engine.run();
+  done = true;
+  watcher.join();
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (result.status == "failed") {
+    std::fprintf(stderr, "repnas search: error: %s\n", result.message.c_str());
+    return 1;
+  }
+  if (quiet) std::printf("%s: %s\n", result.status.c_str(), result.message.c_str());
+  return result.status == "completed" ? 0 : 3;
 }
 
 int verifyFusion(Args& args) {
@@ -128,6 +212,7 @@ int main(int argc, char** argv) {
   Args args(std::vector<std::string>(argv + 2, argv + argc));
   const std::map<std::string, std::function<int(Args&)>> commands = {
       {"verify-fusion", verifyFusion},
+      {"search", search},
       {"version",
        [](Args& a) {
          a.expectEmpty();

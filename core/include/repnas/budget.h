@@ -1,0 +1,55 @@
+#pragma once
+/// @file budget.h
+/// @brief The branch budget (global k, per-layer limits, pins) and the constrained selection
+/// that turns per-branch scores into a mask (DESIGN.md 1.3). Plain C++, no torch.
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "repnas/branch_kind.h"
+
+namespace repnas {
+
+/// @brief A user's decision about one (layer, branch).
+enum class Pin { Auto = 0, Keep = 1, Drop = 2 };
+
+/// @brief "auto", "keep", "drop".
+std::string pinName(Pin pin);
+/// @brief Parses pinName's output; nullopt for anything else.
+std::optional<Pin> parsePin(const std::string& name);
+
+/// @brief How many branches may be kept, globally and per layer, and which are pinned.
+struct Budget {
+  int k = 0;                             ///< branches kept in total (identity not counted)
+  std::vector<int> layer_min;            ///< per layer; empty = defaults (see defaultBudget)
+  std::vector<int> layer_max;            ///< per layer; empty = 6 everywhere
+  std::vector<std::array<Pin, kNumBranchKinds>> pins;  ///< per layer; empty = all Auto
+
+  /// @brief Sizes the per-layer vectors for `layers` layers, filling defaults where empty.
+  void resize(int layers, const std::vector<bool>& layer_has_identity);
+  bool operator==(const Budget& o) const {
+    return k == o.k && layer_min == o.layer_min && layer_max == o.layer_max && pins == o.pins;
+  }
+  bool operator!=(const Budget& o) const { return !(*this == o); }
+};
+
+/// @brief k = ⌊ratio · 6L⌋ (ratio 0.34 by default, DESIGN.md 1.2). Layers without an identity
+/// branch get a minimum of 1 so that no layer outputs a constant; the others minimum 0.
+Budget defaultBudget(const std::vector<bool>& layer_has_identity, double ratio = 0.34);
+
+/// @brief Why `budget` cannot be satisfied for `layers` layers, or nullopt when it can.
+/// Reasons read like "k=10 is below the sum of per-layer minimums 22".
+std::optional<std::string> budgetProblem(const Budget& budget, int layers);
+
+/// @brief The selection: honour Keep pins and per-layer minimums (each layer's best-scoring
+/// branches first), then fill globally by score up to exactly k within per-layer maximums,
+/// never taking a Drop pin. `scores` is layer-major, [layers × 6]. Ties go to the lower index.
+/// Throws repnas::Error with budgetProblem's reason when infeasible.
+std::vector<BranchMask> selectBranches(const std::vector<double>& scores, const Budget& budget);
+
+/// @brief Number of branches set over all layers.
+int countBranches(const std::vector<BranchMask>& masks);
+
+}  // namespace repnas

@@ -1,0 +1,66 @@
+#pragma once
+/// @file engine.h
+/// @brief The training engine: one loop for the four modes (search, plain, repvgg, dbb),
+/// observed through repnas::Observer and steered through repnas::Command. No torch types.
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "repnas/config.h"
+#include "repnas/events.h"
+
+namespace repnas {
+
+/// @brief Runs one training run in a run directory.
+///
+/// The directory receives config.json (resolved), events.jsonl (one JSON object per event,
+/// appended), checkpoint.pt (atomic, every epoch and on stop), and at the end arch.json (the
+/// ODBB) and weights.pt (the trained multi-branch network).
+class Engine {
+ public:
+  /// @brief Prepares a run; validates the configuration (ConfigError). With `resume`, the
+  /// configuration is read from run_dir/config.json and only `threads` is taken from `config`.
+  Engine(const RunConfig& config, const std::string& run_dir, bool resume = false);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// @brief Adds an observer (not owned); call before run().
+  void addObserver(Observer* observer);
+  /// @brief Queues a command; thread-safe; applied before the next step. Returns its id.
+  int64_t post(const Command& command);
+  /// @brief Runs to the end, a stop command, or a failure; blocking. Never throws for data,
+  /// config or numerical problems: they end the run with status "failed" and a message.
+  RunFinished run();
+  /// @brief The configuration in force (the saved one when resuming).
+  const RunConfig& config() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// @brief Appends every event as one JSON line to a file, flushed per line, so that a reader
+/// can follow a running search.
+class EventLogWriter : public Observer {
+ public:
+  explicit EventLogWriter(const std::string& path);
+  void onRunStarted(const RunInfo& e) override { write(e); }
+  void onStep(const StepSnapshot& e) override { write(e); }
+  void onEpoch(const EpochSummary& e) override { write(e); }
+  void onPhaseChange(const PhaseChange& e) override { write(e); }
+  void onCommand(const CommandAck& e) override { write(e); }
+  void onCheckpoint(const CheckpointSaved& e) override { write(e); }
+  void onFinished(const RunFinished& e) override { write(e); }
+
+ private:
+  void write(const Event& e);
+  std::mutex mutex_;
+  std::ofstream out_;
+  std::string path_;
+};
+
+}  // namespace repnas

@@ -1,0 +1,168 @@
+#pragma once
+/// @file events.h
+/// @brief What the engine tells its observers (snapshots, events) and what it accepts
+/// (commands). Plain C++: the GUI, the event log and the console all observe the same types.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "repnas/block_spec.h"
+#include "repnas/budget.h"
+#include "repnas/dataset.h"
+
+namespace repnas {
+
+/// @brief Training phase. Search mode runs Warmup → Search → Fixed; the fixed-mask modes
+/// (plain, repvgg, dbb) run Train only.
+enum class Phase { Warmup, Search, Fixed, Train };
+std::string phaseName(Phase phase);
+std::optional<Phase> parsePhase(const std::string& name);
+
+/// @brief One searchable layer as observers see it.
+struct LayerInfo {
+  int index = 0;
+  BlockSpec block;
+  bool has_identity = false;
+  std::string label;  ///< e.g. "L3 s2 32->64"
+};
+
+/// @brief Sent once when a run starts (or resumes).
+struct RunInfo {
+  std::string run_dir;
+  std::string mode;
+  std::string backbone;
+  std::string config_json;  ///< the resolved configuration
+  std::vector<LayerInfo> layers;
+  DatasetInfo dataset;
+  int epochs = 0;
+  int warmup_epochs = 0;
+  int search_epochs = 0;
+  int64_t steps_per_epoch = 0;
+  int64_t total_steps = 0;
+  int64_t start_step = 0;  ///< > 0 when resumed
+  bool resumed = false;
+  Budget budget;
+  std::vector<float> alpha;  ///< [L × 6] at start (zeros for a new run)
+};
+
+/// @brief The state after one training step.
+struct StepSnapshot {
+  int64_t step = 0;  ///< 0-based index of the step just taken
+  int epoch = 0;
+  Phase phase = Phase::Warmup;
+  double loss = 0;
+  double batch_accuracy = 0;
+  double lr = 0;
+  double arch_lr = 0;
+  std::vector<float> alpha;  ///< [L × 6], layer-major
+  std::vector<float> sigma;  ///< σ(α)
+  std::vector<BranchMask> mask;  ///< the mask this step used, one per layer
+  int budget_k = 0;              ///< k in force
+  double step_ms = 0;
+  double images_per_second = 0;
+};
+
+/// @brief Sent at the end of each epoch.
+struct EpochSummary {
+  int epoch = 0;
+  Phase phase = Phase::Warmup;
+  int64_t step = 0;  ///< last step of the epoch
+  double train_loss = 0;
+  double train_accuracy = 0;
+  std::optional<double> val_accuracy;
+  std::optional<double> test_accuracy;  ///< only at the end of a phase
+  double seconds = 0;
+};
+
+/// @brief Sent when the phase changes; on entering Fixed, `mask` is the fixed ODBB.
+struct PhaseChange {
+  Phase from = Phase::Warmup;
+  Phase to = Phase::Search;
+  int64_t step = 0;
+  int epoch = 0;
+  std::vector<BranchMask> mask;
+};
+
+/// @brief A steering command. Applied between steps, acknowledged with a CommandAck.
+struct Command {
+  enum class Type { Pause, Resume, Stop, SetBudget, SetLayerLimits, SetPin };
+  Type type = Type::Pause;
+  int k = 0;          ///< SetBudget
+  int layer = -1;     ///< SetLayerLimits, SetPin
+  int min = -1;       ///< SetLayerLimits (-1: unchanged)
+  int max = -1;       ///< SetLayerLimits (-1: unchanged)
+  BranchKind branch = BranchKind::KxK;  ///< SetPin
+  Pin pin = Pin::Auto;                  ///< SetPin
+
+  static Command pause() { return {Type::Pause}; }
+  static Command resume() { return {Type::Resume}; }
+  static Command stop() { return {Type::Stop}; }
+  static Command setBudget(int k) { Command c{Type::SetBudget}; c.k = k; return c; }
+  static Command setLayerLimits(int layer, int min, int max) {
+    Command c{Type::SetLayerLimits}; c.layer = layer; c.min = min; c.max = max; return c;
+  }
+  static Command setPin(int layer, BranchKind branch, Pin pin) {
+    Command c{Type::SetPin}; c.layer = layer; c.branch = branch; c.pin = pin; return c;
+  }
+  /// @brief e.g. "set budget k=12", "pin layer 3 1x1-AVG drop".
+  std::string describe() const;
+};
+
+/// @brief The engine's answer to a command.
+struct CommandAck {
+  int64_t id = 0;
+  std::string command;  ///< Command::describe()
+  bool accepted = false;
+  std::string reason;   ///< why it was refused (empty when accepted)
+  int64_t step = 0;     ///< applied before this step
+  Budget budget;        ///< the budget in force afterwards
+};
+
+/// @brief A checkpoint was written.
+struct CheckpointSaved {
+  std::string path;
+  int64_t step = 0;  ///< steps completed
+  int epoch = 0;
+};
+
+/// @brief The run ended.
+struct RunFinished {
+  std::string status;   ///< "completed", "stopped" or "failed"
+  std::string message;
+  int64_t step = 0;     ///< steps completed
+  std::optional<double> test_accuracy;
+  std::vector<BranchMask> mask;  ///< the final architecture (empty when failed early)
+};
+
+/// @brief Receives engine events, in the engine's thread. Implementations must be quick.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void onRunStarted(const RunInfo&) {}
+  virtual void onStep(const StepSnapshot&) {}
+  virtual void onEpoch(const EpochSummary&) {}
+  virtual void onPhaseChange(const PhaseChange&) {}
+  virtual void onCommand(const CommandAck&) {}
+  virtual void onCheckpoint(const CheckpointSaved&) {}
+  virtual void onFinished(const RunFinished&) {}
+};
+
+/// @brief One line of the event log, parsed.
+using Event = std::variant<RunInfo, StepSnapshot, EpochSummary, PhaseChange, CommandAck,
+                           CheckpointSaved, RunFinished>;
+
+/// @brief One JSON object (no newline) for an event, as written to events.jsonl.
+std::string eventToJson(const Event& event);
+/// @brief Parses one line of events.jsonl. Throws repnas::Error naming the problem.
+Event eventFromJson(const std::string& line);
+/// @brief Delivers an event to the matching Observer method.
+void dispatchEvent(const Event& event, Observer& observer);
+
+/// @brief Masks as a layer-major 0/1 list, and back.
+std::vector<int> maskToBits(const std::vector<BranchMask>& masks);
+std::vector<BranchMask> maskFromBits(const std::vector<int>& bits);
+
+}  // namespace repnas

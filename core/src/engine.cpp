@@ -1,0 +1,588 @@
+#include "repnas/engine.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+
+#include "data.h"
+#include "network.h"
+#include "repnas/backbone.h"
+#include "repnas/runtime.h"
+#include "run_files.h"
+#include "strategy.h"
+
+namespace repnas {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------- event log
+
+EventLogWriter::EventLogWriter(const std::string& path) : path_(path) {
+  out_.open(path, std::ios::app);
+  if (!out_) throw Error("cannot open event log " + path + " for writing");
+}
+
+void EventLogWriter::write(const Event& e) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  out_ << eventToJson(e) << '\n';
+  out_.flush();
+}
+
+// ---------------------------------------------------------------- engine
+
+namespace {
+
+/// A run that must end now, with this status and message.
+struct RunAbort {
+  std::string status;
+  std::string message;
+};
+
+double cosine(double start, double progress) {
+  return start * 0.5 * (1 + std::cos(M_PI * std::clamp(progress, 0.0, 1.0)));
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  RunConfig config;
+  std::string run_dir;
+  bool resume = false;
+  std::vector<Observer*> observers;
+
+  // Commands, posted from any thread.
+  std::mutex command_mutex;
+  std::condition_variable command_cv;
+  std::deque<std::pair<int64_t, Command>> commands;
+  int64_t next_command_id = 1;
+
+  // Run state.
+  BackboneSpec backbone;
+  data::LoadedDataset dataset;
+  data::ImageSet train_set, val_set, test_set;
+  data::Normalization norm;
+  Network net{nullptr};
+  std::unique_ptr<SearchStrategy> strategy;
+  std::unique_ptr<torch::optim::SGD> sgd;
+  Budget budget;
+  std::vector<BranchMask> fixed_masks;  // the mode's masks, or the ODBB once fixed
+  bool fixed = false;
+  int64_t step = 0;  // steps completed
+  int64_t steps_per_epoch = 0;
+  int64_t total_steps = 0;
+  EpochTotals epoch_totals;
+  bool paused = false;
+  bool stop_requested = false;
+  int64_t last_checkpoint_step = -1;
+
+  template <typename E>
+  void emit(const E& e) {
+    for (auto* o : observers) dispatchEvent(Event(e), *o);
+  }
+
+  bool isSearch() const { return config.mode == "search"; }
+
+  Phase phaseOfEpoch(int epoch) const {
+    if (!isSearch()) return Phase::Train;
+    if (epoch < config.resolvedWarmupEpochs()) return Phase::Warmup;
+    if (epoch < config.resolvedWarmupEpochs() + config.resolvedSearchEpochs()) return Phase::Search;
+    return Phase::Fixed;
+  }
+
+  // ------------------------------------------------------------ setup
+
+  void prepare() {
+    setComputeThreads(config.threads);
+    DatasetSpec ds{config.dataset, config.data_dir};
+    dataset = data::loadDataset(ds);
+    auto train = data::takeFirst(dataset.train, config.train_limit);
+    if (config.val_split > 0) {
+      auto [tr, val] = data::splitValidation(train, config.val_split, config.seed);
+      train_set = tr;
+      val_set = val;
+    } else {
+      train_set = train;
+    }
+    test_set = data::takeFirst(dataset.test, config.test_limit);
+    norm = data::computeNormalization(train_set.images);
+
+    backbone = makeBackbone(config.backbone, dataset.info.channels, dataset.info.height,
+                            dataset.info.width, dataset.info.num_classes, config.kernel_size);
+    for (auto& layer : backbone.layers) {
+      layer.block.branches = modeBranches(config.mode);
+      layer.block.identity = modeHasIdentity(config.mode);
+      layer.block.identity_init_1x1 = config.identity_init;
+    }
+    torch::manual_seed(config.seed);
+    net = Network(backbone);
+    const int layers = backbone.numLayers();
+
+    if (isSearch()) {
+      strategy = makeRepNasStrategy(layers, config);
+      budget = defaultBudget(backbone.layerHasIdentity(), config.budget_ratio);
+      if (config.budget >= 0) budget.k = config.budget;
+      auto perLayer = [&](const std::vector<int>& values, std::vector<int>& out,
+                          const char* key) {
+        if (values.empty()) return;
+        if (values.size() == 1) out.assign(layers, values[0]);
+        else if (static_cast<int>(values.size()) == layers) out = values;
+        else
+          throw ConfigError(std::string("config key '") + key + "': " +
+                            std::to_string(values.size()) + " values for " +
+                            std::to_string(layers) + " layers");
+      };
+      perLayer(config.layer_min, budget.layer_min, "layer_min");
+      perLayer(config.layer_max, budget.layer_max, "layer_max");
+      for (const auto& p : config.pins) {
+        if (p.layer >= layers)
+          throw ConfigError("config key 'pins': layer " + std::to_string(p.layer) +
+                            " does not exist (the network has " + std::to_string(layers) +
+                            " layers)");
+        budget.pins[p.layer][static_cast<int>(p.branch)] = p.pin;
+      }
+      if (auto problem = budgetProblem(budget, layers))
+        throw ConfigError("config key 'budget': infeasible budget: " + *problem);
+    } else {
+      budget.k = static_cast<int>(modeBranches(config.mode).count()) * layers;
+      budget.resize(layers, backbone.layerHasIdentity());
+      fixed_masks = uniformMasks(backbone, modeBranches(config.mode));
+      fixed = true;
+    }
+
+    auto [decay, no_decay] = net->parameterGroups();
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(decay, std::make_unique<torch::optim::SGDOptions>(
+                                   torch::optim::SGDOptions(config.lr)
+                                       .momentum(config.momentum)
+                                       .weight_decay(config.weight_decay)));
+    groups.emplace_back(no_decay, std::make_unique<torch::optim::SGDOptions>(
+                                      torch::optim::SGDOptions(config.lr)
+                                          .momentum(config.momentum)
+                                          .weight_decay(0)));
+    sgd = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(config.lr));
+
+    data::BatchSampler sampler(train_set.size(), config.batch_size, config.seed);
+    steps_per_epoch = sampler.batchesPerEpoch();
+    total_steps = steps_per_epoch * config.epochs;
+  }
+
+  // ------------------------------------------------------------ checkpoint
+
+  json checkpointMeta() const {
+    return {{"format", "repnas-checkpoint-1"},
+            {"step", step},
+            {"fixed", fixed},
+            {"fixed_mask", maskToBits(fixed_masks)},
+            {"budget", json::parse(eventToJson(CommandAck{0, "", true, "", step, budget}))["budget"]},
+            {"epoch_totals", {{"loss_sum", epoch_totals.loss_sum},
+                              {"correct", epoch_totals.correct},
+                              {"count", epoch_totals.count},
+                              {"seconds", epoch_totals.seconds}}},
+            {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
+            {"config", json::parse(configToJson(config))}};
+  }
+
+  void saveCheckpoint() {
+    torch::serialize::OutputArchive archive;
+    archive.write("meta", c10::IValue(checkpointMeta().dump()));
+    torch::serialize::OutputArchive net_archive;
+    net->save(net_archive);
+    archive.write("network", net_archive);
+    torch::serialize::OutputArchive sgd_archive;
+    sgd->save(sgd_archive);
+    archive.write("sgd", sgd_archive);
+    if (strategy) {
+      torch::serialize::OutputArchive strategy_archive;
+      strategy->save(strategy_archive);
+      archive.write("strategy", strategy_archive);
+    }
+    const auto path = (fs::path(run_dir) / "checkpoint.pt").string();
+    writeArchiveAtomically(archive, path);
+    last_checkpoint_step = step;
+    emit(CheckpointSaved{path, step, static_cast<int>(step / steps_per_epoch)});
+  }
+
+  void loadCheckpoint() {
+    const auto path = (fs::path(run_dir) / "checkpoint.pt").string();
+    torch::serialize::InputArchive archive;
+    try {
+      archive.load_from(path);
+    } catch (const c10::Error& e) {
+      throw Error("cannot read checkpoint " + path + ": " + e.what_without_backtrace());
+    }
+    c10::IValue meta_value;
+    archive.read("meta", meta_value);
+    const auto meta = json::parse(meta_value.toStringRef());
+    step = meta.at("step");
+    fixed = meta.at("fixed");
+    fixed_masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
+    const auto ack = std::get<CommandAck>(eventFromJson(
+        json{{"type", "command"}, {"id", 0}, {"command", ""}, {"accepted", true}, {"reason", ""},
+             {"step", step}, {"budget", meta.at("budget")}}
+            .dump()));
+    budget = ack.budget;
+    const auto& t = meta.at("epoch_totals");
+    epoch_totals = {t.at("loss_sum"), t.at("correct"), t.at("count"), t.at("seconds")};
+    torch::serialize::InputArchive net_archive;
+    archive.read("network", net_archive);
+    net->load(net_archive);
+    torch::serialize::InputArchive sgd_archive;
+    archive.read("sgd", sgd_archive);
+    sgd->load(sgd_archive);
+    if (strategy) {
+      torch::serialize::InputArchive strategy_archive;
+      archive.read("strategy", strategy_archive);
+      strategy->load(strategy_archive);
+    }
+    last_checkpoint_step = step;
+  }
+
+  // ------------------------------------------------------------ commands
+
+  CommandAck apply(int64_t id, const Command& c) {
+    CommandAck ack{id, c.describe(), true, "", step, budget};
+    auto refuse = [&](const std::string& why) {
+      ack.accepted = false;
+      ack.reason = why;
+    };
+    const int layers = backbone.numLayers();
+    switch (c.type) {
+      case Command::Type::Pause: paused = true; break;
+      case Command::Type::Resume: paused = false; break;
+      case Command::Type::Stop: stop_requested = true; break;
+      case Command::Type::SetBudget:
+      case Command::Type::SetLayerLimits:
+      case Command::Type::SetPin: {
+        if (!isSearch()) { refuse("mode " + config.mode + " trains a fixed mask"); break; }
+        if (fixed) {
+          refuse("the architecture is fixed (phase fixed): budget changes apply only before the fix");
+          break;
+        }
+        Budget next = budget;
+        if (c.type == Command::Type::SetBudget) {
+          next.k = c.k;
+        } else {
+          if (c.layer < 0 || c.layer >= layers) {
+            refuse("layer " + std::to_string(c.layer) + " does not exist (the network has " +
+                   std::to_string(layers) + " layers)");
+            break;
+          }
+          if (c.type == Command::Type::SetLayerLimits) {
+            if (c.min >= 0) next.layer_min[c.layer] = c.min;
+            if (c.max >= 0) next.layer_max[c.layer] = c.max;
+          } else {
+            next.pins[c.layer][static_cast<int>(c.branch)] = c.pin;
+          }
+        }
+        if (auto problem = budgetProblem(next, layers)) {
+          refuse(*problem);
+          break;
+        }
+        budget = next;
+        break;
+      }
+    }
+    ack.budget = budget;
+    return ack;
+  }
+
+  /// Applies queued commands; while paused, waits for more. Returns after a stop request.
+  void processCommands() {
+    std::unique_lock<std::mutex> lock(command_mutex);
+    while (true) {
+      while (!commands.empty()) {
+        auto [id, c] = commands.front();
+        commands.pop_front();
+        lock.unlock();
+        emit(apply(id, c));
+        lock.lock();
+      }
+      if (!paused || stop_requested) return;
+      command_cv.wait(lock, [this] { return !commands.empty(); });
+    }
+  }
+
+  // ------------------------------------------------------------ evaluation
+
+  std::vector<BranchMask> currentArchitecture() const {
+    return fixed ? fixed_masks : strategy->derive(budget);
+  }
+
+  /// Accuracy of the folded network (exactly the eval-mode multi-branch network).
+  double evaluate(const data::ImageSet& set) {
+    torch::NoGradGuard no_grad;
+    net->eval();
+    FoldedNetwork folded(*net, currentArchitecture());
+    folded->eval();
+    int64_t correct = 0;
+    for (int64_t i = 0; i < set.size(); i += config.eval_batch_size) {
+      const int64_t n = std::min<int64_t>(config.eval_batch_size, set.size() - i);
+      const auto x = data::prepareBatch(set.images.narrow(0, i, n), norm, {}, nullptr);
+      const auto pred = folded->forward(x).argmax(1);
+      correct += pred.eq(set.labels.narrow(0, i, n)).sum().item<int64_t>();
+    }
+    net->train();
+    return set.size() ? static_cast<double>(correct) / set.size() : 0.0;
+  }
+
+  // ------------------------------------------------------------ the loop
+
+  std::vector<float> alphaVector() const {
+    if (!strategy) return std::vector<float>(backbone.numLayers() * kNumBranchKinds, 0.f);
+    const auto a = strategy->alpha().contiguous();
+    return std::vector<float>(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
+  }
+
+  RunInfo runInfo() const {
+    RunInfo info;
+    info.run_dir = run_dir;
+    info.mode = config.mode;
+    info.backbone = config.backbone;
+    info.config_json = configToJson(config);
+    for (int l = 0; l < backbone.numLayers(); ++l)
+      info.layers.push_back({l, backbone.layers[l].block,
+                             backbone.layers[l].block.hasIdentityBranch(), backbone.layerLabel(l)});
+    info.dataset = dataset.info;
+    info.epochs = config.epochs;
+    info.warmup_epochs = config.resolvedWarmupEpochs();
+    info.search_epochs = config.resolvedSearchEpochs();
+    info.steps_per_epoch = steps_per_epoch;
+    info.total_steps = total_steps;
+    info.start_step = step;
+    info.resumed = resume;
+    info.budget = budget;
+    info.alpha = alphaVector();
+    return info;
+  }
+
+  void fixArchitecture(int epoch) {
+    fixed_masks = strategy->derive(budget);
+    fixed = true;
+    net->resetBatchNormStatistics();
+    emit(PhaseChange{Phase::Search, Phase::Fixed, step, epoch, fixed_masks});
+  }
+
+  RunFinished finish(const std::string& status, const std::string& message,
+                     std::optional<double> test_accuracy = std::nullopt) {
+    RunFinished f{status, message, step, test_accuracy, {}};
+    if (net && (fixed || strategy)) {
+      try { f.mask = currentArchitecture(); } catch (const std::exception&) {}
+    }
+    emit(f);
+    return f;
+  }
+
+  RunFinished loop() {
+    data::BatchSampler sampler(train_set.size(), config.batch_size, config.seed);
+    const int64_t warmup_steps = config.resolvedWarmupEpochs() * steps_per_epoch;
+    const int64_t search_steps = config.resolvedSearchEpochs() * steps_per_epoch;
+    std::optional<double> final_test;
+    net->train();
+    while (step < total_steps) {
+      const int epoch = static_cast<int>(step / steps_per_epoch);
+      const int64_t in_epoch = step % steps_per_epoch;
+      const Phase phase = phaseOfEpoch(epoch);
+      if (in_epoch == 0 && epoch > 0 && phaseOfEpoch(epoch - 1) != phase) {
+        if (phase == Phase::Fixed && !fixed) fixArchitecture(epoch);
+        else emit(PhaseChange{phaseOfEpoch(epoch - 1), phase, step, epoch, currentArchitecture()});
+      }
+      if (phase == Phase::Fixed && !fixed) fixArchitecture(epoch);  // no search epochs at all
+
+      processCommands();
+      if (stop_requested) {
+        saveCheckpoint();
+        return finish("stopped", "stopped by request after " + std::to_string(step) + " steps");
+      }
+
+      const auto t0 = Clock::now();
+      const double progress = static_cast<double>(step) / total_steps;
+      const double lr = cosine(config.lr, progress);
+      for (auto& group : sgd->param_groups())
+        static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+
+      auto batch = sampler.batch(train_set, epoch, in_epoch);
+      auto augment_gen = data::makeGenerator(config.seed, {1, static_cast<uint64_t>(step)});
+      const auto x = data::prepareBatch(batch.images, norm,
+                                        {config.crop_padding, config.flip}, &augment_gen);
+      Selection sel;
+      if (fixed) {
+        sel.masks = fixed_masks;
+      } else {
+        auto mask_gen = data::makeGenerator(config.seed, {2, static_cast<uint64_t>(step)});
+        sel = strategy->sample(phase, budget, mask_gen);
+      }
+      const auto logits = net->forward(x, sel.masks, sel.gates);
+      const auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw RunAbort{"failed", "loss is " + std::string(std::isnan(loss_value) ? "NaN" : "infinite") +
+                                     " at step " + std::to_string(step) + " (epoch " +
+                                     std::to_string(epoch) + "): training diverged, try a lower lr; "
+                                     "the last good checkpoint" +
+                                     (last_checkpoint_step >= 0
+                                          ? " (step " + std::to_string(last_checkpoint_step) + ")"
+                                          : std::string()) +
+                                     " is intact"};
+      }
+      // Gradients are reset to "none", not zero: a branch that does not run this step gets
+      // no update at all (no weight decay, no momentum), so a step never depends on which
+      // branches ran in earlier steps of this process, and a resumed run matches exactly.
+      for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+      if (strategy)
+        for (auto& p : strategy->parameters()) p.mutable_grad() = torch::Tensor();
+      loss.backward();
+      if (config.grad_clip > 0) {
+        auto params = net->parameters();
+        if (strategy && phase == Phase::Search)
+          for (auto& p : strategy->parameters()) params.push_back(p);
+        torch::nn::utils::clip_grad_norm_(params, config.grad_clip);
+      }
+      sgd->step();
+      if (phase == Phase::Search)
+        strategy->step(static_cast<double>(step - warmup_steps) / std::max<int64_t>(1, search_steps));
+
+      const int64_t correct = logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+      const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      epoch_totals.loss_sum += loss_value * batch.size();
+      epoch_totals.correct += correct;
+      epoch_totals.count += batch.size();
+      epoch_totals.seconds += seconds;
+      ++step;
+
+      if ((step - 1) % config.snapshot_every == 0 || step == total_steps) {
+        StepSnapshot s;
+        s.step = step - 1;
+        s.epoch = epoch;
+        s.phase = phase;
+        s.loss = loss_value;
+        s.batch_accuracy = static_cast<double>(correct) / batch.size();
+        s.lr = lr;
+        s.arch_lr = phase == Phase::Search ? strategy->learningRate() : 0.0;
+        s.alpha = alphaVector();
+        s.sigma.resize(s.alpha.size());
+        for (size_t i = 0; i < s.alpha.size(); ++i) s.sigma[i] = 1.f / (1.f + std::exp(-s.alpha[i]));
+        s.mask = sel.masks;
+        s.budget_k = budget.k;
+        s.step_ms = seconds * 1000;
+        s.images_per_second = batch.size() / std::max(seconds, 1e-9);
+        emit(s);
+      }
+
+      if (step % steps_per_epoch == 0) {  // epoch end
+        EpochSummary e;
+        e.epoch = epoch;
+        e.phase = phase;
+        e.step = step - 1;
+        e.train_loss = epoch_totals.loss_sum / std::max<int64_t>(1, epoch_totals.count);
+        e.train_accuracy = static_cast<double>(epoch_totals.correct) / std::max<int64_t>(1, epoch_totals.count);
+        e.seconds = epoch_totals.seconds;
+        if (val_set.size() > 0) e.val_accuracy = evaluate(val_set);
+        const bool phase_ends = step == total_steps || phaseOfEpoch(epoch + 1) != phase;
+        if (phase_ends) e.test_accuracy = evaluate(test_set);
+        if (step == total_steps) final_test = e.test_accuracy;
+        epoch_totals = {};
+        emit(e);
+        saveCheckpoint();
+      }
+    }
+    writeResults(final_test);
+    return finish("completed", "completed " + std::to_string(total_steps) + " steps", final_test);
+  }
+
+  void writeResults(std::optional<double> test_accuracy) {
+    const auto masks = currentArchitecture();
+    const auto alpha = alphaVector();
+    json layers = json::array();
+    for (int l = 0; l < backbone.numLayers(); ++l) {
+      json kept = json::array(), sigma = json::object(), alpha_l = json::object();
+      for (BranchKind k : kAllBranchKinds) {
+        const int j = static_cast<int>(k);
+        if (masks[l].test(j)) kept.push_back(std::string(branchName(k)));
+        const float a = alpha[l * kNumBranchKinds + j];
+        sigma[std::string(branchName(k))] = 1.0 / (1.0 + std::exp(-a));
+        alpha_l[std::string(branchName(k))] = a;
+      }
+      const auto& b = backbone.layers[l].block;
+      layers.push_back({{"index", l}, {"label", backbone.layerLabel(l)},
+                        {"in_channels", b.in_channels}, {"out_channels", b.out_channels},
+                        {"kernel_size", b.kernel_size}, {"stride", b.stride},
+                        {"groups", b.groups}, {"identity", b.hasIdentityBranch()},
+                        {"kept", kept}, {"sigma", sigma}, {"alpha", alpha_l}});
+    }
+    json arch = {{"backbone", config.backbone}, {"mode", config.mode},
+                 {"budget_k", budget.k}, {"branches_kept", countBranches(masks)},
+                 {"test_accuracy", test_accuracy ? json(*test_accuracy) : json(nullptr)},
+                 {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
+                 {"layers", layers}};
+    writeTextAtomically((fs::path(run_dir) / "arch.json").string(), arch.dump(2) + "\n");
+
+    torch::serialize::OutputArchive archive;
+    json meta = {{"format", "repnas-weights-1"}, {"mask", maskToBits(masks)},
+                 {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
+                 {"config", json::parse(configToJson(config))}};
+    archive.write("meta", c10::IValue(meta.dump()));
+    torch::serialize::OutputArchive net_archive;
+    net->save(net_archive);
+    archive.write("network", net_archive);
+    writeArchiveAtomically(archive, (fs::path(run_dir) / "weights.pt").string());
+  }
+};
+
+Engine::Engine(const RunConfig& config, const std::string& run_dir, bool resume)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->run_dir = run_dir;
+  impl_->resume = resume;
+  if (resume) {
+    const auto path = (fs::path(run_dir) / "config.json").string();
+    if (!fs::exists(path)) throw Error("cannot resume: " + path + " does not exist");
+    impl_->config = loadConfigFile(path);
+    impl_->config.threads = config.threads;
+    if (!fs::exists(fs::path(run_dir) / "checkpoint.pt"))
+      throw Error("cannot resume: no checkpoint.pt in " + run_dir);
+  } else {
+    config.validate();
+    impl_->config = config;
+  }
+}
+
+Engine::~Engine() = default;
+
+void Engine::addObserver(Observer* observer) { impl_->observers.push_back(observer); }
+
+int64_t Engine::post(const Command& command) {
+  std::lock_guard<std::mutex> lock(impl_->command_mutex);
+  const int64_t id = impl_->next_command_id++;
+  impl_->commands.emplace_back(id, command);
+  impl_->command_cv.notify_all();
+  return id;
+}
+
+const RunConfig& Engine::config() const { return impl_->config; }
+
+RunFinished Engine::run() {
+  auto& d = *impl_;
+  try {
+    fs::create_directories(d.run_dir);
+    d.prepare();
+    if (d.resume) d.loadCheckpoint();
+    writeTextAtomically((fs::path(d.run_dir) / "config.json").string(),
+                        configToJson(d.config) + "\n");
+    d.emit(d.runInfo());
+    if (d.step >= d.total_steps) return d.finish("completed", "the run had already completed");
+    return d.loop();
+  } catch (const RunAbort& abort) {
+    return d.finish(abort.status, abort.message);
+  } catch (const c10::Error& e) {
+    return d.finish("failed", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return d.finish("failed", e.what());
+  }
+}
+
+}  // namespace repnas

@@ -1,0 +1,71 @@
+#pragma once
+// The trainable network over a BackboneSpec, and its folded inference form. Private to core.
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "block.h"
+#include "repnas/backbone.h"
+
+namespace repnas {
+
+/// @brief 1x1 conv (stride s, no bias) + BN: the projection shortcut of ResNet basic blocks.
+class ProjectionShortcutImpl : public torch::nn::Module {
+ public:
+  ProjectionShortcutImpl(int in, int out, int stride);
+  torch::Tensor forward(const torch::Tensor& x);
+  /// @brief As a KxK kernel + bias (1x1 centred), float64, eval-mode statistics.
+  fold::KernelBias fold(int kernel_size) const;
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+};
+TORCH_MODULE(ProjectionShortcut);
+
+/// @brief Blocks per layer (each with `branches` of its LayerSpec), shortcuts, GAP, linear head.
+class NetworkImpl : public torch::nn::Module {
+ public:
+  explicit NetworkImpl(const BackboneSpec& spec);
+  /// @brief Logits. `masks[l]` selects the branches that run in layer l; `gates` ([L, 6],
+  /// optional) are the straight-through weights multiplied onto branch outputs.
+  torch::Tensor forward(const torch::Tensor& x, const std::vector<BranchMask>& masks,
+                        const torch::Tensor& gates = {});
+  const BackboneSpec& spec() const { return spec_; }
+  DiverseBranchBlock block(int layer) const { return blocks_[layer]; }
+  /// @brief Resets every BatchNorm's running statistics (the RepNAS fix step).
+  void resetBatchNormStatistics();
+  /// @brief Parameters that get weight decay (conv and linear weights) and those that do not
+  /// (BN parameters and biases).
+  std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> parameterGroups() const;
+
+  std::vector<DiverseBranchBlock> blocks_;
+  std::vector<ProjectionShortcut> shortcuts_;  // per layer; null when none/identity
+  torch::nn::Linear head{nullptr};
+
+ private:
+  BackboneSpec spec_;
+};
+TORCH_MODULE(Network);
+
+/// @brief The inference network: one KxK conv + bias + ReLU per layer, shortcut adds kept
+/// (projection folded to a 1x1-in-KxK conv), GAP, linear head.
+class FoldedNetworkImpl : public torch::nn::Module {
+ public:
+  /// @brief Folds `net` (must be in eval mode) with `masks`.
+  FoldedNetworkImpl(const NetworkImpl& net, const std::vector<BranchMask>& masks);
+  torch::Tensor forward(const torch::Tensor& x);
+  const BackboneSpec& spec() const { return spec_; }
+
+  std::vector<torch::nn::Conv2d> convs_;
+  std::vector<torch::nn::Conv2d> shortcuts_;  // null when identity / none
+  torch::nn::Linear head{nullptr};
+
+ private:
+  BackboneSpec spec_;
+};
+TORCH_MODULE(FoldedNetwork);
+
+/// @brief Branch masks of a fixed-mask mode for every layer of `spec`.
+std::vector<BranchMask> uniformMasks(const BackboneSpec& spec, const BranchMask& mask);
+
+}  // namespace repnas

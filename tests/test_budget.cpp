@@ -1,0 +1,220 @@
+// Constrained top-k selection, budget feasibility, and the config / event formats.
+#include <QtTest>
+
+#include "repnas/backbone.h"
+#include "repnas/budget.h"
+#include "repnas/config.h"
+#include "repnas/events.h"
+
+using namespace repnas;
+
+namespace {
+
+std::vector<double> rampScores(int layers) {  // distinct scores, higher for later entries
+  std::vector<double> s(layers * kNumBranchKinds);
+  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<double>(i);
+  return s;
+}
+
+Budget freeBudget(int layers, int k) {
+  Budget b;
+  b.k = k;
+  b.layer_min.assign(layers, 0);
+  b.resize(layers, {});
+  return b;
+}
+
+QString problem(const Budget& b, int layers) {
+  auto p = budgetProblem(b, layers);
+  return p ? QString::fromStdString(*p) : QString();
+}
+
+}  // namespace
+
+class TestBudget : public QObject {
+  Q_OBJECT
+ private Q_SLOTS:
+  void globalTopKTakesTheHighestScores() {
+    const auto masks = selectBranches(rampScores(3), freeBudget(3, 5));
+    QCOMPARE(countBranches(masks), 5);
+    QCOMPARE(masks[0].count(), size_t(0));
+    QCOMPARE(masks[1].count(), size_t(0));
+    QCOMPARE(masks[2].count(), size_t(5));  // 5 best are all in the last layer
+    QVERIFY(!masks[2].test(0));
+  }
+
+  void minimumsAreHonouredWithEachLayersBest() {
+    auto b = freeBudget(3, 5);
+    b.layer_min = {1, 1, 0};
+    const auto masks = selectBranches(rampScores(3), b);
+    QCOMPARE(countBranches(masks), 5);
+    QVERIFY(masks[0].test(5));  // layer 0's best branch
+    QVERIFY(masks[1].test(5));
+    QCOMPARE(masks[2].count(), size_t(3));
+  }
+
+  void maximumsCapALayer() {
+    auto b = freeBudget(3, 8);
+    b.layer_max = {6, 6, 2};
+    const auto masks = selectBranches(rampScores(3), b);
+    QCOMPARE(masks[2].count(), size_t(2));
+    QCOMPARE(masks[1].count(), size_t(6));
+    QCOMPARE(countBranches(masks), 8);
+  }
+
+  void pinsForceKeepAndDrop() {
+    auto b = freeBudget(2, 3);
+    b.pins[0][2] = Pin::Keep;  // a low score, kept anyway
+    b.pins[1][5] = Pin::Drop;  // the best score, never taken
+    const auto masks = selectBranches(rampScores(2), b);
+    QVERIFY(masks[0].test(2));
+    QVERIFY(!masks[1].test(5));
+    QVERIFY(masks[1].test(4) && masks[1].test(3));
+    QCOMPARE(countBranches(masks), 3);
+  }
+
+  void tiesGoToTheLowerIndex() {
+    const std::vector<double> zeros(12, 0.0);
+    const auto masks = selectBranches(zeros, freeBudget(2, 2));
+    QVERIFY(masks[0].test(0) && masks[0].test(1));
+    QCOMPARE(countBranches(masks), 2);
+  }
+
+  void infeasibleBudgetsAreRefusedWithTheReason() {
+    auto b = freeBudget(22, 10);
+    b.layer_min.assign(22, 1);
+    QCOMPARE(problem(b, 22),
+             QString("k=10 is below the sum of per-layer minimums and keep pins 22"));
+    QVERIFY_THROWS_EXCEPTION(Error, selectBranches(std::vector<double>(22 * 6, 0), b));
+
+    b = freeBudget(2, 13);
+    QVERIFY(problem(b, 2).contains("k=13 is above the 12 branches"));
+    b = freeBudget(2, 3);
+    b.layer_min[1] = 4;
+    b.layer_max[1] = 3;
+    QVERIFY(problem(b, 2).contains("layer 1: minimum 4 is above maximum 3"));
+    b = freeBudget(2, 3);
+    b.layer_max[0] = 1;
+    b.pins[0][0] = b.pins[0][1] = Pin::Keep;
+    QVERIFY(problem(b, 2).contains("layer 0: 2 branches pinned keep but maximum is 1"));
+    b = freeBudget(2, 3);
+    b.layer_min[0] = 2;
+    for (int j = 0; j < 5; ++j) b.pins[0][j] = Pin::Drop;
+    QVERIFY(problem(b, 2).contains("layer 0: minimum 2 but only 1 branches are not pinned drop"));
+    b = freeBudget(2, 3);
+    QVERIFY(problem(b, 3).contains("describes 2 layers but the network has 3"));
+    QVERIFY(problem(freeBudget(2, 3), 2).isEmpty());
+  }
+
+  void defaultBudgetIsAThirdOfAllBranches() {
+    const auto tiny = makeBackbone("tiny", 1, 28, 28, 10);
+    QCOMPARE(tiny.numLayers(), 8);
+    const auto b = defaultBudget(tiny.layerHasIdentity());
+    QCOMPARE(b.k, 16);  // ⌊0.34 · 48⌋
+    // Layers without identity must keep a branch, the others may keep none.
+    for (int l = 0; l < 8; ++l) QCOMPARE(b.layer_min[l], tiny.layers[l].block.hasIdentityBranch() ? 0 : 1);
+    const auto a0 = makeBackbone("repvgg-a0", 3, 224, 224, 1000);
+    QCOMPARE(a0.numLayers(), 22);
+    QCOMPARE(defaultBudget(a0.layerHasIdentity()).k, 44);  // as in the RepNAS code
+  }
+
+  void backbonePresetsHaveTheirPublishedShapes() {
+    const auto tiny = makeBackbone("tiny", 1, 28, 28, 10);
+    const std::vector<int> widths = {16, 16, 32, 32, 64, 64, 128, 128};
+    const std::vector<int> strides = {1, 1, 2, 1, 2, 1, 2, 1};
+    for (int l = 0; l < 8; ++l) {
+      QCOMPARE(tiny.layers[l].block.out_channels, widths[l]);
+      QCOMPARE(tiny.layers[l].block.stride, strides[l]);
+    }
+    QCOMPARE(tiny.layers[0].block.in_channels, 1);
+    const auto a0 = makeBackbone("repvgg-a0", 3, 224, 224, 1000);
+    QCOMPARE(a0.layers.front().block.out_channels, 48);
+    QCOMPARE(a0.layers.back().block.out_channels, 1280);
+    int stride2 = 0;
+    for (const auto& l : a0.layers) stride2 += l.block.stride == 2;
+    QCOMPARE(stride2, 5);
+    const auto r18 = makeBackbone("resnet18", 3, 32, 32, 10);
+    QCOMPARE(r18.numLayers(), 17);
+    int residual = 0, projections = 0;
+    for (const auto& l : r18.layers) {
+      residual += l.shortcut_from >= 0;
+      projections += l.shortcut_projection;
+    }
+    QCOMPARE(residual, 8);
+    QCOMPARE(projections, 3);
+    QVERIFY_THROWS_EXCEPTION(Error, makeBackbone("vgg", 1, 28, 28, 10));
+  }
+
+  void configErrorsNameTheKey() {
+    auto expect = [](const std::string& json, const QString& words) {
+      try {
+        configFromJson(json);
+        QFAIL(qPrintable("accepted: " + QString::fromStdString(json)));
+      } catch (const ConfigError& e) {
+        QVERIFY2(QString(e.what()).contains(words), e.what());
+      }
+    };
+    expect(R"({"epoch": 3})", "unknown config key 'epoch'");
+    expect(R"({"epochs": "ten"})", "config key 'epochs': expected an integer, got string");
+    expect(R"({"epochs": 2.5})", "config key 'epochs': expected an integer, got a fraction");
+    expect(R"({"lr": "fast"})", "config key 'lr': expected a number");
+    expect(R"({"flip": 1})", "config key 'flip': expected true or false");
+    expect(R"({"mode": "darts"})", "config key 'mode'");
+    expect(R"({"backbone": "vgg"})", "config key 'backbone'");
+    expect(R"({"epochs": 0})", "config key 'epochs'");
+    expect(R"({"epochs": 4, "warmup_epochs": 3, "search_epochs": 2})", "config key 'search_epochs'");
+    expect(R"({"dataset": "cifar10"})", "config key 'data_dir'");
+    expect(R"({"pins": [{"layer": 0, "branch": "3x3", "pin": "maybe"}]})", "unknown pin 'maybe'");
+    expect(R"({"pins": [{"layer": 0, "branch": "5x5x5", "pin": "keep"}]})", "unknown branch");
+    expect("[1, 2]", "JSON object");
+    expect("{nope", "not valid JSON");
+  }
+
+  void configRoundTripsAndOverrides() {
+    RunConfig c;
+    applyConfigOverride(c, "epochs=3");
+    applyConfigOverride(c, "mode=dbb");
+    applyConfigOverride(c, "lr=0.05");
+    applyConfigOverride(c, "layer_min=[1,0,0,0,0,0,0,0]");
+    applyConfigOverride(c, R"(pins=[{"layer":1,"branch":"1x1-AVG","pin":"drop"}])");
+    QCOMPARE(c.epochs, 3);
+    QCOMPARE(QString::fromStdString(c.mode), QString("dbb"));
+    QCOMPARE(c.lr, 0.05);
+    const auto back = configFromJson(configToJson(c));
+    QCOMPARE(configToJson(back), configToJson(c));
+    QCOMPARE(back.pins.size(), size_t(1));
+    QVERIFY(back.pins[0].branch == BranchKind::OneByOneAvg && back.pins[0].pin == Pin::Drop);
+    QVERIFY_THROWS_EXCEPTION(ConfigError, applyConfigOverride(c, "nokey=1"));
+    QVERIFY_THROWS_EXCEPTION(ConfigError, applyConfigOverride(c, "epochs"));
+    QCOMPARE(RunConfig().resolvedWarmupEpochs(), 1);   // 10% of 10
+    QCOMPARE(RunConfig().resolvedSearchEpochs(), 2);   // 23% of 10
+  }
+
+  void eventsRoundTripThroughJson() {
+    StepSnapshot s;
+    s.step = 41;
+    s.epoch = 2;
+    s.phase = Phase::Search;
+    s.loss = 0.6931;
+    s.alpha = {0.25f, -0.5f, 0, 0, 0, 1};
+    s.sigma = {0.562f, 0.377f, 0.5f, 0.5f, 0.5f, 0.731f};
+    s.mask = {BranchMask("100100")};
+    s.budget_k = 2;
+    const auto back = std::get<StepSnapshot>(eventFromJson(eventToJson(s)));
+    QCOMPARE(back.step, s.step);
+    QVERIFY(back.phase == Phase::Search);
+    QVERIFY(back.alpha == s.alpha);
+    QVERIFY(back.mask == s.mask);
+
+    CommandAck ack{7, "set budget k=3", false, "k=3 is above ...", 12, freeBudget(1, 2)};
+    ack.budget.pins[0][3] = Pin::Keep;
+    const auto ack2 = std::get<CommandAck>(eventFromJson(eventToJson(ack)));
+    QVERIFY(ack2.budget == ack.budget);
+    QCOMPARE(QString::fromStdString(ack2.reason), QString::fromStdString(ack.reason));
+    QVERIFY_THROWS_EXCEPTION(Error, eventFromJson(R"({"type": "bogus"})"));
+    QVERIFY_THROWS_EXCEPTION(Error, eventFromJson("{not json"));
+  }
+};
+
+QTEST_GUILESS_MAIN(TestBudget)
+#include "test_budget.moc"

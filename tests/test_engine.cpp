@@ -1,0 +1,403 @@
+// The training engine on tiny synthetic data: phases, straight-through estimator, commands,
+// checkpoints, resume, NaN handling, errors. torch before Qt.
+#include <torch/torch.h>
+
+#include <QtTest>
+
+#include <QTemporaryDir>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "network.h"
+#include "repnas/engine.h"
+#include "strategy.h"
+#include "synthetic_data.h"
+
+using namespace repnas;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Records every event; optionally reacts to steps (to post commands mid-run).
+struct Recorder : Observer {
+  std::vector<Event> events;
+  std::function<void(const StepSnapshot&)> on_step;
+  void onRunStarted(const RunInfo& e) override { events.push_back(e); }
+  void onStep(const StepSnapshot& e) override {
+    events.push_back(e);
+    if (on_step) on_step(e);
+  }
+  void onEpoch(const EpochSummary& e) override { events.push_back(e); }
+  void onPhaseChange(const PhaseChange& e) override { events.push_back(e); }
+  void onCommand(const CommandAck& e) override { events.push_back(e); }
+  void onCheckpoint(const CheckpointSaved& e) override { events.push_back(e); }
+  void onFinished(const RunFinished& e) override { events.push_back(e); }
+  template <typename T>
+  std::vector<T> all() const {
+    std::vector<T> out;
+    for (const auto& e : events)
+      if (auto* p = std::get_if<T>(&e)) out.push_back(*p);
+    return out;
+  }
+};
+
+RunConfig tinyConfig(const std::string& data_dir) {
+  RunConfig c;
+  c.dataset = "idx";
+  c.data_dir = data_dir;
+  c.epochs = 3;
+  c.warmup_epochs = 1;
+  c.search_epochs = 1;
+  c.batch_size = 32;  // 160 images: 5 steps per epoch
+  c.eval_batch_size = 64;
+  c.threads = 1;
+  c.lr = 0.05;
+  c.arch_lr = 0.05;  // large enough to move α in a few steps
+  c.seed = 3;
+  return c;
+}
+
+nlohmann::json readJson(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+/// The tensors of a saved network (checkpoint.pt or weights.pt) of the tiny backbone on the
+/// 12x12 synthetic images, by name.
+std::map<std::string, torch::Tensor> readNetworkTensors(const fs::path& file,
+                                                        const std::string& mode = "search") {
+  auto spec = makeBackbone("tiny", 1, 12, 12, 10);
+  for (auto& l : spec.layers) {
+    l.block.branches = modeBranches(mode);
+    l.block.identity = modeHasIdentity(mode);
+  }
+  Network net(spec);
+  torch::serialize::InputArchive archive;
+  archive.load_from(file.string());
+  torch::serialize::InputArchive net_archive;
+  archive.read("network", net_archive);
+  net->load(net_archive);
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : net->named_parameters()) out[p.key()] = p.value().detach().clone();
+  for (const auto& b : net->named_buffers()) out[b.key()] = b.value().clone();
+  return out;
+}
+
+}  // namespace
+
+class TestEngine : public QObject {
+  Q_OBJECT
+  QTemporaryDir tmp_;
+  std::string data_;
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QVERIFY(tmp_.isValid());
+    data_ = (fs::path(tmp_.path().toStdString()) / "data").string();
+    fs::create_directories(data_);
+    testing::writeIdxDataset(data_, 160, 60);
+  }
+
+  void straightThroughForwardEqualsDiscreteSubnetwork() {
+    torch::manual_seed(0);
+    auto spec = makeBackbone("tiny", 1, 12, 12, 10);
+    Network net(spec);
+    net->eval();  // same BN path for both forwards
+    RunConfig c;
+    auto strategy = makeRepNasStrategy(spec.numLayers(), c);
+    {
+      torch::NoGradGuard g;
+      strategy->parameters()[0].normal_();
+    }
+    auto budget = defaultBudget(spec.layerHasIdentity());
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    auto sel = strategy->sample(Phase::Search, budget, gen);
+    QVERIFY(sel.gates.defined());
+    QCOMPARE(countBranches(sel.masks), budget.k);
+    const auto x = torch::randn({4, 1, 12, 12});
+    const auto with_gates = net->forward(x, sel.masks, sel.gates);
+    const auto discrete = net->forward(x, sel.masks);
+    QCOMPARE((with_gates - discrete).abs().max().item<double>(), 0.0);
+  }
+
+  void alphaGetsGradientOnlyForKeptBranches() {
+    torch::manual_seed(1);
+    auto spec = makeBackbone("tiny", 1, 12, 12, 10);
+    Network net(spec);
+    RunConfig c;
+    auto strategy = makeRepNasStrategy(spec.numLayers(), c);
+    auto budget = defaultBudget(spec.layerHasIdentity());
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+    auto sel = strategy->sample(Phase::Search, budget, gen);
+    const auto loss = net->forward(torch::randn({8, 1, 12, 12}), sel.masks, sel.gates).logsumexp(1).mean();
+    loss.backward();
+    const auto grad = strategy->parameters()[0].grad();
+    QVERIFY(grad.defined());
+    for (int l = 0; l < spec.numLayers(); ++l)
+      for (int j = 0; j < kNumBranchKinds; ++j) {
+        const double g = grad[l][j].item<double>();
+        if (sel.masks[l].test(j)) QVERIFY2(g != 0.0, qPrintable(QString("layer %1 branch %2").arg(l).arg(j)));
+        else QCOMPARE(g, 0.0);
+      }
+    // Warm-up: α is frozen, no straight-through weights.
+    QVERIFY(!strategy->sample(Phase::Warmup, budget, gen).gates.defined());
+  }
+
+  void searchRunGoesThroughThePhasesAndWritesItsFiles() {
+    const auto dir = fs::path(tmp_.path().toStdString()) / "run-search";
+    fs::create_directories(dir);
+    Engine engine(tinyConfig(data_), dir.string());
+    Recorder rec;
+    engine.addObserver(&rec);
+    EventLogWriter log((dir / "events.jsonl").string());
+    engine.addObserver(&log);
+    const auto result = engine.run();
+    QVERIFY2(result.status == "completed", result.message.c_str());
+
+    const auto info = rec.all<RunInfo>();
+    QCOMPARE(info.size(), size_t(1));
+    QCOMPARE(info[0].steps_per_epoch, int64_t(5));
+    QCOMPARE(info[0].budget.k, 16);
+    const auto steps = rec.all<StepSnapshot>();
+    QCOMPARE(steps.size(), size_t(15));
+    for (const auto& s : steps) {
+      QCOMPARE(countBranches(s.mask), 16);
+      QCOMPARE(s.alpha.size(), size_t(48));
+      QVERIFY(std::isfinite(s.loss));
+    }
+    QVERIFY(steps[0].phase == Phase::Warmup && steps[5].phase == Phase::Search &&
+            steps[10].phase == Phase::Fixed);
+    // α is frozen in warm-up and moves in search; fixed steps all use one mask.
+    for (float a : steps[4].alpha) QCOMPARE(a, 0.f);
+    bool moved = false;
+    for (float a : steps[9].alpha) moved |= a != 0.f;
+    QVERIFY(moved);
+    for (int i = 11; i < 15; ++i) QVERIFY(steps[i].mask == steps[10].mask);
+    QVERIFY(steps[14].alpha == steps[9].alpha);
+
+    const auto phases = rec.all<PhaseChange>();
+    QCOMPARE(phases.size(), size_t(2));
+    QVERIFY(phases[1].to == Phase::Fixed);
+    QVERIFY(phases[1].mask == steps[10].mask);
+    QCOMPARE(countBranches(phases[1].mask), 16);
+
+    const auto epochs = rec.all<EpochSummary>();
+    QCOMPARE(epochs.size(), size_t(3));
+    for (const auto& e : epochs) QVERIFY(e.test_accuracy.has_value());  // every epoch ends a phase here
+    QVERIFY(result.test_accuracy.has_value());
+
+    // Files.
+    for (auto f : {"config.json", "events.jsonl", "checkpoint.pt", "arch.json", "weights.pt"})
+      QVERIFY2(fs::exists(dir / f), f);
+    const auto arch = readJson(dir / "arch.json");
+    int kept = 0;
+    for (const auto& l : arch["layers"]) kept += static_cast<int>(l["kept"].size());
+    QCOMPARE(kept, 16);
+    QCOMPARE(arch["layers"].size(), size_t(8));
+    // The event log holds the same events, one JSON object per line.
+    std::ifstream in(dir / "events.jsonl");
+    int lines = 0;
+    for (std::string line; std::getline(in, line); ++lines) eventFromJson(line);
+    QCOMPARE(lines, static_cast<int>(rec.events.size()));
+
+    // The fix reset every BN's running statistics: after one fixed epoch of 5 steps, the
+    // counters say 5, not 15.
+    const auto tensors = readNetworkTensors(dir / "checkpoint.pt");
+    int counters = 0;
+    for (const auto& [name, t] : tensors) {
+      if (name.find("num_batches_tracked") == std::string::npos) continue;
+      ++counters;
+      QVERIFY2(t.item<int64_t>() <= 5, name.c_str());
+    }
+    QVERIFY(counters > 10);
+  }
+
+  void fixedMaskModesTrainTheirBranches() {
+    for (const char* mode : {"plain", "repvgg", "dbb"}) {
+      const auto dir = fs::path(tmp_.path().toStdString()) / (std::string("run-") + mode);
+      auto c = tinyConfig(data_);
+      c.mode = mode;
+      c.epochs = 1;
+      Engine engine(c, dir.string());
+      Recorder rec;
+      rec.on_step = [&](const StepSnapshot& s) {
+        if (s.step == 0) engine.post(Command::setBudget(3));
+      };
+      engine.addObserver(&rec);
+      const auto result = engine.run();
+      QVERIFY2(result.status == "completed", result.message.c_str());
+      const auto expected = modeBranches(mode);
+      for (const auto& s : rec.all<StepSnapshot>()) {
+        QVERIFY(s.phase == Phase::Train);
+        for (const auto& m : s.mask) QVERIFY(m == expected);
+      }
+      const auto acks = rec.all<CommandAck>();
+      QCOMPARE(acks.size(), size_t(1));
+      QVERIFY(!acks[0].accepted);
+      QVERIFY(QString::fromStdString(acks[0].reason).contains("fixed mask"));
+    }
+  }
+
+  void commandsApplyBetweenSteps() {
+    const auto dir = fs::path(tmp_.path().toStdString()) / "run-commands";
+    auto c = tinyConfig(data_);
+    c.epochs = 2;
+    c.warmup_epochs = 0;
+    c.search_epochs = 2;
+    Engine engine(c, dir.string());
+    Recorder rec;
+    std::thread resumer;
+    rec.on_step = [&](const StepSnapshot& s) {
+      if (s.step == 1) {
+        engine.post(Command::setBudget(10));
+        engine.post(Command::setPin(2, BranchKind::OneByOneAvg, Pin::Keep));
+        engine.post(Command::setLayerLimits(7, 2, 3));
+        engine.post(Command::setBudget(2));   // below the minimums: refused
+        engine.post(Command::setPin(9, BranchKind::KxK, Pin::Drop));  // no layer 9: refused
+      }
+      if (s.step == 3) {
+        engine.post(Command::pause());
+        resumer = std::thread([&engine] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));
+          engine.post(Command::resume());
+        });
+      }
+      if (s.step == 6) engine.post(Command::stop());
+    };
+    engine.addObserver(&rec);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto result = engine.run();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    resumer.join();
+    QCOMPARE(QString::fromStdString(result.status), QString("stopped"));
+    QCOMPARE(result.step, int64_t(7));  // stop applies before step 7
+    QVERIFY(seconds > 0.3);              // it did wait while paused
+
+    const auto acks = rec.all<CommandAck>();
+    QCOMPARE(acks.size(), size_t(8));
+    QVERIFY(acks[0].accepted && acks[1].accepted && acks[2].accepted);
+    QVERIFY(!acks[3].accepted);
+    QVERIFY2(QString::fromStdString(acks[3].reason).contains("k=2 is below the sum of per-layer minimums"),
+             acks[3].reason.c_str());
+    QVERIFY(!acks[4].accepted);
+    QVERIFY(QString::fromStdString(acks[4].reason).contains("layer 9 does not exist"));
+    QCOMPARE(acks[4].budget.k, 10);  // a refusal leaves the budget as it was
+    QVERIFY(acks[5].accepted && acks[6].accepted && acks[7].accepted);  // pause, resume, stop
+    for (const auto& a : acks) QCOMPARE(a.step, a.command == "pause" || a.command == "resume" ? a.step : a.step);
+
+    for (const auto& s : rec.all<StepSnapshot>()) {
+      if (s.step < 2) continue;  // commands apply before step 2
+      QCOMPARE(countBranches(s.mask), 10);
+      QCOMPARE(s.budget_k, 10);
+      QVERIFY(s.mask[2].test(static_cast<size_t>(BranchKind::OneByOneAvg)));
+      QVERIFY(s.mask[7].count() >= 2 && s.mask[7].count() <= 3);
+    }
+    QVERIFY(fs::exists(dir / "checkpoint.pt"));  // saved on stop
+  }
+
+  void resumeEndsExactlyLikeAnUninterruptedRun() {
+    const auto full_dir = fs::path(tmp_.path().toStdString()) / "run-full";
+    const auto split_dir = fs::path(tmp_.path().toStdString()) / "run-split";
+    const auto c = tinyConfig(data_);
+    {
+      Engine full(c, full_dir.string());
+      QCOMPARE(QString::fromStdString(full.run().status), QString("completed"));
+    }
+    {
+      Engine first(c, split_dir.string());
+      Recorder rec;
+      rec.on_step = [&](const StepSnapshot& s) {
+        if (s.step == 7) first.post(Command::stop());  // mid-epoch, in the search phase
+      };
+      first.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(first.run().status), QString("stopped"));
+    }
+    {
+      RunConfig threads_only;
+      threads_only.threads = 1;
+      Engine second(threads_only, split_dir.string(), /*resume=*/true);
+      Recorder rec;
+      second.addObserver(&rec);
+      const auto result = second.run();
+      QCOMPARE(QString::fromStdString(result.status), QString("completed"));
+      const auto info = rec.all<RunInfo>();
+      QVERIFY(info[0].resumed);
+      QCOMPARE(info[0].start_step, int64_t(8));
+    }
+    const auto a = readJson(full_dir / "arch.json");
+    const auto b = readJson(split_dir / "arch.json");
+    QCOMPARE(QString::fromStdString(b["layers"].dump()), QString::fromStdString(a["layers"].dump()));
+    const auto wa = readNetworkTensors(full_dir / "weights.pt");
+    const auto wb = readNetworkTensors(split_dir / "weights.pt");
+    QCOMPARE(wa.size(), wb.size());
+    for (const auto& [name, t] : wa) QVERIFY2(torch::equal(t, wb.at(name)), name.c_str());
+  }
+
+  void nanLossStopsTheRunAndKeepsTheLastCheckpoint() {
+    const auto dir = fs::path(tmp_.path().toStdString()) / "run-nan";
+    auto c = tinyConfig(data_);
+    c.mode = "plain";
+    c.epochs = 1;
+    {
+      Engine good(c, dir.string());
+      QCOMPARE(QString::fromStdString(good.run().status), QString("completed"));
+    }
+    auto readBytes = [](const fs::path& p) {
+      std::ifstream in(p, std::ios::binary);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    const auto good_checkpoint = readBytes(dir / "checkpoint.pt");
+    // Continue the run for two more epochs with a learning rate that makes it diverge.
+    c.epochs = 3;
+    c.lr = 1e30;
+    c.grad_clip = 0;
+    {
+      std::ofstream out(dir / "config.json");
+      out << configToJson(c);
+    }
+    RunConfig threads_only;
+    threads_only.threads = 1;
+    Engine engine(threads_only, dir.string(), /*resume=*/true);
+    Recorder rec;
+    engine.addObserver(&rec);
+    const auto result = engine.run();
+    QCOMPARE(QString::fromStdString(result.status), QString("failed"));
+    QVERIFY2(QString::fromStdString(result.message)
+                 .contains(QRegularExpression("loss is (NaN|infinite) at step \\d+")),
+             result.message.c_str());
+    QVERIFY2(QString::fromStdString(result.message).contains("last good checkpoint (step 5) is intact"),
+             result.message.c_str());
+    QVERIFY(rec.all<CheckpointSaved>().empty());
+    QVERIFY(readBytes(dir / "checkpoint.pt") == good_checkpoint);
+    for (const auto& [name, t] : readNetworkTensors(dir / "checkpoint.pt", "plain"))
+      if (t.is_floating_point()) QVERIFY2(torch::isfinite(t).all().item<bool>(), name.c_str());
+  }
+
+  void badDataAndConfigFailWithAClearMessage() {
+    auto c = tinyConfig((fs::path(tmp_.path().toStdString()) / "nowhere").string());
+    Engine engine(c, (fs::path(tmp_.path().toStdString()) / "run-bad").string());
+    const auto result = engine.run();
+    QCOMPARE(QString::fromStdString(result.status), QString("failed"));
+    QVERIFY2(QString::fromStdString(result.message).contains("nowhere"), result.message.c_str());
+
+    auto bad = tinyConfig(data_);
+    bad.budget = 100;  // more than 48 branches
+    Engine infeasible(bad, (fs::path(tmp_.path().toStdString()) / "run-infeasible").string());
+    const auto r2 = infeasible.run();
+    QCOMPARE(QString::fromStdString(r2.status), QString("failed"));
+    QVERIFY2(QString::fromStdString(r2.message).contains("k=100 is above the 48 branches"), r2.message.c_str());
+
+    bad = tinyConfig(data_);
+    bad.epochs = 0;
+    QVERIFY_THROWS_EXCEPTION(ConfigError, Engine(bad, "/tmp/never"));
+  }
+};
+
+QTEST_GUILESS_MAIN(TestEngine)
+#include "test_engine.moc"
