@@ -10,11 +10,21 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include "block.h"
+#include "network.h"
+#include "repnas/budget.h"
+#include "repnas/config.h"
 #include "repnas/runtime.h"
+#include "strategy.h"
+
+extern char** environ;
 
 namespace {
 
@@ -166,26 +176,189 @@ int benchFusion(const std::filesystem::path& out_path, int threads, int repeats)
   return 0;
 }
 
+// ---------------------------------------------------------------- training throughput
+
+/// One training step of `mode` on the tiny backbone: forward, backward, clip, SGD (and the
+/// architecture update in search mode), as the engine does it.
+struct TrainBench {
+  std::string mode;
+  repnas::Network net{nullptr};
+  std::unique_ptr<repnas::SearchStrategy> strategy;
+  std::unique_ptr<torch::optim::SGD> sgd;
+  repnas::Budget budget;
+  std::vector<repnas::BranchMask> masks;
+  torch::Tensor x, y;
+  uint64_t step = 0;
+
+  TrainBench(const std::string& m, int batch) : mode(m) {
+    torch::manual_seed(0);
+    auto spec = repnas::makeBackbone("tiny", 1, 28, 28, 10);
+    for (auto& l : spec.layers) {
+      l.block.branches = repnas::modeBranches(mode);
+      l.block.identity = repnas::modeHasIdentity(mode);
+    }
+    net = repnas::Network(spec);
+    net->train();
+    repnas::RunConfig c;
+    if (mode == "search") {
+      strategy = repnas::makeRepNasStrategy(spec.numLayers(), c);
+      budget = repnas::defaultBudget(spec.layerHasIdentity());
+    } else {
+      masks = repnas::uniformMasks(spec, repnas::modeBranches(mode));
+    }
+    sgd = std::make_unique<torch::optim::SGD>(net->parameters(),
+                                              torch::optim::SGDOptions(0.05).momentum(0.9));
+    // Throughput does not depend on pixel values: random images and labels.
+    x = torch::randn({batch, 1, 28, 28});
+    y = torch::randint(0, 10, {batch}, torch::kLong);
+  }
+
+  void run(int steps) {
+    for (int i = 0; i < steps; ++i, ++step) {
+      repnas::Selection sel;
+      if (strategy) {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(step + 1);
+        sel = strategy->sample(repnas::Phase::Search, budget, gen);
+      } else {
+        sel.masks = masks;
+      }
+      for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
+      if (strategy) for (auto& p : strategy->parameters()) p.mutable_grad() = torch::Tensor();
+      auto loss = torch::nn::functional::cross_entropy(net->forward(x, sel.masks, sel.gates), y);
+      loss.backward();
+      auto params = net->parameters();
+      if (strategy) for (auto& p : strategy->parameters()) params.push_back(p);
+      torch::nn::utils::clip_grad_norm_(params, 5.0);
+      sgd->step();
+      if (strategy) strategy->step(0.5);
+    }
+  }
+};
+
+long peakRssKb() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+/// Child process: a few steps of one mode, then print the peak resident memory in KiB.
+int trainMemoryChild(const std::string& mode, int batch, int threads) {
+  repnas::setComputeThreads(threads);
+  const long before = peakRssKb();
+  TrainBench b(mode, batch);
+  b.run(5);
+  std::printf("%ld %ld\n", before, peakRssKb());
+  return 0;
+}
+
+/// Runs this program as a child for `mode` and returns (baseline, peak) RSS in KiB.
+std::pair<long, long> measurePeakMemory(const std::string& mode, int batch, int threads) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, -1};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  const std::string b = std::to_string(batch), t = std::to_string(threads);
+  std::vector<std::string> args = {"repnas-bench", "train-memory-child", mode, b, t};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) { close(fds[0]); return {-1, -1}; }
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  long before = -1, peak = -1;
+  std::sscanf(out.c_str(), "%ld %ld", &before, &peak);
+  return {before, peak};
+}
+
+int benchTrain(const std::filesystem::path& out_path, int threads, int repeats, int batch) {
+  const std::vector<std::string> modes = {"plain", "repvgg", "dbb", "search"};
+  // Memory first, each mode in its own process (peak RSS only ever grows in one process).
+  std::map<std::string, std::pair<long, long>> memory;
+  for (const auto& m : modes) memory[m] = measurePeakMemory(m, batch, threads);
+
+  std::vector<std::unique_ptr<TrainBench>> benches;
+  for (const auto& m : modes) {
+    benches.push_back(std::make_unique<TrainBench>(m, batch));
+    benches.back()->run(3);  // warm-up: oneDNN primitives, allocator
+  }
+  // Interleaved rounds: this machine's speed drifts over minutes, so every round measures
+  // every mode, and the ratio to plain is taken within a round.
+  const int steps = 10;
+  std::map<std::string, std::vector<double>> ips, ratio;
+  for (int r = 0; r < repeats; ++r) {
+    std::map<std::string, double> round;
+    for (auto& b : benches) {
+      const auto t0 = Clock::now();
+      b->run(steps);
+      round[b->mode] = steps * batch / (msSince(t0) / 1000.0);
+      ips[b->mode].push_back(round[b->mode]);
+    }
+    for (const auto& m : modes) ratio[m].push_back(round[m] / round["plain"]);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("tiny backbone, batch %d, %d thread(s), %d rounds of %d steps, modes interleaved\n\n",
+              batch, threads, repeats, steps);
+  std::printf("%-8s %12s %14s %16s %14s\n", "mode", "images/s", "ratio_to_plain", "peak_rss_MiB", "branches/layer");
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i = 0; i < modes.size(); ++i) {
+    const auto& m = modes[i];
+    const double branches = m == "search" ? 0.34 * 6 : static_cast<double>(repnas::modeBranches(m).count());
+    const double mem = memory[m].second / 1024.0;
+    std::printf("%-8s %12.0f %14.3f %16.1f %14.2f\n", m.c_str(), median(ips[m]), median(ratio[m]),
+                mem, branches);
+    rows.push_back({{"mode", m}, {"images_per_second_median", median(ips[m])},
+                    {"ratio_to_plain_median", median(ratio[m])}, {"images_per_second", ips[m]},
+                    {"ratio_to_plain", ratio[m]}, {"peak_rss_mib", mem},
+                    {"baseline_rss_mib", memory[m].first / 1024.0}});
+  }
+  nlohmann::json j = {{"benchmark", "train"}, {"date", utcNow()},
+                      {"machine", {{"cpu", cpuModel()}, {"threads", threads}}},
+                      {"torch", repnas::torchVersion()}, {"repnas", repnas::version()},
+                      {"backbone", "tiny"}, {"input", "1x28x28"}, {"batch", batch},
+                      {"rounds", repeats}, {"steps_per_round", steps}, {"modes", rows}};
+  writeJsonAtomically(out_path, j);
+  std::printf("wrote %s\n", out_path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 4 && args[0] == "train-memory-child")
+    return trainMemoryChild(args[1], std::stoi(args[2]), std::stoi(args[3]));
   if (args.empty() || args[0] == "--help") {
-    std::puts("usage: repnas-bench fusion [--out FILE] [--threads N] [--repeats N]");
+    std::puts("usage: repnas-bench fusion|train [--out FILE] [--threads N] [--repeats N] [--batch N]");
     return args.empty() ? 2 : 0;
   }
   std::filesystem::path out = std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results" /
                               (args[0] + ".json");
-  int threads = 2, repeats = 5;
+  int threads = 2, repeats = 5, batch = 128;
   for (size_t i = 1; i + 1 < args.size(); i += 2) {
     if (args[i] == "--out") out = args[i + 1];
     else if (args[i] == "--threads") threads = std::stoi(args[i + 1]);
     else if (args[i] == "--repeats") repeats = std::stoi(args[i + 1]);
+    else if (args[i] == "--batch") batch = std::stoi(args[i + 1]);
     else { std::fprintf(stderr, "unknown option %s\n", args[i].c_str()); return 2; }
   }
   threads = repnas::setComputeThreads(threads);
   try {
     if (args[0] == "fusion") return benchFusion(out, threads, repeats);
+    if (args[0] == "train") return benchTrain(out, threads, repeats, batch);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "repnas-bench: %s\n", e.what());
     return 1;

@@ -218,6 +218,57 @@ class TestFoldMath : public QObject {
     DiverseBranchBlock small(partial);
     QVERIFY_THROWS_EXCEPTION(Error, small->preActivation(x, spec.branches));
   }
+
+  // The training-mode shortcut of the sequential branches (BN bias β − v, zero padding inside
+  // the second stage, running-mean correction) against the literal BN-and-pad construction.
+  void sequentialTrainingShortcutEqualsLiteralConstruction() {
+    for (auto second : {Sequential1x1Branch::Second::Conv, Sequential1x1Branch::Second::AveragePool}) {
+      for (int groups : {1, 2, 8}) {
+        for (int stride : {1, 2}) {
+          BlockSpec spec;
+          spec.in_channels = 8;
+          spec.out_channels = second == Sequential1x1Branch::Second::Conv ? 16 : 8;
+          spec.groups = groups;
+          spec.stride = stride;
+          auto fast = std::make_shared<Sequential1x1Branch>(spec, second);
+          auto literal = std::make_shared<Sequential1x1Branch>(spec, second);
+          randomizeForTesting(*fast);
+          {
+            torch::NoGradGuard g;
+            auto src = fast->named_parameters();
+            for (auto& p : literal->named_parameters()) p.value().copy_(src[p.key()]);
+            auto srcb = fast->named_buffers();
+            for (auto& b : literal->named_buffers()) b.value().copy_(srcb[b.key()]);
+          }
+          literal->literal_training_path = true;
+          fast->train();
+          literal->train();
+          const auto x = torch::randn({4, 8, 9, 10});
+          const auto yf = fast->forward(x);
+          const auto yl = literal->forward(x);
+          const QString where = QString("groups %1 stride %2 %3").arg(groups).arg(stride)
+                                    .arg(second == Sequential1x1Branch::Second::Conv ? "conv" : "avg");
+          QVERIFY2(maxDiff(yf, yl) < 1e-4 * std::max(1.0, yl.abs().max().item<double>()), qPrintable(where));
+          const auto probe = torch::randn(yf.sizes());
+          (yf * probe).sum().backward();
+          (yl * probe).sum().backward();
+          auto pl = literal->named_parameters();
+          for (auto& p : fast->named_parameters()) {
+            const auto& gl = pl[p.key()].grad();
+            QVERIFY2(maxDiff(p.value().grad(), gl) < 1e-3 * std::max(1.0, gl.abs().max().item<double>()),
+                     qPrintable(where + " grad " + QString::fromStdString(p.key())));
+          }
+          auto bl = literal->named_buffers();
+          for (auto& b : fast->named_buffers())
+            if (b.value().is_floating_point())
+              QVERIFY2(maxDiff(b.value(), bl[b.key()]) < 1e-5,
+                       qPrintable(where + " buffer " + QString::fromStdString(b.key())));
+            else
+              QVERIFY(torch::equal(b.value(), bl[b.key()]));
+        }
+      }
+    }
+  }
 };
 
 QTEST_GUILESS_MAIN(TestFoldMath)

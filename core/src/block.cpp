@@ -23,15 +23,17 @@ BatchNormAndPadImpl::BatchNormAndPadImpl(int channels, int pad_pixels) : pad(pad
 }
 
 torch::Tensor BatchNormAndPadImpl::forward(const torch::Tensor& x) {
+  // The border takes what BN outputs for a zero input, from running statistics (as they are
+  // before this batch updates them) and detached γ, β: in eval mode this is exactly what the
+  // folded conv sees through its zero padding.
+  const auto& o = bn->options;
+  auto value = (bn->bias.detach() -
+                bn->running_mean * bn->weight.detach() / (bn->running_var + o.eps()).sqrt())
+                   .detach();
   auto y = bn(x);
   if (pad == 0) return y;
   auto out = torch::constant_pad_nd(y, {pad, pad, pad, pad}, 0);
   if (border == BorderPadding::Zero) return out;
-  // The border takes what BN outputs for a zero input, from running statistics and detached
-  // γ, β: in eval mode this is exactly what the folded conv sees through its zero padding.
-  const auto& o = bn->options;
-  auto value = bn->bias.detach() -
-               bn->running_mean * bn->weight.detach() / (bn->running_var + o.eps()).sqrt();
   value = value.to(out.dtype()).reshape({1, -1, 1, 1});
   const auto h = out.size(2);
   const auto w = out.size(3);
@@ -64,7 +66,7 @@ fold::KernelBias ConvBatchNormBranch::fold() const {
 // ---------------------------------------------------------------- 1x1 -> KxK / AVG
 
 Sequential1x1Branch::Sequential1x1Branch(const BlockSpec& spec, Second second)
-    : kind(second), groups(spec.groups), kernel_size(spec.kernel_size) {
+    : kind(second), groups(spec.groups), kernel_size(spec.kernel_size), stride(spec.stride) {
   const int k = spec.kernel_size;
   // 1x1-KxK keeps the input width inside (DBB, dense); 1x1-AVG maps straight to C_out.
   const int inner = second == Second::Conv ? spec.in_channels : spec.out_channels;
@@ -83,9 +85,10 @@ Sequential1x1Branch::Sequential1x1Branch(const BlockSpec& spec, Second second)
           "identity_1x1", fold::identityKernel(inner, 1, spec.groups, torch::kFloat));
     }
   } else {
-    second_pool = register_module(
-        "second", torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(k).stride(spec.stride).padding(0)
-                                           .count_include_pad(true)));
+    // Average pooling (count_include_pad) as a depthwise conv: the same sums, several times
+    // faster than avg_pool2d's CPU kernels, backward included.
+    average_kernel = register_buffer(
+        "average_kernel", torch::full({inner, 1, k, k}, 1.0 / (k * k), torch::kFloat));
   }
   second_bn = register_module("second_bn", torch::nn::BatchNorm2d(spec.out_channels));
 }
@@ -94,13 +97,43 @@ torch::Tensor Sequential1x1Branch::firstKernel() const {
   return identity_1x1.defined() ? first->weight + identity_1x1 : first->weight;
 }
 
+torch::Tensor Sequential1x1Branch::secondStage(const torch::Tensor& y, int padding) {
+  const std::vector<int64_t> strides{stride, stride}, pads{padding, padding}, ones{1, 1};
+  if (kind == Second::Conv)
+    return torch::conv2d(y, second_conv->weight, {}, strides, pads, ones, groups);
+  return torch::conv2d(y, average_kernel, {}, strides, pads, ones, average_kernel.size(0));
+}
+
 torch::Tensor Sequential1x1Branch::forward(const torch::Tensor& x) {
   const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
-  auto y = torch::conv2d(x, firstKernel(), {}, /*stride=*/ones, /*padding=*/zeros,
-                         /*dilation=*/ones, groups);
-  y = first_bn(y);
-  y = kind == Second::Conv ? second_conv(y) : second_pool(y);
-  return second_bn(y);
+  const auto z = torch::conv2d(x, firstKernel(), {}, /*stride=*/ones, /*padding=*/zeros,
+                               /*dilation=*/ones, groups);
+  auto& bn1 = first_bn->bn;
+  if (!is_training() || literal_training_path || first_bn->border != BorderPadding::BatchNormValue)
+    return second_bn(secondStage(first_bn(z), /*padding=*/0));
+
+  // Training: see the class comment. v from the running statistics, before this update.
+  const auto& o1 = bn1->options;
+  const auto v = (bn1->bias - bn1->running_mean * bn1->weight / (bn1->running_var + o1.eps()).sqrt())
+                     .detach();
+  const auto y = torch::batch_norm(z, bn1->weight, bn1->bias - v, bn1->running_mean,
+                                   bn1->running_var, /*training=*/true,
+                                   o1.momentum().value_or(0.1), o1.eps(), /*cudnn_enabled=*/false);
+  if (o1.track_running_stats()) bn1->num_batches_tracked += 1;
+  {
+    // The second BN's running mean must track mean(w + c), i.e. gain momentum·c on top of its
+    // own update (1 − m)·rm + m·mean(w). Added before the forward (autograd keeps the running
+    // statistics it was given), scaled by 1/(1 − m) to pass through that update.
+    torch::NoGradGuard no_grad;
+    const auto c = kind == Second::Conv
+                       ? torch::conv2d(v.reshape({1, -1, 1, 1}).expand({1, -1, kernel_size, kernel_size}),
+                                       second_conv->weight.detach(), {}, ones, zeros, ones, groups)
+                             .flatten()
+                       : v;
+    const double m = second_bn->options.momentum().value_or(0.1);
+    second_bn->running_mean.add_(c, m / (1 - m));
+  }
+  return second_bn(secondStage(y, kernel_size / 2));
 }
 
 fold::KernelBias Sequential1x1Branch::fold() const {

@@ -53,6 +53,15 @@ class ConvBatchNormBranch : public BranchImpl {
 
 /// @brief 1x1 conv -> BN-and-pad -> (KxK conv or KxK average pool), stride s, pad 0 -> BN:
 /// the 1x1-KxK and 1x1-AVG branches.
+///
+/// In training mode the branch takes an equivalent, cheaper path. With v = β − μγ/σ (the pad
+/// value, running statistics), BN-and-pad(z) = zero-pad(BN(z) − v) + v, and the second stage
+/// maps the constant v to a per-channel constant c (c = Σ W2·v for the conv, c = v for the
+/// average). The second BN in training mode subtracts the batch mean, so c cancels from its
+/// output and from every gradient; only its running mean must still see c. So training runs
+/// BN with bias β − v, lets the second stage zero-pad internally (conv / depthwise-average
+/// padding K//2, no copies), and adds momentum·c to the second BN's running mean. Eval mode
+/// runs the literal construction. Both are tested against each other.
 class Sequential1x1Branch : public BranchImpl {
  public:
   enum class Second { Conv, AveragePool };
@@ -64,13 +73,20 @@ class Sequential1x1Branch : public BranchImpl {
 
   torch::nn::Conv2d first{nullptr};   // 1x1, C_in -> D, groups g, stride 1
   BatchNormAndPad first_bn{nullptr};
-  torch::nn::Conv2d second_conv{nullptr};       // KxK D -> C_out, stride s, pad 0 (Conv)
-  torch::nn::AvgPool2d second_pool{nullptr};    // KxK, stride s, pad 0 (AveragePool)
+  torch::nn::Conv2d second_conv{nullptr};  // KxK D -> C_out, stride s (Conv)
+  torch::Tensor average_kernel;            // [D, 1, K, K] of 1/K², depthwise (AveragePool)
   torch::nn::BatchNorm2d second_bn{nullptr};
   torch::Tensor identity_1x1;  // I when the 1x1 is identity-initialised, else undefined
   Second kind;
   int groups = 1;
   int kernel_size = 3;
+  int stride = 1;
+  /// Run the literal BN-and-pad construction in training mode too (for tests).
+  bool literal_training_path = false;
+
+ private:
+  /// The second stage (KxK conv or average) with the given zero padding.
+  torch::Tensor secondStage(const torch::Tensor& y, int padding);
 };
 
 /// @brief BN only: the identity branch (stride 1, C_in == C_out).
