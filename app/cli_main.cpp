@@ -129,7 +129,7 @@ int search(Args& args) {
   } else if (!config_file.empty()) {
     config = repnas::loadConfigFile(config_file);
   }
-  for (const auto& kv : overrides) repnas::applyConfigOverride(config, kv);
+  repnas::applyConfigOverrides(config, overrides);
   if (!resume && std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
     throw repnas::Error(out + " already holds a run (checkpoint.pt); use --resume to continue it "
                         "or choose another --out");

@@ -5,6 +5,11 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QTemporaryDir>
+
+#include <csignal>
+
+#include "synthetic_data.h"
 
 namespace {
 
@@ -13,6 +18,21 @@ struct Run {
   QByteArray out;
   QByteArray err;
 };
+
+QJsonObject readJsonFile(const QString& path) {
+  QFile f(path);
+  if (!f.open(QIODevice::ReadOnly)) return {};
+  return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+QList<QJsonObject> readEvents(const QString& path) {
+  QList<QJsonObject> out;
+  QFile f(path);
+  if (!f.open(QIODevice::ReadOnly)) return out;
+  for (const auto& line : f.readAll().split('\n'))
+    if (!line.isEmpty()) out.push_back(QJsonDocument::fromJson(line).object());
+  return out;
+}
 
 Run runCli(const QStringList& args) {
   QProcess p;
@@ -29,7 +49,128 @@ Run runCli(const QStringList& args) {
 
 class TestCli : public QObject {
   Q_OBJECT
+  QTemporaryDir tmp_;
+  QString data_;
+
+  QStringList searchArgs(const QString& out, int epochs) const {
+    return {"search", "--out", out, "--quiet", "--set", "dataset=idx", "--set",
+            "data_dir=" + data_, "--set", QString("epochs=%1").arg(epochs), "--set",
+            "warmup_epochs=1", "--set", "search_epochs=1", "--set", "batch_size=32", "--set",
+            "threads=1", "--set", "arch_lr=0.05"};
+  }
+
  private Q_SLOTS:
+  void initTestCase() {
+    QVERIFY(tmp_.isValid());
+    data_ = tmp_.filePath("data");
+    QDir().mkpath(data_);
+    repnas::testing::writeIdxDataset(data_.toStdString(), 320, 60);
+  }
+
+  void searchWritesTheRunDirectory() {
+    const QString out = tmp_.filePath("run");
+    const auto r = runCli(searchArgs(out, 3));
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    QVERIFY(r.out.contains("completed"));
+    for (auto f : {"config.json", "events.jsonl", "checkpoint.pt", "arch.json", "weights.pt"})
+      QVERIFY2(QFile::exists(out + "/" + f), f);
+    QCOMPARE(readJsonFile(out + "/config.json")["epochs"].toInt(), 3);
+    const auto events = readEvents(out + "/events.jsonl");
+    QCOMPARE(events.first()["type"].toString(), QString("run_started"));
+    QCOMPARE(events.last()["type"].toString(), QString("finished"));
+    QCOMPARE(events.last()["status"].toString(), QString("completed"));
+    int steps = 0;
+    for (const auto& e : events) steps += e["type"].toString() == "step";
+    QCOMPARE(steps, 30);
+    const auto arch = readJsonFile(out + "/arch.json");
+    QCOMPARE(arch["layers"].toArray().size(), 8);
+    QCOMPARE(arch["branches_kept"].toInt(), 16);
+    // A second search into the same folder is refused rather than overwriting it.
+    const auto again = runCli(searchArgs(out, 3));
+    QCOMPARE(again.exit_code, 2);
+    QVERIFY(again.err.contains("already holds a run"));
+  }
+
+  void configErrorsNameTheKeyAndExitWithTwo() {
+    auto r = runCli({"search", "--out", tmp_.filePath("bad1"), "--set", "epoch=3"});
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("unknown config key 'epoch'"), r.err.constData());
+    r = runCli({"search", "--out", tmp_.filePath("bad2"), "--set", "batch_size=big"});
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("config key 'batch_size': expected an integer"), r.err.constData());
+    QFile cfg(tmp_.filePath("bad.json"));
+    QVERIFY(cfg.open(QIODevice::WriteOnly));
+    cfg.write("{\"mode\": \"search\",}");
+    cfg.close();
+    r = runCli({"search", "--out", tmp_.filePath("bad3"), "--config", cfg.fileName()});
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("bad.json") && r.err.contains("not valid JSON"), r.err.constData());
+    r = runCli({"search", "--set", "epochs=1"});
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY(r.err.contains("--out DIR is required"));
+    // A data problem is a failed run (exit 1) whose message names the folder.
+    r = runCli({"search", "--out", tmp_.filePath("bad4"), "--quiet", "--set", "dataset=idx",
+                "--set", "data_dir=" + tmp_.filePath("missing")});
+    QCOMPARE(r.exit_code, 1);
+    QVERIFY2(r.err.contains("missing"), r.err.constData());
+  }
+
+  // Kill -9 after the first checkpoint, resume, and end exactly where an uninterrupted run ends.
+  void killedRunResumesToTheSameResult() {
+    const QString whole = tmp_.filePath("whole");
+    QCOMPARE(runCli(searchArgs(whole, 4)).exit_code, 0);
+
+    const QString killed = tmp_.filePath("killed");
+    QProcess p;
+    p.start(REPNAS_CLI, searchArgs(killed, 4));
+    QVERIFY(p.waitForStarted());
+    bool checkpointed = false;
+    for (int i = 0; i < 600 && !checkpointed; ++i) {
+      QTest::qWait(20);
+      for (const auto& e : readEvents(killed + "/events.jsonl"))
+        checkpointed |= e["type"].toString() == "checkpoint" && e["step"].toInt() >= 10;
+    }
+    QVERIFY(checkpointed);
+    p.kill();  // SIGKILL: no chance to save anything more
+    QVERIFY(p.waitForFinished());
+    QVERIFY(!QFile::exists(killed + "/arch.json"));
+
+    const auto r = runCli({"search", "--out", killed, "--resume", "--quiet", "--set", "threads=1"});
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    const auto a = readJsonFile(whole + "/arch.json");
+    const auto b = readJsonFile(killed + "/arch.json");
+    QCOMPARE(b["layers"], a["layers"]);  // the same mask and the same α, to the last bit
+    QCOMPARE(b["test_accuracy"].toDouble(), a["test_accuracy"].toDouble());
+    // The log says the run was resumed from the checkpoint.
+    bool resumed = false;
+    for (const auto& e : readEvents(killed + "/events.jsonl"))
+      resumed |= e["type"].toString() == "run_started" && e["resumed"].toBool();
+    QVERIFY(resumed);
+    // Resume refuses a changed configuration.
+    const auto refused = runCli({"search", "--out", killed, "--resume", "--set", "epochs=9"});
+    QCOMPARE(refused.exit_code, 2);
+    QVERIFY(refused.err.contains("only --set threads=N"));
+  }
+
+  void interruptStopsCleanlyWithACheckpoint() {
+    const QString out = tmp_.filePath("interrupted");
+    QProcess p;
+    p.start(REPNAS_CLI, searchArgs(out, 50));
+    QVERIFY(p.waitForStarted());
+    bool stepping = false;
+    for (int i = 0; i < 600 && !stepping; ++i) {
+      QTest::qWait(20);
+      for (const auto& e : readEvents(out + "/events.jsonl")) stepping |= e["type"].toString() == "step";
+    }
+    QVERIFY(stepping);
+    ::kill(static_cast<pid_t>(p.processId()), SIGINT);
+    QVERIFY(p.waitForFinished(60000));
+    QCOMPARE(p.exitCode(), 3);  // stopped, not completed
+    const auto events = readEvents(out + "/events.jsonl");
+    QCOMPARE(events.last()["status"].toString(), QString("stopped"));
+    QVERIFY(QFile::exists(out + "/checkpoint.pt"));
+  }
+
   void verifyFusionJsonListsPassingCases() {
     const auto r = runCli({"verify-fusion", "--json", "--threads", "2"});
     QCOMPARE(r.exit_code, 0);

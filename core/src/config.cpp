@@ -242,22 +242,28 @@ RunConfig configFromJson(const std::string& text) {
 
 std::string configToJson(const RunConfig& config) { return toJson(config).dump(2); }
 
-void applyConfigOverride(RunConfig& config, const std::string& kv) {
-  const auto eq = kv.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigError("--set expects key=value, got '" + kv + "'");
-  const std::string key = kv.substr(0, eq);
-  const std::string text = kv.substr(eq + 1);
-  json value;
-  try {
-    value = json::parse(text);
-  } catch (const json::parse_error&) {
-    value = text;  // a bare word is a string
-  }
+void applyConfigOverrides(RunConfig& config, const std::vector<std::string>& overrides) {
   json j = toJson(config);
-  if (!j.contains(key)) throw ConfigError("unknown config key '" + key + "'");
-  j[key] = value;
+  for (const auto& kv : overrides) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--set expects key=value, got '" + kv + "'");
+    const std::string key = kv.substr(0, eq);
+    const std::string text = kv.substr(eq + 1);
+    if (!j.contains(key)) throw ConfigError("unknown config key '" + key + "'");
+    json value;
+    try {
+      value = json::parse(text);
+    } catch (const json::parse_error&) {
+      value = text;  // a bare word is a string
+    }
+    j[key] = value;
+  }
   config = fromJson(j);
+}
+
+void applyConfigOverride(RunConfig& config, const std::string& kv) {
+  applyConfigOverrides(config, {kv});
 }
 
 RunConfig loadConfigFile(const std::string& path) {

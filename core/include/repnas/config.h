@@ -75,6 +75,9 @@ RunConfig configFromJson(const std::string& json_text);
 std::string configToJson(const RunConfig& config);
 /// @brief Applies "key=value" (value parsed as JSON when it parses, else as a string).
 void applyConfigOverride(RunConfig& config, const std::string& key_equals_value);
+/// @brief Applies several "key=value" overrides together, then validates once (so that
+/// dataset=idx and data_dir=... may come in either order).
+void applyConfigOverrides(RunConfig& config, const std::vector<std::string>& overrides);
 /// @brief Reads a JSON config file; ConfigError names the file on a read or parse problem.
 RunConfig loadConfigFile(const std::string& path);
 
