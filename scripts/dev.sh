@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RepNAS Studio developer entry point. On a fresh Debian 12 machine (as root, or with sudo):
-#   ./scripts/dev.sh run    install what is missing, build, run the main job
+#   ./scripts/dev.sh run    install what is missing, build, run a default search on Fashion-MNIST
 #   ./scripts/dev.sh test   install what is missing, build, run every test through CTest
 #   ./scripts/dev.sh deps   only install the Debian packages
 #   ./scripts/dev.sh build  only configure and build
@@ -51,7 +51,8 @@ case "${1:-}" in
   run)
     deps; build
     shift
-    exec ./build/app/repnas verify-fusion "$@"
+    # The main job: a default RepNAS search on Fashion-MNIST (extra arguments go to repnas).
+    exec ./build/app/repnas search --out "runs/$(date +%Y%m%d-%H%M%S)" "$@"
     ;;
   test)
     deps; build

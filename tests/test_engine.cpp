@@ -149,6 +149,25 @@ class TestEngine : public QObject {
     QVERIFY(!strategy->sample(Phase::Warmup, budget, gen).gates.defined());
   }
 
+  void foldedNetworkEqualsEvalNetwork() {
+    torch::NoGradGuard no_grad;
+    for (const char* backbone : {"tiny", "resnet18"}) {
+      torch::manual_seed(4);
+      auto spec = makeBackbone(backbone, 3, 12, 10, 10);
+      Network net(spec);
+      randomizeForTesting(*net);
+      net->eval();
+      std::vector<BranchMask> masks;
+      for (int l = 0; l < spec.numLayers(); ++l) masks.push_back(BranchMask((l * 11 + 5) % 64));
+      FoldedNetwork folded(*net, masks);
+      const auto x = torch::randn({3, 3, 12, 10});
+      const auto a = net->forward(x, masks);
+      const auto b = folded->forward(x);
+      const double scale = std::max(1.0, a.abs().max().item<double>());
+      QVERIFY2((a - b).abs().max().item<double>() <= 1e-4 * scale, backbone);
+    }
+  }
+
   void searchRunGoesThroughThePhasesAndWritesItsFiles() {
     const auto dir = fs::path(tmp_.path().toStdString()) / "run-search";
     fs::create_directories(dir);

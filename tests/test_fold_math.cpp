@@ -269,6 +269,7 @@ class TestFoldMath : public QObject {
       }
     }
   }
+
 };
 
 QTEST_GUILESS_MAIN(TestFoldMath)

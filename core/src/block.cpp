@@ -104,27 +104,26 @@ torch::Tensor Sequential1x1Branch::secondStage(const torch::Tensor& y, int paddi
   return torch::conv2d(y, average_kernel, {}, strides, pads, ones, average_kernel.size(0));
 }
 
-torch::Tensor Sequential1x1Branch::forward(const torch::Tensor& x) {
-  const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
-  const auto z = torch::conv2d(x, firstKernel(), {}, /*stride=*/ones, /*padding=*/zeros,
-                               /*dilation=*/ones, groups);
-  auto& bn1 = first_bn->bn;
-  if (!is_training() || literal_training_path || first_bn->border != BorderPadding::BatchNormValue)
-    return second_bn(secondStage(first_bn(z), /*padding=*/0));
+bool Sequential1x1Branch::usesTrainingShortcut() const {
+  return is_training() && !literal_training_path &&
+         first_bn->border == BorderPadding::BatchNormValue;
+}
 
-  // Training: see the class comment. v from the running statistics, before this update.
-  const auto& o1 = bn1->options;
-  const auto v = (bn1->bias - bn1->running_mean * bn1->weight / (bn1->running_var + o1.eps()).sqrt())
-                     .detach();
-  const auto y = torch::batch_norm(z, bn1->weight, bn1->bias - v, bn1->running_mean,
-                                   bn1->running_var, /*training=*/true,
-                                   o1.momentum().value_or(0.1), o1.eps(), /*cudnn_enabled=*/false);
-  if (o1.track_running_stats()) bn1->num_batches_tracked += 1;
+torch::Tensor Sequential1x1Branch::padValue() const {
+  const auto& bn1 = first_bn->bn;
+  return (bn1->bias - bn1->running_mean * bn1->weight /
+                          (bn1->running_var + bn1->options.eps()).sqrt())
+      .detach();
+}
+
+torch::Tensor Sequential1x1Branch::secondStageTraining(const torch::Tensor& y,
+                                                       const torch::Tensor& v) {
   {
     // The second BN's running mean must track mean(w + c), i.e. gain momentum·c on top of its
     // own update (1 − m)·rm + m·mean(w). Added before the forward (autograd keeps the running
     // statistics it was given), scaled by 1/(1 − m) to pass through that update.
     torch::NoGradGuard no_grad;
+    const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
     const auto c = kind == Second::Conv
                        ? torch::conv2d(v.reshape({1, -1, 1, 1}).expand({1, -1, kernel_size, kernel_size}),
                                        second_conv->weight.detach(), {}, ones, zeros, ones, groups)
@@ -134,6 +133,22 @@ torch::Tensor Sequential1x1Branch::forward(const torch::Tensor& x) {
     second_bn->running_mean.add_(c, m / (1 - m));
   }
   return second_bn(secondStage(y, kernel_size / 2));
+}
+
+torch::Tensor Sequential1x1Branch::forward(const torch::Tensor& x) {
+  const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
+  const auto z = torch::conv2d(x, firstKernel(), {}, /*stride=*/ones, /*padding=*/zeros,
+                               /*dilation=*/ones, groups);
+  if (!usesTrainingShortcut()) return second_bn(secondStage(first_bn(z), /*padding=*/0));
+  // Training: see the class comment. v from the running statistics, before this update.
+  auto& bn1 = first_bn->bn;
+  const auto& o1 = bn1->options;
+  const auto v = padValue();
+  const auto y = torch::batch_norm(z, bn1->weight, bn1->bias - v, bn1->running_mean,
+                                   bn1->running_var, /*training=*/true,
+                                   o1.momentum().value_or(0.1), o1.eps(), /*cudnn_enabled=*/false);
+  bn1->num_batches_tracked += 1;
+  return secondStageTraining(y, v);
 }
 
 fold::KernelBias Sequential1x1Branch::fold() const {

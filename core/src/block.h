@@ -83,6 +83,13 @@ class Sequential1x1Branch : public BranchImpl {
   int stride = 1;
   /// Run the literal BN-and-pad construction in training mode too (for tests).
   bool literal_training_path = false;
+  /// True when training takes the shortcut described above.
+  bool usesTrainingShortcut() const;
+  /// The BN-and-pad value v = β − μγ/σ (running statistics, detached).
+  torch::Tensor padValue() const;
+  /// Training shortcut after the first BN (which ran with bias β − v): the second stage with
+  /// internal zero padding, then the second BN with its running-mean correction.
+  torch::Tensor secondStageTraining(const torch::Tensor& y, const torch::Tensor& v);
 
  private:
   /// The second stage (KxK conv or average) with the given zero padding.
