@@ -270,6 +270,45 @@ class TestFoldMath : public QObject {
     }
   }
 
+
+  // The straight-through gates' gradient is ⟨∂L/∂(Σ branches), y_b⟩ for each active branch,
+  // and zero for the others; the branch parameters get the same gradients as without gates.
+  void gateGradientIsTheBranchOutputDotTheSumGradient() {
+    BlockSpec spec;
+    DiverseBranchBlock block(spec);
+    randomizeForTesting(*block);
+    block->eval();  // fixed statistics, so that branch outputs can be recomputed
+    const BranchMask active("011010");  // 1x1-AVG, 1x1-KxK, 1xK
+    const auto x = torch::randn({2, spec.in_channels, 7, 9});
+    const auto gates = torch::ones({6}).requires_grad_();
+    const auto out = block->preActivation(x, active, gates);
+    const auto probe = torch::randn(out.sizes());
+    (out * probe).sum().backward();
+    auto plain_block = DiverseBranchBlock(spec);
+    for (int b = 0; b < 6; ++b) {
+      const auto kind = static_cast<BranchKind>(b);
+      const double got = gates.grad()[b].item<double>();
+      if (!active.test(b)) {
+        QCOMPARE(got, 0.0);
+        continue;
+      }
+      torch::NoGradGuard g;
+      const double expected = (probe * block->branch(kind)->forward(x)).sum().item<double>();
+      QVERIFY2(std::abs(got - expected) <= 1e-4 * std::max(1.0, std::abs(expected)),
+               qPrintable(QString("branch %1: %2 vs %3").arg(b).arg(got).arg(expected)));
+    }
+    // Parameter gradients equal those of the ungated sum.
+    std::map<std::string, torch::Tensor> gated;
+    for (auto& p : block->named_parameters())
+      if (p.value().grad().defined()) gated[p.key()] = p.value().grad().clone();
+    for (auto& p : block->parameters()) p.mutable_grad() = torch::Tensor();
+    (block->preActivation(x, active) * probe).sum().backward();
+    for (auto& p : block->named_parameters()) {
+      if (!p.value().grad().defined()) continue;
+      QVERIFY2(maxDiff(p.value().grad(), gated.at(p.key())) <= 1e-6 * std::max(1.0, gated.at(p.key()).abs().max().item<double>()),
+               p.key().c_str());
+    }
+  }
 };
 
 QTEST_GUILESS_MAIN(TestFoldMath)

@@ -208,11 +208,59 @@ int64_t DiverseBranchBlockImpl::outputSize(int64_t n) const {
   return (n + 2 * p - spec_.kernel_size) / spec_.stride + 1;
 }
 
+namespace {
+
+/// Σ_b y_b · gates[b] for straight-through gates whose forward value is exactly 1. Forward:
+/// the plain sum. Backward: every branch receives the output gradient unchanged, and gate b
+/// receives ⟨grad, y_b⟩. Same values and gradients as multiplying each branch by its gate,
+/// without the two extra full passes per branch that the multiplication costs.
+struct GatedSum : public torch::autograd::Function<GatedSum> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               at::TensorList outputs, const torch::Tensor& gates,
+                               const std::vector<int64_t>& kinds) {
+    ctx->save_for_backward(outputs.vec());
+    ctx->saved_data["kinds"] = kinds;
+    ctx->saved_data["gates"] = gates.size(0);
+    auto sum = outputs[0].clone();
+    for (size_t i = 1; i < outputs.size(); ++i) sum.add_(outputs[i]);
+    return sum;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const auto& grad = grad_outputs[0];
+    const auto outputs = ctx->get_saved_variables();
+    const auto kinds = ctx->saved_data["kinds"].toIntVector();
+    auto gate_grad = torch::zeros({ctx->saved_data["gates"].toInt()}, grad.options());
+    torch::autograd::variable_list grads;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      grads.push_back(grad);
+      gate_grad[kinds[i]] = (grad * outputs[i]).sum();
+    }
+    grads.push_back(gate_grad);
+    grads.push_back(torch::Tensor());  // kinds
+    return grads;
+  }
+};
+
+}  // namespace
+
 torch::Tensor DiverseBranchBlockImpl::preActivation(const torch::Tensor& x,
                                                     const BranchMask& active,
                                                     const torch::Tensor& gates) {
   if ((active & ~spec_.branches).any())
     throw Error("branches " + maskName(active & ~spec_.branches) + " are not in this block");
+  if (gates.defined() && active.any()) {
+    std::vector<int64_t> kinds;
+    for (BranchKind kind : maskKinds(active)) kinds.push_back(static_cast<int64_t>(kind));
+    const auto index = torch::tensor(kinds, torch::kLong);
+    if (gates.detach().index_select(0, index).eq(1).all().item<bool>()) {
+      torch::autograd::variable_list outputs;
+      for (int64_t b : kinds) outputs.push_back(branches_[b]->forward(x));
+      auto sum = GatedSum::apply(at::TensorList(outputs), gates, kinds);  // a list: one gradient each
+      return identity_ ? sum + identity_->forward(x) : sum;
+    }
+  }
   torch::Tensor sum;
   auto add = [&sum](const torch::Tensor& y) { sum = sum.defined() ? sum + y : y; };
   for (BranchKind kind : maskKinds(active)) {
