@@ -136,7 +136,10 @@ int search(Args& args) {
 
   repnas::Engine engine(config, out, resume);
   std::filesystem::create_directories(out);
-  repnas::EventLogWriter log((std::filesystem::path(out) / "events.jsonl").string());
+  // A new run starts its log anew (a failed earlier attempt may have left one); a resumed run
+  // appends to it.
+  repnas::EventLogWriter log((std::filesystem::path(out) / "events.jsonl").string(),
+                             /*append=*/resume);
   engine.addObserver(&log);
   repnas::cli::ConsoleProgress progress(stderr);
   if (!quiet) engine.addObserver(&progress);

@@ -308,7 +308,10 @@ class TestEngine : public QObject {
     QVERIFY(QString::fromStdString(acks[4].reason).contains("layer 9 does not exist"));
     QCOMPARE(acks[4].budget.k, 10);  // a refusal leaves the budget as it was
     QVERIFY(acks[5].accepted && acks[6].accepted && acks[7].accepted);  // pause, resume, stop
-    for (const auto& a : acks) QCOMPARE(a.step, a.command == "pause" || a.command == "resume" ? a.step : a.step);
+    // Commands are applied between steps: the budget edits before step 2, pause before step 4.
+    for (int i = 0; i < 5; ++i) QCOMPARE(acks[i].step, int64_t(2));
+    QCOMPARE(acks[5].step, int64_t(4));
+    QCOMPARE(acks[7].step, int64_t(7));
 
     for (const auto& s : rec.all<StepSnapshot>()) {
       if (s.step < 2) continue;  // commands apply before step 2

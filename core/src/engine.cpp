@@ -23,8 +23,8 @@ using Clock = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------- event log
 
-EventLogWriter::EventLogWriter(const std::string& path) : path_(path) {
-  out_.open(path, std::ios::app);
+EventLogWriter::EventLogWriter(const std::string& path, bool append) : path_(path) {
+  out_.open(path, append ? std::ios::app : std::ios::trunc);
   if (!out_) throw Error("cannot open event log " + path + " for writing");
 }
 

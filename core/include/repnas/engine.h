@@ -47,7 +47,8 @@ class Engine {
 /// can follow a running search.
 class EventLogWriter : public Observer {
  public:
-  explicit EventLogWriter(const std::string& path);
+  /// @brief Opens `path`, appending (a resumed run) or starting it anew.
+  explicit EventLogWriter(const std::string& path, bool append = true);
   void onRunStarted(const RunInfo& e) override { write(e); }
   void onStep(const StepSnapshot& e) override { write(e); }
   void onEpoch(const EpochSummary& e) override { write(e); }
