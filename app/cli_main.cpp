@@ -18,6 +18,7 @@
 #include "repnas/config.h"
 #include "repnas/engine.h"
 #include "repnas/error.h"
+#include "repnas/export.h"
 #include "repnas/fusion_check.h"
 #include "repnas/runtime.h"
 
@@ -43,6 +44,16 @@ commands:
       stop), arch.json and weights.pt. --resume continues DIR from its checkpoint with its saved
       config (only --set threads=N may change). Ctrl+C stops after the current step and saves a
       checkpoint; a second Ctrl+C quits at once. Exit status 0 when the run completes.
+  export RUN_DIR [--onnx F] [--torchscript F] [--spec F] [--force] [--verify-images N]
+         [--data DIR] [--threads N]
+      Fold a completed run into one KxK conv per layer, verify it against the multi-branch
+      network on the test images (max abs/rel error, both accuracies) and write the requested
+      files: ONNX (opset 13), TorchScript, and a JSON spec with its weights in
+      <spec>.safetensors. Refuses to write when the error exceeds 1e-5 * max(1, max |logit|),
+      unless --force. Exit status 0 when written, 1 when refused.
+  evaluate FILE [--data DIR] [--dataset NAME] [--limit N] [--threads N]
+      Test accuracy of an exported .onnx, .pt (TorchScript) or .json spec, or of a run folder.
+      Default data: Fashion-MNIST.
   version
       Print the versions of RepNAS Studio and LibTorch.
   help
@@ -83,6 +94,17 @@ class Args {
   }
   void expectEmpty() const {
     if (!args_.empty()) throw repnas::Error("unknown argument '" + args_.front() + "'");
+  }
+  /// The first argument that is not an option ("" when none), removed.
+  std::string positional() {
+    for (auto it = args_.begin(); it != args_.end(); ++it) {
+      if (it->rfind("--", 0) != 0) {
+        std::string v = *it;
+        args_.erase(it);
+        return v;
+      }
+    }
+    return "";
   }
   /// All values of a repeatable option.
   std::vector<std::string> values(const std::string& name) {
@@ -171,6 +193,46 @@ int search(Args& args) {
   return result.status == "completed" ? 0 : 3;
 }
 
+int exportCommand(Args& args) {
+  repnas::ExportRequest request;
+  request.onnx_path = args.value("--onnx", "");
+  request.torchscript_path = args.value("--torchscript", "");
+  request.spec_path = args.value("--spec", "");
+  request.force = args.flag("--force");
+  request.verify_images = args.intValue("--verify-images", 0);
+  request.data_dir = args.value("--data", "");
+  request.threads = args.intValue("--threads", 0);
+  request.run_dir = args.positional();
+  args.expectEmpty();
+  if (request.run_dir.empty()) throw repnas::Error("export needs a RUN_DIR");
+  if (request.onnx_path.empty() && request.torchscript_path.empty() && request.spec_path.empty())
+    throw repnas::Error("nothing to export: give --onnx, --torchscript and/or --spec");
+  const auto result = repnas::exportRun(request);
+  std::printf("%s\n", result.report.summary().c_str());
+  if (!result.exported) {
+    std::fprintf(stderr, "repnas export: %s\n", result.message.c_str());
+    return 1;
+  }
+  for (const auto& f : result.written) std::printf("wrote %s\n", f.c_str());
+  return 0;
+}
+
+int evaluateCommand(Args& args) {
+  repnas::DatasetSpec data;
+  data.name = args.value("--dataset", "");
+  data.dir = args.value("--data", "");
+  if (data.name.empty()) data.name = data.dir.empty() ? "fashion-mnist" : "idx";
+  const int limit = args.intValue("--limit", 0);
+  const int threads = args.intValue("--threads", 0);
+  const std::string file = args.positional();
+  args.expectEmpty();
+  if (file.empty()) throw repnas::Error("evaluate needs a FILE");
+  const auto e = repnas::evaluateExport(file, data, limit, threads);
+  std::printf("%s (%s): test accuracy %.2f%% on %lld images\n", file.c_str(), e.format.c_str(),
+              100 * e.accuracy, static_cast<long long>(e.images));
+  return 0;
+}
+
 int verifyFusion(Args& args) {
   const bool json = args.flag("--json");
   const int threads = args.intValue("--threads", 0);
@@ -216,6 +278,8 @@ int main(int argc, char** argv) {
   const std::map<std::string, std::function<int(Args&)>> commands = {
       {"verify-fusion", verifyFusion},
       {"search", search},
+      {"export", exportCommand},
+      {"evaluate", evaluateCommand},
       {"version",
        [](Args& a) {
          a.expectEmpty();

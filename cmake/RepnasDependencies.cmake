@@ -12,6 +12,7 @@ endmacro()
 
 repnas_require(Torch libtorch-dev)
 repnas_require(nlohmann_json nlohmann-json3-dev)
+repnas_require(ONNX libonnx-dev)
 repnas_require(ZLIB zlib1g-dev)
 if(REPNAS_BUILD_UI OR REPNAS_BUILD_TESTS)
   repnas_require(Qt6 qt6-base-dev COMPONENTS Core Gui Widgets PrintSupport Test)

@@ -524,6 +524,8 @@ struct Engine::Impl {
 
     torch::serialize::OutputArchive archive;
     json meta = {{"format", "repnas-weights-1"}, {"mask", maskToBits(masks)},
+                 {"input", {{"channels", backbone.in_channels}, {"height", backbone.input_height},
+                            {"width", backbone.input_width}, {"classes", backbone.num_classes}}},
                  {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
                  {"config", json::parse(configToJson(config))}};
     archive.write("meta", c10::IValue(meta.dump()));

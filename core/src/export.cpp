@@ -1,0 +1,513 @@
+// Fold, verify and export a trained run; evaluate exported files.
+#include "repnas/export.h"
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data.h"
+#include "folded_model.h"
+#include "network.h"
+#include "onnx_io.h"
+#include "repnas/config.h"
+#include "repnas/events.h"
+#include "repnas/runtime.h"
+#include "run_files.h"
+
+namespace repnas {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string VerificationReport::summary() const {
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "%s: %lld test images, max abs error %.3e (tolerance %.3e), max rel error %.3e, "
+                "accuracy multi-branch %.2f%% folded %.2f%%, %lld arg-max mismatches",
+                pass ? "verified" : "NOT verified", static_cast<long long>(images), max_abs_err,
+                tolerance, max_rel_err, 100 * accuracy_multi_branch, 100 * accuracy_folded,
+                static_cast<long long>(prediction_mismatches));
+  return buf;
+}
+
+namespace {
+
+/// A trained run, loaded.
+struct LoadedRun {
+  RunConfig config;
+  std::vector<BranchMask> masks;
+  data::Normalization norm;
+  BackboneSpec backbone;
+  Network net{nullptr};
+};
+
+json readArchiveMeta(torch::serialize::InputArchive& archive) {
+  c10::IValue meta;
+  archive.read("meta", meta);
+  return json::parse(meta.toStringRef());
+}
+
+LoadedRun loadRun(const std::string& run_dir, const data::LoadedDataset* data) {
+  const auto path = (fs::path(run_dir) / "weights.pt").string();
+  if (!fs::exists(path))
+    throw Error("no trained network in " + run_dir + " (weights.pt is written when a run completes)");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw Error("cannot read " + path + ": " + e.what_without_backtrace());
+  }
+  const auto meta = readArchiveMeta(archive);
+  LoadedRun run;
+  run.config = configFromJson(meta.at("config").dump());
+  run.masks = maskFromBits(meta.at("mask").get<std::vector<int>>());
+  run.norm.mean = meta.at("normalization").at("mean").get<std::vector<double>>();
+  run.norm.std = meta.at("normalization").at("std").get<std::vector<double>>();
+  int channels, height, width, classes;
+  if (meta.contains("input")) {
+    const auto& in = meta["input"];
+    channels = in.at("channels");
+    height = in.at("height");
+    width = in.at("width");
+    classes = in.at("classes");
+  } else if (data) {
+    channels = data->info.channels;
+    height = data->info.height;
+    width = data->info.width;
+    classes = data->info.num_classes;
+  } else {
+    throw Error(path + " does not record the input shape");
+  }
+  run.backbone = makeBackbone(run.config.backbone, channels, height, width, classes,
+                              run.config.kernel_size);
+  for (auto& layer : run.backbone.layers) {
+    layer.block.branches = modeBranches(run.config.mode);
+    layer.block.identity = modeHasIdentity(run.config.mode);
+    layer.block.identity_init_1x1 = run.config.identity_init;
+  }
+  run.net = Network(run.backbone);
+  torch::serialize::InputArchive net_archive;
+  archive.read("network", net_archive);
+  run.net->load(net_archive);
+  run.net->eval();
+  return run;
+}
+
+std::vector<float> toVector(const torch::Tensor& t) {
+  const auto c = t.detach().to(torch::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+torch::Tensor fromVector(const std::vector<float>& v, std::vector<int64_t> shape) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  if (n != static_cast<int64_t>(v.size()))
+    throw Error("a weight holds " + std::to_string(v.size()) + " values, its shape needs " +
+                std::to_string(n));
+  return torch::from_blob(const_cast<float*>(v.data()), shape, torch::kFloat).clone();
+}
+
+FoldedModel toFoldedModel(const LoadedRun& run, FoldedNetworkImpl& folded) {
+  FoldedModel m;
+  m.backbone = run.config.backbone;
+  m.mode = run.config.mode;
+  m.in_channels = run.backbone.in_channels;
+  m.height = run.backbone.input_height;
+  m.width = run.backbone.input_width;
+  m.num_classes = run.backbone.num_classes;
+  m.mean = run.norm.mean;
+  m.std = run.norm.std;
+  for (int l = 0; l < run.backbone.numLayers(); ++l) {
+    const auto& spec = run.backbone.layers[l];
+    FoldedLayer f;
+    f.name = "layer" + std::to_string(l);
+    f.kept = maskName(run.masks[l]);
+    if (spec.block.hasIdentityBranch()) f.kept += "+id";
+    f.in_channels = spec.block.in_channels;
+    f.out_channels = spec.block.out_channels;
+    f.kernel_size = spec.block.kernel_size;
+    f.stride = spec.block.stride;
+    f.padding = spec.block.padding();
+    f.groups = spec.block.groups;
+    f.weight = toVector(folded.convs_[l]->weight);
+    f.bias = toVector(folded.convs_[l]->bias);
+    f.shortcut_from = spec.shortcut_from;
+    if (folded.shortcuts_[l]) {
+      f.shortcut_projection = true;
+      f.projection_stride = static_cast<int>(folded.shortcuts_[l]->options.stride()->at(0));
+      f.projection_weight = toVector(folded.shortcuts_[l]->weight);
+      f.projection_bias = toVector(folded.shortcuts_[l]->bias);
+    }
+    m.layers.push_back(f);
+  }
+  m.head_weight = toVector(folded.head->weight);
+  m.head_bias = toVector(folded.head->bias);
+  return m;
+}
+
+/// Runs a FoldedModel with plain torch ops (what the ONNX and spec files describe).
+torch::Tensor runFoldedModel(const FoldedModel& m, const torch::Tensor& x) {
+  std::vector<torch::Tensor> inputs(m.layers.size());
+  torch::Tensor h = x;
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const auto& f = m.layers[l];
+    inputs[l] = h;
+    const auto w = fromVector(f.weight, {f.out_channels, f.in_channels / f.groups, f.kernel_size,
+                                         f.kernel_size});
+    const std::vector<int64_t> stride{f.stride, f.stride}, pad{f.padding, f.padding}, one{1, 1};
+    auto pre = torch::conv2d(h, w, fromVector(f.bias, {f.out_channels}), stride, pad, one, f.groups);
+    if (f.shortcut_from >= 0) {
+      const auto& skipped = inputs.at(f.shortcut_from);
+      if (f.shortcut_projection) {
+        const auto in = static_cast<int64_t>(f.projection_weight.size() / f.out_channels);
+        const std::vector<int64_t> ps{f.projection_stride, f.projection_stride}, zero{0, 0};
+        pre = pre + torch::conv2d(skipped, fromVector(f.projection_weight, {f.out_channels, in, 1, 1}),
+                                  fromVector(f.projection_bias, {f.out_channels}), ps, zero, one, 1);
+      } else {
+        pre = pre + skipped;
+      }
+    }
+    h = torch::relu(pre);
+  }
+  h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
+  return torch::linear(h, fromVector(m.head_weight, {m.num_classes, m.features()}),
+                       fromVector(m.head_bias, {m.num_classes}));
+}
+
+// ---------------------------------------------------------------- TorchScript
+
+void writeTorchScript(const FoldedModel& m, const std::string& path) {
+  torch::jit::Module module("RepNASFolded");
+  std::ostringstream src;
+  src << "def forward(self, input):\n";
+  src << "    x0 = input\n";
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const auto& f = m.layers[l];
+    const std::string w = f.name + "_weight", b = f.name + "_bias";
+    module.register_parameter(w, fromVector(f.weight, {f.out_channels, f.in_channels / f.groups,
+                                                       f.kernel_size, f.kernel_size}), false);
+    module.register_parameter(b, fromVector(f.bias, {f.out_channels}), false);
+    src << "    y = torch.conv2d(x" << l << ", self." << w << ", self." << b << ", ["
+        << f.stride << ", " << f.stride << "], [" << f.padding << ", " << f.padding
+        << "], [1, 1], " << f.groups << ")\n";
+    if (f.shortcut_from >= 0) {
+      if (f.shortcut_projection) {
+        const auto in = static_cast<int64_t>(f.projection_weight.size() / f.out_channels);
+        const std::string pw = f.name + "_shortcut_weight", pb = f.name + "_shortcut_bias";
+        module.register_parameter(pw, fromVector(f.projection_weight, {f.out_channels, in, 1, 1}), false);
+        module.register_parameter(pb, fromVector(f.projection_bias, {f.out_channels}), false);
+        src << "    y = y + torch.conv2d(x" << f.shortcut_from << ", self." << pw << ", self." << pb
+            << ", [" << f.projection_stride << ", " << f.projection_stride << "], [0, 0], [1, 1], 1)\n";
+      } else {
+        src << "    y = y + x" << f.shortcut_from << "\n";
+      }
+    }
+    src << "    x" << (l + 1) << " = torch.relu(y)\n";
+  }
+  module.register_parameter("head_weight", fromVector(m.head_weight, {m.num_classes, m.features()}), false);
+  // What a user must do to an image first: (pixel / 255 − mean) / std, per channel.
+  module.register_buffer("input_mean", torch::tensor(m.mean, torch::kDouble).to(torch::kFloat));
+  module.register_buffer("input_std", torch::tensor(m.std, torch::kDouble).to(torch::kFloat));
+  module.register_parameter("head_bias", fromVector(m.head_bias, {m.num_classes}), false);
+  src << "    h = torch.flatten(torch.adaptive_avg_pool2d(x" << m.layers.size() << ", [1, 1]), 1)\n";
+  src << "    return torch.addmm(self.head_bias, h, self.head_weight.t())\n";
+  module.define(src.str());
+  module.eval();
+  const auto tmp = path + ".tmp";
+  try {
+    module.save(tmp);
+  } catch (const c10::Error& e) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw Error("cannot write " + path + ": " + e.what_without_backtrace());
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw Error("cannot write " + path + ": " + ec.message());
+}
+
+// ---------------------------------------------------------------- spec + safetensors
+
+/// safetensors: 8-byte little-endian header length, a JSON header naming each tensor's dtype,
+/// shape and byte range, then the raw little-endian data.
+std::string safetensorsBytes(const std::vector<std::pair<std::string, std::pair<std::vector<int64_t>, const std::vector<float>*>>>& tensors,
+                             const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    const uint64_t bytes = t.second->size() * sizeof(float);
+    header[name] = {{"dtype", "F32"}, {"shape", t.first}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string h = header.dump();
+  while ((h.size() + 8) % 8) h += ' ';  // align the data to 8 bytes
+  std::string out(8, '\0');
+  uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  out += h;
+  for (const auto& [name, t] : tensors) {
+    const auto* data = reinterpret_cast<const char*>(t.second->data());
+    out.append(data, t.second->size() * sizeof(float));  // x86-64 is little-endian
+  }
+  return out;
+}
+
+json specJson(const FoldedModel& m, const VerificationReport& r, const std::string& weights_file) {
+  json layers = json::array();
+  for (const auto& f : m.layers) {
+    json kept = json::array();
+    std::stringstream ss(f.kept);
+    for (std::string item; std::getline(ss, item, '+');)
+      if (item != "none") kept.push_back(item);
+    layers.push_back({{"name", f.name}, {"kept", kept}, {"in_channels", f.in_channels},
+                      {"out_channels", f.out_channels}, {"kernel_size", f.kernel_size},
+                      {"stride", f.stride}, {"padding", f.padding}, {"groups", f.groups},
+                      {"shortcut_from", f.shortcut_from}, {"shortcut_projection", f.shortcut_projection},
+                      {"projection_stride", f.projection_stride}});
+  }
+  return {{"format", "repnas-spec-1"},
+          {"tool", "RepNAS Studio " + version()},
+          {"backbone", m.backbone},
+          {"mode", m.mode},
+          {"input", {{"channels", m.in_channels}, {"height", m.height}, {"width", m.width},
+                     {"layout", "NCHW"}, {"scale", "pixel / 255"}, {"mean", m.mean}, {"std", m.std}}},
+          {"num_classes", m.num_classes},
+          {"layers", layers},
+          {"weights", weights_file},
+          {"verification", {{"images", r.images}, {"max_abs_err", r.max_abs_err},
+                            {"max_rel_err", r.max_rel_err}, {"tolerance", r.tolerance},
+                            {"accuracy_multi_branch", r.accuracy_multi_branch},
+                            {"accuracy_folded", r.accuracy_folded}, {"pass", r.pass}}}};
+}
+
+void writeSpec(const FoldedModel& m, const VerificationReport& r, const std::string& path) {
+  const fs::path spec(path);
+  const std::string weights_file = spec.stem().string() + ".safetensors";
+  std::vector<std::pair<std::string, std::pair<std::vector<int64_t>, const std::vector<float>*>>> tensors;
+  for (const auto& f : m.layers) {
+    tensors.push_back({f.name + ".weight", {{f.out_channels, f.in_channels / f.groups, f.kernel_size, f.kernel_size}, &f.weight}});
+    tensors.push_back({f.name + ".bias", {{f.out_channels}, &f.bias}});
+    if (f.shortcut_projection) {
+      const int64_t in = static_cast<int64_t>(f.projection_weight.size() / f.out_channels);
+      tensors.push_back({f.name + ".shortcut.weight", {{f.out_channels, in, 1, 1}, &f.projection_weight}});
+      tensors.push_back({f.name + ".shortcut.bias", {{f.out_channels}, &f.projection_bias}});
+    }
+  }
+  tensors.push_back({"head.weight", {{m.num_classes, m.features()}, &m.head_weight}});
+  tensors.push_back({"head.bias", {{m.num_classes}, &m.head_bias}});
+  writeTextAtomically((spec.parent_path() / weights_file).string(),
+                      safetensorsBytes(tensors, {{"format", "repnas-spec-1"}, {"backbone", m.backbone}}));
+  writeTextAtomically(path, specJson(m, r, weights_file).dump(2) + "\n");
+}
+
+FoldedModel readSpec(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read " + path);
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    throw Error(path + ": not a valid spec: " + e.what());
+  }
+  FoldedModel m;
+  try {
+    m.backbone = j.at("backbone");
+    m.mode = j.at("mode");
+    const auto& input = j.at("input");
+    m.in_channels = input.at("channels");
+    m.height = input.at("height");
+    m.width = input.at("width");
+    m.mean = input.at("mean").get<std::vector<double>>();
+    m.std = input.at("std").get<std::vector<double>>();
+    m.num_classes = j.at("num_classes");
+    const auto weights_path = (fs::path(path).parent_path() / j.at("weights").get<std::string>()).string();
+    std::ifstream w(weights_path, std::ios::binary);
+    if (!w) throw Error("cannot read " + weights_path);
+    const std::string bytes((std::istreambuf_iterator<char>(w)), {});
+    if (bytes.size() < 8) throw Error(weights_path + ": truncated safetensors file");
+    uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+    if (8 + n > bytes.size()) throw Error(weights_path + ": header longer than the file");
+    const auto header = json::parse(bytes.substr(8, n));
+    const size_t data_start = 8 + n;
+    auto tensor = [&](const std::string& name) {
+      const auto& e = header.at(name);
+      if (e.at("dtype") != "F32") throw Error(weights_path + ": " + name + " is not F32");
+      const auto offs = e.at("data_offsets").get<std::vector<uint64_t>>();
+      if (offs.size() != 2 || offs[1] < offs[0] || data_start + offs[1] > bytes.size())
+        throw Error(weights_path + ": " + name + " lies outside the file");
+      std::vector<float> v((offs[1] - offs[0]) / sizeof(float));
+      std::memcpy(v.data(), bytes.data() + data_start + offs[0], v.size() * sizeof(float));
+      return v;
+    };
+    for (const auto& l : j.at("layers")) {
+      FoldedLayer f;
+      f.name = l.at("name");
+      f.in_channels = l.at("in_channels");
+      f.out_channels = l.at("out_channels");
+      f.kernel_size = l.at("kernel_size");
+      f.stride = l.at("stride");
+      f.padding = l.at("padding");
+      f.groups = l.at("groups");
+      f.shortcut_from = l.at("shortcut_from");
+      f.shortcut_projection = l.at("shortcut_projection");
+      f.projection_stride = l.at("projection_stride");
+      f.weight = tensor(f.name + ".weight");
+      f.bias = tensor(f.name + ".bias");
+      if (f.shortcut_projection) {
+        f.projection_weight = tensor(f.name + ".shortcut.weight");
+        f.projection_bias = tensor(f.name + ".shortcut.bias");
+      }
+      m.layers.push_back(f);
+    }
+    m.head_weight = tensor("head.weight");
+    m.head_bias = tensor("head.bias");
+  } catch (const json::exception& e) {
+    throw Error(path + ": not a valid spec: " + e.what());
+  }
+  return m;
+}
+
+data::LoadedDataset loadData(const RunConfig& config, const std::string& dir_override) {
+  DatasetSpec ds{config.dataset, dir_override.empty() ? config.data_dir : dir_override};
+  return data::loadDataset(ds);
+}
+
+template <typename Forward>
+double accuracyOf(const data::ImageSet& set, const data::Normalization& norm, int64_t batch,
+                  Forward forward) {
+  torch::NoGradGuard no_grad;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < set.size(); i += batch) {
+    const int64_t n = std::min<int64_t>(batch, set.size() - i);
+    const auto x = data::prepareBatch(set.images.narrow(0, i, n), norm, {}, nullptr);
+    correct += forward(x).argmax(1).eq(set.labels.narrow(0, i, n)).sum().template item<int64_t>();
+  }
+  return set.size() ? static_cast<double>(correct) / set.size() : 0.0;
+}
+
+}  // namespace
+
+ExportResult exportRun(const ExportRequest& request) {
+  setComputeThreads(request.threads);
+  const auto config = loadConfigFile((fs::path(request.run_dir) / "config.json").string());
+  const auto data = loadData(config, request.data_dir);
+  auto run = loadRun(request.run_dir, &data);
+  torch::NoGradGuard no_grad;
+  FoldedNetwork folded(*run.net, run.masks);
+  folded->eval();
+
+  // Verify on real test images before anything is written.
+  auto test = data::takeFirst(data.test, request.verify_images);
+  ExportResult result;
+  auto& r = result.report;
+  r.images = test.size();
+  int64_t correct_multi = 0, correct_folded = 0;
+  for (int64_t i = 0; i < test.size(); i += 500) {
+    const int64_t n = std::min<int64_t>(500, test.size() - i);
+    const auto x = data::prepareBatch(test.images.narrow(0, i, n), run.norm, {}, nullptr);
+    const auto labels = test.labels.narrow(0, i, n);
+    const auto a = run.net->forward(x, run.masks);
+    const auto b = folded->forward(x);
+    r.max_abs_err = std::max(r.max_abs_err, (a - b).abs().max().item<double>());
+    r.max_abs_logit = std::max(r.max_abs_logit, a.abs().max().item<double>());
+    correct_multi += a.argmax(1).eq(labels).sum().item<int64_t>();
+    correct_folded += b.argmax(1).eq(labels).sum().item<int64_t>();
+    r.prediction_mismatches += a.argmax(1).ne(b.argmax(1)).sum().item<int64_t>();
+  }
+  r.max_rel_err = r.max_abs_logit > 0 ? r.max_abs_err / r.max_abs_logit : r.max_abs_err;
+  r.tolerance = 1e-5 * std::max(1.0, r.max_abs_logit);
+  r.accuracy_multi_branch = r.images ? static_cast<double>(correct_multi) / r.images : 0;
+  r.accuracy_folded = r.images ? static_cast<double>(correct_folded) / r.images : 0;
+  r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && r.max_abs_err <= r.tolerance;
+  if (!r.pass && !request.force) {
+    result.message = "refusing to export: " + r.summary() +
+                     (r.images == 0 ? " (no test images)" : "") + "; use --force to export anyway";
+    return result;
+  }
+
+  const auto model = toFoldedModel(run, *folded);
+  if (!request.onnx_path.empty()) {
+    writeOnnx(model, request.onnx_path);
+    result.written.push_back(request.onnx_path);
+  }
+  if (!request.torchscript_path.empty()) {
+    writeTorchScript(model, request.torchscript_path);
+    result.written.push_back(request.torchscript_path);
+  }
+  if (!request.spec_path.empty()) {
+    writeSpec(model, r, request.spec_path);
+    result.written.push_back(request.spec_path);
+    result.written.push_back(
+        (fs::path(request.spec_path).parent_path() / (fs::path(request.spec_path).stem().string() + ".safetensors")).string());
+  }
+  result.exported = true;
+  return result;
+}
+
+Evaluation evaluateExport(const std::string& path, const DatasetSpec& spec, int64_t limit,
+                          int threads) {
+  setComputeThreads(threads);
+  const auto data = data::loadDataset(spec);
+  const auto test = data::takeFirst(data.test, limit);
+  Evaluation e;
+  e.images = test.size();
+  torch::NoGradGuard no_grad;
+  auto checkShape = [&](int channels, int height, int width) {
+    if (channels != data.info.channels || height != data.info.height || width != data.info.width)
+      throw Error(path + " expects " + std::to_string(channels) + "x" + std::to_string(height) +
+                  "x" + std::to_string(width) + " inputs but " + data.info.name + " has " +
+                  std::to_string(data.info.channels) + "x" + std::to_string(data.info.height) +
+                  "x" + std::to_string(data.info.width));
+  };
+  if (fs::is_directory(path)) {
+    e.format = "run";
+    auto run = loadRun(path, &data);
+    checkShape(run.backbone.in_channels, run.backbone.input_height, run.backbone.input_width);
+    FoldedNetwork folded(*run.net, run.masks);
+    folded->eval();
+    e.accuracy = accuracyOf(test, run.norm, 500, [&](const torch::Tensor& x) { return folded->forward(x); });
+    return e;
+  }
+  const auto ext = fs::path(path).extension().string();
+  if (ext == ".onnx" || ext == ".json") {
+    e.format = ext == ".onnx" ? "onnx" : "spec";
+    const auto model = ext == ".onnx" ? readOnnx(path) : readSpec(path);
+    checkShape(model.in_channels, model.height, model.width);
+    data::Normalization norm{model.mean, model.std};
+    e.accuracy = accuracyOf(test, norm, 500, [&](const torch::Tensor& x) { return runFoldedModel(model, x); });
+    return e;
+  }
+  if (ext == ".pt") {
+    e.format = "torchscript";
+    torch::jit::Module module;
+    try {
+      module = torch::jit::load(path);
+    } catch (const c10::Error& err) {
+      throw Error("cannot load TorchScript " + path + ": " + err.what_without_backtrace());
+    }
+    module.eval();
+    data::Normalization norm;
+    try {
+      for (float v : toVector(module.attr("input_mean").toTensor())) norm.mean.push_back(v);
+      for (float v : toVector(module.attr("input_std").toTensor())) norm.std.push_back(v);
+    } catch (const c10::Error&) {
+      throw Error(path + " has no input_mean / input_std (not written by RepNAS Studio)");
+    }
+    e.accuracy = accuracyOf(test, norm, 500, [&](const torch::Tensor& x) {
+      return module.forward({x}).toTensor();
+    });
+    return e;
+  }
+  throw Error("cannot evaluate " + path + ": expected a run folder, .onnx, .pt or .json");
+}
+
+}  // namespace repnas
