@@ -417,17 +417,22 @@ ExportResult exportRun(const ExportRequest& request) {
     const auto labels = test.labels.narrow(0, i, n);
     const auto a = run.net->forward(x, run.masks);
     const auto b = folded->forward(x);
-    r.max_abs_err = std::max(r.max_abs_err, (a - b).abs().max().item<double>());
-    r.max_abs_logit = std::max(r.max_abs_logit, a.abs().max().item<double>());
+    // NaN must stick (std::max would drop it): a network that gives NaN does not verify.
+    const double err = (a - b).abs().max().item<double>();
+    const double logit = a.abs().max().item<double>();
+    r.max_abs_err = std::isnan(err) || std::isnan(r.max_abs_err) ? NAN : std::max(r.max_abs_err, err);
+    r.max_abs_logit = std::isnan(logit) || std::isnan(r.max_abs_logit) ? NAN : std::max(r.max_abs_logit, logit);
     correct_multi += a.argmax(1).eq(labels).sum().item<int64_t>();
     correct_folded += b.argmax(1).eq(labels).sum().item<int64_t>();
     r.prediction_mismatches += a.argmax(1).ne(b.argmax(1)).sum().item<int64_t>();
   }
   r.max_rel_err = r.max_abs_logit > 0 ? r.max_abs_err / r.max_abs_logit : r.max_abs_err;
   r.tolerance = 1e-5 * std::max(1.0, r.max_abs_logit);
+  if (std::isnan(r.max_abs_logit)) r.tolerance = NAN;
   r.accuracy_multi_branch = r.images ? static_cast<double>(correct_multi) / r.images : 0;
   r.accuracy_folded = r.images ? static_cast<double>(correct_folded) / r.images : 0;
-  r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && r.max_abs_err <= r.tolerance;
+  r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && std::isfinite(r.max_abs_logit) &&
+           r.max_abs_err <= r.tolerance;
   if (!r.pass && !request.force) {
     result.message = "refusing to export: " + r.summary() +
                      (r.images == 0 ? " (no test images)" : "") + "; use --force to export anyway";
