@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,7 +18,10 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <torch/script.h>
+
 #include "block.h"
+#include "export_internal.h"
 #include "network.h"
 #include "repnas/budget.h"
 #include "repnas/config.h"
@@ -335,6 +339,102 @@ int benchTrain(const std::filesystem::path& out_path, int threads, int repeats, 
   return 0;
 }
 
+// ---------------------------------------------------------------- deploy (inference)
+
+int benchDeploy(const std::filesystem::path& out_path, int threads, int repeats) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(0);
+  auto spec = repnas::makeBackbone("tiny", 1, 28, 28, 10);
+  // The searched network: all six branches built, the default budget's worth kept.
+  repnas::Network multi(spec);
+  repnas::randomizeForTesting(*multi);
+  multi->eval();
+  std::vector<double> scores(spec.numLayers() * repnas::kNumBranchKinds);
+  for (size_t i = 0; i < scores.size(); ++i) scores[i] = std::sin(1.7 * i);  // any fixed choice
+  const auto masks = repnas::selectBranches(scores, repnas::defaultBudget(spec.layerHasIdentity()));
+  repnas::FoldedNetwork folded(*multi, masks);
+  folded->eval();
+  const auto model = repnas::makeFoldedModel(spec, "search", masks, {0.0}, {1.0}, *folded);
+  const auto ts_path = std::filesystem::temp_directory_path() / "repnas-bench-deploy.pt";
+  repnas::writeTorchScript(model, ts_path.string());
+  auto script = torch::jit::load(ts_path.string());
+  script.eval();
+  std::filesystem::remove(ts_path);
+  // A plain network of the same shape: one conv (with bias) + ReLU per layer, written by hand.
+  auto plain_spec = spec;
+  for (auto& l : plain_spec.layers) {
+    l.block.branches = repnas::modeBranches("plain");
+    l.block.identity = false;
+  }
+  repnas::Network plain_multi(plain_spec);
+  plain_multi->eval();
+  repnas::FoldedNetwork plain(*plain_multi, repnas::uniformMasks(plain_spec, repnas::modeBranches("plain")));
+  plain->eval();
+
+  struct Variant {
+    std::string name;
+    std::function<torch::Tensor(const torch::Tensor&)> forward;
+  };
+  const std::vector<Variant> variants = {
+      {"multi-branch", [&](const torch::Tensor& x) { return multi->forward(x, masks); }},
+      {"folded", [&](const torch::Tensor& x) { return folded->forward(x); }},
+      {"torchscript", [&](const torch::Tensor& x) { return script.forward({x}).toTensor(); }},
+      {"plain", [&](const torch::Tensor& x) { return plain->forward(x); }},
+  };
+  nlohmann::json rows = nlohmann::json::array();
+  std::printf("tiny backbone (8 layers, %d branches kept + identities), 1x28x28, %d thread(s), "
+              "%d interleaved rounds per batch size, medians\n\n", repnas::countBranches(masks),
+              threads, repeats * 8);
+  std::printf("%-6s %-13s %12s %16s %14s\n", "batch", "network", "images/s", "ratio_to_plain",
+              "vs_multi");
+  for (int batch : {1, 32, 256}) {
+    const auto x = torch::randn({batch, 1, 28, 28});
+    // Small chunks, round-robin over the variants, many rounds: the machine's speed drifts,
+    // so every variant sees the same conditions; ratios are taken per round, then the median.
+    const int iters = std::max(2, 128 / batch);
+    const int rounds = repeats * 8;
+    // Warm-up: oneDNN primitives, the allocator, and TorchScript's profiling executor, which
+    // optimises the graph during the first calls.
+    for (int i = 0; i < 5; ++i)
+      for (const auto& v : variants) v.forward(x);
+    std::map<std::string, std::vector<double>> ips, ratio;
+    for (int r = 0; r < rounds; ++r) {
+      std::map<std::string, double> round;
+      for (const auto& v : variants) {
+        const auto t0 = Clock::now();
+        for (int i = 0; i < iters; ++i) v.forward(x);
+        round[v.name] = iters * batch / (msSince(t0) / 1000.0);
+        ips[v.name].push_back(round[v.name]);
+      }
+      for (const auto& v : variants) {
+        ratio[v.name + "/plain"].push_back(round[v.name] / round["plain"]);
+        ratio[v.name + "/multi"].push_back(round[v.name] / round["multi-branch"]);
+      }
+    }
+    auto median = [](std::vector<double> values) {
+      std::sort(values.begin(), values.end());
+      return values[values.size() / 2];
+    };
+    for (const auto& v : variants) {
+      const double m = median(ips[v.name]);
+      const double to_plain = median(ratio[v.name + "/plain"]);
+      const double vs_multi = median(ratio[v.name + "/multi"]);
+      std::printf("%-6d %-13s %12.0f %16.3f %14.2f\n", batch, v.name.c_str(), m, to_plain, vs_multi);
+      std::fflush(stdout);
+      rows.push_back({{"batch", batch}, {"network", v.name}, {"images_per_second_median", m},
+                      {"ratio_to_plain_median", to_plain}, {"speedup_over_multi_branch_median", vs_multi},
+                      {"images_per_second", ips[v.name]}});
+    }
+  }
+  nlohmann::json j = {{"benchmark", "deploy"}, {"date", utcNow()},
+                      {"machine", {{"cpu", cpuModel()}, {"threads", threads}}},
+                      {"torch", repnas::torchVersion()}, {"repnas", repnas::version()},
+                      {"backbone", "tiny"}, {"rounds", repeats}, {"rows", rows}};
+  writeJsonAtomically(out_path, j);
+  std::printf("wrote %s\n", out_path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -342,7 +442,7 @@ int main(int argc, char** argv) {
   if (args.size() == 4 && args[0] == "train-memory-child")
     return trainMemoryChild(args[1], std::stoi(args[2]), std::stoi(args[3]));
   if (args.empty() || args[0] == "--help") {
-    std::puts("usage: repnas-bench fusion|train [--out FILE] [--threads N] [--repeats N] [--batch N]");
+    std::puts("usage: repnas-bench fusion|train|deploy [--out FILE] [--threads N] [--repeats N] [--batch N]");
     return args.empty() ? 2 : 0;
   }
   std::filesystem::path out = std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results" /
@@ -359,6 +459,7 @@ int main(int argc, char** argv) {
   try {
     if (args[0] == "fusion") return benchFusion(out, threads, repeats);
     if (args[0] == "train") return benchTrain(out, threads, repeats, batch);
+    if (args[0] == "deploy") return benchDeploy(out, threads, repeats);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "repnas-bench: %s\n", e.what());
     return 1;

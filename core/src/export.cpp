@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "data.h"
+#include "export_internal.h"
 #include "folded_model.h"
 #include "network.h"
 #include "onnx_io.h"
@@ -115,20 +116,29 @@ torch::Tensor fromVector(const std::vector<float>& v, std::vector<int64_t> shape
 }
 
 FoldedModel toFoldedModel(const LoadedRun& run, FoldedNetworkImpl& folded) {
+  return makeFoldedModel(run.backbone, run.config.mode, run.masks, run.norm.mean, run.norm.std,
+                         folded);
+}
+
+}  // namespace
+
+FoldedModel makeFoldedModel(const BackboneSpec& backbone, const std::string& mode,
+                            const std::vector<BranchMask>& masks, const std::vector<double>& mean,
+                            const std::vector<double>& std, FoldedNetworkImpl& folded) {
   FoldedModel m;
-  m.backbone = run.config.backbone;
-  m.mode = run.config.mode;
-  m.in_channels = run.backbone.in_channels;
-  m.height = run.backbone.input_height;
-  m.width = run.backbone.input_width;
-  m.num_classes = run.backbone.num_classes;
-  m.mean = run.norm.mean;
-  m.std = run.norm.std;
-  for (int l = 0; l < run.backbone.numLayers(); ++l) {
-    const auto& spec = run.backbone.layers[l];
+  m.backbone = backbone.name;
+  m.mode = mode;
+  m.in_channels = backbone.in_channels;
+  m.height = backbone.input_height;
+  m.width = backbone.input_width;
+  m.num_classes = backbone.num_classes;
+  m.mean = mean;
+  m.std = std;
+  for (int l = 0; l < backbone.numLayers(); ++l) {
+    const auto& spec = backbone.layers[l];
     FoldedLayer f;
     f.name = "layer" + std::to_string(l);
-    f.kept = maskName(run.masks[l]);
+    f.kept = maskName(masks[l]);
     if (spec.block.hasIdentityBranch()) f.kept += "+id";
     f.in_channels = spec.block.in_channels;
     f.out_channels = spec.block.out_channels;
@@ -151,6 +161,8 @@ FoldedModel toFoldedModel(const LoadedRun& run, FoldedNetworkImpl& folded) {
   m.head_bias = toVector(folded.head->bias);
   return m;
 }
+
+namespace {
 
 /// Runs a FoldedModel with plain torch ops (what the ONNX and spec files describe).
 torch::Tensor runFoldedModel(const FoldedModel& m, const torch::Tensor& x) {
@@ -180,6 +192,8 @@ torch::Tensor runFoldedModel(const FoldedModel& m, const torch::Tensor& x) {
   return torch::linear(h, fromVector(m.head_weight, {m.num_classes, m.features()}),
                        fromVector(m.head_bias, {m.num_classes}));
 }
+
+}  // namespace
 
 // ---------------------------------------------------------------- TorchScript
 
@@ -232,6 +246,8 @@ void writeTorchScript(const FoldedModel& m, const std::string& path) {
   fs::rename(tmp, path, ec);
   if (ec) throw Error("cannot write " + path + ": " + ec.message());
 }
+
+namespace {
 
 // ---------------------------------------------------------------- spec + safetensors
 
