@@ -85,6 +85,29 @@ class TestCli : public QObject {
     const auto arch = readJsonFile(out + "/arch.json");
     QCOMPARE(arch["layers"].toArray().size(), 8);
     QCOMPARE(arch["branches_kept"].toInt(), 16);
+    // Export to all three formats from the command line, then evaluate each file.
+    const auto ex = runCli({"export", out, "--onnx", out + "/m.onnx", "--torchscript", out + "/m.pt",
+                            "--spec", out + "/m.json", "--threads", "1"});
+    QVERIFY2(ex.exit_code == 0, ex.err.constData());
+    QVERIFY(ex.out.startsWith("verified: 60 test images"));
+    QVERIFY(ex.out.contains("wrote " + (out + "/m.safetensors").toUtf8()));
+    QString accuracy;
+    for (const QString f : {out + "/m.onnx", out + "/m.pt", out + "/m.json", out}) {
+      const auto ev = runCli({"evaluate", f, "--data", data_, "--threads", "1"});
+      QVERIFY2(ev.exit_code == 0, ev.err.constData());
+      const auto line = QString::fromUtf8(ev.out);
+      const auto acc = line.section("test accuracy ", 1).section(" ", 0, 0);
+      QVERIFY2(!acc.isEmpty(), qPrintable(line));
+      if (accuracy.isEmpty()) accuracy = acc;
+      QCOMPARE(acc, accuracy);  // the same accuracy from every format
+    }
+    auto none = runCli({"export", out});
+    QCOMPARE(none.exit_code, 2);
+    QVERIFY(none.err.contains("nothing to export"));
+    none = runCli({"export", tmp_.filePath("nowhere"), "--onnx", tmp_.filePath("x.onnx")});
+    QCOMPARE(none.exit_code, 2);
+    QVERIFY(none.err.contains("nowhere"));
+
     // A second search into the same folder is refused rather than overwriting it.
     const auto again = runCli(searchArgs(out, 3));
     QCOMPARE(again.exit_code, 2);

@@ -422,7 +422,9 @@ ExportResult exportRun(const ExportRequest& request) {
   folded->eval();
 
   // Verify on real test images before anything is written.
-  auto test = data::takeFirst(data.test, request.verify_images);
+  // At least 1,000 images (or the whole test split when it is smaller).
+  auto test = data::takeFirst(
+      data.test, request.verify_images > 0 ? std::max<int64_t>(1000, request.verify_images) : 0);
   ExportResult result;
   auto& r = result.report;
   r.images = test.size();

@@ -32,7 +32,7 @@ struct ExportRequest {
   std::string torchscript_path;   ///< empty: no TorchScript file
   std::string spec_path;          ///< empty: no spec (the weights go to <spec>.safetensors)
   bool force = false;             ///< write even when verification fails
-  int64_t verify_images = 0;      ///< test images to verify on (0: the whole test split)
+  int64_t verify_images = 0;      ///< test images to verify on (0: all; at least 1,000)
   std::string data_dir;           ///< override the run's data folder (empty: the run's)
   int threads = 0;
 };
