@@ -180,6 +180,14 @@ int search(Args& args) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
+  struct JoinOnExit {  // also when run() throws: a joinable thread must not be destroyed
+    std::atomic<bool>& done;
+    std::thread& thread;
+    ~JoinOnExit() {
+      done = true;
+      if (thread.joinable()) thread.join();
+    }
+  } join_on_exit{done, watcher};
   const auto result = engine.run();
   done = true;
   watcher.join();

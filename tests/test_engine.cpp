@@ -361,6 +361,43 @@ class TestEngine : public QObject {
     for (const auto& [name, t] : wa) QVERIFY2(torch::equal(t, wb.at(name)), name.c_str());
   }
 
+  void stopAtAPhaseBoundaryAnnouncesEachPhaseOnce() {
+    const auto dir = fs::path(tmp_.path().toStdString()) / "run-boundary";
+    const auto c = tinyConfig(data_);
+    std::vector<PhaseChange> phases;
+    {
+      Engine first(c, dir.string());
+      Recorder rec;
+      rec.on_step = [&](const StepSnapshot& s) {
+        if (s.step == 4) first.post(Command::stop());  // applies before step 5: the boundary
+      };
+      first.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(first.run().status), QString("stopped"));
+      for (const auto& p : rec.all<PhaseChange>()) phases.push_back(p);
+    }
+    QVERIFY(phases.empty());  // stopped before the transition
+    RunConfig threads_only;
+    threads_only.threads = 1;
+    Engine second(threads_only, dir.string(), /*resume=*/true);
+    Recorder rec;
+    second.addObserver(&rec);
+    QCOMPARE(QString::fromStdString(second.run().status), QString("completed"));
+    for (const auto& p : rec.all<PhaseChange>()) phases.push_back(p);
+    QCOMPARE(phases.size(), size_t(2));
+    QVERIFY(phases[0].from == Phase::Warmup && phases[0].to == Phase::Search && phases[0].step == 5);
+    QVERIFY(phases[1].from == Phase::Search && phases[1].to == Phase::Fixed && phases[1].step == 10);
+
+    // A finished run whose result files were lost (e.g. a crash right after the last
+    // checkpoint) gets them back on resume.
+    fs::remove(dir / "arch.json");
+    fs::remove(dir / "weights.pt");
+    Engine third(threads_only, dir.string(), /*resume=*/true);
+    const auto r = third.run();
+    QCOMPARE(QString::fromStdString(r.status), QString("completed"));
+    QVERIFY(r.test_accuracy.has_value());
+    QVERIFY(fs::exists(dir / "arch.json") && fs::exists(dir / "weights.pt"));
+  }
+
   void nanLossStopsTheRunAndKeepsTheLastCheckpoint() {
     const auto dir = fs::path(tmp_.path().toStdString()) / "run-nan";
     auto c = tinyConfig(data_);

@@ -32,6 +32,7 @@ void EventLogWriter::write(const Event& e) {
   std::lock_guard<std::mutex> lock(mutex_);
   out_ << eventToJson(e) << '\n';
   out_.flush();
+  if (!out_) throw Error("cannot write the event log " + path_ + " (disk full?)");
 }
 
 // ---------------------------------------------------------------- engine
@@ -361,11 +362,11 @@ struct Engine::Impl {
     return info;
   }
 
-  void fixArchitecture(int epoch) {
+  void fixArchitecture(Phase from, int epoch) {
     fixed_masks = strategy->derive(budget);
     fixed = true;
     net->resetBatchNormStatistics();
-    emit(PhaseChange{Phase::Search, Phase::Fixed, step, epoch, fixed_masks});
+    emit(PhaseChange{from, Phase::Fixed, step, epoch, fixed_masks});
   }
 
   RunFinished finish(const std::string& status, const std::string& message,
@@ -388,17 +389,19 @@ struct Engine::Impl {
       const int epoch = static_cast<int>(step / steps_per_epoch);
       const int64_t in_epoch = step % steps_per_epoch;
       const Phase phase = phaseOfEpoch(epoch);
-      if (in_epoch == 0 && epoch > 0 && phaseOfEpoch(epoch - 1) != phase) {
-        if (phase == Phase::Fixed && !fixed) fixArchitecture(epoch);
-        else emit(PhaseChange{phaseOfEpoch(epoch - 1), phase, step, epoch, currentArchitecture()});
-      }
-      if (phase == Phase::Fixed && !fixed) fixArchitecture(epoch);  // no search epochs at all
-
+      // Commands first: a stop at a phase boundary saves the state before the transition (so
+      // a resumed run makes it exactly once), and budget edits there apply before the fix.
       processCommands();
       if (stop_requested) {
         saveCheckpoint();
         return finish("stopped", "stopped by request after " + std::to_string(step) + " steps");
       }
+      if (in_epoch == 0 && epoch > 0 && phaseOfEpoch(epoch - 1) != phase) {
+        if (phase == Phase::Fixed && !fixed) fixArchitecture(phaseOfEpoch(epoch - 1), epoch);
+        else emit(PhaseChange{phaseOfEpoch(epoch - 1), phase, step, epoch, currentArchitecture()});
+      }
+      if (phase == Phase::Fixed && !fixed)  // no warm-up or search epochs at all
+        fixArchitecture(phaseOfEpoch(std::max(0, epoch - 1)), epoch);
 
       const auto t0 = Clock::now();
       const double progress = static_cast<double>(step) / total_steps;
@@ -576,7 +579,17 @@ RunFinished Engine::run() {
     writeTextAtomically((fs::path(d.run_dir) / "config.json").string(),
                         configToJson(d.config) + "\n");
     d.emit(d.runInfo());
-    if (d.step >= d.total_steps) return d.finish("completed", "the run had already completed");
+    if (d.step >= d.total_steps) {
+      // The results are written after the last checkpoint: if that was interrupted, write
+      // them now rather than leave a finished run without arch.json / weights.pt.
+      std::optional<double> test_accuracy;
+      const fs::path dir(d.run_dir);
+      if (!fs::exists(dir / "arch.json") || !fs::exists(dir / "weights.pt")) {
+        test_accuracy = d.evaluate(d.test_set);
+        d.writeResults(test_accuracy);
+      }
+      return d.finish("completed", "the run had already completed", test_accuracy);
+    }
     return d.loop();
   } catch (const RunAbort& abort) {
     return d.finish(abort.status, abort.message);

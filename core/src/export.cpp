@@ -234,7 +234,7 @@ void writeTorchScript(const FoldedModel& m, const std::string& path) {
   src << "    return torch.addmm(self.head_bias, h, self.head_weight.t())\n";
   module.define(src.str());
   module.eval();
-  const auto tmp = path + ".tmp";
+  const auto tmp = temporaryPathFor(path);
   try {
     module.save(tmp);
   } catch (const c10::Error& e) {
@@ -242,9 +242,7 @@ void writeTorchScript(const FoldedModel& m, const std::string& path) {
     fs::remove(tmp, ec);
     throw Error("cannot write " + path + ": " + e.what_without_backtrace());
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw Error("cannot write " + path + ": " + ec.message());
+  commitTemporaryFile(tmp, path);
 }
 
 namespace {
@@ -351,14 +349,15 @@ FoldedModel readSpec(const std::string& path) {
     if (bytes.size() < 8) throw Error(weights_path + ": truncated safetensors file");
     uint64_t n = 0;
     for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
-    if (8 + n > bytes.size()) throw Error(weights_path + ": header longer than the file");
+    if (n > bytes.size() - 8) throw Error(weights_path + ": header longer than the file");
     const auto header = json::parse(bytes.substr(8, n));
     const size_t data_start = 8 + n;
     auto tensor = [&](const std::string& name) {
       const auto& e = header.at(name);
       if (e.at("dtype") != "F32") throw Error(weights_path + ": " + name + " is not F32");
       const auto offs = e.at("data_offsets").get<std::vector<uint64_t>>();
-      if (offs.size() != 2 || offs[1] < offs[0] || data_start + offs[1] > bytes.size())
+      if (offs.size() != 2 || offs[1] < offs[0] || offs[1] > bytes.size() - data_start ||
+          (offs[1] - offs[0]) % sizeof(float))
         throw Error(weights_path + ": " + name + " lies outside the file");
       std::vector<float> v((offs[1] - offs[0]) / sizeof(float));
       std::memcpy(v.data(), bytes.data() + data_start + offs[0], v.size() * sizeof(float));
@@ -458,16 +457,39 @@ ExportResult exportRun(const ExportRequest& request) {
   }
 
   const auto model = toFoldedModel(run, *folded);
+  // After writing, every file is loaded back and must give the folded network's logits.
+  const auto probe = data::prepareBatch(test.images.narrow(0, 0, std::min<int64_t>(64, test.size())),
+                                        run.norm, {}, nullptr);
+  const auto reference = folded->forward(probe);
+  const auto finite = torch::isfinite(reference);
+  const auto finite_reference = reference.masked_select(finite);
+  const double reload_limit =
+      1e-5 * std::max(1.0, finite_reference.numel() ? finite_reference.abs().max().item<double>() : 0.0);
+  auto checkReloaded = [&](const std::string& file, const torch::Tensor& logits) {
+    // Non-finite logits (a forced export of a broken network) must be non-finite in the same
+    // places; the finite ones must agree.
+    const bool same_places = torch::equal(finite, torch::isfinite(logits));
+    const auto diff = (logits - reference).masked_select(finite);
+    const double err = !same_places ? INFINITY : diff.numel() ? diff.abs().max().item<double>() : 0.0;
+    if (!(err <= reload_limit))
+      throw Error("the written file " + file + " does not reproduce the folded network (max abs "
+                  "error " + std::to_string(err) + ")");
+  };
   if (!request.onnx_path.empty()) {
     writeOnnx(model, request.onnx_path);
+    checkReloaded(request.onnx_path, runFoldedModel(readOnnx(request.onnx_path), probe));
     result.written.push_back(request.onnx_path);
   }
   if (!request.torchscript_path.empty()) {
     writeTorchScript(model, request.torchscript_path);
+    auto reloaded = torch::jit::load(request.torchscript_path);
+    reloaded.eval();
+    checkReloaded(request.torchscript_path, reloaded.forward({probe}).toTensor());
     result.written.push_back(request.torchscript_path);
   }
   if (!request.spec_path.empty()) {
     writeSpec(model, r, request.spec_path);
+    checkReloaded(request.spec_path, runFoldedModel(readSpec(request.spec_path), probe));
     result.written.push_back(request.spec_path);
     result.written.push_back(
         (fs::path(request.spec_path).parent_path() / (fs::path(request.spec_path).stem().string() + ".safetensors")).string());

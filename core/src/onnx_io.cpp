@@ -186,10 +186,24 @@ FoldedModel readOnnx(const std::string& path) {
       if (a.name() == name) return a;
     throw fail("node " + n.name() + " has no attribute " + name);
   };
+  auto firstInt = [&](const onnx::NodeProto& n, const std::string& name) -> int {
+    const auto& a = attr(n, name);
+    if (a.ints_size() < 1) throw fail("node " + n.name() + ": attribute " + name + " is empty");
+    return static_cast<int>(a.ints(0));
+  };
+  auto currentLayer = [&](const onnx::NodeProto& n) -> FoldedLayer& {
+    if (m.layers.empty()) throw fail("node " + n.name() + " comes before any layer");
+    return m.layers.back();
+  };
+  auto inputs = [&](const onnx::NodeProto& n, int count) {
+    if (n.input_size() < count) throw fail("node " + n.name() + " has too few inputs");
+  };
   std::map<std::string, int> layer_of_input;  // tensor name -> index of the layer it feeds
   std::map<std::string, int> layer_of_output;
   for (const auto& n : graph.node()) {
     const std::string& op = n.op_type();
+    if (op == "Conv" || op == "Gemm") inputs(n, 3);
+    if (op == "Add") inputs(n, 2);
     if (op == "Conv" && n.name().size() > 5 && n.name().substr(n.name().size() - 5) == "/conv") {
       FoldedLayer f;
       f.name = n.name().substr(0, n.name().size() - 5);
@@ -199,22 +213,24 @@ FoldedModel readOnnx(const std::string& path) {
       f.groups = static_cast<int>(attr(n, "group").i());
       f.in_channels = static_cast<int>(w.first[1]) * f.groups;
       f.kernel_size = static_cast<int>(w.first[2]);
-      f.stride = static_cast<int>(attr(n, "strides").ints(0));
-      f.padding = static_cast<int>(attr(n, "pads").ints(0));
+      f.stride = firstInt(n, "strides");
+      f.padding = firstInt(n, "pads");
       f.weight = w.second;
       f.bias = tensor(n.input(2)).second;
       f.kept = meta.count("repnas.kept." + f.name) ? meta["repnas.kept." + f.name] : "";
       layer_of_input[n.input(0)] = static_cast<int>(m.layers.size());
       m.layers.push_back(f);
     } else if (op == "Conv") {  // a projection shortcut
-      auto& f = m.layers.back();
+      auto& f = currentLayer(n);
       f.shortcut_projection = true;
-      f.projection_stride = static_cast<int>(attr(n, "strides").ints(0));
+      f.projection_stride = firstInt(n, "strides");
       f.projection_weight = tensor(n.input(1)).second;
       f.projection_bias = tensor(n.input(2)).second;
-      f.shortcut_from = layer_of_input.at(n.input(0));
+      const auto from = layer_of_input.find(n.input(0));
+      if (from == layer_of_input.end()) throw fail(n.name() + ": the shortcut input is no layer's input");
+      f.shortcut_from = from->second;
     } else if (op == "Add") {
-      auto& f = m.layers.back();
+      auto& f = currentLayer(n);
       if (!f.shortcut_projection) {
         const auto it = layer_of_input.find(n.input(1));
         if (it == layer_of_input.end()) throw fail(n.name() + ": the added tensor is no layer's input");

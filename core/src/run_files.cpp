@@ -19,21 +19,33 @@ std::string temporaryPath(const std::string& path) {
   return path + ".tmp" + std::to_string(::getpid());
 }
 
-void syncFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+void syncPath(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) throw Error("cannot write " + path + ": " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw Error("cannot write " + path + ": " + std::strerror(err));
 }
 
 void commit(const std::string& tmp, const std::string& path) {
-  syncFile(tmp);
   std::error_code ec;
+  try {
+    syncPath(tmp, O_RDONLY);
+  } catch (const Error&) {
+    fs::remove(tmp, ec);
+    throw Error("cannot write " + path + ": the data did not reach the disk");
+  }
   fs::rename(tmp, path, ec);
   if (ec) {
     fs::remove(tmp, ec);
     throw Error("cannot write " + path + ": rename failed: " + ec.message());
+  }
+  const auto dir = fs::path(path).parent_path();
+  try {
+    syncPath(dir.empty() ? "." : dir.string(), O_RDONLY | O_DIRECTORY);
+  } catch (const Error&) {
+    // The file is complete and in place; only the folder entry's durability is unconfirmed.
   }
 }
 
@@ -43,16 +55,16 @@ void writeTextAtomically(const std::string& path, const std::string& text) {
   const auto tmp = temporaryPath(path);
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw Error("cannot write " + path + ": " + std::strerror(errno));
+  errno = 0;
   const size_t written = std::fwrite(text.data(), 1, text.size(), f);
-  const int write_errno = errno;
-  const bool ok = written == text.size() && std::fflush(f) == 0;
-  const int flush_errno = errno;
-  std::fclose(f);
+  bool ok = written == text.size();
+  int err = errno;
+  if (ok && std::fflush(f) != 0) { ok = false; err = errno; }
+  if (std::fclose(f) != 0 && ok) { ok = false; err = errno; }
   if (!ok) {
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw Error("cannot write " + path + ": " +
-                std::strerror(written != text.size() ? write_errno : flush_errno));
+    throw Error("cannot write " + path + ": " + std::strerror(err ? err : EIO));
   }
   commit(tmp, path);
 }
@@ -72,5 +84,13 @@ void writeArchiveAtomically(torch::serialize::OutputArchive& archive, const std:
   }
   commit(tmp, path);
 }
+
+}  // namespace repnas
+
+namespace repnas {
+
+std::string temporaryPathFor(const std::string& path) { return temporaryPath(path); }
+
+void commitTemporaryFile(const std::string& tmp, const std::string& path) { commit(tmp, path); }
 
 }  // namespace repnas
