@@ -196,14 +196,11 @@ struct TrainBench {
 
   TrainBench(const std::string& m, int batch) : mode(m) {
     torch::manual_seed(0);
-    auto spec = repnas::makeBackbone("tiny", 1, 28, 28, 10);
-    for (auto& l : spec.layers) {
-      l.block.branches = repnas::modeBranches(mode);
-      l.block.identity = repnas::modeHasIdentity(mode);
-    }
+    repnas::RunConfig c;
+    c.mode = mode;
+    const auto spec = repnas::backboneFor(c, 1, 28, 28, 10);
     net = repnas::Network(spec);
     net->train();
-    repnas::RunConfig c;
     if (mode == "search") {
       strategy = repnas::makeRepNasStrategy(spec.numLayers(), c);
       budget = repnas::defaultBudget(spec.layerHasIdentity());
@@ -361,11 +358,9 @@ int benchDeploy(const std::filesystem::path& out_path, int threads, int repeats)
   script.eval();
   std::filesystem::remove(ts_path);
   // A plain network of the same shape: one conv (with bias) + ReLU per layer, written by hand.
-  auto plain_spec = spec;
-  for (auto& l : plain_spec.layers) {
-    l.block.branches = repnas::modeBranches("plain");
-    l.block.identity = false;
-  }
+  repnas::RunConfig plain_config;
+  plain_config.mode = "plain";
+  const auto plain_spec = repnas::backboneFor(plain_config, 1, 28, 28, 10);
   repnas::Network plain_multi(plain_spec);
   plain_multi->eval();
   repnas::FoldedNetwork plain(*plain_multi, repnas::uniformMasks(plain_spec, repnas::modeBranches("plain")));

@@ -72,12 +72,9 @@ nlohmann::json readJson(const fs::path& p) {
 /// 12x12 synthetic images, by name.
 std::map<std::string, torch::Tensor> readNetworkTensors(const fs::path& file,
                                                         const std::string& mode = "search") {
-  auto spec = makeBackbone("tiny", 1, 12, 12, 10);
-  for (auto& l : spec.layers) {
-    l.block.branches = modeBranches(mode);
-    l.block.identity = modeHasIdentity(mode);
-  }
-  Network net(spec);
+  RunConfig config;
+  config.mode = mode;
+  Network net(backboneFor(config, 1, 12, 12, 10));
   torch::serialize::InputArchive archive;
   archive.load_from(file.string());
   torch::serialize::InputArchive net_archive;

@@ -39,6 +39,18 @@ BranchMask modeBranches(const std::string& mode) {
 
 bool modeHasIdentity(const std::string& mode) { return mode == "search" || mode == "repvgg"; }
 
+BackboneSpec backboneFor(const RunConfig& config, int in_channels, int height, int width,
+                         int num_classes) {
+  auto spec = makeBackbone(config.backbone, in_channels, height, width, num_classes,
+                           config.kernel_size);
+  for (auto& layer : spec.layers) {
+    layer.block.branches = modeBranches(config.mode);
+    layer.block.identity = modeHasIdentity(config.mode);
+    layer.block.identity_init_1x1 = config.identity_init;
+  }
+  return spec;
+}
+
 void RunConfig::validate() const {
   auto fail = [](const std::string& key, const std::string& why) {
     throw ConfigError("config key '" + key + "': " + why);

@@ -527,5 +527,17 @@ torch::Generator makeGenerator(uint64_t seed, std::initializer_list<uint64_t> st
   return at::make_generator<at::CPUGeneratorImpl>(x ^ (x >> 32));
 }
 
+double classificationAccuracy(const ImageSet& set, const Normalization& norm, int64_t batch,
+                              const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
+  torch::NoGradGuard no_grad;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < set.size(); i += batch) {
+    const int64_t n = std::min<int64_t>(batch, set.size() - i);
+    const auto x = prepareBatch(set.images.narrow(0, i, n), norm, {}, nullptr);
+    correct += forward(x).argmax(1).eq(set.labels.narrow(0, i, n)).sum().item<int64_t>();
+  }
+  return set.size() ? static_cast<double>(correct) / set.size() : 0.0;
+}
+
 }  // namespace data
 }  // namespace repnas

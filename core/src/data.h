@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,11 @@ struct AugmentOptions {
 /// normalising) and flipped as `augment` says; without a generator no augmentation happens.
 torch::Tensor prepareBatch(const torch::Tensor& images, const Normalization& norm,
                            const AugmentOptions& augment, torch::Generator* generator);
+
+/// @brief Fraction of `set` that `forward` (normalised images -> logits) classifies right,
+/// in batches of `batch`, without gradients and without augmentation.
+double classificationAccuracy(const ImageSet& set, const Normalization& norm, int64_t batch,
+                              const std::function<torch::Tensor(const torch::Tensor&)>& forward);
 
 /// @brief Splits off the last `val_count` images of a seeded permutation as validation.
 /// DataError when val_count is negative or leaves no training image.

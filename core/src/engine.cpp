@@ -113,13 +113,8 @@ struct Engine::Impl {
     test_set = data::takeFirst(dataset.test, config.test_limit);
     norm = data::computeNormalization(train_set.images);
 
-    backbone = makeBackbone(config.backbone, dataset.info.channels, dataset.info.height,
-                            dataset.info.width, dataset.info.num_classes, config.kernel_size);
-    for (auto& layer : backbone.layers) {
-      layer.block.branches = modeBranches(config.mode);
-      layer.block.identity = modeHasIdentity(config.mode);
-      layer.block.identity_init_1x1 = config.identity_init;
-    }
+    backbone = backboneFor(config, dataset.info.channels, dataset.info.height,
+                           dataset.info.width, dataset.info.num_classes);
     torch::manual_seed(config.seed);
     net = Network(backbone);
     const int layers = backbone.numLayers();
@@ -180,7 +175,7 @@ struct Engine::Impl {
             {"step", step},
             {"fixed", fixed},
             {"fixed_mask", maskToBits(fixed_masks)},
-            {"budget", json::parse(eventToJson(CommandAck{0, "", true, "", step, budget}))["budget"]},
+            {"budget", json::parse(budgetToJson(budget))},
             {"epoch_totals", {{"loss_sum", epoch_totals.loss_sum},
                               {"correct", epoch_totals.correct},
                               {"count", epoch_totals.count},
@@ -223,11 +218,7 @@ struct Engine::Impl {
     step = meta.at("step");
     fixed = meta.at("fixed");
     fixed_masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
-    const auto ack = std::get<CommandAck>(eventFromJson(
-        json{{"type", "command"}, {"id", 0}, {"command", ""}, {"accepted", true}, {"reason", ""},
-             {"step", step}, {"budget", meta.at("budget")}}
-            .dump()));
-    budget = ack.budget;
+    budget = budgetFromJson(meta.at("budget").dump());
     const auto& t = meta.at("epoch_totals");
     epoch_totals = {t.at("loss_sum"), t.at("correct"), t.at("count"), t.at("seconds")};
     torch::serialize::InputArchive net_archive;
@@ -321,15 +312,10 @@ struct Engine::Impl {
     net->eval();
     FoldedNetwork folded(*net, currentArchitecture());
     folded->eval();
-    int64_t correct = 0;
-    for (int64_t i = 0; i < set.size(); i += config.eval_batch_size) {
-      const int64_t n = std::min<int64_t>(config.eval_batch_size, set.size() - i);
-      const auto x = data::prepareBatch(set.images.narrow(0, i, n), norm, {}, nullptr);
-      const auto pred = folded->forward(x).argmax(1);
-      correct += pred.eq(set.labels.narrow(0, i, n)).sum().item<int64_t>();
-    }
+    const double accuracy = data::classificationAccuracy(
+        set, norm, config.eval_batch_size, [&](const torch::Tensor& x) { return folded->forward(x); });
     net->train();
-    return set.size() ? static_cast<double>(correct) / set.size() : 0.0;
+    return accuracy;
   }
 
   // ------------------------------------------------------------ the loop

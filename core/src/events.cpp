@@ -114,6 +114,20 @@ json optionalJson(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+}  // namespace
+
+std::string budgetToJson(const Budget& budget) { return budgetJson(budget).dump(); }
+
+Budget budgetFromJson(const std::string& text) {
+  try {
+    return budgetFromJson(json::parse(text));
+  } catch (const json::exception& e) {
+    throw Error(std::string("malformed budget: ") + e.what());
+  }
+}
+
+namespace {
+
 std::optional<double> optionalDouble(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return std::nullopt;
   return j[key].get<double>();

@@ -86,13 +86,7 @@ LoadedRun loadRun(const std::string& run_dir, const data::LoadedDataset* data) {
   } else {
     throw Error(path + " does not record the input shape");
   }
-  run.backbone = makeBackbone(run.config.backbone, channels, height, width, classes,
-                              run.config.kernel_size);
-  for (auto& layer : run.backbone.layers) {
-    layer.block.branches = modeBranches(run.config.mode);
-    layer.block.identity = modeHasIdentity(run.config.mode);
-    layer.block.identity_init_1x1 = run.config.identity_init;
-  }
+  run.backbone = backboneFor(run.config, channels, height, width, classes);
   run.net = Network(run.backbone);
   torch::serialize::InputArchive net_archive;
   archive.read("network", net_archive);
@@ -234,15 +228,7 @@ void writeTorchScript(const FoldedModel& m, const std::string& path) {
   src << "    return torch.addmm(self.head_bias, h, self.head_weight.t())\n";
   module.define(src.str());
   module.eval();
-  const auto tmp = temporaryPathFor(path);
-  try {
-    module.save(tmp);
-  } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw Error("cannot write " + path + ": " + e.what_without_backtrace());
-  }
-  commitTemporaryFile(tmp, path);
+  writeAtomically(path, [&](const std::string& tmp) { module.save(tmp); });
 }
 
 namespace {
@@ -396,19 +382,6 @@ data::LoadedDataset loadData(const RunConfig& config, const std::string& dir_ove
   return data::loadDataset(ds);
 }
 
-template <typename Forward>
-double accuracyOf(const data::ImageSet& set, const data::Normalization& norm, int64_t batch,
-                  Forward forward) {
-  torch::NoGradGuard no_grad;
-  int64_t correct = 0;
-  for (int64_t i = 0; i < set.size(); i += batch) {
-    const int64_t n = std::min<int64_t>(batch, set.size() - i);
-    const auto x = data::prepareBatch(set.images.narrow(0, i, n), norm, {}, nullptr);
-    correct += forward(x).argmax(1).eq(set.labels.narrow(0, i, n)).sum().template item<int64_t>();
-  }
-  return set.size() ? static_cast<double>(correct) / set.size() : 0.0;
-}
-
 }  // namespace
 
 ExportResult exportRun(const ExportRequest& request) {
@@ -519,7 +492,7 @@ Evaluation evaluateExport(const std::string& path, const DatasetSpec& spec, int6
     checkShape(run.backbone.in_channels, run.backbone.input_height, run.backbone.input_width);
     FoldedNetwork folded(*run.net, run.masks);
     folded->eval();
-    e.accuracy = accuracyOf(test, run.norm, 500, [&](const torch::Tensor& x) { return folded->forward(x); });
+    e.accuracy = data::classificationAccuracy(test, run.norm, 500, [&](const torch::Tensor& x) { return folded->forward(x); });
     return e;
   }
   const auto ext = fs::path(path).extension().string();
@@ -528,7 +501,7 @@ Evaluation evaluateExport(const std::string& path, const DatasetSpec& spec, int6
     const auto model = ext == ".onnx" ? readOnnx(path) : readSpec(path);
     checkShape(model.in_channels, model.height, model.width);
     data::Normalization norm{model.mean, model.std};
-    e.accuracy = accuracyOf(test, norm, 500, [&](const torch::Tensor& x) { return runFoldedModel(model, x); });
+    e.accuracy = data::classificationAccuracy(test, norm, 500, [&](const torch::Tensor& x) { return runFoldedModel(model, x); });
     return e;
   }
   if (ext == ".pt") {
@@ -547,7 +520,7 @@ Evaluation evaluateExport(const std::string& path, const DatasetSpec& spec, int6
     } catch (const c10::Error&) {
       throw Error(path + " has no input_mean / input_std (not written by RepNAS Studio)");
     }
-    e.accuracy = accuracyOf(test, norm, 500, [&](const torch::Tensor& x) {
+    e.accuracy = data::classificationAccuracy(test, norm, 500, [&](const torch::Tensor& x) {
       return module.forward({x}).toTensor();
     });
     return e;

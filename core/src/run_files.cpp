@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -51,46 +52,40 @@ void commit(const std::string& tmp, const std::string& path) {
 
 }  // namespace
 
-void writeTextAtomically(const std::string& path, const std::string& text) {
+void writeAtomically(const std::string& path,
+                     const std::function<void(const std::string& tmp)>& write) {
   const auto tmp = temporaryPath(path);
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw Error("cannot write " + path + ": " + std::strerror(errno));
-  errno = 0;
-  const size_t written = std::fwrite(text.data(), 1, text.size(), f);
-  bool ok = written == text.size();
-  int err = errno;
-  if (ok && std::fflush(f) != 0) { ok = false; err = errno; }
-  if (std::fclose(f) != 0 && ok) { ok = false; err = errno; }
-  if (!ok) {
+  auto fail = [&](const std::string& why) {
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw Error("cannot write " + path + ": " + std::strerror(err ? err : EIO));
+    return Error("cannot write " + path + ": " + why);
+  };
+  try {
+    write(tmp);
+  } catch (const c10::Error& e) {
+    throw fail(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw fail(e.what());
   }
   commit(tmp, path);
+}
+
+void writeTextAtomically(const std::string& path, const std::string& text) {
+  writeAtomically(path, [&](const std::string& tmp) {
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw std::runtime_error(std::strerror(errno));
+    errno = 0;
+    const size_t written = std::fwrite(text.data(), 1, text.size(), f);
+    bool ok = written == text.size();
+    int err = errno;
+    if (ok && std::fflush(f) != 0) { ok = false; err = errno; }
+    if (std::fclose(f) != 0 && ok) { ok = false; err = errno; }
+    if (!ok) throw std::runtime_error(std::strerror(err ? err : EIO));
+  });
 }
 
 void writeArchiveAtomically(torch::serialize::OutputArchive& archive, const std::string& path) {
-  const auto tmp = temporaryPath(path);
-  try {
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw Error("cannot write " + path + ": " + e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw Error("cannot write " + path + ": " + e.what());
-  }
-  commit(tmp, path);
+  writeAtomically(path, [&](const std::string& tmp) { archive.save_to(tmp); });
 }
-
-}  // namespace repnas
-
-namespace repnas {
-
-std::string temporaryPathFor(const std::string& path) { return temporaryPath(path); }
-
-void commitTemporaryFile(const std::string& tmp, const std::string& path) { commit(tmp, path); }
 
 }  // namespace repnas

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace repnas {
@@ -22,12 +23,11 @@ struct EpochTotals {
 /// reason (e.g. no space left on device); the old file, if any, is untouched.
 void writeTextAtomically(const std::string& path, const std::string& text);
 
-/// @brief A temporary file name beside `path` (unique to this process).
-std::string temporaryPathFor(const std::string& path);
-
-/// @brief Makes a fully written temporary file the file at `path`: fsync, rename, fsync of the
-/// folder. Removes the temporary file and throws repnas::Error on any failure.
-void commitTemporaryFile(const std::string& tmp, const std::string& path);
+/// @brief The one mechanism behind every write below: `write` fills a temporary file beside
+/// `path`; then fsync, rename, fsync of the folder. On any failure (an exception from `write`
+/// included) the temporary file is removed and repnas::Error names `path` and the reason.
+void writeAtomically(const std::string& path,
+                     const std::function<void(const std::string& tmp)>& write);
 
 /// @brief Saves `archive` to `path` atomically, with the same guarantees.
 void writeArchiveAtomically(torch::serialize::OutputArchive& archive, const std::string& path);

@@ -87,4 +87,10 @@ BranchMask modeBranches(const std::string& mode);
 /// @brief Whether the mode's blocks have the identity-BN branch (search, repvgg).
 bool modeHasIdentity(const std::string& mode);
 
+struct BackboneSpec;
+/// @brief The network a run with `config` trains on inputs of the given shape: the backbone
+/// preset with the mode's branches, identity and 1x1 initialisation in every layer.
+BackboneSpec backboneFor(const RunConfig& config, int in_channels, int height, int width,
+                         int num_classes);
+
 }  // namespace repnas

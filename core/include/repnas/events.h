@@ -161,6 +161,11 @@ Event eventFromJson(const std::string& line);
 /// @brief Delivers an event to the matching Observer method.
 void dispatchEvent(const Event& event, Observer& observer);
 
+/// @brief A budget as the JSON object the event log uses (k, layer_min, layer_max, pins), and
+/// back; budgetFromJson throws repnas::Error on a malformed object.
+std::string budgetToJson(const Budget& budget);
+Budget budgetFromJson(const std::string& json_text);
+
 /// @brief Masks as a layer-major 0/1 list, and back.
 std::vector<int> maskToBits(const std::vector<BranchMask>& masks);
 std::vector<BranchMask> maskFromBits(const std::vector<int>& bits);
