@@ -12,6 +12,7 @@
 #include <iostream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 
 #include <torch/script.h>
 
+#include "bench_quality.h"
 #include "block.h"
 #include "export_internal.h"
 #include "network.h"
@@ -437,11 +439,55 @@ int main(int argc, char** argv) {
   if (args.size() == 4 && args[0] == "train-memory-child")
     return trainMemoryChild(args[1], std::stoi(args[2]), std::stoi(args[3]));
   if (args.empty() || args[0] == "--help") {
-    std::puts("usage: repnas-bench fusion|train|deploy [--out FILE] [--threads N] [--repeats N] [--batch N]");
+    std::puts(
+        "usage: repnas-bench fusion|train|deploy [--out FILE] [--threads N] [--repeats N] [--batch N]\n"
+        "       repnas-bench quality [--modes plain,repvgg,dbb,search] [--seeds 1,2,3]\n"
+        "                            [--set key=value ...] [--runs DIR] [--out FILE]\n"
+        "       repnas-bench sweep [--budgets 8,12,16,24,32] [--seeds 1,2,3]\n"
+        "                          [--set key=value ...] [--runs DIR] [--out FILE]");
     return args.empty() ? 2 : 0;
   }
   std::filesystem::path out = std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results" /
                               (args[0] + ".json");
+  if (args[0] == "quality" || args[0] == "sweep") {
+    repnas::bench::QualityOptions opt;
+    opt.sweep = args[0] == "sweep";
+    opt.out = out.string();
+    auto split = [](const std::string& list) {
+      std::vector<std::string> items;
+      std::stringstream in(list);
+      for (std::string item; std::getline(in, item, ',');) items.push_back(item);
+      return items;
+    };
+    try {
+      for (size_t i = 1; i + 1 < args.size(); i += 2) {
+        const auto& key = args[i];
+        const auto& value = args[i + 1];
+        if (key == "--out") opt.out = value;
+        else if (key == "--runs") opt.runs_dir = value;
+        else if (key == "--set") opt.overrides.push_back(value);
+        else if (key == "--modes") opt.modes = split(value);
+        else if (key == "--seeds") {
+          opt.seeds.clear();
+          for (const auto& s : split(value)) opt.seeds.push_back(std::stoull(s));
+        } else if (key == "--budgets") {
+          opt.budgets.clear();
+          for (const auto& s : split(value)) opt.budgets.push_back(std::stoi(s));
+        } else {
+          std::fprintf(stderr, "unknown option %s\n", key.c_str());
+          return 2;
+        }
+      }
+      if (args.size() % 2 == 0) {
+        std::fprintf(stderr, "option %s needs a value\n", args.back().c_str());
+        return 2;
+      }
+      return repnas::bench::benchQuality(opt);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "repnas-bench %s: %s\n", args[0].c_str(), e.what());
+      return 1;
+    }
+  }
   int threads = 2, repeats = 5, batch = 128;
   for (size_t i = 1; i + 1 < args.size(); i += 2) {
     if (args[i] == "--out") out = args[i + 1];

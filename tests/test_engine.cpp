@@ -444,10 +444,22 @@ class TestEngine : public QObject {
 
     auto bad = tinyConfig(data_);
     bad.budget = 100;  // more than 48 branches
-    Engine infeasible(bad, (fs::path(tmp_.path().toStdString()) / "run-infeasible").string());
-    const auto r2 = infeasible.run();
-    QCOMPARE(QString::fromStdString(r2.status), QString("failed"));
-    QVERIFY2(QString::fromStdString(r2.message).contains("k=100 is above the 48 branches"), r2.message.c_str());
+    // An infeasible budget is a configuration error, found before any data is read.
+    try {
+      Engine infeasible(bad, (fs::path(tmp_.path().toStdString()) / "run-infeasible").string());
+      QFAIL("an infeasible budget was accepted");
+    } catch (const ConfigError& e) {
+      QVERIFY2(QString(e.what()).contains("k=100 is above the 48 branches"), e.what());
+    }
+    const auto problems = bad.problems();
+    QCOMPARE(problems.size(), size_t(1));
+    QCOMPARE(QString::fromStdString(problems[0].key), QString("budget"));
+    // Every problem is listed, each with its key.
+    bad.epochs = 0;
+    bad.batch_size = 0;
+    QStringList keys;
+    for (const auto& p : bad.problems()) keys << QString::fromStdString(p.key);
+    QCOMPARE(keys, QStringList({"epochs", "search_epochs", "batch_size"}));
 
     bad = tinyConfig(data_);
     bad.epochs = 0;

@@ -51,9 +51,10 @@ BackboneSpec backboneFor(const RunConfig& config, int in_channels, int height, i
   return spec;
 }
 
-void RunConfig::validate() const {
-  auto fail = [](const std::string& key, const std::string& why) {
-    throw ConfigError("config key '" + key + "': " + why);
+std::vector<ConfigProblem> RunConfig::problems() const {
+  std::vector<ConfigProblem> found;
+  auto fail = [&found](const std::string& key, const std::string& why) {
+    found.push_back({key, why});
   };
   if (mode != "search" && mode != "plain" && mode != "repvgg" && mode != "dbb")
     fail("mode", "'" + mode + "' is not one of search, plain, repvgg, dbb");
@@ -93,6 +94,49 @@ void RunConfig::validate() const {
   for (int v : layer_min) if (v < 0 || v > 6) fail("layer_min", "values must be in 0..6");
   for (int v : layer_max) if (v < 0 || v > 6) fail("layer_max", "values must be in 0..6");
   for (const auto& p : pins) if (p.layer < 0) fail("pins", "layer must be >= 0");
+  // Whether the budget fits the backbone (the engine resolves it the same way when it starts).
+  if (found.empty() && mode == "search") {
+    try {
+      searchBudget(*this, backboneFor(*this, 1, 32, 32, 10));
+    } catch (const ConfigError& e) {
+      const std::string what = e.what();
+      const auto q1 = what.find('\'') + 1, q2 = what.find('\'', q1);
+      fail(what.substr(q1, q2 - q1), what.substr(what.find(": ") + 2));
+    }
+  }
+  return found;
+}
+
+Budget searchBudget(const RunConfig& config, const BackboneSpec& backbone) {
+  const int layers = backbone.numLayers();
+  Budget budget = defaultBudget(backbone.layerHasIdentity(), config.budget_ratio);
+  if (config.budget >= 0) budget.k = config.budget;
+  auto perLayer = [&](const std::vector<int>& values, std::vector<int>& out, const char* key) {
+    if (values.empty()) return;
+    if (values.size() == 1) out.assign(layers, values[0]);
+    else if (static_cast<int>(values.size()) == layers) out = values;
+    else
+      throw ConfigError(std::string("config key '") + key + "': " +
+                        std::to_string(values.size()) + " values for " + std::to_string(layers) +
+                        " layers");
+  };
+  perLayer(config.layer_min, budget.layer_min, "layer_min");
+  perLayer(config.layer_max, budget.layer_max, "layer_max");
+  for (const auto& p : config.pins) {
+    if (p.layer >= layers)
+      throw ConfigError("config key 'pins': layer " + std::to_string(p.layer) +
+                        " does not exist (the network has " + std::to_string(layers) + " layers)");
+    budget.pins[p.layer][static_cast<int>(p.branch)] = p.pin;
+  }
+  if (auto problem = budgetProblem(budget, layers))
+    throw ConfigError("config key 'budget': infeasible budget: " + *problem);
+  return budget;
+}
+
+void RunConfig::validate() const {
+  const auto found = problems();
+  if (!found.empty())
+    throw ConfigError("config key '" + found.front().key + "': " + found.front().message);
 }
 
 namespace {

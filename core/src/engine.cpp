@@ -121,29 +121,7 @@ struct Engine::Impl {
 
     if (isSearch()) {
       strategy = makeRepNasStrategy(layers, config);
-      budget = defaultBudget(backbone.layerHasIdentity(), config.budget_ratio);
-      if (config.budget >= 0) budget.k = config.budget;
-      auto perLayer = [&](const std::vector<int>& values, std::vector<int>& out,
-                          const char* key) {
-        if (values.empty()) return;
-        if (values.size() == 1) out.assign(layers, values[0]);
-        else if (static_cast<int>(values.size()) == layers) out = values;
-        else
-          throw ConfigError(std::string("config key '") + key + "': " +
-                            std::to_string(values.size()) + " values for " +
-                            std::to_string(layers) + " layers");
-      };
-      perLayer(config.layer_min, budget.layer_min, "layer_min");
-      perLayer(config.layer_max, budget.layer_max, "layer_max");
-      for (const auto& p : config.pins) {
-        if (p.layer >= layers)
-          throw ConfigError("config key 'pins': layer " + std::to_string(p.layer) +
-                            " does not exist (the network has " + std::to_string(layers) +
-                            " layers)");
-        budget.pins[p.layer][static_cast<int>(p.branch)] = p.pin;
-      }
-      if (auto problem = budgetProblem(budget, layers))
-        throw ConfigError("config key 'budget': infeasible budget: " + *problem);
+      budget = searchBudget(config, backbone);
     } else {
       budget.k = static_cast<int>(modeBranches(config.mode).count()) * layers;
       budget.resize(layers, backbone.layerHasIdentity());

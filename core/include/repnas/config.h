@@ -25,6 +25,12 @@ struct PinSetting {
   Pin pin = Pin::Auto;
 };
 
+/// @brief One invalid field: its JSON key and why.
+struct ConfigProblem {
+  std::string key;
+  std::string message;
+};
+
 /// @brief Everything a run needs. Fields named as the JSON keys.
 struct RunConfig {
   std::string mode = "search";          ///< search | plain | repvgg | dbb
@@ -64,6 +70,9 @@ struct RunConfig {
   int resolvedWarmupEpochs() const;
   /// @brief Search epochs after resolving -1 (0 for fixed-mask modes).
   int resolvedSearchEpochs() const;
+  /// @brief Every invalid field (empty when valid), in key order of the JSON object; includes
+  /// whether an explicit budget fits the backbone (budgetProblem).
+  std::vector<ConfigProblem> problems() const;
   /// @brief Throws ConfigError naming the first invalid key.
   void validate() const;
 };
@@ -92,5 +101,10 @@ struct BackboneSpec;
 /// preset with the mode's branches, identity and 1x1 initialisation in every layer.
 BackboneSpec backboneFor(const RunConfig& config, int in_channels, int height, int width,
                          int num_classes);
+
+/// @brief The budget a search starts with: ⌊budget_ratio · 6L⌋ or `budget`, the per-layer
+/// limits (one value for all layers, or one per layer) and the pins of `config`. Throws
+/// ConfigError naming the key when it does not fit the backbone or is infeasible.
+Budget searchBudget(const RunConfig& config, const BackboneSpec& backbone);
 
 }  // namespace repnas
