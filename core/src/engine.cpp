@@ -159,7 +159,13 @@ struct Engine::Impl {
                               {"count", epoch_totals.count},
                               {"seconds", epoch_totals.seconds}}},
             {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
+            {"input", inputShapeJson()},
             {"config", json::parse(configToJson(config))}};
+  }
+
+  json inputShapeJson() const {
+    return {{"channels", backbone.in_channels}, {"height", backbone.input_height},
+            {"width", backbone.input_width}, {"classes", backbone.num_classes}};
   }
 
   void saveCheckpoint() {
@@ -491,8 +497,7 @@ struct Engine::Impl {
 
     torch::serialize::OutputArchive archive;
     json meta = {{"format", "repnas-weights-1"}, {"mask", maskToBits(masks)},
-                 {"input", {{"channels", backbone.in_channels}, {"height", backbone.input_height},
-                            {"width", backbone.input_width}, {"classes", backbone.num_classes}}},
+                 {"input", inputShapeJson()},
                  {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
                  {"config", json::parse(configToJson(config))}};
     archive.write("meta", c10::IValue(meta.dump()));

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -35,19 +37,22 @@ std::string VerificationReport::summary() const {
                 pass ? "verified" : "NOT verified", static_cast<long long>(images), max_abs_err,
                 tolerance, max_rel_err, 100 * accuracy_multi_branch, 100 * accuracy_folded,
                 static_cast<long long>(prediction_mismatches));
-  return buf;
+  std::string text = buf;
+  if (parameters_folded > 0) {
+    std::snprintf(buf, sizeof buf, "; parameters %lld multi-branch, %lld folded",
+                  static_cast<long long>(parameters_multi_branch),
+                  static_cast<long long>(parameters_folded));
+    text += buf;
+  }
+  if (latency_folded_ms > 0) {
+    std::snprintf(buf, sizeof buf, "; latency (batch %d) %.3f ms multi-branch, %.3f ms folded",
+                  latency_batch, latency_multi_branch_ms, latency_folded_ms);
+    text += buf;
+  }
+  return text;
 }
 
 namespace {
-
-/// A trained run, loaded.
-struct LoadedRun {
-  RunConfig config;
-  std::vector<BranchMask> masks;
-  data::Normalization norm;
-  BackboneSpec backbone;
-  Network net{nullptr};
-};
 
 json readArchiveMeta(torch::serialize::InputArchive& archive) {
   c10::IValue meta;
@@ -55,45 +60,75 @@ json readArchiveMeta(torch::serialize::InputArchive& archive) {
   return json::parse(meta.toStringRef());
 }
 
-LoadedRun loadRun(const std::string& run_dir, const data::LoadedDataset* data) {
-  const auto path = (fs::path(run_dir) / "weights.pt").string();
-  if (!fs::exists(path))
-    throw Error("no trained network in " + run_dir + " (weights.pt is written when a run completes)");
+}  // namespace
+
+LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* data) {
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
     throw Error("cannot read " + path + ": " + e.what_without_backtrace());
   }
-  const auto meta = readArchiveMeta(archive);
   LoadedRun run;
-  run.config = configFromJson(meta.at("config").dump());
-  run.masks = maskFromBits(meta.at("mask").get<std::vector<int>>());
-  run.norm.mean = meta.at("normalization").at("mean").get<std::vector<double>>();
-  run.norm.std = meta.at("normalization").at("std").get<std::vector<double>>();
-  int channels, height, width, classes;
-  if (meta.contains("input")) {
-    const auto& in = meta["input"];
-    channels = in.at("channels");
-    height = in.at("height");
-    width = in.at("width");
-    classes = in.at("classes");
-  } else if (data) {
-    channels = data->info.channels;
-    height = data->info.height;
-    width = data->info.width;
-    classes = data->info.num_classes;
-  } else {
-    throw Error(path + " does not record the input shape");
+  run.source = path;
+  try {
+    const auto meta = readArchiveMeta(archive);
+    run.config = configFromJson(meta.at("config").dump());
+    run.norm.mean = meta.at("normalization").at("mean").get<std::vector<double>>();
+    run.norm.std = meta.at("normalization").at("std").get<std::vector<double>>();
+    int channels, height, width, classes;
+    if (meta.contains("input")) {
+      const auto& in = meta["input"];
+      channels = in.at("channels");
+      height = in.at("height");
+      width = in.at("width");
+      classes = in.at("classes");
+    } else if (data) {
+      channels = data->info.channels;
+      height = data->info.height;
+      width = data->info.width;
+      classes = data->info.num_classes;
+    } else {
+      throw Error(path + " does not record the input shape");
+    }
+    run.backbone = backboneFor(run.config, channels, height, width, classes);
+    run.net = Network(run.backbone);
+    torch::serialize::InputArchive net_archive;
+    archive.read("network", net_archive);
+    run.net->load(net_archive);
+    run.net->eval();
+    if (meta.contains("mask")) {  // weights.pt: the final architecture
+      run.masks = maskFromBits(meta.at("mask").get<std::vector<int>>());
+      run.complete = true;
+    } else if (meta.at("fixed").get<bool>()) {  // checkpoint.pt after the fix
+      run.masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
+      run.step = meta.at("step");
+    } else {  // checkpoint.pt during warm-up or search: the best k under the budget in force
+      run.step = meta.at("step");
+      torch::serialize::InputArchive strategy;
+      archive.read("strategy", strategy);
+      torch::Tensor alpha;
+      strategy.read("alpha", alpha);
+      const auto flat = alpha.to(torch::kDouble).contiguous().flatten();
+      const std::vector<double> scores(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
+      run.masks = selectBranches(scores, budgetFromJson(meta.at("budget").dump()));
+    }
+  } catch (const json::exception& e) {
+    throw Error(path + ": unexpected contents: " + e.what());
+  } catch (const c10::Error& e) {
+    throw Error(path + ": unexpected contents: " + e.what_without_backtrace());
   }
-  run.backbone = backboneFor(run.config, channels, height, width, classes);
-  run.net = Network(run.backbone);
-  torch::serialize::InputArchive net_archive;
-  archive.read("network", net_archive);
-  run.net->load(net_archive);
-  run.net->eval();
   return run;
 }
+
+LoadedRun loadRun(const std::string& run_dir, const data::LoadedDataset* data) {
+  const auto path = (fs::path(run_dir) / "weights.pt").string();
+  if (!fs::exists(path))
+    throw Error("no trained network in " + run_dir + " (weights.pt is written when a run completes)");
+  return loadRunArchive(path, data);
+}
+
+namespace {
 
 std::vector<float> toVector(const torch::Tensor& t) {
   const auto c = t.detach().to(torch::kFloat).contiguous();
@@ -377,6 +412,51 @@ FoldedModel readSpec(const std::string& path) {
   return m;
 }
 
+int64_t countParameters(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+/// Parameters the multi-branch and the folded network use at inference, and their latency.
+void measureInferenceCost(NetworkImpl& net, const std::vector<BranchMask>& masks,
+                          FoldedNetworkImpl& folded, const data::ImageSet& test,
+                          const data::Normalization& norm, VerificationReport& r) {
+  int64_t multi = countParameters(*net.head);
+  for (int l = 0; l < net.spec().numLayers(); ++l) {
+    const auto block = net.block(l);
+    for (int b = 0; b < kNumBranchKinds; ++b)
+      if (masks[l].test(b) && block->branch(static_cast<BranchKind>(b)))
+        multi += countParameters(*block->branch(static_cast<BranchKind>(b)));
+    if (block->identity()) multi += countParameters(*block->identity());
+    if (net.shortcuts_[l]) multi += countParameters(*net.shortcuts_[l]);
+  }
+  r.parameters_multi_branch = multi;
+  r.parameters_folded = countParameters(folded);
+  if (test.size() == 0) return;
+  r.latency_batch = 1;
+  const auto x = data::prepareBatch(test.images.narrow(0, 0, 1), norm, {}, nullptr);
+  using Clock = std::chrono::steady_clock;
+  auto time = [&](auto&& forward) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 4; ++i) forward();
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / 4;
+  };
+  auto run_multi = [&] { net.forward(x, masks); };
+  auto run_folded = [&] { folded.forward(x); };
+  run_multi();  // warm-up (allocator, oneDNN primitives)
+  run_folded();
+  std::vector<double> a, b;
+  for (int round = 0; round < 15; ++round) {
+    a.push_back(time(run_multi));
+    b.push_back(time(run_folded));
+  }
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  r.latency_multi_branch_ms = a[a.size() / 2];
+  r.latency_folded_ms = b[b.size() / 2];
+}
+
 data::LoadedDataset loadData(const RunConfig& config, const std::string& dir_override) {
   DatasetSpec ds{config.dataset, dir_override.empty() ? config.data_dir : dir_override};
   return data::loadDataset(ds);
@@ -423,6 +503,7 @@ ExportResult exportRun(const ExportRequest& request) {
   r.accuracy_folded = r.images ? static_cast<double>(correct_folded) / r.images : 0;
   r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && std::isfinite(r.max_abs_logit) &&
            r.max_abs_err <= r.tolerance;
+  measureInferenceCost(*run.net, run.masks, *folded, test, run.norm, r);
   if (!r.pass && !request.force) {
     result.message = "refusing to export: " + r.summary() +
                      (r.images == 0 ? " (no test images)" : "") + "; use --force to export anyway";

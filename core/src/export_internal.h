@@ -4,10 +4,30 @@
 #include <string>
 #include <vector>
 
+#include "data.h"
 #include "folded_model.h"
 #include "network.h"
+#include "repnas/config.h"
 
 namespace repnas {
+
+/// @brief A trained (or training) network read from weights.pt or checkpoint.pt, eval mode.
+struct LoadedRun {
+  std::string source;  ///< the archive read
+  RunConfig config;
+  std::vector<BranchMask> masks;  ///< final (weights.pt), fixed, or best-k under the budget
+  data::Normalization norm;
+  BackboneSpec backbone;
+  Network net{nullptr};
+  bool complete = false;  ///< read from weights.pt
+  int64_t step = 0;       ///< steps trained (checkpoints)
+};
+
+/// @brief Loads weights.pt or checkpoint.pt. `data` supplies the input shape for archives that
+/// do not record it (may be null). Throws repnas::Error naming the file.
+LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* data = nullptr);
+/// @brief Loads run_dir/weights.pt (a completed run).
+LoadedRun loadRun(const std::string& run_dir, const data::LoadedDataset* data = nullptr);
 
 /// @brief The folded network as plain data (weights copied out of `folded`).
 FoldedModel makeFoldedModel(const BackboneSpec& backbone, const std::string& mode,

@@ -22,6 +22,15 @@ struct VerificationReport {
   double accuracy_folded = 0;
   int64_t prediction_mismatches = 0;  ///< images whose arg-max differs
   bool pass = false;
+  /// Inference parameters: the kept branches (conv weights, BN γ/β; identity BNs) + head,
+  /// against the folded network's conv weights and biases + head.
+  int64_t parameters_multi_branch = 0;
+  int64_t parameters_folded = 0;
+  /// Median milliseconds per batch of `latency_batch` images, the two networks timed in
+  /// alternation (this machine's speed drifts), eval mode, no gradients.
+  int latency_batch = 1;
+  double latency_multi_branch_ms = 0;
+  double latency_folded_ms = 0;
   std::string summary() const;   ///< one line for people
 };
 

@@ -1,25 +1,102 @@
 #pragma once
 /// @file main_window.h
-/// @brief The RepNAS Studio main window.
+/// @brief The RepNAS Studio main window: setup, live views, budget editor, inspector, export.
 
 #include <QMainWindow>
 
+class QAction;
+class QLabel;
+class QMenu;
+class QProgressBar;
+class QTabWidget;
+class QUndoStack;
+
 namespace repnas::ui {
 
+class BlockInspector;
+class BudgetEditor;
+class CurvesView;
+class EngineRunner;
+class EventLogFollower;
 class FusionCheckPanel;
+class ImportanceView;
+class RunModel;
+class SetupPanel;
 
-/// @brief Main window: hosts the tool panels; restores its geometry from QSettings.
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
   explicit MainWindow(QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  RunModel* model() const { return model_; }
+  EngineRunner* runner() const { return runner_; }
+  EventLogFollower* follower() const { return follower_; }
+  SetupPanel* setupPanel() const { return setup_; }
+  ImportanceView* importanceView() const { return importance_; }
+  CurvesView* curvesView() const { return curves_; }
+  BudgetEditor* budgetEditor() const { return budget_; }
+  BlockInspector* blockInspector() const { return inspector_; }
   FusionCheckPanel* fusionCheckPanel() const { return fusion_panel_; }
+  QUndoStack* undoStack() const { return undo_; }
+  QTabWidget* tabs() const { return tabs_; }
+  QProgressBar* progressBar() const { return progress_; }
+  QLabel* statusLabel() const { return status_; }
+  QAction* startAction() const { return start_; }
+  QAction* pauseAction() const { return pause_; }
+  QAction* resumeAction() const { return resume_; }
+  QAction* stopAction() const { return stop_; }
+  /// @brief The run folder shown (live, replayed or monitored).
+  QString runDir() const { return run_dir_; }
+
+ public Q_SLOTS:
+  /// @brief Starts the run the setup panel describes.
+  bool startRun();
+  /// @brief Opens a run folder: replays its log; `follow` keeps reading it as it grows.
+  bool openRun(const QString& dir, bool follow = false);
+  /// @brief Resumes the open run from its checkpoint, in this process.
+  bool resumeRun();
+  void pauseRun();
+  void continueRun();
+  void stopRun();
+  /// @brief Opens the fuse-and-export dialog for the open run.
+  void exportModel();
+  /// @brief Writes every plot as PNG and PDF and the curves and α history as CSV into `dir`.
+  QString exportPlots(const QString& dir);
 
  protected:
   void closeEvent(QCloseEvent* event) override;
 
  private:
-  FusionCheckPanel* fusion_panel_ = nullptr;
+  void buildMenus();
+  void updateActions();
+  void updateProgress();
+  void addRecent(const QString& dir);
+  void rebuildRecentMenu();
+  void showError(const QString& title, const QString& message);
+
+  RunModel* model_;
+  EngineRunner* runner_;
+  EventLogFollower* follower_;
+  QUndoStack* undo_;
+  SetupPanel* setup_;
+  ImportanceView* importance_;
+  CurvesView* curves_;
+  BudgetEditor* budget_;
+  BlockInspector* inspector_;
+  FusionCheckPanel* fusion_panel_;
+  QTabWidget* tabs_;
+  QProgressBar* progress_;
+  QLabel* status_;
+  QAction* start_ = nullptr;
+  QAction* pause_ = nullptr;
+  QAction* resume_ = nullptr;
+  QAction* stop_ = nullptr;
+  QAction* resume_run_ = nullptr;
+  QAction* export_ = nullptr;
+  QMenu* recent_menu_ = nullptr;
+  QString run_dir_;
+  bool closing_ = false;
 };
 
 }  // namespace repnas::ui

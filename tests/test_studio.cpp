@@ -1,0 +1,312 @@
+// RepNAS Studio's main window, offscreen, driving real (tiny) searches on synthetic IDX data:
+// what a person sees must be what the engine computed.
+#include <QtTest>
+
+#include <QAction>
+#include <QDir>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTemporaryDir>
+#include <QTextBrowser>
+#include <QUndoStack>
+#include <qcustomplot.h>
+
+#include <fstream>
+
+#include "repnas/engine.h"
+#include "repnas/export.h"
+#include "repnas/inspect.h"
+#include "repnas_ui/block_inspector.h"
+#include "repnas_ui/budget_editor.h"
+#include "repnas_ui/curves_view.h"
+#include "repnas_ui/export_dialog.h"
+#include "repnas_ui/importance_view.h"
+#include "repnas_ui/main_window.h"
+#include "repnas_ui/run_model.h"
+#include "repnas_ui/run_sources.h"
+#include "repnas_ui/setup_panel.h"
+#include "synthetic_data.h"
+
+using namespace repnas;
+
+namespace {
+
+RunConfig tinyConfig(const QString& data_dir, int epochs = 4) {
+  RunConfig c;
+  c.dataset = "idx";
+  c.data_dir = data_dir.toStdString();
+  c.epochs = epochs;
+  c.warmup_epochs = 1;
+  c.search_epochs = 2;
+  c.batch_size = 32;  // 640 images: 20 steps per epoch
+  c.eval_batch_size = 64;
+  c.threads = 1;
+  c.lr = 0.05;
+  c.arch_lr = 0.05;
+  c.seed = 5;
+  return c;
+}
+
+void saveShot(QWidget& w, const QString& name) {
+  QCoreApplication::processEvents();
+  QVERIFY(w.grab().save(QString(REPNAS_TEST_OUTPUT_DIR) + "/" + name + ".png"));
+}
+
+}  // namespace
+
+class TestStudio : public QObject {
+  Q_OBJECT
+  QTemporaryDir tmp_;
+  QString data_;
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QCoreApplication::setOrganizationName("RepNAS-tests");
+    QCoreApplication::setApplicationName("test_studio");
+    QVERIFY(tmp_.isValid());
+    data_ = tmp_.filePath("data");
+    QDir().mkpath(data_);
+    testing::writeIdxDataset(data_.toStdString(), 640, 200);
+  }
+
+  void setupMarksInvalidFieldsAndGatesStart() {
+    ui::MainWindow window;
+    auto* setup = window.setupPanel();
+    setup->setConfig(tinyConfig(data_));
+    setup->setOutputDir(tmp_.filePath("setup-run"));
+    QVERIFY2(setup->isValid(), qPrintable(setup->problems().empty() ? QString() : setup->problems().begin()->second));
+    QVERIFY(window.startAction()->isEnabled());
+    QVERIFY(setup->startButton()->isEnabled());
+
+    // A folder without the IDX files, and a budget above 6 branches x 8 layers.
+    setup->dataDirEdit()->setText(tmp_.filePath("nowhere"));
+    setup->budgetBox()->setValue(100);
+    QVERIFY(!setup->isValid());
+    QVERIFY(setup->problemAt("data_dir").contains("does not exist"));
+    QVERIFY2(setup->problemAt("budget").contains("k=100 is above"), qPrintable(setup->problemAt("budget")));
+    QVERIFY(!window.startAction()->isEnabled());
+    QVERIFY(!setup->startButton()->isEnabled());
+    auto* error = setup->findChild<QLabel*>("fieldError_budget");
+    QVERIFY(error && !error->isHidden());
+    QCOMPARE(error->text(), setup->problemAt("budget"));
+    window.resize(1400, 900);
+    window.show();
+    saveShot(window, "studio_setup_invalid");
+
+    setup->budgetBox()->setValue(-1);
+    setup->dataDirEdit()->setText(data_);
+    QVERIFY(setup->isValid());
+    QVERIFY(window.startAction()->isEnabled());
+  }
+
+  void liveSearchIsShownSteeredAndUndone() {
+    ui::MainWindow window;
+    window.resize(1400, 900);
+    window.show();
+    auto* setup = window.setupPanel();
+    auto config = tinyConfig(data_, 6);
+    setup->setConfig(config);
+    const QString run_dir = tmp_.filePath("live-run");
+    setup->setOutputDir(run_dir);
+    QVERIFY(window.startRun());
+    QVERIFY(window.runner()->isRunning());
+    auto* model = window.model();
+    QTRY_VERIFY_WITH_TIMEOUT(model->steps().size() >= 25, 60000);  // into the search phase
+
+    // Pause: once acknowledged, no step comes until resume.
+    window.pauseRun();
+    QTRY_VERIFY_WITH_TIMEOUT(model->paused(), 20000);
+    QVERIFY(window.resumeAction()->isEnabled());
+    QVERIFY(!window.pauseAction()->isEnabled());
+    const size_t steps_at_pause = model->steps().size();
+    QTest::qWait(300);
+    window.runner()->drain();
+    QCOMPARE(model->steps().size(), steps_at_pause);
+    QVERIFY(window.progressBar()->text().contains("paused"));
+
+    // The heatmap shows σ(α) of the last snapshot, cell by cell, and its mask.
+    auto* heat = window.importanceView();
+    const auto& last = model->steps().back();
+    QCOMPARE(heat->shownSnapshot(), static_cast<int>(model->steps().size()) - 1);
+    for (int l = 0; l < model->layers(); ++l)
+      for (int b = 0; b < kNumBranchKinds; ++b) {
+        QCOMPARE(heat->cellValue(l, b), static_cast<double>(last.sigma[l * kNumBranchKinds + b]));
+        QCOMPARE(heat->cellKept(l, b), last.mask[l].test(b));
+      }
+    // The curves hold one point per snapshot.
+    QCOMPARE(window.curvesView()->lossGraph()->dataCount(), static_cast<int>(model->steps().size()));
+    saveShot(window, "studio_live_search_paused");
+
+    // A budget edit reaches the engine (acknowledged), and undo sends the old value back.
+    auto* editor = window.budgetEditor();
+    QVERIFY(editor->isEditable());
+    const int k0 = model->budget().k;
+    const size_t acks = model->commands().size();
+    editor->kSpin()->setValue(k0 + 3);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 1, 10000);
+    QVERIFY(model->commands().back().accepted);
+    QCOMPARE(model->budget().k, k0 + 3);
+    QCOMPARE(editor->kSpin()->value(), k0 + 3);
+    QCOMPARE(window.undoStack()->count(), 1);
+    window.undoStack()->undo();
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 2, 10000);
+    QCOMPARE(model->budget().k, k0);
+    QCOMPARE(editor->kSpin()->value(), k0);
+
+    // A pin from the heatmap (right click on a cell) and its undo.
+    editor->cyclePin(2, static_cast<int>(BranchKind::OneByOneAvg));
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 3, 10000);
+    QCOMPARE(model->budget().pins[2][static_cast<int>(BranchKind::OneByOneAvg)], Pin::Keep);
+
+    // An infeasible edit is refused with the engine's reason, and the budget stays.
+    editor->kSpin()->setValue(48);
+    editor->requestLayerLimits(0, 6, -1);  // 6 in layer 0 is fine alone...
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 5, 10000);
+    editor->requestBudget(3);  // ...but k=3 is below the minimums (6 + 1 per layer without identity)
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 6, 10000);
+    QVERIFY(!model->commands().back().accepted);
+    QVERIFY2(editor->statusLabel()->text().contains("refused") &&
+                 editor->statusLabel()->text().contains("below the sum of per-layer minimums"),
+             qPrintable(editor->statusLabel()->text()));
+    QCOMPARE(model->budget().k, 48);
+    QCOMPARE(editor->kSpin()->value(), 48);
+    saveShot(window, "studio_budget_refused");
+
+    // Every command is in the event log too.
+    window.continueRun();
+    QTRY_VERIFY_WITH_TIMEOUT(!model->paused(), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(model->steps().size() > steps_at_pause + 5, 30000);
+    window.stopRun();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 60000);
+    QVERIFY(model->finished());
+    QCOMPARE(QString::fromStdString(model->finished()->status), QString("stopped"));
+    QVERIFY(QFile::exists(run_dir + "/checkpoint.pt"));
+    std::ifstream log((run_dir + "/events.jsonl").toStdString());
+    int logged_acks = 0;
+    for (std::string line; std::getline(log, line);)
+      if (std::holds_alternative<CommandAck>(eventFromJson(line))) ++logged_acks;
+    QCOMPARE(logged_acks, static_cast<int>(model->commands().size()));
+    saveShot(window, "studio_stopped");
+
+    // Resume the stopped run in the window; it finishes.
+    QVERIFY(window.resumeRun());
+    QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 120000);
+    QCOMPARE(QString::fromStdString(model->finished()->status), QString("completed"));
+    QCOMPARE(model->stepsDone(), model->info().total_steps);
+    saveShot(window, "studio_completed");
+
+    // The inspector reads the finished weights; its fused kernel is the core's.
+    window.tabs()->setCurrentWidget(window.blockInspector());
+    window.importanceView()->selectLayer(3);
+    QTRY_VERIFY(window.blockInspector()->inspection().has_value());
+    const auto mask = model->currentMask();
+    const auto expected = inspectRunBlock(run_dir.toStdString(), 3, &mask[3]);
+    QCOMPARE(window.blockInspector()->inspection()->fused.values, expected.fused.values);
+    QCOMPARE(window.blockInspector()->fusedHeatmap()->values(), expected.fused.slice(0, 0));
+    saveShot(window, "studio_inspector");
+
+    // Plots to PNG/PDF and curves to CSV.
+    const QString plots = tmp_.filePath("plots");
+    QCOMPARE(window.exportPlots(plots), QString());
+    for (const char* f : {"importance.png", "importance.pdf", "loss.png", "accuracy.pdf", "curves.csv", "alpha.csv"})
+      QVERIFY2(QFileInfo(plots + "/" + f).size() > 100, f);
+    QFile csv(plots + "/curves.csv");
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    QCOMPARE(QString(csv.readAll()).count('\n'), static_cast<int>(model->steps().size()) + 1);
+  }
+
+  void closingDuringASearchStopsItAndLeavesACheckpoint() {
+    const QString run_dir = tmp_.filePath("close-run");
+    {
+      ui::MainWindow window;
+      window.show();
+      window.setupPanel()->setConfig(tinyConfig(data_, 6));
+      window.setupPanel()->setOutputDir(run_dir);
+      QVERIFY(window.startRun());
+      QTRY_VERIFY_WITH_TIMEOUT(window.model()->steps().size() >= 3, 60000);
+      QVERIFY(window.close());
+      QVERIFY(!window.runner()->isRunning());
+      QCOMPARE(QString::fromStdString(window.model()->finished()->status), QString("stopped"));
+    }
+    // The checkpoint is valid: the run resumes from it and completes.
+    RunConfig threads_only;
+    threads_only.threads = 1;
+    Engine engine(threads_only, run_dir.toStdString(), /*resume=*/true);
+    QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+  }
+
+  void monitorFollowsAGrowingEventLog() {
+    // The log of a finished run, fed to a "running" folder a few lines at a time.
+    const QString source = tmp_.filePath("live-run/events.jsonl");
+    std::ifstream in(source.toStdString());
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    QVERIFY(lines.size() > 20);
+    const QString dir = tmp_.filePath("monitored");
+    QDir().mkpath(dir);
+    std::ofstream out((dir + "/events.jsonl").toStdString());
+    ui::MainWindow window;
+    window.show();
+    QVERIFY(window.openRun(dir, /*follow=*/true));
+    QVERIFY(window.follower()->isFollowing());
+    auto steps_in = [&](size_t n) {
+      size_t count = 0;
+      for (size_t i = 0; i < n; ++i)
+        if (std::holds_alternative<StepSnapshot>(eventFromJson(lines[i]))) ++count;
+      return count;
+    };
+    out << lines[0] << "\n" << lines[1] << "\n" << lines[2] << "\n";
+    out << lines[3].substr(0, 10);  // half a line: not read until complete
+    out.flush();
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->steps().size(), steps_in(3), 5000);
+    QVERIFY(window.model()->hasRun());
+    out << lines[3].substr(10) << "\n";
+    for (size_t i = 4; i < 15; ++i) out << lines[i] << "\n";
+    out.flush();
+    QTRY_COMPARE_WITH_TIMEOUT(window.model()->steps().size(), steps_in(15), 5000);
+    QCOMPARE(window.follower()->badLines(), 0);
+    QVERIFY(!window.budgetEditor()->isEditable());  // nothing to steer from a monitor
+    saveShot(window, "studio_monitor");
+    for (size_t i = 15; i < lines.size(); ++i) out << lines[i] << "\n";
+    out.flush();
+    QTRY_VERIFY_WITH_TIMEOUT(window.model()->finished().has_value(), 5000);
+    QCOMPARE(window.model()->steps().size(), steps_in(lines.size()));
+  }
+
+  void exportDialogWritesFilesThatLoad() {
+    const QString run_dir = tmp_.filePath("close-run");  // completed above
+    ui::ExportDialog dialog(run_dir);
+    dialog.show();
+    QSignalSpy done(&dialog, &ui::ExportDialog::exportFinished);
+    dialog.folderEdit()->setText(tmp_.filePath("exported"));
+    dialog.startExport();
+    QVERIFY(done.wait(120000));
+    QVERIFY2(done.at(0).at(0).toBool(), qPrintable(dialog.error() + dialog.reportView()->toPlainText()));
+    const auto& r = dialog.result()->report;
+    QVERIFY(r.pass);
+    // The folded network: one KxK conv + bias per layer and the head (tiny: 8 layers, 10
+    // classes). It can hold more parameters than the kept branches (a 1x1 becomes a 3x3).
+    int64_t folded_params = 128 * 10 + 10;
+    for (auto [in, out] : std::vector<std::pair<int, int>>{{1, 16}, {16, 16}, {16, 32}, {32, 32},
+                                                          {32, 64}, {64, 64}, {64, 128}, {128, 128}})
+      folded_params += static_cast<int64_t>(out) * in * 9 + out;
+    QCOMPARE(r.parameters_folded, folded_params);
+    QVERIFY(r.parameters_multi_branch > 0);
+    QVERIFY(r.latency_folded_ms > 0 && r.latency_multi_branch_ms > 0);
+    const QString text = dialog.reportView()->toPlainText();
+    QVERIFY(text.contains("Verified"));
+    QVERIFY(text.contains(QString::number(100 * r.accuracy_folded, 'f', 2)));
+    DatasetSpec data{"idx", data_.toStdString()};
+    for (const char* f : {"model.onnx", "model.pt", "model.json"}) {
+      const auto e = evaluateExport(tmp_.filePath(QString("exported/") + f).toStdString(), data);
+      QCOMPARE(e.accuracy, r.accuracy_folded);
+    }
+    saveShot(dialog, "studio_export_dialog");
+  }
+};
+
+QTEST_MAIN(TestStudio)
+#include "test_studio.moc"

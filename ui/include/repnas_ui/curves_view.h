@@ -1,0 +1,56 @@
+#pragma once
+/// @file curves_view.h
+/// @brief Training curves: loss, batch / epoch / validation / test accuracy, learning rates,
+/// budget in force against branches kept, and images/s. Points are appended as they come.
+
+#include <QWidget>
+
+#include <vector>
+
+class QCustomPlot;
+class QCPGraph;
+class QSlider;
+class QLabel;
+
+namespace repnas::ui {
+
+class RunModel;
+
+class CurvesView : public QWidget {
+  Q_OBJECT
+ public:
+  explicit CurvesView(RunModel* model, QWidget* parent = nullptr);
+  /// @brief The four plots: loss, accuracy, learning rates, budget and speed.
+  std::vector<QCustomPlot*> plots() const { return plots_; }
+  /// @brief Exponential smoothing factor in [0, 0.99] for the per-step curves.
+  double smoothing() const { return smoothing_; }
+  void setSmoothing(double s);
+  QCPGraph* lossGraph() const { return loss_smooth_; }
+  QCPGraph* batchAccuracyGraph() const { return acc_smooth_; }
+
+ private:
+  void rebuild();
+  void append(int first, int count);
+  void rebuildEpochs();
+
+  RunModel* model_;
+  std::vector<QCustomPlot*> plots_;
+  QCPGraph* loss_raw_;
+  QCPGraph* loss_smooth_;
+  QCPGraph* acc_smooth_;
+  QCPGraph* acc_epoch_;
+  QCPGraph* acc_val_;
+  QCPGraph* acc_test_;
+  QCPGraph* lr_;
+  QCPGraph* arch_lr_;
+  QCPGraph* budget_;
+  QCPGraph* kept_;
+  QCPGraph* speed_;
+  QSlider* smoothing_slider_;
+  QLabel* smoothing_label_;
+  double smoothing_ = 0.9;
+  double loss_ema_ = 0, acc_ema_ = 0;
+  bool ema_started_ = false;
+};
+
+}  // namespace repnas::ui

@@ -1,0 +1,76 @@
+#pragma once
+/// @file importance_view.h
+/// @brief The importance heatmap (layers × branch kinds, colour σ(α), kept branches outlined,
+/// pins marked), a step slider that replays history, and the selected layer's α trajectories.
+
+#include <QWidget>
+
+#include <vector>
+
+class QCheckBox;
+class QCPColorMap;
+class QCPColorScale;
+class QCPItemRect;
+class QCPItemText;
+class QCustomPlot;
+class QLabel;
+class QSlider;
+
+namespace repnas::ui {
+
+class RunModel;
+
+class ImportanceView : public QWidget {
+  Q_OBJECT
+ public:
+  explicit ImportanceView(RunModel* model, QWidget* parent = nullptr);
+
+  /// @brief σ(α) shown in cell (layer, branch) now.
+  double cellValue(int layer, int branch) const;
+  /// @brief Whether the cell is drawn as kept.
+  bool cellKept(int layer, int branch) const;
+  /// @brief Index into model->steps() of the snapshot shown (-1: none).
+  int shownSnapshot() const { return shown_; }
+  int selectedLayer() const { return selected_layer_; }
+  QCustomPlot* heatmap() const { return heatmap_; }
+  QCustomPlot* layerPlot() const { return layer_plot_; }
+  QSlider* stepSlider() const { return slider_; }
+  /// @brief The cell under a widget position of the heatmap, or {-1, -1}.
+  std::pair<int, int> cellAt(const QPointF& pos) const;
+
+ public Q_SLOTS:
+  void selectLayer(int layer);
+  /// @brief Shows snapshot `index` (leaves live mode unless it is the last).
+  void showSnapshot(int index);
+
+ Q_SIGNALS:
+  void layerSelected(int layer);
+  /// @brief A cell was clicked with the right button or Ctrl: the user wants to cycle its pin.
+  void pinCycleRequested(int layer, int branch);
+
+ private:
+  void rebuildAxes();
+  void drawSnapshot();
+  void rebuildLayerPlot();
+  void appendLayerPlot(int first, int count);
+  void onStepsAppended(int first, int count);
+
+  RunModel* model_;
+  QCustomPlot* heatmap_;
+  QCPColorMap* map_ = nullptr;
+  QCPColorScale* scale_ = nullptr;
+  std::vector<QCPItemRect*> kept_marks_;
+  std::vector<QCPItemText*> cell_texts_;
+  QSlider* slider_;
+  QCheckBox* live_;
+  QLabel* step_label_;
+  QCustomPlot* layer_plot_;
+  QLabel* layer_label_;
+  int shown_ = -1;
+  int selected_layer_ = 0;
+  int layers_ = 0;
+  std::vector<double> values_;  // [layers × 6] shown
+  std::vector<bool> kept_;
+};
+
+}  // namespace repnas::ui

@@ -1,0 +1,87 @@
+#pragma once
+/// @file setup_panel.h
+/// @brief The form that describes a new run. Every field is checked as it changes; an invalid
+/// field is marked, with the reason beside it, and the form is valid only when all are.
+
+#include <QWidget>
+
+#include <map>
+
+#include "repnas/config.h"
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+class QDoubleSpinBox;
+class QFormLayout;
+
+namespace repnas::ui {
+
+class SetupPanel : public QWidget {
+  Q_OBJECT
+ public:
+  explicit SetupPanel(QWidget* parent = nullptr);
+
+  /// @brief The configuration the form describes (valid or not).
+  RunConfig config() const;
+  /// @brief Fills the form (e.g. from a run's config.json).
+  void setConfig(const RunConfig& config);
+  QString outputDir() const;
+  void setOutputDir(const QString& dir);
+  bool isValid() const { return problems_.empty(); }
+  /// @brief field key → reason, for every invalid field.
+  const std::map<QString, QString>& problems() const { return problems_; }
+  /// @brief The reason shown at a field (empty when valid).
+  QString problemAt(const QString& key) const;
+  /// @brief Disables editing while a run is in progress.
+  void setLocked(bool locked);
+
+  QComboBox* modeBox() const { return mode_; }
+  QComboBox* datasetBox() const { return dataset_; }
+  QLineEdit* dataDirEdit() const { return data_dir_; }
+  QSpinBox* epochsBox() const { return epochs_; }
+  QSpinBox* budgetBox() const { return budget_; }
+  QLineEdit* outputEdit() const { return output_; }
+  QPushButton* startButton() const { return start_; }
+
+ Q_SIGNALS:
+  void validityChanged(bool valid);
+  void startRequested();
+
+ public Q_SLOTS:
+  void revalidate();
+
+ private:
+  QWidget* addField(QFormLayout* form, const QString& key, const QString& label,
+                    QWidget* field, const QString& tip);
+  void mark(const QString& key, const QString& reason);
+
+  QComboBox* mode_;
+  QComboBox* backbone_;
+  QComboBox* dataset_;
+  QLineEdit* data_dir_;
+  QSpinBox* epochs_;
+  QSpinBox* warmup_;
+  QSpinBox* search_;
+  QSpinBox* budget_;
+  QSpinBox* batch_;
+  QSpinBox* seed_;
+  QSpinBox* threads_;
+  QSpinBox* train_limit_;
+  QSpinBox* val_split_;
+  QDoubleSpinBox* lr_;
+  QCheckBox* augment_;
+  QLineEdit* output_;
+  QPushButton* start_;
+  QLabel* summary_;
+  std::map<QString, QWidget*> fields_;
+  std::map<QString, QLabel*> error_labels_;
+  std::map<QString, QString> problems_;
+  RunConfig base_;  ///< keys the form does not show keep these values
+  bool valid_ = false;
+};
+
+}  // namespace repnas::ui

@@ -1,0 +1,267 @@
+#include "repnas_ui/budget_editor.h"
+
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QListWidget>
+#include <QSlider>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QUndoCommand>
+#include <QUndoStack>
+#include <QVBoxLayout>
+
+#include "repnas_ui/run_model.h"
+#include "ui_util.h"
+
+namespace repnas::ui {
+namespace {
+
+/// One budget edit: redo sends the new value, undo sends the value it replaced.
+class EngineEdit : public QUndoCommand {
+ public:
+  EngineEdit(std::function<int64_t(const Command&)> post, Command redo, Command undo,
+             const QString& text)
+      : post_(std::move(post)), redo_(redo), undo_(undo) {
+    setText(text);
+  }
+  void redo() override { post_(redo_); }
+  void undo() override { post_(undo_); }
+
+ private:
+  std::function<int64_t(const Command&)> post_;
+  Command redo_, undo_;
+};
+
+const char* kPinText[] = {"auto", "keep", "drop"};
+const QColor kPinColor[] = {QColor(Qt::transparent), QColor("#c8f7c5"), QColor("#f5b7b1")};
+
+}  // namespace
+
+BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
+                           std::function<int64_t(const Command&)> post, QWidget* parent)
+    : QWidget(parent), model_(model), undo_(undo), post_(std::move(post)) {
+  k_spin_ = new QSpinBox;
+  k_spin_->setObjectName("budgetK");
+  k_spin_->setToolTip(tr("Global k: branches kept over all layers (identity not counted).\n"
+                         "Applied by the engine before its next step."));
+  k_slider_ = new QSlider(Qt::Horizontal);
+  k_slider_->setToolTip(k_spin_->toolTip() + tr("\nOne drag is one undo step."));
+  auto* k_row = new QHBoxLayout;
+  k_row->addWidget(new QLabel(tr("Global &k:")));
+  k_row->addWidget(k_spin_);
+  k_row->addWidget(k_slider_, 1);
+
+  limits_ = new QTableWidget(0, 3);
+  limits_->setObjectName("layerLimits");
+  limits_->setHorizontalHeaderLabels({tr("layer"), tr("min"), tr("max")});
+  limits_->setToolTip(tr("Per-layer minimum and maximum number of kept branches. Double-click "
+                         "a number to edit it."));
+  limits_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  limits_->verticalHeader()->hide();
+
+  pins_ = new QTableWidget(0, kNumBranchKinds);
+  pins_->setObjectName("pins");
+  QStringList names;
+  for (int b = 0; b < kNumBranchKinds; ++b) names << branchLabel(b);
+  pins_->setHorizontalHeaderLabels(names);
+  pins_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  pins_->setToolTip(tr("Pins: click a cell to cycle auto → keep → drop. A kept pin is always "
+                       "selected; a dropped one never."));
+  pins_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+
+  status_ = new QLabel(tr("No search is running: start one to edit its budget."));
+  status_->setWordWrap(true);
+  status_->setObjectName("budgetStatus");
+  log_ = new QListWidget;
+  log_->setObjectName("commandLog");
+  log_->setToolTip(tr("Commands sent to the engine and its answers (also in events.jsonl)."));
+
+  auto* limits_box = new QGroupBox(tr("Per-layer limits"));
+  (new QVBoxLayout(limits_box))->addWidget(limits_);
+  auto* pins_box = new QGroupBox(tr("Pins"));
+  (new QVBoxLayout(pins_box))->addWidget(pins_);
+  auto* log_box = new QGroupBox(tr("Engine answers"));
+  (new QVBoxLayout(log_box))->addWidget(log_);
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(k_row);
+  layout->addWidget(status_);
+  layout->addWidget(limits_box, 2);
+  layout->addWidget(pins_box, 2);
+  layout->addWidget(log_box, 1);
+
+  // The spin box sends on every change it makes (arrows, typing + Enter); the slider sends
+  // once when released, so a drag is one command and one undo step.
+  k_spin_->setKeyboardTracking(false);
+  connect(k_spin_, &QSpinBox::valueChanged, this, [this](int k) {
+    if (refreshing_) return;
+    k_slider_->blockSignals(true);
+    k_slider_->setValue(k);
+    k_slider_->blockSignals(false);
+    requestBudget(k);
+  });
+  connect(k_slider_, &QSlider::valueChanged, this, [this](int k) {
+    if (refreshing_) return;
+    if (!k_slider_->isSliderDown()) {  // keyboard or click on the groove
+      requestBudget(k);
+      return;
+    }
+    k_spin_->blockSignals(true);
+    k_spin_->setValue(k);
+    k_spin_->blockSignals(false);
+  });
+  connect(k_slider_, &QSlider::sliderReleased, this,
+          [this] { requestBudget(k_slider_->value()); });
+  connect(limits_, &QTableWidget::cellChanged, this, [this](int row, int column) {
+    if (refreshing_ || column == 0) return;
+    bool ok = false;
+    const int v = limits_->item(row, column)->text().toInt(&ok);
+    if (!ok) {
+      refresh();
+      return;
+    }
+    requestLayerLimits(row, column == 1 ? v : -1, column == 2 ? v : -1);
+  });
+  connect(pins_, &QTableWidget::cellClicked, this, [this](int row, int column) { cyclePin(row, column); });
+  connect(model_, &RunModel::updated, this, &BudgetEditor::refresh);
+  connect(model_, &RunModel::commandAcknowledged, this, &BudgetEditor::onAck);
+  refresh();
+}
+
+void BudgetEditor::setLive(bool live) {
+  live_ = live;
+  refresh();
+}
+
+bool BudgetEditor::isEditable() const {
+  if (!live_ || !model_->hasRun() || !model_->isSearch() || model_->finished()) return false;
+  const auto phase = model_->phase();
+  return !(phase && *phase == Phase::Fixed);
+}
+
+void BudgetEditor::push(const Command& redo, const Command& undo, const QString& text) {
+  if (!isEditable()) {
+    status_->setText(tr("Not sent: the budget can change only while a search runs, before the fix."));
+    refresh();
+    return;
+  }
+  undo_->push(new EngineEdit(post_, redo, undo, text));  // push() runs redo()
+  status_->setText(tr("Sent: %1 — waiting for the engine…").arg(text));
+}
+
+void BudgetEditor::requestBudget(int k) {
+  const int old = model_->budget().k;
+  if (k == old) return;
+  push(Command::setBudget(k), Command::setBudget(old), tr("budget k %1 → %2").arg(old).arg(k));
+}
+
+void BudgetEditor::requestLayerLimits(int layer, int min, int max) {
+  const auto& b = model_->budget();
+  if (layer < 0 || layer >= static_cast<int>(b.layer_min.size())) return;
+  const int old_min = b.layer_min[layer], old_max = b.layer_max[layer];
+  if ((min < 0 || min == old_min) && (max < 0 || max == old_max)) return;
+  push(Command::setLayerLimits(layer, min, max), Command::setLayerLimits(layer, old_min, old_max),
+       tr("layer %1 limits %2..%3 → %4..%5")
+           .arg(layer)
+           .arg(old_min)
+           .arg(old_max)
+           .arg(min < 0 ? old_min : min)
+           .arg(max < 0 ? old_max : max));
+}
+
+void BudgetEditor::requestPin(int layer, BranchKind branch, Pin pin) {
+  const auto& b = model_->budget();
+  if (layer < 0 || layer >= static_cast<int>(b.pins.size())) return;
+  const Pin old = b.pins[layer][static_cast<int>(branch)];
+  if (old == pin) return;
+  push(Command::setPin(layer, branch, pin), Command::setPin(layer, branch, old),
+       tr("pin layer %1 %2: %3 → %4")
+           .arg(layer)
+           .arg(qs(branchName(branch)), qs(pinName(old)), qs(pinName(pin))));
+}
+
+void BudgetEditor::cyclePin(int layer, int branch) {
+  const auto& b = model_->budget();
+  if (layer < 0 || layer >= static_cast<int>(b.pins.size()) || branch < 0 || branch >= kNumBranchKinds)
+    return;
+  const Pin next = static_cast<Pin>((static_cast<int>(b.pins[layer][branch]) + 1) % 3);
+  requestPin(layer, static_cast<BranchKind>(branch), next);
+}
+
+void BudgetEditor::onAck(const CommandAck& ack) {
+  auto* item = new QListWidgetItem(
+      ack.accepted ? tr("step %1: %2 — applied").arg(ack.step).arg(qs(ack.command))
+                   : tr("step %1: %2 — refused: %3").arg(ack.step).arg(qs(ack.command), qs(ack.reason)));
+  item->setForeground(ack.accepted ? QColor("#1e8449") : QColor("#c0392b"));
+  log_->addItem(item);
+  log_->scrollToBottom();
+  status_->setText(ack.accepted ? tr("Engine applied: %1").arg(qs(ack.command))
+                                : tr("Engine refused %1: %2").arg(qs(ack.command), qs(ack.reason)));
+  status_->setStyleSheet(ack.accepted ? QString() : QStringLiteral("color: #c0392b;"));
+  Q_EMIT answered(ack.accepted, qs(ack.command), qs(ack.reason));
+}
+
+void BudgetEditor::refresh() {
+  refreshing_ = true;
+  const auto& b = model_->budget();
+  const int layers = model_->layers();
+  const bool editable = isEditable();
+  const int max_k = kNumBranchKinds * std::max(1, layers);
+  k_spin_->setRange(0, max_k);
+  k_slider_->setRange(0, max_k);
+  if (!k_slider_->isSliderDown()) {
+    k_spin_->setValue(b.k);
+    k_slider_->setValue(b.k);
+  }
+  for (auto* w : std::initializer_list<QWidget*>{k_spin_, k_slider_, limits_, pins_}) w->setEnabled(editable);
+  if (limits_->rowCount() != layers) {
+    limits_->setRowCount(layers);
+    pins_->setRowCount(layers);
+  }
+  QStringList row_names;
+  for (int l = 0; l < layers; ++l) {
+    const auto label = qs(model_->info().layers[l].label);
+    row_names << label;
+    auto set = [&](QTableWidget* t, int column, const QString& text, bool editable_cell) {
+      auto* item = t->item(l, column);
+      if (!item) {
+        item = new QTableWidgetItem;
+        t->setItem(l, column, item);
+      }
+      item->setText(text);
+      auto flags = Qt::ItemIsEnabled | Qt::ItemIsSelectable;
+      if (editable_cell) flags |= Qt::ItemIsEditable;
+      item->setFlags(flags);
+      return item;
+    };
+    set(limits_, 0, label, false);
+    if (l < static_cast<int>(b.layer_min.size())) {
+      set(limits_, 1, QString::number(b.layer_min[l]), true);
+      set(limits_, 2, QString::number(b.layer_max[l]), true);
+    }
+    for (int br = 0; br < kNumBranchKinds; ++br) {
+      const bool present = model_->info().layers[l].block.branches.test(br);
+      const int pin = l < static_cast<int>(b.pins.size()) ? static_cast<int>(b.pins[l][br]) : 0;
+      auto* item = set(pins_, br, present ? tr(kPinText[pin]) : QStringLiteral("—"), false);
+      item->setBackground(kPinColor[pin]);
+      item->setTextAlignment(Qt::AlignCenter);
+    }
+  }
+  pins_->setVerticalHeaderLabels(row_names);
+  if (!model_->hasRun())
+    status_->setText(tr("No search is running: start one to edit its budget."));
+  else if (!live_)
+    status_->setText(tr("This run is replayed or monitored from its event log: its budget can be "
+                        "edited only by the process that runs it."));
+  else if (!model_->isSearch())
+    status_->setText(tr("Mode %1 trains a fixed mask: there is no budget to edit.").arg(qs(model_->info().mode)));
+  else if (!editable && model_->finished())
+    status_->setText(tr("The run has ended (%1).").arg(qs(model_->finished()->status)));
+  else if (!editable)
+    status_->setText(tr("The architecture is fixed: budget edits apply only before the fix."));
+  refreshing_ = false;
+}
+
+}  // namespace repnas::ui

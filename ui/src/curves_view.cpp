@@ -1,0 +1,176 @@
+#include "repnas_ui/curves_view.h"
+
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSlider>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include "repnas_ui/run_model.h"
+
+namespace repnas::ui {
+namespace {
+
+QCustomPlot* makePlot(const QString& name, const QString& title, const QString& y_label,
+                      const QString& tip) {
+  auto* p = new QCustomPlot;
+  p->setObjectName(name);
+  p->setToolTip(tip);
+  p->setMinimumSize(280, 200);
+  p->plotLayout()->insertRow(0);
+  p->plotLayout()->addElement(0, 0, new QCPTextElement(p, title, QFont("sans", 9, QFont::Bold)));
+  p->xAxis->setLabel(QObject::tr("step"));
+  p->yAxis->setLabel(y_label);
+  p->legend->setVisible(true);
+  p->legend->setFont(QFont("sans", 8));
+  p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  return p;
+}
+
+QCPGraph* addGraph(QCustomPlot* p, const QString& name, const QColor& color, double width = 1.5,
+                   bool right_axis = false) {
+  auto* g = right_axis ? p->addGraph(p->xAxis, p->yAxis2) : p->addGraph();
+  g->setName(name);
+  g->setPen(QPen(color, width));
+  return g;
+}
+
+void markers(QCPGraph* g) {
+  g->setLineStyle(QCPGraph::lsLine);
+  g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 6));
+}
+
+}  // namespace
+
+CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), model_(model) {
+  auto* loss = makePlot("lossPlot", tr("Loss"), tr("cross-entropy"),
+                        tr("Training loss per step (faint) and smoothed."));
+  loss_raw_ = addGraph(loss, tr("batch"), QColor(31, 119, 180, 70), 1);
+  loss_smooth_ = addGraph(loss, tr("smoothed"), QColor("#1f77b4"), 2);
+  auto* acc = makePlot("accuracyPlot", tr("Accuracy"), tr("accuracy %"),
+                       tr("Batch accuracy (smoothed), epoch training accuracy, validation accuracy "
+                          "(when a validation split is held out) and test accuracy at the end of "
+                          "phases."));
+  acc_smooth_ = addGraph(acc, tr("batch (smoothed)"), QColor("#2ca02c"), 1.5);
+  acc_epoch_ = addGraph(acc, tr("train epoch"), QColor("#1f77b4"));
+  acc_val_ = addGraph(acc, tr("validation"), QColor("#ff7f0e"));
+  acc_test_ = addGraph(acc, tr("test"), QColor("#d62728"));
+  for (auto* g : {acc_epoch_, acc_val_, acc_test_}) markers(g);
+  auto* lr = makePlot("learningRatePlot", tr("Learning rates"), tr("SGD lr"),
+                      tr("SGD learning rate (left) and Adam learning rate of α (right)."));
+  lr_ = addGraph(lr, tr("weights (SGD)"), QColor("#1f77b4"));
+  arch_lr_ = addGraph(lr, tr("α (Adam)"), QColor("#9467bd"), 1.5, true);
+  lr->yAxis2->setVisible(true);
+  lr->yAxis2->setLabel(tr("α lr"));
+  auto* budget = makePlot("budgetPlot", tr("Budget and speed"), tr("branches"),
+                          tr("Budget k in force and branches kept per step (left); training "
+                             "images per second (right)."));
+  budget_ = addGraph(budget, tr("budget k"), QColor("#d62728"), 2);
+  kept_ = addGraph(budget, tr("kept"), QColor("#2ca02c"), 1.5);
+  speed_ = addGraph(budget, tr("images/s"), QColor(127, 127, 127, 140), 1, true);
+  budget->yAxis2->setVisible(true);
+  budget->yAxis2->setLabel(tr("images/s"));
+  plots_ = {loss, acc, lr, budget};
+
+  smoothing_slider_ = new QSlider(Qt::Horizontal);
+  smoothing_slider_->setRange(0, 99);
+  smoothing_slider_->setValue(90);
+  smoothing_slider_->setToolTip(tr("Exponential smoothing of the per-step loss and accuracy."));
+  smoothing_label_ = new QLabel;
+  auto* row = new QHBoxLayout;
+  row->addWidget(new QLabel(tr("Smoothing:")));
+  row->addWidget(smoothing_slider_, 1);
+  row->addWidget(smoothing_label_);
+  auto* grid = new QGridLayout;
+  grid->addWidget(loss, 0, 0);
+  grid->addWidget(acc, 0, 1);
+  grid->addWidget(lr, 1, 0);
+  grid->addWidget(budget, 1, 1);
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(row);
+  layout->addLayout(grid, 1);
+
+  connect(smoothing_slider_, &QSlider::valueChanged, this,
+          [this](int v) { setSmoothing(v / 100.0); });
+  connect(model_, &RunModel::reset, this, &CurvesView::rebuild);
+  connect(model_, &RunModel::stepsAppended, this, [this](int first, int count) {
+    if (first == 0) rebuild();
+    else append(first, count);
+  });
+  connect(model_, &RunModel::epochsChanged, this, &CurvesView::rebuildEpochs);
+  setSmoothing(0.9);
+}
+
+void CurvesView::setSmoothing(double s) {
+  smoothing_ = std::clamp(s, 0.0, 0.99);
+  smoothing_label_->setText(QString::number(smoothing_, 'f', 2));
+  if (smoothing_slider_->value() != static_cast<int>(std::lround(smoothing_ * 100))) {
+    smoothing_slider_->blockSignals(true);
+    smoothing_slider_->setValue(static_cast<int>(std::lround(smoothing_ * 100)));
+    smoothing_slider_->blockSignals(false);
+  }
+  rebuild();
+}
+
+void CurvesView::rebuild() {
+  for (auto* g : {loss_raw_, loss_smooth_, acc_smooth_, lr_, arch_lr_, budget_, kept_, speed_})
+    g->data()->clear();
+  ema_started_ = false;
+  append(0, static_cast<int>(model_->steps().size()));
+  rebuildEpochs();
+}
+
+void CurvesView::append(int first, int count) {
+  const auto& steps = model_->steps();
+  const int end = std::min<int>(first + count, static_cast<int>(steps.size()));
+  const int n = std::max(0, end - first);
+  QVector<double> x(n), loss(n), loss_s(n), acc_s(n), lr(n), alr(n), k(n), kept(n), ips(n);
+  for (int i = 0; i < n; ++i) {
+    const auto& s = steps[first + i];
+    if (!ema_started_) {
+      loss_ema_ = s.loss;
+      acc_ema_ = s.batch_accuracy;
+      ema_started_ = true;
+    } else {
+      loss_ema_ = smoothing_ * loss_ema_ + (1 - smoothing_) * s.loss;
+      acc_ema_ = smoothing_ * acc_ema_ + (1 - smoothing_) * s.batch_accuracy;
+    }
+    x[i] = static_cast<double>(s.step + 1);
+    loss[i] = s.loss;
+    loss_s[i] = loss_ema_;
+    acc_s[i] = 100 * acc_ema_;
+    lr[i] = s.lr;
+    alr[i] = s.arch_lr;
+    k[i] = s.budget_k;
+    kept[i] = countBranches(s.mask);
+    ips[i] = s.images_per_second;
+  }
+  loss_raw_->addData(x, loss, true);
+  loss_smooth_->addData(x, loss_s, true);
+  acc_smooth_->addData(x, acc_s, true);
+  lr_->addData(x, lr, true);
+  arch_lr_->addData(x, alr, true);
+  budget_->addData(x, k, true);
+  kept_->addData(x, kept, true);
+  speed_->addData(x, ips, true);
+  for (auto* p : plots_) {
+    p->rescaleAxes();
+    p->replot(QCustomPlot::rpQueuedReplot);
+  }
+}
+
+void CurvesView::rebuildEpochs() {
+  for (auto* g : {acc_epoch_, acc_val_, acc_test_}) g->data()->clear();
+  for (const auto& e : model_->epochs()) {
+    const double x = static_cast<double>(e.step + 1);
+    acc_epoch_->addData(x, 100 * e.train_accuracy);
+    if (e.val_accuracy) acc_val_->addData(x, 100 * *e.val_accuracy);
+    if (e.test_accuracy) acc_test_->addData(x, 100 * *e.test_accuracy);
+  }
+  plots_[1]->rescaleAxes();
+  plots_[1]->replot(QCustomPlot::rpQueuedReplot);
+}
+
+}  // namespace repnas::ui

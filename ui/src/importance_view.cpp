@@ -1,0 +1,317 @@
+#include "repnas_ui/importance_view.h"
+
+#include <QCheckBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMouseEvent>
+#include <QSlider>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+#include <qcustomplot.h>
+
+#include "repnas_ui/run_model.h"
+#include "ui_util.h"
+
+namespace repnas::ui {
+namespace {
+
+const QColor kBranchColors[kNumBranchKinds] = {QColor("#1f77b4"), QColor("#ff7f0e"), QColor("#2ca02c"),
+                                               QColor("#d62728"), QColor("#9467bd"), QColor("#8c564b")};
+
+}  // namespace
+
+ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(parent), model_(model) {
+  heatmap_ = new QCustomPlot;
+  heatmap_->setObjectName("importanceHeatmap");
+  heatmap_->setToolTip(tr("σ(α) per layer and branch kind. Outlined cells are the branches the "
+                          "shown step kept.\nClick a row to inspect the layer; right-click (or "
+                          "Ctrl+click) a cell to cycle its pin: auto → keep → drop."));
+  heatmap_->setMinimumHeight(260);
+  map_ = new QCPColorMap(heatmap_->xAxis, heatmap_->yAxis);
+  map_->setInterpolate(false);  // discrete cells
+  map_->setTightBoundary(false);
+  scale_ = new QCPColorScale(heatmap_);
+  heatmap_->plotLayout()->addElement(0, 1, scale_);
+  scale_->setType(QCPAxis::atRight);
+  scale_->axis()->setLabel(QStringLiteral("σ(α)"));
+  map_->setColorScale(scale_);
+  QCPColorGradient gradient(QCPColorGradient::gpThermal);
+  map_->setGradient(gradient);
+  map_->setDataRange(QCPRange(0, 1));
+  auto* margins = new QCPMarginGroup(heatmap_);
+  heatmap_->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  scale_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  heatmap_->yAxis->setRangeReversed(true);
+  heatmap_->xAxis->setLabel(tr("branch kind"));
+  heatmap_->yAxis->setLabel(tr("layer"));
+
+  slider_ = new QSlider(Qt::Horizontal);
+  slider_->setToolTip(tr("Replay: the step whose σ(α) and mask the heatmap shows."));
+  slider_->setEnabled(false);
+  live_ = new QCheckBox(tr("&Live"));
+  live_->setChecked(true);
+  live_->setToolTip(tr("Follow the newest step."));
+  step_label_ = new QLabel(tr("no steps yet"));
+  step_label_->setMinimumWidth(260);
+  auto* slider_row = new QHBoxLayout;
+  slider_row->addWidget(new QLabel(tr("Step:")));
+  slider_row->addWidget(slider_, 1);
+  slider_row->addWidget(live_);
+  slider_row->addWidget(step_label_);
+
+  layer_plot_ = new QCustomPlot;
+  layer_plot_->setObjectName("layerAlphaPlot");
+  layer_plot_->setToolTip(tr("α of the selected layer's branches over the steps."));
+  layer_plot_->xAxis->setLabel(tr("step"));
+  layer_plot_->yAxis->setLabel(QStringLiteral("α"));
+  layer_plot_->legend->setVisible(true);
+  layer_plot_->legend->setFont(QFont(font().family(), 8));
+  for (int b = 0; b < kNumBranchKinds; ++b) {
+    auto* g = layer_plot_->addGraph();
+    g->setName(branchLabel(b));
+    g->setPen(QPen(kBranchColors[b], 1.5));
+  }
+  layer_label_ = new QLabel;
+  layer_label_->setWordWrap(true);
+
+  auto* top = new QWidget;
+  auto* top_layout = new QVBoxLayout(top);
+  top_layout->setContentsMargins(0, 0, 0, 0);
+  top_layout->addWidget(heatmap_, 1);
+  top_layout->addLayout(slider_row);
+  auto* bottom = new QWidget;
+  auto* bottom_layout = new QVBoxLayout(bottom);
+  bottom_layout->setContentsMargins(0, 0, 0, 0);
+  bottom_layout->addWidget(layer_label_);
+  bottom_layout->addWidget(layer_plot_, 1);
+  auto* split = new QSplitter(Qt::Vertical);
+  split->addWidget(top);
+  split->addWidget(bottom);
+  split->setStretchFactor(0, 3);
+  split->setStretchFactor(1, 2);
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(split);
+
+  connect(model_, &RunModel::reset, this, [this] {
+    shown_ = -1;
+    rebuildAxes();
+    rebuildLayerPlot();
+    drawSnapshot();
+  });
+  connect(model_, &RunModel::runStarted, this, [this] {
+    rebuildAxes();
+    drawSnapshot();
+  });
+  connect(model_, &RunModel::stepsAppended, this, &ImportanceView::onStepsAppended);
+  connect(model_, &RunModel::updated, this, [this] {
+    // Budget and pins may have changed without new steps.
+    if (model_->steps().empty()) drawSnapshot();
+  });
+  connect(slider_, &QSlider::valueChanged, this, [this](int v) {
+    if (v != shown_) showSnapshot(v);
+  });
+  connect(live_, &QCheckBox::toggled, this, [this](bool on) {
+    if (on && !model_->steps().empty()) showSnapshot(static_cast<int>(model_->steps().size()) - 1);
+  });
+  connect(heatmap_, &QCustomPlot::mousePress, this, [this](QMouseEvent* e) {
+    const auto [layer, branch] = cellAt(e->position());
+    if (layer < 0) return;
+    if (e->button() == Qt::RightButton || (e->modifiers() & Qt::ControlModifier))
+      Q_EMIT pinCycleRequested(layer, branch);
+    else
+      selectLayer(layer);
+  });
+  rebuildAxes();
+}
+
+std::pair<int, int> ImportanceView::cellAt(const QPointF& pos) const {
+  if (layers_ == 0) return {-1, -1};
+  const double x = heatmap_->xAxis->pixelToCoord(pos.x());
+  const double y = heatmap_->yAxis->pixelToCoord(pos.y());
+  const int branch = static_cast<int>(std::lround(x));
+  const int layer = static_cast<int>(std::lround(y));
+  if (branch < 0 || branch >= kNumBranchKinds || layer < 0 || layer >= layers_) return {-1, -1};
+  return {layer, branch};
+}
+
+void ImportanceView::rebuildAxes() {
+  layers_ = model_->layers();
+  for (auto* item : kept_marks_) heatmap_->removeItem(item);
+  for (auto* item : cell_texts_) heatmap_->removeItem(item);
+  kept_marks_.clear();
+  cell_texts_.clear();
+  const int rows = std::max(1, layers_);
+  map_->data()->setSize(kNumBranchKinds, rows);
+  map_->data()->setRange(QCPRange(0, kNumBranchKinds - 1), QCPRange(0, rows - 1));
+  map_->data()->fill(std::nan(""));
+  QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText);
+  for (int b = 0; b < kNumBranchKinds; ++b)
+    xt->addTick(b, qs(branchDisplayName(static_cast<BranchKind>(b), model_->hasRun() && layers_ > 0
+                                                                          ? model_->info().layers[0].block.kernel_size
+                                                                          : 3)));
+  heatmap_->xAxis->setTicker(xt);
+  QSharedPointer<QCPAxisTickerText> yt(new QCPAxisTickerText);
+  for (int l = 0; l < layers_; ++l) {
+    const auto& info = model_->info().layers[l];
+    yt->addTick(l, qs(info.label) + (info.has_identity ? QStringLiteral(" +id") : QString()));
+  }
+  heatmap_->yAxis->setTicker(yt);
+  heatmap_->xAxis->setRange(-0.5, kNumBranchKinds - 0.5);
+  heatmap_->yAxis->setRange(-0.5, rows - 0.5);
+  for (int l = 0; l < layers_; ++l)
+    for (int b = 0; b < kNumBranchKinds; ++b) {
+      auto* rect = new QCPItemRect(heatmap_);
+      rect->topLeft->setCoords(b - 0.42, l - 0.42);
+      rect->bottomRight->setCoords(b + 0.42, l + 0.42);
+      rect->setPen(QPen(QColor("#00c8ff"), 3));
+      rect->setBrush(Qt::NoBrush);
+      rect->setVisible(false);
+      kept_marks_.push_back(rect);
+      auto* text = new QCPItemText(heatmap_);
+      text->position->setCoords(b, l);
+      text->setFont(QFont(font().family(), 8));
+      text->setColor(Qt::white);
+      cell_texts_.push_back(text);
+    }
+  values_.assign(static_cast<size_t>(layers_) * kNumBranchKinds, std::nan(""));
+  kept_.assign(values_.size(), false);
+  heatmap_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void ImportanceView::onStepsAppended(int first, int count) {
+  const int n = static_cast<int>(model_->steps().size());
+  slider_->blockSignals(true);
+  slider_->setRange(0, std::max(0, n - 1));
+  slider_->setEnabled(n > 0);
+  slider_->blockSignals(false);
+  if (first == 0) rebuildLayerPlot();
+  else appendLayerPlot(first, count);
+  if (live_->isChecked() || shown_ < 0) showSnapshot(n - 1);
+}
+
+void ImportanceView::showSnapshot(int index) {
+  const int n = static_cast<int>(model_->steps().size());
+  if (n == 0) return;
+  index = std::clamp(index, 0, n - 1);
+  shown_ = index;
+  if (index != n - 1 && live_->isChecked()) {
+    live_->blockSignals(true);
+    live_->setChecked(false);
+    live_->blockSignals(false);
+  }
+  slider_->blockSignals(true);
+  slider_->setValue(index);
+  slider_->blockSignals(false);
+  drawSnapshot();
+}
+
+void ImportanceView::drawSnapshot() {
+  const auto& steps = model_->steps();
+  const bool have = shown_ >= 0 && shown_ < static_cast<int>(steps.size());
+  const auto& pins = model_->budget().pins;
+  for (int l = 0; l < layers_; ++l)
+    for (int b = 0; b < kNumBranchKinds; ++b) {
+      const size_t i = static_cast<size_t>(l) * kNumBranchKinds + b;
+      const bool present = model_->info().layers[l].block.branches.test(b);
+      double v = std::nan("");
+      bool kept = false;
+      if (have && present) {
+        const auto& s = steps[shown_];
+        v = i < s.sigma.size() ? s.sigma[i] : std::nan("");
+        kept = l < static_cast<int>(s.mask.size()) && s.mask[l].test(b);
+      } else if (!have && present && model_->hasRun()) {
+        const auto& a = model_->info().alpha;
+        if (i < a.size()) v = 1.0 / (1.0 + std::exp(-a[i]));
+      }
+      values_[i] = v;
+      kept_[i] = kept;
+      map_->data()->setCell(b, l, v);
+      kept_marks_[i]->setVisible(kept);
+      QString text = std::isnan(v) ? (present ? QString() : QStringLiteral("—"))
+                                   : QString::number(v, 'f', 2);
+      if (l < static_cast<int>(pins.size())) {
+        if (pins[l][b] == Pin::Keep) text += QStringLiteral(" ⊕");
+        if (pins[l][b] == Pin::Drop) text += QStringLiteral(" ⊘");
+      }
+      cell_texts_[i]->setText(text);
+      cell_texts_[i]->setColor(std::isnan(v) ? Qt::gray : (v > 0.6 ? Qt::black : Qt::white));
+    }
+  if (have) {
+    const auto& s = steps[shown_];
+    step_label_->setText(tr("step %1 · epoch %2 · %3 · k=%4 · %5 kept")
+                             .arg(s.step + 1)
+                             .arg(s.epoch + 1)
+                             .arg(qs(phaseName(s.phase)))
+                             .arg(s.budget_k)
+                             .arg(countBranches(s.mask)));
+  } else {
+    step_label_->setText(model_->hasRun() ? tr("no steps yet") : tr("no run"));
+  }
+  heatmap_->replot(QCustomPlot::rpQueuedReplot);
+  // The selected layer's kept set.
+  if (selected_layer_ < layers_) {
+    const auto& info = model_->info().layers[selected_layer_];
+    QString kept_text = have ? qs(maskName(steps[shown_].mask[selected_layer_])) : tr("(no step yet)");
+    layer_label_->setText(tr("<b>%1</b>%2 — kept at the shown step: %3")
+                              .arg(qs(info.label), info.has_identity ? tr(" (+ identity)") : QString(),
+                                   kept_text));
+  } else {
+    layer_label_->setText(tr("Click a heatmap row to see that layer's α over the steps."));
+  }
+}
+
+void ImportanceView::selectLayer(int layer) {
+  if (layer < 0 || (layers_ > 0 && layer >= layers_)) return;
+  selected_layer_ = layer;
+  rebuildLayerPlot();
+  drawSnapshot();
+  Q_EMIT layerSelected(layer);
+}
+
+void ImportanceView::rebuildLayerPlot() {
+  for (int b = 0; b < kNumBranchKinds; ++b) {
+    auto* g = layer_plot_->graph(b);
+    g->data()->clear();
+    const bool present = selected_layer_ < layers_ &&
+                         model_->info().layers[selected_layer_].block.branches.test(b);
+    g->setVisible(present);
+    g->removeFromLegend();
+    if (present) g->addToLegend();
+  }
+  appendLayerPlot(0, static_cast<int>(model_->steps().size()));
+}
+
+void ImportanceView::appendLayerPlot(int first, int count) {
+  const auto& steps = model_->steps();
+  if (selected_layer_ >= layers_) return;
+  for (int b = 0; b < kNumBranchKinds; ++b) {
+    auto* g = layer_plot_->graph(b);
+    if (!g->visible()) continue;
+    QVector<double> keys, values;
+    keys.reserve(count);
+    values.reserve(count);
+    for (int i = first; i < first + count && i < static_cast<int>(steps.size()); ++i) {
+      const size_t idx = static_cast<size_t>(selected_layer_) * kNumBranchKinds + b;
+      if (idx >= steps[i].alpha.size()) continue;
+      keys.push_back(static_cast<double>(steps[i].step + 1));
+      values.push_back(steps[i].alpha[idx]);
+    }
+    g->addData(keys, values, true);
+  }
+  layer_plot_->rescaleAxes();
+  layer_plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+double ImportanceView::cellValue(int layer, int branch) const {
+  const size_t i = static_cast<size_t>(layer) * kNumBranchKinds + branch;
+  return i < values_.size() ? values_[i] : std::nan("");
+}
+
+bool ImportanceView::cellKept(int layer, int branch) const {
+  const size_t i = static_cast<size_t>(layer) * kNumBranchKinds + branch;
+  return i < kept_.size() && kept_[i];
+}
+
+}  // namespace repnas::ui
