@@ -31,6 +31,7 @@ void KernelHeatmap::setKernel(const QString& title, int rows, int cols,
   values_ = values;
   scale_ = scale > 0 ? scale : 1;
   bias_ = bias;
+  setFixedSize(sizeHint());
   updateGeometry();
   update();
 }
@@ -73,7 +74,7 @@ void KernelHeatmap::paintEvent(QPaintEvent*) {
 // ------------------------------------------------------------------ BlockDiagram
 
 BlockDiagram::BlockDiagram(QWidget* parent) : QWidget(parent) {
-  setMinimumHeight(180);
+  setMinimumHeight(250);
   setToolTip(tr("The block's branches: filled boxes are kept, dashed boxes dropped; σ(α) of "
                 "the latest step below each name."));
 }
@@ -107,7 +108,7 @@ void BlockDiagram::paintEvent(QPaintEvent*) {
   p.drawRoundedRect(relu, 4, 4);
   p.drawText(relu, Qt::AlignCenter, tr("ReLU"));
   p.drawLine(sum.right(), sum.center().y(), relu.left(), relu.center().y());
-  const int bw = std::min(170, sum.left() - input.right() - 80);
+  const int bw = std::min(220, sum.left() - input.right() - 80);
   const int bx = (input.right() + sum.left()) / 2 - bw / 2;
   const int bh = std::min(40, h / n - 6);
   for (int i = 0; i < n; ++i) {
@@ -122,7 +123,7 @@ void BlockDiagram::paintEvent(QPaintEvent*) {
     p.fillRect(box, b.kept ? QColor("#d5f5e3") : palette().base().color());
     p.drawRect(box);
     p.setPen(b.kept ? Qt::black : QColor(130, 130, 130));
-    const QString text = b.sigma >= 0 ? tr("%1\nσ(α) = %2").arg(b.name).arg(b.sigma, 0, 'f', 3) : b.name;
+    const QString text = b.sigma >= 0 ? tr("%1   σ(α) = %2").arg(b.name).arg(b.sigma, 0, 'f', 3) : b.name;
     p.drawText(box, Qt::AlignCenter, text);
   }
 }
@@ -161,7 +162,9 @@ BlockInspector::BlockInspector(RunModel* model, QWidget* parent) : QWidget(paren
   connect(reload_, &QPushButton::clicked, this, &BlockInspector::reload);
   connect(out_channel_, &QSpinBox::valueChanged, this, &BlockInspector::showKernels);
   connect(in_channel_, &QSpinBox::valueChanged, this, &BlockInspector::showKernels);
-  connect(model_, &RunModel::updated, this, &BlockInspector::updateDiagram);
+  connect(model_, &RunModel::updated, this, [this] {
+    if (isVisible()) updateDiagram();
+  });
   connect(model_, &RunModel::reset, this, [this] { inspection_.reset(); showKernels(); });
   connect(model_, &RunModel::checkpointSaved, this, [this] {
     if (isVisible()) reload();
@@ -170,6 +173,11 @@ BlockInspector::BlockInspector(RunModel* model, QWidget* parent) : QWidget(paren
     if (isVisible()) reload();
   });
   showKernels();
+}
+
+void BlockInspector::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  updateDiagram();
 }
 
 void BlockInspector::setRunDir(const QString& dir) {

@@ -35,7 +35,7 @@ class EngineEdit : public QUndoCommand {
   Command redo_, undo_;
 };
 
-const char* kPinText[] = {"auto", "keep", "drop"};
+const char* kPinText[] = {"·", "keep", "drop"};
 const QColor kPinColor[] = {QColor(Qt::transparent), QColor("#c8f7c5"), QColor("#f5b7b1")};
 
 }  // namespace
@@ -59,7 +59,9 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
   limits_->setHorizontalHeaderLabels({tr("layer"), tr("min"), tr("max")});
   limits_->setToolTip(tr("Per-layer minimum and maximum number of kept branches. Double-click "
                          "a number to edit it."));
-  limits_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  limits_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+  limits_->horizontalHeader()->setSectionResizeMode(1, QHeaderView::Stretch);
+  limits_->horizontalHeader()->setSectionResizeMode(2, QHeaderView::Stretch);
   limits_->verticalHeader()->hide();
 
   pins_ = new QTableWidget(0, kNumBranchKinds);
@@ -70,7 +72,8 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
   pins_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   pins_->setToolTip(tr("Pins: click a cell to cycle auto → keep → drop. A kept pin is always "
                        "selected; a dropped one never."));
-  pins_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  pins_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  pins_->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
 
   status_ = new QLabel(tr("No search is running: start one to edit its budget."));
   status_->setWordWrap(true);
@@ -125,7 +128,10 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
     requestLayerLimits(row, column == 1 ? v : -1, column == 2 ? v : -1);
   });
   connect(pins_, &QTableWidget::cellClicked, this, [this](int row, int column) { cyclePin(row, column); });
-  connect(model_, &RunModel::updated, this, &BudgetEditor::refresh);
+  // The editor shows the budget in force and whether it can change: it depends on the run's
+  // start, the commands' answers, the phase and the end, not on every step.
+  for (auto signal : {&RunModel::reset, &RunModel::runStarted, &RunModel::phaseChanged, &RunModel::runFinished})
+    connect(model_, signal, this, &BudgetEditor::refresh);
   connect(model_, &RunModel::commandAcknowledged, this, &BudgetEditor::onAck);
   refresh();
 }
@@ -191,6 +197,7 @@ void BudgetEditor::cyclePin(int layer, int branch) {
 }
 
 void BudgetEditor::onAck(const CommandAck& ack) {
+  refresh();
   auto* item = new QListWidgetItem(
       ack.accepted ? tr("step %1: %2 — applied").arg(ack.step).arg(qs(ack.command))
                    : tr("step %1: %2 — refused: %3").arg(ack.step).arg(qs(ack.command), qs(ack.reason)));
@@ -246,6 +253,8 @@ void BudgetEditor::refresh() {
       const int pin = l < static_cast<int>(b.pins.size()) ? static_cast<int>(b.pins[l][br]) : 0;
       auto* item = set(pins_, br, present ? tr(kPinText[pin]) : QStringLiteral("—"), false);
       item->setBackground(kPinColor[pin]);
+      item->setToolTip(tr("%1, %2: %3 (click to cycle auto → keep → drop)")
+                           .arg(label, branchLabel(br), qs(pinName(static_cast<Pin>(pin)))));
       item->setTextAlignment(Qt::AlignCenter);
     }
   }

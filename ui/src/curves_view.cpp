@@ -9,6 +9,7 @@
 #include <qcustomplot.h>
 
 #include "repnas_ui/run_model.h"
+#include "ui_util.h"
 
 namespace repnas::ui {
 namespace {
@@ -92,6 +93,12 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
   layout->addLayout(row);
   layout->addLayout(grid, 1);
 
+  throttle_ = new RedrawThrottle([this] {
+    for (auto* p : plots_) {
+      p->rescaleAxes();
+      p->replot(QCustomPlot::rpImmediateRefresh);
+    }
+  }, this);
   connect(smoothing_slider_, &QSlider::valueChanged, this,
           [this](int v) { setSmoothing(v / 100.0); });
   connect(model_, &RunModel::reset, this, &CurvesView::rebuild);
@@ -155,10 +162,23 @@ void CurvesView::append(int first, int count) {
   budget_->addData(x, k, true);
   kept_->addData(x, kept, true);
   speed_->addData(x, ips, true);
-  for (auto* p : plots_) {
-    p->rescaleAxes();
-    p->replot(QCustomPlot::rpQueuedReplot);
+  redraw();
+}
+
+void CurvesView::redraw() {
+  // Hidden plots are not drawn (drawing competes with the training threads for the CPU);
+  // they catch up when shown.
+  if (!isVisible()) {
+    dirty_ = true;
+    return;
   }
+  dirty_ = false;
+  throttle_->request();
+}
+
+void CurvesView::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  if (dirty_) redraw();
 }
 
 void CurvesView::rebuildEpochs() {
@@ -169,8 +189,7 @@ void CurvesView::rebuildEpochs() {
     if (e.val_accuracy) acc_val_->addData(x, 100 * *e.val_accuracy);
     if (e.test_accuracy) acc_test_->addData(x, 100 * *e.test_accuracy);
   }
-  plots_[1]->rescaleAxes();
-  plots_[1]->replot(QCustomPlot::rpQueuedReplot);
+  redraw();
 }
 
 }  // namespace repnas::ui

@@ -90,10 +90,18 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
   split->addWidget(bottom);
   split->setStretchFactor(0, 3);
   split->setStretchFactor(1, 2);
+  split->setSizes({520, 300});
+  layer_plot_->setMinimumHeight(180);
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(0, 0, 0, 0);
   layout->addWidget(split);
 
+  throttle_ = new RedrawThrottle([this] {
+    drawLabels();
+    heatmap_->replot(QCustomPlot::rpImmediateRefresh);
+    layer_plot_->rescaleAxes();
+    layer_plot_->replot(QCustomPlot::rpImmediateRefresh);
+  }, this);
   connect(model_, &RunModel::reset, this, [this] {
     shown_ = -1;
     rebuildAxes();
@@ -238,6 +246,13 @@ void ImportanceView::drawSnapshot() {
       cell_texts_[i]->setText(text);
       cell_texts_[i]->setColor(std::isnan(v) ? Qt::gray : (v > 0.6 ? Qt::black : Qt::white));
     }
+  if (isVisible()) throttle_->request();
+  else dirty_ = true;
+}
+
+void ImportanceView::drawLabels() {
+  const auto& steps = model_->steps();
+  const bool have = shown_ >= 0 && shown_ < static_cast<int>(steps.size());
   if (have) {
     const auto& s = steps[shown_];
     step_label_->setText(tr("step %1 · epoch %2 · %3 · k=%4 · %5 kept")
@@ -249,7 +264,6 @@ void ImportanceView::drawSnapshot() {
   } else {
     step_label_->setText(model_->hasRun() ? tr("no steps yet") : tr("no run"));
   }
-  heatmap_->replot(QCustomPlot::rpQueuedReplot);
   // The selected layer's kept set.
   if (selected_layer_ < layers_) {
     const auto& info = model_->info().layers[selected_layer_];
@@ -300,8 +314,20 @@ void ImportanceView::appendLayerPlot(int first, int count) {
     }
     g->addData(keys, values, true);
   }
-  layer_plot_->rescaleAxes();
-  layer_plot_->replot(QCustomPlot::rpQueuedReplot);
+  if (!isVisible()) {
+    dirty_ = true;
+    return;
+  }
+  throttle_->request();
+}
+
+void ImportanceView::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  if (dirty_) {
+    dirty_ = false;
+    drawSnapshot();
+    throttle_->request();
+  }
 }
 
 double ImportanceView::cellValue(int layer, int branch) const {

@@ -67,6 +67,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   budget_ = new BudgetEditor(model_, undo_, [this](const Command& c) { return runner_->post(c); });
   auto* budget_dock = new QDockWidget(tr("Branch budget"), this);
   budget_dock->setObjectName("budgetDock");
+  budget_->setMinimumWidth(400);
   budget_dock->setWidget(budget_);
   addDockWidget(Qt::RightDockWidgetArea, budget_dock);
 
@@ -96,8 +97,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(setup_, &SetupPanel::validityChanged, this, &MainWindow::updateActions);
   connect(importance_, &ImportanceView::layerSelected, inspector_, &BlockInspector::setLayer);
   connect(importance_, &ImportanceView::pinCycleRequested, budget_, &BudgetEditor::cyclePin);
-  connect(model_, &RunModel::updated, this, [this] {
-    updateProgress();
+  // The progress text and status change with every batch of events; redrawing them (and the
+  // layout they may change) is throttled like the plots.
+  auto* progress_throttle = new RedrawThrottle([this] { updateProgress(); }, this);
+  connect(model_, &RunModel::updated, this, [this, progress_throttle] {
+    progress_throttle->request();
     updateActions();
   });
   connect(tabs_, &QTabWidget::currentChanged, this, [this](int) {

@@ -53,7 +53,7 @@ class BlockDiagram : public QWidget {
     double sigma = -1;  ///< < 0: unknown
   };
   void setBlock(const QString& title, const std::vector<Box>& boxes, bool identity);
-  QSize sizeHint() const override { return {560, 200}; }
+  QSize sizeHint() const override { return {560, 260}; }
 
  protected:
   void paintEvent(QPaintEvent*) override;
@@ -81,6 +81,9 @@ class BlockInspector : public QWidget {
   void setLayer(int layer);
   /// @brief Reads the newest weights (weights.pt, else the last checkpoint).
   void reload();
+
+ protected:
+  void showEvent(QShowEvent* event) override;
 
  private:
   void updateDiagram();

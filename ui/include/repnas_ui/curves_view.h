@@ -15,6 +15,7 @@ class QLabel;
 namespace repnas::ui {
 
 class RunModel;
+class RedrawThrottle;
 
 class CurvesView : public QWidget {
   Q_OBJECT
@@ -28,7 +29,11 @@ class CurvesView : public QWidget {
   QCPGraph* lossGraph() const { return loss_smooth_; }
   QCPGraph* batchAccuracyGraph() const { return acc_smooth_; }
 
+ protected:
+  void showEvent(QShowEvent* event) override;
+
  private:
+  void redraw();
   void rebuild();
   void append(int first, int count);
   void rebuildEpochs();
@@ -51,6 +56,8 @@ class CurvesView : public QWidget {
   double smoothing_ = 0.9;
   double loss_ema_ = 0, acc_ema_ = 0;
   bool ema_started_ = false;
+  bool dirty_ = false;
+  RedrawThrottle* throttle_ = nullptr;
 };
 
 }  // namespace repnas::ui

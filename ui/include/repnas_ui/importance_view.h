@@ -19,6 +19,7 @@ class QSlider;
 namespace repnas::ui {
 
 class RunModel;
+class RedrawThrottle;
 
 class ImportanceView : public QWidget {
   Q_OBJECT
@@ -48,9 +49,13 @@ class ImportanceView : public QWidget {
   /// @brief A cell was clicked with the right button or Ctrl: the user wants to cycle its pin.
   void pinCycleRequested(int layer, int branch);
 
+ protected:
+  void showEvent(QShowEvent* event) override;
+
  private:
   void rebuildAxes();
   void drawSnapshot();
+  void drawLabels();
   void rebuildLayerPlot();
   void appendLayerPlot(int first, int count);
   void onStepsAppended(int first, int count);
@@ -71,6 +76,8 @@ class ImportanceView : public QWidget {
   int layers_ = 0;
   std::vector<double> values_;  // [layers × 6] shown
   std::vector<bool> kept_;
+  bool dirty_ = false;
+  RedrawThrottle* throttle_ = nullptr;
 };
 
 }  // namespace repnas::ui
