@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # RepNAS Studio developer entry point. On a fresh Debian 12 machine (as root, or with sudo):
-#   ./scripts/dev.sh run    install what is missing, build, run a default search on Fashion-MNIST
+#   ./scripts/dev.sh run    install what is missing, build, open RepNAS Studio (the default search on
+#                           Fashion-MNIST ready to start; --headless or no display: run it in the terminal)
 #   ./scripts/dev.sh test   install what is missing, build, run every test through CTest
 #   ./scripts/dev.sh deps   only install the Debian packages
 #   ./scripts/dev.sh build  only configure and build
@@ -51,8 +52,15 @@ case "${1:-}" in
   run)
     deps; build
     shift
-    # The main job: a default RepNAS search on Fashion-MNIST (extra arguments go to repnas).
-    exec ./build/app/repnas search --out "runs/$(date +%Y%m%d-%H%M%S)" "$@"
+    # The main job: RepNAS Studio with the default search on Fashion-MNIST ready to start.
+    # Without a display (or with --headless) the same default search runs in the terminal
+    # (extra arguments go to repnas search).
+    if [ "${1:-}" = "--headless" ] || { [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; }; then
+      [ "${1:-}" = "--headless" ] && shift
+      echo "dev.sh: running the default search headless (repnas search)"
+      exec ./build/app/repnas search --out "runs/$(date +%Y%m%d-%H%M%S)" "$@"
+    fi
+    exec ./build/app/repnas-studio
     ;;
   test)
     deps; build
