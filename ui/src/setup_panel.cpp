@@ -249,9 +249,9 @@ void SetupPanel::revalidate() {
     mark(key, qs(p.message));
   }
   const bool search = c.mode == "search";
-  warmup_->setEnabled(search);
-  search_->setEnabled(search);
-  budget_->setEnabled(search);
+  warmup_->setEnabled(search && !locked_);
+  search_->setEnabled(search && !locked_);
+  budget_->setEnabled(search && !locked_);
   // The data folder: the files the reader will look for.
   const QString dir = c.data_dir.empty() ? (c.dataset == "fashion-mnist" ? qs(kDefaultFashionMnistDir) : QString())
                                          : qs(c.data_dir);
@@ -279,7 +279,7 @@ void SetupPanel::revalidate() {
     QWidget* field = fields_.at(key);
     field->setStyleSheet(bad ? "border: 1px solid #c0392b;" : QString());
   }
-  start_->setEnabled(problems_.empty() && isEnabled());
+  start_->setEnabled(problems_.empty() && !locked_);
   summary_->setText(problems_.empty()
                         ? tr("Ready: %1 on %2, %3 epochs.").arg(qs(c.mode), qs(c.backbone)).arg(c.epochs)
                         : tr("%n field(s) need attention.", "", static_cast<int>(problems_.size())));
@@ -291,6 +291,7 @@ void SetupPanel::revalidate() {
 }
 
 void SetupPanel::setLocked(bool locked) {
+  locked_ = locked;
   for (auto& [key, field] : fields_) field->setEnabled(!locked);
   for (auto* b : findChildren<QPushButton*>()) b->setEnabled(!locked);
   if (!locked) revalidate();

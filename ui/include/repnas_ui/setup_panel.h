@@ -82,6 +82,7 @@ class SetupPanel : public QWidget {
   std::map<QString, QString> problems_;
   RunConfig base_;  ///< keys the form does not show keep these values
   bool valid_ = false;
+  bool locked_ = false;
 };
 
 }  // namespace repnas::ui
