@@ -400,10 +400,8 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   if (runner_->isRunning()) {
     // Stop cleanly: the engine saves a checkpoint, so the run can be resumed later.
     status_->setText(tr("Stopping the run: saving a checkpoint…"));
-    closing_ = true;
     if (!runner_->stopAndWait(120000)) {
       event->ignore();
-      closing_ = false;
       showError(tr("Close"), tr("The run did not stop within two minutes; try again."));
       return;
     }

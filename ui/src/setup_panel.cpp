@@ -31,14 +31,13 @@ QSpinBox* spin(int min, int max, int value, const QString& special = {}) {
   return s;
 }
 
-QString lineWithBrowse(QLineEdit* edit, QPushButton* browse, QWidget** holder) {
+QWidget* lineWithBrowse(QLineEdit* edit, QPushButton* browse) {
   auto* w = new QWidget;
   auto* h = new QHBoxLayout(w);
   h->setContentsMargins(0, 0, 0, 0);
   h->addWidget(edit, 1);
   h->addWidget(browse);
-  *holder = w;
-  return {};
+  return w;
 }
 
 /// Files a data set needs in its folder, as the readers look for them.
@@ -87,8 +86,7 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
   data_dir_->setPlaceholderText(qs(kDefaultFashionMnistDir));
   auto* browse_data = new QPushButton(tr("…"));
   browse_data->setToolTip(tr("Choose the data folder"));
-  QWidget* data_row = nullptr;
-  lineWithBrowse(data_dir_, browse_data, &data_row);
+  QWidget* data_row = lineWithBrowse(data_dir_, browse_data);
   addField(form, "data_dir", tr("Data &folder"), data_row,
            tr("Folder with the data files. Empty: the default folder of Fashion-MNIST."));
   fields_["data_dir"] = data_dir_;
@@ -131,8 +129,7 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
   output_ = new QLineEdit;
   auto* browse_out = new QPushButton(tr("…"));
   browse_out->setToolTip(tr("Choose the output folder"));
-  QWidget* out_row = nullptr;
-  lineWithBrowse(output_, browse_out, &out_row);
+  QWidget* out_row = lineWithBrowse(output_, browse_out);
   addField(form, "output", tr("&Output folder"), out_row,
            tr("The run folder: config.json, events.jsonl, checkpoint.pt, arch.json, weights.pt."));
   fields_["output"] = output_;

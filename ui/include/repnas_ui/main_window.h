@@ -96,7 +96,6 @@ class MainWindow : public QMainWindow {
   QAction* export_ = nullptr;
   QMenu* recent_menu_ = nullptr;
   QString run_dir_;
-  bool closing_ = false;
 };
 
 }  // namespace repnas::ui
