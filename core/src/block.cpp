@@ -323,20 +323,20 @@ torch::Tensor FoldedBlockImpl::forward(const torch::Tensor& x) { return torch::r
 
 // ---------------------------------------------------------------- test helper
 
-void randomizeForTesting(torch::nn::Module& module) {
+void randomizeForTesting(torch::nn::Module& module, c10::optional<at::Generator> generator) {
   torch::NoGradGuard no_grad;
   for (auto& m : module.modules(/*include_self=*/true)) {
     if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
       const double fan_in = static_cast<double>(conv->weight[0].numel());
-      conv->weight.normal_(0.0, 1.0 / std::sqrt(fan_in));
-      if (conv->bias.defined()) conv->bias.uniform_(-0.5, 0.5);
+      conv->weight.normal_(0.0, 1.0 / std::sqrt(fan_in), generator);
+      if (conv->bias.defined()) conv->bias.uniform_(-0.5, 0.5, generator);
     } else if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
-      bn->running_mean.uniform_(-0.5, 0.5);
-      bn->running_var.uniform_(0.3, 2.0);
+      bn->running_mean.uniform_(-0.5, 0.5, generator);
+      bn->running_var.uniform_(0.3, 2.0, generator);
       // γ of both signs, away from zero.
-      auto sign = torch::randint(0, 2, bn->weight.sizes(), bn->weight.options()) * 2 - 1;
-      bn->weight.uniform_(0.3, 1.5).mul_(sign);
-      bn->bias.uniform_(-0.5, 0.5);
+      auto sign = torch::randint(0, 2, bn->weight.sizes(), generator, bn->weight.options()) * 2 - 1;
+      bn->weight.uniform_(0.3, 1.5, generator).mul_(sign);
+      bn->bias.uniform_(-0.5, 0.5, generator);
     }
   }
 }

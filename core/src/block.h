@@ -155,7 +155,9 @@ class FoldedBlockImpl : public torch::nn::Module {
 TORCH_MODULE(FoldedBlock);
 
 /// @brief Fills every conv weight with N(0, 1/fan_in) and every BN's running mean, variance,
-/// γ and β with random values, so that equivalence tests cannot pass by accident.
-void randomizeForTesting(torch::nn::Module& module);
+/// γ and β with random values, so that equivalence tests cannot pass by accident. Draws from
+/// `generator` when given (the explainer's demo block), else from the global generator.
+void randomizeForTesting(torch::nn::Module& module,
+                         c10::optional<at::Generator> generator = c10::nullopt);
 
 }  // namespace repnas

@@ -39,12 +39,27 @@ NetworkImpl::NetworkImpl(const BackboneSpec& spec) : spec_(spec) {
 
 torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const std::vector<BranchMask>& masks,
                                    const torch::Tensor& gates) {
+  auto h = runLayers(x, masks, gates, spec_.numLayers());
+  h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
+  return head(h);
+}
+
+torch::Tensor NetworkImpl::layerInput(const torch::Tensor& x, const std::vector<BranchMask>& masks,
+                                      int layer) {
+  if (layer < 0 || layer > spec_.numLayers())
+    throw Error("layer " + std::to_string(layer) + " does not exist (the network has " +
+                std::to_string(spec_.numLayers()) + " layers)");
+  return runLayers(x, masks, {}, layer);
+}
+
+torch::Tensor NetworkImpl::runLayers(const torch::Tensor& x, const std::vector<BranchMask>& masks,
+                                     const torch::Tensor& gates, int end) {
   if (static_cast<int>(masks.size()) != spec_.numLayers())
     throw Error("forward: " + std::to_string(masks.size()) + " masks for " +
                 std::to_string(spec_.numLayers()) + " layers");
-  std::vector<torch::Tensor> inputs(spec_.numLayers());
+  std::vector<torch::Tensor> inputs(end);
   torch::Tensor h = x;
-  for (int l = 0; l < spec_.numLayers(); ++l) {
+  for (int l = 0; l < end; ++l) {
     inputs[l] = h;
     auto pre = blocks_[l]->preActivation(h, masks[l], gates.defined() ? gates[l] : torch::Tensor());
     const auto& layer = spec_.layers[l];
@@ -54,8 +69,7 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const std::vector<Bra
     }
     h = torch::relu(pre);
   }
-  h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
-  return head(h);
+  return h;
 }
 
 void NetworkImpl::resetBatchNormStatistics() {

@@ -30,6 +30,10 @@ class NetworkImpl : public torch::nn::Module {
   /// optional) are the straight-through weights multiplied onto branch outputs.
   torch::Tensor forward(const torch::Tensor& x, const std::vector<BranchMask>& masks,
                         const torch::Tensor& gates = {});
+  /// @brief What layer `layer` receives for input `x` (the activations of the layers before
+  /// it); `layer` = numLayers() gives the last block's output.
+  torch::Tensor layerInput(const torch::Tensor& x, const std::vector<BranchMask>& masks,
+                           int layer);
   const BackboneSpec& spec() const { return spec_; }
   DiverseBranchBlock block(int layer) const { return blocks_[layer]; }
   /// @brief Resets every BatchNorm's running statistics (the RepNAS fix step).
@@ -43,6 +47,9 @@ class NetworkImpl : public torch::nn::Module {
   torch::nn::Linear head{nullptr};
 
  private:
+  /// Runs layers [0, end) and returns the input of layer `end`.
+  torch::Tensor runLayers(const torch::Tensor& x, const std::vector<BranchMask>& masks,
+                          const torch::Tensor& gates, int end);
   BackboneSpec spec_;
 };
 TORCH_MODULE(Network);
