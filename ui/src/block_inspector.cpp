@@ -63,7 +63,17 @@ void KernelHeatmap::paintEvent(QPaintEvent*) {
       p.setPen(QColor(90, 90, 90));
       p.drawRect(rect);
       p.setPen(Qt::black);
-      p.drawText(rect, Qt::AlignCenter, QString::number(v, 'g', 3));
+      // Three significant digits; a smaller font when they do not fit the cell (e.g. -0.000318).
+      const QString text = QString::number(v, 'g', 3);
+      if (p.fontMetrics().horizontalAdvance(text) > rect.width() - 4) {
+        QFont small = f;
+        small.setPointSizeF(f.pointSizeF() * (rect.width() - 4) / p.fontMetrics().horizontalAdvance(text));
+        p.setFont(small);
+        p.drawText(rect, Qt::AlignCenter, text);
+        p.setFont(f);
+      } else {
+        p.drawText(rect, Qt::AlignCenter, text);
+      }
     }
   if (bias_) {
     p.drawText(QRect(0, y0 + rows_ * cell, width(), 22), Qt::AlignLeft | Qt::AlignVCenter,

@@ -27,6 +27,7 @@
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
 #include "repnas_ui/curves_view.h"
+#include "repnas_ui/explainer_view.h"
 #include "repnas_ui/export_dialog.h"
 #include "repnas_ui/fusion_check_panel.h"
 #include "repnas_ui/importance_view.h"
@@ -80,6 +81,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->addTab(curves_, tr("&Curves"));
   tabs_->addTab(inspector_, tr("Block i&nspector"));
   tabs_->addTab(fusion_panel_, tr("Fusion chec&k"));
+  explainer_ = new ExplainerView;
+  tabs_->addTab(explainer_, tr("Re-&parameterization"));
+  tabs_->setTabToolTip(tabs_->indexOf(explainer_),
+                       tr("How a multi-branch block becomes one convolution, step by step, with real numbers."));
   setCentralWidget(tabs_);
 
   progress_ = new QProgressBar;
@@ -96,6 +101,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(setup_, &SetupPanel::startRequested, this, &MainWindow::startRun);
   connect(setup_, &SetupPanel::validityChanged, this, &MainWindow::updateActions);
   connect(importance_, &ImportanceView::layerSelected, inspector_, &BlockInspector::setLayer);
+  connect(importance_, &ImportanceView::layerSelected, explainer_, &ExplainerView::setRunLayer);
+  // The explainer's proof image comes from the data set in the setup form.
+  auto sync_dataset = [this] {
+    const auto c = setup_->config();
+    explainer_->setDataset(qs(c.dataset), qs(c.data_dir));
+  };
+  connect(setup_, &SetupPanel::revalidated, this, sync_dataset);
+  sync_dataset();
   connect(importance_, &ImportanceView::pinCycleRequested, budget_, &BudgetEditor::cyclePin);
   // The progress text and status change with every batch of events; redrawing them (and the
   // layout they may change) is throttled like the plots.
@@ -196,6 +209,12 @@ void MainWindow::buildMenus() {
 
   auto* view = menuBar()->addMenu(tr("&View"));
   for (auto* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
+  view->addSeparator();
+  for (int t = 0; t < tabs_->count(); ++t) {
+    auto* a = view->addAction(tabs_->tabText(t).remove('&'), this, [this, t] { tabs_->setCurrentIndex(t); });
+    a->setShortcut(QKeySequence(Qt::ALT | Qt::SHIFT | (Qt::Key_1 + t)));
+    a->setToolTip(tabs_->tabToolTip(t));
+  }
 
   auto* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&About RepNAS Studio"), this, [this] {
@@ -278,6 +297,7 @@ bool MainWindow::startRun() {
     undo_->clear();
     run_dir_ = dir;
     inspector_->setRunDir(dir);
+    explainer_->setRunDir(dir);
     runner_->start(setup_->config(), dir, false);
   } catch (const std::exception& e) {
     showError(tr("Cannot start the run"), qs(e.what()));
@@ -305,6 +325,7 @@ bool MainWindow::openRun(const QString& dir, bool follow) {
   undo_->clear();
   run_dir_ = follower_->runDir();
   inspector_->setRunDir(run_dir_);
+  explainer_->setRunDir(run_dir_);
   budget_->setLive(false);
   // Show the run's configuration in the form (read-only meaning: a new run starts from it).
   try {

@@ -285,6 +285,7 @@ void SetupPanel::revalidate() {
     valid_ = valid;
     Q_EMIT validityChanged(valid);
   }
+  Q_EMIT revalidated();
 }
 
 void SetupPanel::setLocked(bool locked) {

@@ -18,6 +18,7 @@ class BudgetEditor;
 class CurvesView;
 class EngineRunner;
 class EventLogFollower;
+class ExplainerView;
 class FusionCheckPanel;
 class ImportanceView;
 class RunModel;
@@ -38,6 +39,7 @@ class MainWindow : public QMainWindow {
   BudgetEditor* budgetEditor() const { return budget_; }
   BlockInspector* blockInspector() const { return inspector_; }
   FusionCheckPanel* fusionCheckPanel() const { return fusion_panel_; }
+  ExplainerView* explainerView() const { return explainer_; }
   QUndoStack* undoStack() const { return undo_; }
   QTabWidget* tabs() const { return tabs_; }
   QProgressBar* progressBar() const { return progress_; }
@@ -85,6 +87,7 @@ class MainWindow : public QMainWindow {
   BudgetEditor* budget_;
   BlockInspector* inspector_;
   FusionCheckPanel* fusion_panel_;
+  ExplainerView* explainer_;
   QTabWidget* tabs_;
   QProgressBar* progress_;
   QLabel* status_;

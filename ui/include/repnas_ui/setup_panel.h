@@ -49,6 +49,8 @@ class SetupPanel : public QWidget {
 
  Q_SIGNALS:
   void validityChanged(bool valid);
+  /// @brief After every check of the form (any field edited, or a configuration set).
+  void revalidated();
   void startRequested();
 
  public Q_SLOTS:
