@@ -81,7 +81,7 @@ class EngineThread {
 };
 
 EngineRunner::EngineRunner(RunModel* model, QObject* parent) : QObject(parent), model_(model) {
-  timer_.setInterval(40);
+  timer_.setInterval(100);  // 10 updates a second; each wake-up preempts a training thread
   connect(&timer_, &QTimer::timeout, this, &EngineRunner::drain);
 }
 

@@ -24,7 +24,46 @@ inline QString branchLabel(int kind) { return qs(branchName(static_cast<BranchKi
 #include <algorithm>
 #include <functional>
 
+#include <ctime>
+
 namespace repnas::ui {
+
+/// @brief Keeps the GUI thread's CPU use low while a search runs: measures the thread's CPU
+/// time (CLOCK_THREAD_CPUTIME_ID) once a second and returns a multiplier for every redraw
+/// interval, raised while the GUI thread uses more than 3% of a core, lowered back to 1 when
+/// it does not. Every wake-up of the GUI thread preempts one of the training threads, whose
+/// parallel regions then wait for it, so this costs the search more than the CPU time itself.
+/// GUI thread only.
+class GuiLoadGovernor {
+ public:
+  static GuiLoadGovernor& instance() {
+    static GuiLoadGovernor governor;
+    return governor;
+  }
+  double factor() {
+    const qint64 wall = clock_.elapsed();
+    if (wall >= 1000) {
+      const double cpu = threadCpuMs();
+      const double share = (cpu - last_cpu_ms_) / static_cast<double>(wall);
+      factor_ = std::clamp(factor_ * (share > kTargetShare ? 1.5 : 0.6), 1.0, 20.0);
+      last_cpu_ms_ = cpu;
+      clock_.restart();
+    }
+    return factor_;
+  }
+  static double threadCpuMs() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+  }
+
+ private:
+  GuiLoadGovernor() : last_cpu_ms_(threadCpuMs()) { clock_.start(); }
+  static constexpr double kTargetShare = 0.03;
+  QElapsedTimer clock_;
+  double last_cpu_ms_;
+  double factor_ = 1;
+};
 
 /// @brief Coalesces redraw requests: at most one draw per 40 ms, and further apart when a draw
 /// is expensive, so that drawing takes at most ~1/share of the time (the training threads
@@ -40,7 +79,7 @@ class RedrawThrottle : public QObject {
   /// @brief Asks for a draw; it happens once the interval since the last one has passed.
   void request() {
     if (timer_.isActive()) return;
-    const double interval = std::max(40.0, share_ * cost_ms_);
+    const double interval = std::max(40.0, share_ * cost_ms_) * GuiLoadGovernor::instance().factor();
     timer_.start(static_cast<int>(std::max(0.0, interval - since_.elapsed())));
   }
   /// @brief Draws now.

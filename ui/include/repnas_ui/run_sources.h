@@ -19,8 +19,8 @@ namespace repnas::ui {
 class RunModel;
 
 /// @brief Runs repnas::Engine on a worker thread. The engine's observer only queues events;
-/// a 40 ms timer in the GUI thread hands them to the model in one batch, so the GUI redraws
-/// at most 25 times a second however fast the steps come. The engine also writes events.jsonl
+/// a 100 ms timer in the GUI thread hands them to the model in one batch, so the GUI redraws
+/// at most 10 times a second however fast the steps come. The engine also writes events.jsonl
 /// exactly as `repnas search` does.
 class EngineRunner : public QObject {
   Q_OBJECT
