@@ -166,9 +166,13 @@ class TestStudio : public QObject {
     editor->kSpin()->setValue(48);
     editor->requestLayerLimits(0, 6, -1);  // 6 in layer 0 is fine alone...
     QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 5, 10000);
+    const int undo_count = window.undoStack()->count();
     editor->requestBudget(3);  // ...but k=3 is below the minimums (6 + 1 per layer without identity)
     QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 6, 10000);
     QVERIFY(!model->commands().back().accepted);
+    // The refused edit is not left on the undo stack: undo goes back to the last applied one.
+    QCOMPARE(window.undoStack()->count(), undo_count);
+    QVERIFY(window.undoStack()->undoText().contains("layer"));
     QVERIFY2(editor->statusLabel()->text().contains("refused") &&
                  editor->statusLabel()->text().contains("below the sum of per-layer minimums"),
              qPrintable(editor->statusLabel()->text()));

@@ -27,12 +27,20 @@ class EngineEdit : public QUndoCommand {
       : post_(std::move(post)), redo_(redo), undo_(undo) {
     setText(text);
   }
-  void redo() override { post_(redo_); }
-  void undo() override { post_(undo_); }
+  // An obsolete edit (the engine refused it) sends nothing; the stack then deletes it.
+  void redo() override {
+    if (!isObsolete()) last_id_ = post_(redo_);
+  }
+  void undo() override {
+    if (!isObsolete()) last_id_ = post_(undo_);
+  }
+  /// The engine's id of the command this edit sent last.
+  int64_t lastPosted() const { return last_id_; }
 
  private:
   std::function<int64_t(const Command&)> post_;
   Command redo_, undo_;
+  int64_t last_id_ = -1;
 };
 
 const char* kPinText[] = {"·", "keep", "drop"};
@@ -197,6 +205,7 @@ void BudgetEditor::cyclePin(int layer, int branch) {
 }
 
 void BudgetEditor::onAck(const CommandAck& ack) {
+  if (!ack.accepted) dropRefusedEdit(ack.id);
   refresh();
   auto* item = new QListWidgetItem(
       ack.accepted ? tr("step %1: %2 — applied").arg(ack.step).arg(qs(ack.command))
@@ -208,6 +217,23 @@ void BudgetEditor::onAck(const CommandAck& ack) {
                                 : tr("Engine refused %1: %2").arg(qs(ack.command), qs(ack.reason)));
   status_->setStyleSheet(ack.accepted ? QString() : QStringLiteral("color: #c0392b;"));
   Q_EMIT answered(ack.accepted, qs(ack.command), qs(ack.reason));
+}
+
+void BudgetEditor::dropRefusedEdit(int64_t id) {
+  // The refused edit is the one just done (top of the undo part) or just undone (top of the
+  // redo part). Marked obsolete, it sends nothing more, and one undo()/redo() deletes it, so
+  // the stack keeps only edits the engine applied.
+  const int top = undo_->index();
+  for (const int i : {top - 1, top}) {
+    if (i < 0 || i >= undo_->count()) continue;
+    // command() hands out const pointers; the stack owns the edit and lets it be marked.
+    auto* edit = dynamic_cast<EngineEdit*>(const_cast<QUndoCommand*>(undo_->command(i)));
+    if (!edit || edit->lastPosted() != id) continue;
+    edit->setObsolete(true);
+    if (i == top - 1) undo_->undo();
+    else undo_->redo();
+    return;
+  }
 }
 
 void BudgetEditor::refresh() {

@@ -51,6 +51,8 @@ class BudgetEditor : public QWidget {
   void answered(bool accepted, const QString& command, const QString& reason);
 
  private:
+  /// Removes the edit whose command `id` the engine refused from the undo stack.
+  void dropRefusedEdit(int64_t id);
   void refresh();
   void onAck(const CommandAck& ack);
   void push(const Command& redo, const Command& undo, const QString& text);
