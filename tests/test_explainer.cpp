@@ -26,7 +26,7 @@ using namespace repnas;
 namespace {
 
 void saveShot(QWidget& w, const QString& name) {
-  QCoreApplication::processEvents();
+  QTest::qWait(150);  // as a person sees it: layouts settled, throttled redraws done
   QVERIFY(w.grab().save(QString(REPNAS_TEST_OUTPUT_DIR) + "/" + name + ".png"));
 }
 

@@ -22,6 +22,7 @@
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
 #include "repnas_ui/curves_view.h"
+#include "repnas_ui/explainer_view.h"
 #include "repnas_ui/export_dialog.h"
 #include "repnas_ui/importance_view.h"
 #include "repnas_ui/main_window.h"
@@ -51,7 +52,7 @@ RunConfig tinyConfig(const QString& data_dir, int epochs = 4) {
 }
 
 void saveShot(QWidget& w, const QString& name) {
-  QCoreApplication::processEvents();
+  QTest::qWait(150);  // as a person sees it: layouts settled, throttled redraws done
   QVERIFY(w.grab().save(QString(REPNAS_TEST_OUTPUT_DIR) + "/" + name + ".png"));
 }
 
@@ -137,6 +138,10 @@ class TestStudio : public QObject {
         QCOMPARE(heat->cellValue(l, b), static_cast<double>(last.sigma[l * kNumBranchKinds + b]));
         QCOMPARE(heat->cellKept(l, b), last.mask[l].test(b));
       }
+    // Auto range: the colours span the shown σ(α) from smallest to largest.
+    const auto [lo, hi] = heat->colourRange();
+    QCOMPARE(lo, static_cast<double>(*std::min_element(last.sigma.begin(), last.sigma.end())));
+    QCOMPARE(hi, static_cast<double>(*std::max_element(last.sigma.begin(), last.sigma.end())));
     // The curves hold one point per snapshot.
     QCOMPARE(window.curvesView()->lossGraph()->dataCount(), static_cast<int>(model->steps().size()));
     saveShot(window, "studio_live_search_paused");
@@ -310,6 +315,50 @@ class TestStudio : public QObject {
       QCOMPARE(e.accuracy, r.accuracy_folded);
     }
     saveShot(dialog, "studio_export_dialog");
+  }
+
+  void realFashionMnistTour() {
+    // A real search on Fashion-MNIST, for the README's screenshots (about two minutes on two
+    // cores): opt-in with REPNAS_SCREENSHOTS=1.
+    if (!qEnvironmentVariableIsSet("REPNAS_SCREENSHOTS")) QSKIP("set REPNAS_SCREENSHOTS=1 to run");
+    if (!QFileInfo::exists(QString(kDefaultFashionMnistDir) + "/train-images-idx3-ubyte.gz"))
+      QSKIP("dataset-fashion-mnist is not installed");
+    ui::MainWindow window;
+    window.resize(1500, 950);
+    window.show();
+    RunConfig config;  // the default search, shortened
+    config.epochs = 4;
+    config.warmup_epochs = 1;
+    config.search_epochs = 2;
+    config.train_limit = 12800;
+    config.test_limit = 2000;
+    config.threads = 2;
+    window.setupPanel()->setConfig(config);
+    window.setupPanel()->setOutputDir(tmp_.filePath("fmnist-run"));
+    QVERIFY(window.startRun());
+    auto* model = window.model();
+    QTRY_VERIFY_WITH_TIMEOUT(model->steps().size() >= 170, 300000);  // well into the search
+    window.pauseRun();
+    QTRY_VERIFY_WITH_TIMEOUT(model->paused(), 20000);
+    window.importanceView()->selectLayer(3);
+    saveShot(window, "fmnist_live_search");
+    window.tabs()->setCurrentWidget(window.curvesView());
+    saveShot(window, "fmnist_curves");
+    window.continueRun();
+    QTRY_VERIFY_WITH_TIMEOUT(model->finished().has_value(), 600000);
+    QCOMPARE(QString::fromStdString(model->finished()->status), QString("completed"));
+    window.tabs()->setCurrentWidget(window.importanceView());
+    saveShot(window, "fmnist_completed");
+    window.tabs()->setCurrentWidget(window.blockInspector());
+    window.blockInspector()->reload();
+    saveShot(window, "fmnist_inspector");
+    auto* explainer = window.explainerView();
+    window.tabs()->setCurrentWidget(explainer);
+    QVERIFY(explainer->useRunLayer(3));
+    explainer->setPage(ui::ExplainerView::kProofPage);
+    QVERIFY(explainer->proof().has_value());
+    QVERIFY(explainer->proof()->max_abs_difference < 1e-5 * std::max(1.0, explainer->proof()->max_abs_output));
+    saveShot(window, "fmnist_explain_layer");
   }
 };
 

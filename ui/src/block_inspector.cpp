@@ -133,7 +133,7 @@ void BlockDiagram::paintEvent(QPaintEvent*) {
     p.fillRect(box, b.kept ? QColor("#d5f5e3") : palette().base().color());
     p.drawRect(box);
     p.setPen(b.kept ? Qt::black : QColor(130, 130, 130));
-    const QString text = b.sigma >= 0 ? tr("%1   σ(α) = %2").arg(b.name).arg(b.sigma, 0, 'f', 3) : b.name;
+    const QString text = b.sigma >= 0 ? tr("%1   σ(α) = %2").arg(b.name).arg(b.sigma, 0, 'f', 4) : b.name;
     p.drawText(box, Qt::AlignCenter, text);
   }
 }
@@ -309,6 +309,7 @@ void BlockInspector::showKernels() {
                                                                 : std::nullopt);
   kernel_grid_->addWidget(fused_, row, 2);
   kernel_grid_->setColumnStretch(1, 1);
+  kernel_grid_->activate();  // sizes now, not at the next event-loop turn
 }
 
 }  // namespace repnas::ui

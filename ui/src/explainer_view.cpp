@@ -10,6 +10,7 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QGridLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -55,7 +56,7 @@ void ImageMap::setImage(const QString& caption, const ExplainImage& image, Palet
 }
 
 QSize ImageMap::sizeHint() const {
-  const int side = 196;
+  const int side = 160;
   return {side + 8, side + 48};
 }
 
@@ -230,25 +231,27 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
     branch_boxes_.push_back(box);
     branches->addWidget(box);
   }
-  branches->addSpacing(16);
+  branches->addStretch();
   out_spin_ = new QSpinBox;
   out_spin_->setPrefix(tr("out channel "));
   out_spin_->setToolTip(tr("Output channel o of the kernel slice F[o, i] shown in every step."));
   in_spin_ = new QSpinBox;
   in_spin_->setPrefix(tr("in channel "));
   in_spin_->setToolTip(tr("Input channel i of the kernel slice F[o, i] shown in every step."));
-  branches->addWidget(out_spin_);
-  branches->addWidget(in_spin_);
+  auto* channels = new QHBoxLayout;
+  channels->addWidget(new QLabel(tr("Kernel slice:")));
+  channels->addWidget(out_spin_);
+  channels->addWidget(in_spin_);
   sample_ = new QSpinBox;
   sample_->setRange(0, 9999);
   sample_->setPrefix(tr("test image "));
   sample_->setToolTip(tr("Which test image of the data set the proof runs on."));
-  branches->addWidget(sample_);
-  branches->addStretch();
+  channels->addWidget(sample_);
+  channels->addStretch();
 
   pages_ = new QListWidget;
   for (int p = 0; p < kPageCount; ++p) pages_->addItem(pageTitle(p));
-  pages_->setFixedWidth(170);
+  pages_->setFixedWidth(140);
   pages_->setToolTip(tr("The six folding steps, the proof on a real image, and what breaks it."));
   auto* prev = new QPushButton(tr("◀ &Previous"));
   auto* next = new QPushButton(tr("&Next ▶"));
@@ -304,14 +307,17 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
     if (!dir.isEmpty()) report(exportAll(dir));
   });
   connect(copy, &QPushButton::clicked, this, &ExplainerView::copyText);
+  auto* breaks = new QHBoxLayout;
+  breaks->addWidget(zero_padding_);
+  breaks->addWidget(batch_stats_);
+  breaks->addStretch();
   auto* bottom = new QHBoxLayout;
-  bottom->addWidget(zero_padding_);
-  bottom->addWidget(batch_stats_);
   bottom->addStretch();
   for (auto* b : {export_png, export_pdf, export_all, copy}) bottom->addWidget(b);
 
   auto* right = new QVBoxLayout;
   right->addWidget(message_);
+  right->addLayout(breaks);
   right->addWidget(scroll_, 1);
   right->addLayout(bottom);
   auto* body = new QHBoxLayout;
@@ -320,6 +326,7 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(top);
   layout->addLayout(branches);
+  layout->addLayout(channels);
   layout->addLayout(body, 1);
 
   connect(pages_, &QListWidget::currentRowChanged, this, [this](int) { rebuildPage(); });
@@ -694,18 +701,23 @@ void ExplainerView::buildProofPage(bool broken) {
   }
   const double scale = std::max(r.multi_branch.maxAbs(), r.folded.maxAbs());
   const double dmax = r.difference.maxAbs();
-  auto* row = new QHBoxLayout;
+  // Four maps in a row when the page is wide enough, else two by two.
+  auto* row = new QGridLayout;
+  const int columns = proofColumns();
+  proof_columns_ = columns;
+  int placed = 0;
   auto add = [&](const ExplainImage& img, ImageMap::Palette pal, double s, const QString& footer, int border) {
     auto* m = new ImageMap;
     m->setImage(qs(img.caption), img, pal, s, footer, border);
-    row->addWidget(m, 0, Qt::AlignTop);
+    row->addWidget(m, placed / columns, placed % columns, Qt::AlignTop | Qt::AlignLeft);
+    ++placed;
   };
   add(r.input, ImageMap::Palette::Gray, 1, tr("%1×%2").arg(r.input.height).arg(r.input.width), 0);
   add(r.multi_branch, ImageMap::Palette::Diverging, scale, tr("Σ of the branches, before ReLU"), 0);
   add(r.folded, ImageMap::Palette::Diverging, scale, tr("one %1×%1 conv + bias").arg(ex_->spec().kernel_size), 0);
   add(r.difference, ImageMap::Palette::Heat, dmax > 0 ? dmax : 1,
       tr("max %1 in this channel; dashed: border").arg(dmax, 0, 'g', 3), r.border_width);
-  row->addStretch();
+  row->setColumnStretch(columns, 1);
   layout->addLayout(row);
   const double tolerance = 1e-5 * std::max(1.0, r.max_abs_output);
   const bool exact = r.max_abs_difference <= tolerance;
@@ -729,6 +741,15 @@ void ExplainerView::buildProofPage(bool broken) {
             : tr("The difference is everywhere: the statistics differ for every position, not only at the border.")));
   }
   layout->addStretch();
+}
+
+int ExplainerView::proofColumns() const {
+  return scroll_->viewport()->width() >= 4 * (ImageMap().sizeHint().width() + 12) ? 4 : 2;
+}
+
+void ExplainerView::resizeEvent(QResizeEvent* event) {
+  QWidget::resizeEvent(event);
+  if (page() >= kProofPage && proofColumns() != proof_columns_) rebuildPage();
 }
 
 QList<KernelHeatmap*> ExplainerView::pageHeatmaps() const {

@@ -52,12 +52,19 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
   live_ = new QCheckBox(tr("&Live"));
   live_->setChecked(true);
   live_->setToolTip(tr("Follow the newest step."));
+  auto_range_ = new QCheckBox(tr("&Auto range"));
+  auto_range_->setChecked(true);
+  auto_range_->setToolTip(tr("Colour scale from the smallest to the largest σ(α) of the shown step "
+                             "(early in a search they all sit near 0.5), with as many digits as "
+                             "tell them apart. Off: the fixed range 0 to 1."));
+  connect(auto_range_, &QCheckBox::toggled, this, [this] { drawSnapshot(); });
   step_label_ = new QLabel(tr("no steps yet"));
   step_label_->setMinimumWidth(260);
   auto* slider_row = new QHBoxLayout;
   slider_row->addWidget(new QLabel(tr("Step:")));
   slider_row->addWidget(slider_, 1);
   slider_row->addWidget(live_);
+  slider_row->addWidget(auto_range_);
   slider_row->addWidget(step_label_);
 
   layer_plot_ = new QCustomPlot;
@@ -237,14 +244,32 @@ void ImportanceView::drawSnapshot() {
       kept_[i] = kept;
       map_->data()->setCell(b, l, v);
       kept_marks_[i]->setVisible(kept);
+    }
+  // Colour range and digits: fixed 0..1, or the shown values' own range.
+  double lo = 0, hi = 1;
+  if (auto_range_->isChecked()) {
+    lo = INFINITY;
+    hi = -INFINITY;
+    for (double v : values_)
+      if (!std::isnan(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (!(lo <= hi)) lo = 0, hi = 1;
+    if (hi - lo < 1e-6) lo -= 5e-7, hi += 5e-7;
+  }
+  map_->setDataRange(QCPRange(lo, hi));
+  const int digits = std::clamp(static_cast<int>(std::ceil(-std::log10(hi - lo))) + 1, 2, 6);
+  for (int l = 0; l < layers_; ++l)
+    for (int b = 0; b < kNumBranchKinds; ++b) {
+      const size_t i = static_cast<size_t>(l) * kNumBranchKinds + b;
+      const double v = values_[i];
+      const bool present = model_->info().layers[l].block.branches.test(b);
       QString text = std::isnan(v) ? (present ? QString() : QStringLiteral("—"))
-                                   : QString::number(v, 'f', 2);
+                                   : QString::number(v, 'f', digits);
       if (l < static_cast<int>(pins.size())) {
         if (pins[l][b] == Pin::Keep) text += QStringLiteral(" ⊕");
         if (pins[l][b] == Pin::Drop) text += QStringLiteral(" ⊘");
       }
       cell_texts_[i]->setText(text);
-      cell_texts_[i]->setColor(std::isnan(v) ? Qt::gray : (v > 0.6 ? Qt::black : Qt::white));
+      cell_texts_[i]->setColor(std::isnan(v) ? Qt::gray : ((v - lo) / (hi - lo) > 0.6 ? Qt::black : Qt::white));
     }
   if (isVisible()) throttle_->request();
   else dirty_ = true;
@@ -328,6 +353,10 @@ void ImportanceView::showEvent(QShowEvent* event) {
     drawSnapshot();
     throttle_->request();
   }
+}
+
+std::pair<double, double> ImportanceView::colourRange() const {
+  return {map_->dataRange().lower, map_->dataRange().upper};
 }
 
 double ImportanceView::cellValue(int layer, int branch) const {

@@ -7,6 +7,7 @@
 #include <QDockWidget>
 #include <QFile>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QKeySequence>
 #include <QLabel>
 #include <QMenuBar>
@@ -125,6 +126,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     status_->setText(st == "failed" ? tr("Run failed: %1").arg(msg) : tr("Run %1: %2").arg(st, msg));
     status_->setStyleSheet(st == "failed" ? "color: #c0392b;" : QString());
     setup_->setLocked(false);
+    // The next Start must not write into this run's folder: propose a fresh one beside it.
+    if (QDir::cleanPath(setup_->outputDir()) == QDir::cleanPath(run_dir_)) {
+      QString next;
+      for (int n = 2; next.isEmpty() || QFileInfo::exists(next); ++n) next = run_dir_ + "-" + QString::number(n);
+      setup_->setOutputDir(next);
+    }
     budget_->setLive(false);
     updateActions();
   });

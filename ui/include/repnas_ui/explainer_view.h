@@ -108,7 +108,11 @@ class ExplainerView : public QWidget {
  Q_SIGNALS:
   void changed();
 
+ protected:
+  void resizeEvent(QResizeEvent* event) override;
+
  private:
+  int proofColumns() const;
   struct DemoState;
   DemoState demoState() const;
   void applyDemoState(const DemoState& state);
@@ -131,6 +135,7 @@ class ExplainerView : public QWidget {
   int run_layer_ = 0;
   int out_channel_ = 0, in_channel_ = 0;
   bool syncing_ = false;
+  int proof_columns_ = 0;
 
   QUndoStack* undo_;
   QComboBox* source_;

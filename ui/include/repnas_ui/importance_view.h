@@ -27,6 +27,8 @@ class ImportanceView : public QWidget {
   explicit ImportanceView(RunModel* model, QWidget* parent = nullptr);
 
   /// @brief σ(α) shown in cell (layer, branch) now.
+  /// @brief The colour scale's range (0..1, or the shown σ(α)'s own with Auto range).
+  std::pair<double, double> colourRange() const;
   double cellValue(int layer, int branch) const;
   /// @brief Whether the cell is drawn as kept.
   bool cellKept(int layer, int branch) const;
@@ -68,6 +70,7 @@ class ImportanceView : public QWidget {
   std::vector<QCPItemText*> cell_texts_;
   QSlider* slider_;
   QCheckBox* live_;
+  QCheckBox* auto_range_;
   QLabel* step_label_;
   QCustomPlot* layer_plot_;
   QLabel* layer_label_;
