@@ -21,44 +21,11 @@
 #include "repnas/export.h"
 #include "repnas/fusion_check.h"
 #include "repnas/runtime.h"
+#include "cli_help.h"
 
 namespace {
 
-const char* kUsage = R"(repnas - search, inspect, fuse and export re-parameterizing blocks
 
-usage: repnas <command> [options]
-
-commands:
-  verify-fusion [--json] [--threads N] [--fault NAME]
-      Build every standard block (each branch kind alone, identity, all branches; K 3 and 5;
-      stride 1 and 2; groups 1, 2 and depthwise; channel change; odd, even and non-square
-      inputs) with random weights and random BatchNorm statistics, fold it into one KxK
-      convolution and compare the two in eval mode. One row per case; exit status 0 iff every
-      case passes (max abs error <= 1e-5 * max(1, max |y|), measured before the ReLU).
-      --fault injects a known mistake into every case to show that the check catches it:
-      zero-padding, asymmetric-wrong-axis, perturbed-kernel, train-mode-reference.
-  search --out DIR [--config FILE] [--set key=value ...] [--resume] [--quiet]
-      Train a network on real data in one of four modes (config key mode): search (RepNAS:
-      warm-up, search, fix the top-k branches, train on), plain, repvgg or dbb. DIR receives
-      config.json, events.jsonl (one JSON object per line), checkpoint.pt (every epoch and on
-      stop), arch.json and weights.pt. --resume continues DIR from its checkpoint with its saved
-      config (only --set threads=N may change). Ctrl+C stops after the current step and saves a
-      checkpoint; a second Ctrl+C quits at once. Exit status 0 when the run completes.
-  export RUN_DIR [--onnx F] [--torchscript F] [--spec F] [--force] [--verify-images N]
-         [--data DIR] [--threads N]
-      Fold a completed run into one KxK conv per layer, verify it against the multi-branch
-      network on the test images (max abs/rel error, both accuracies) and write the requested
-      files: ONNX (opset 13), TorchScript, and a JSON spec with its weights in
-      <spec>.safetensors. Refuses to write when the error exceeds 1e-5 * max(1, max |logit|),
-      unless --force. Exit status 0 when written, 1 when refused.
-  evaluate FILE [--data DIR] [--dataset NAME] [--limit N] [--threads N]
-      Test accuracy of an exported .onnx, .pt (TorchScript) or .json spec, or of a run folder.
-      Default data: Fashion-MNIST.
-  version
-      Print the versions of RepNAS Studio and LibTorch.
-  help
-      Print this text.
-)";
 
 /// Command-line arguments after the command name, consumed as they are read.
 class Args {
@@ -278,11 +245,17 @@ int verifyFusion(Args& args) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fputs(kUsage, stderr);
+    repnas::cli::printUsage(stderr);
     return 2;
   }
-  const std::string command = argv[1];
+  std::string command = argv[1];
+  if (command == "--version") command = "version";
+  if (command == "--help" || command == "-h") command = "help";
   Args args(std::vector<std::string>(argv + 2, argv + argc));
+  // COMMAND --help (or -h) prints that command's help, whatever else is on the line.
+  if (args.flag("--help") || args.flag("-h")) {
+    if (repnas::cli::printCommandHelp(command, stdout)) return 0;
+  }
   const std::map<std::string, std::function<int(Args&)>> commands = {
       {"verify-fusion", verifyFusion},
       {"search", search},
@@ -295,12 +268,28 @@ int main(int argc, char** argv) {
                      repnas::torchVersion().c_str());
          return 0;
        }},
-      {"help", [](Args&) { std::fputs(kUsage, stdout); return 0; }},
-      {"--help", [](Args&) { std::fputs(kUsage, stdout); return 0; }},
+      {"help",
+       [](Args& a) {
+         const std::string topic = a.positional();
+         a.expectEmpty();
+         if (topic.empty()) {
+           repnas::cli::printUsage(stdout);
+           return 0;
+         }
+         if (repnas::cli::printCommandHelp(topic, stdout)) return 0;
+         throw repnas::Error("no command '" + topic + "' (see repnas --help)");
+       }},
+      {"man",
+       [](Args& a) {
+         a.expectEmpty();
+         std::fputs(repnas::cli::manPage().c_str(), stdout);
+         return 0;
+       }},
   };
   const auto it = commands.find(command);
   if (it == commands.end()) {
-    std::fprintf(stderr, "repnas: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    std::fprintf(stderr, "repnas: unknown command '%s'\n\n", command.c_str());
+    repnas::cli::printUsage(stderr);
     return 2;
   }
   try {

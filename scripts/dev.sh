@@ -18,6 +18,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-torch python3-onnx python3-opencv
   xvfb xauth
+  desktop-file-utils appstream man-db dpkg-dev file
 )
 
 as_root() {

@@ -9,6 +9,7 @@
 
 #include <csignal>
 
+#include "repnas/config.h"
 #include "synthetic_data.h"
 
 namespace {
@@ -92,7 +93,7 @@ class TestCli : public QObject {
     QVERIFY(ex.out.startsWith("verified: 60 test images"));
     QVERIFY(ex.out.contains("wrote " + (out + "/m.safetensors").toUtf8()));
     QString accuracy;
-    for (const QString f : {out + "/m.onnx", out + "/m.pt", out + "/m.json", out}) {
+    for (const QString& f : {out + "/m.onnx", out + "/m.pt", out + "/m.json", out}) {
       const auto ev = runCli({"evaluate", f, "--data", data_, "--threads", "1"});
       QVERIFY2(ev.exit_code == 0, ev.err.constData());
       const auto line = QString::fromUtf8(ev.out);
@@ -251,6 +252,37 @@ class TestCli : public QObject {
     QCOMPARE(r.exit_code, 0);
     QVERIFY(r.out.startsWith("repnas "));
     QVERIFY(r.out.contains("LibTorch 1."));
+    QCOMPARE(runCli({"--version"}).out, r.out);
+  }
+
+  void helpIsCompleteForEveryCommand() {
+    const auto overview = runCli({"--help"});
+    QCOMPARE(overview.exit_code, 0);
+    for (const char* cmd : {"search", "export", "evaluate", "verify-fusion", "version", "help", "man"}) {
+      QVERIFY2(overview.out.contains(QByteArray("\n  ") + cmd), cmd);
+      const auto h = runCli({cmd, "--help"});
+      QCOMPARE(h.exit_code, 0);
+      QVERIFY2(h.out.startsWith(QByteArray("usage: repnas ") + cmd), cmd);
+      QCOMPARE(runCli({"help", cmd}).out, h.out);
+    }
+    // Every option the commands parse is documented, and search lists every config key with
+    // its default.
+    const auto search = runCli({"search", "--help"}).out;
+    for (const char* opt : {"--out DIR", "--config FILE", "--set KEY=VALUE", "--resume", "--quiet"})
+      QVERIFY2(search.contains(opt), opt);
+    for (const auto& k : repnas::configKeyHelp())
+      QVERIFY2(search.contains(QByteArray("\n  ") + k.key.c_str() + " ["), k.key.c_str());
+    QVERIFY(search.contains("  epochs [10]"));
+    const auto exp = runCli({"export", "-h"}).out;
+    for (const char* opt : {"--onnx", "--torchscript", "--spec", "--force", "--verify-images", "--data", "--threads"})
+      QVERIFY2(exp.contains(opt), opt);
+    const auto nosuch = runCli({"help", "frobnicate"});
+    QCOMPARE(nosuch.exit_code, 2);
+    QVERIFY(nosuch.err.contains("no command 'frobnicate'"));
+    const auto man = runCli({"man"});
+    QCOMPARE(man.exit_code, 0);
+    QVERIFY(man.out.startsWith(".TH REPNAS 1"));
+    QVERIFY(man.out.contains(".SS search"));
   }
 };
 

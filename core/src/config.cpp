@@ -334,4 +334,42 @@ RunConfig loadConfigFile(const std::string& path) {
   }
 }
 
+const std::vector<ConfigKeyHelp>& configKeyHelp() {
+  static const std::vector<ConfigKeyHelp> help = {
+      {"mode", "search (RepNAS), plain (KxK only), repvgg (KxK + 1x1 + identity) or dbb (KxK, 1x1, 1x1-KxK, 1x1-AVG)"},
+      {"backbone", "network preset: tiny, small, repvgg-a0 or resnet18"},
+      {"dataset", "fashion-mnist, mnist, idx (IDX files in data_dir) or cifar10 (binary batches in data_dir)"},
+      {"data_dir", "folder of the data files; empty: the data set's default (/usr/share/datasets/fashion-mnist)"},
+      {"epochs", "training epochs in total"},
+      {"warmup_epochs", "epochs with every branch and α frozen; -1: round(0.10 * epochs)"},
+      {"search_epochs", "epochs that train α (search mode); -1: round(0.23 * epochs)"},
+      {"budget", "global branch budget k (identity not counted); -1: floor(budget_ratio * 6 * layers)"},
+      {"budget_ratio", "k as a fraction of all searchable branches when budget is -1"},
+      {"layer_min", "per-layer minimum of kept branches, e.g. [1,0,1,...]; empty: 1 without identity, else 0"},
+      {"layer_max", "per-layer maximum of kept branches; empty: 6"},
+      {"pins", "list of {\"layer\": L, \"branch\": \"1x1\", \"pin\": \"keep\"|\"drop\"|\"auto\"}"},
+      {"batch_size", "training batch size"},
+      {"eval_batch_size", "batch size for evaluation"},
+      {"train_limit", "use only the first N training images; 0: all"},
+      {"test_limit", "use only the first N test images; 0: all"},
+      {"val_split", "hold out N training images as a validation set; 0: none"},
+      {"seed", "random seed (weights, noise, augmentation, batch order)"},
+      {"threads", "LibTorch compute threads; 0: all cores"},
+      {"kernel_size", "K of the blocks: 3 or 5"},
+      {"lr", "SGD learning rate of the weights (cosine to 0 over all steps)"},
+      {"momentum", "SGD momentum"},
+      {"weight_decay", "SGD weight decay (not on BatchNorm parameters and biases)"},
+      {"arch_lr", "Adam learning rate of the importance logits α"},
+      {"arch_beta1", "Adam β1 of α"},
+      {"arch_beta2", "Adam β2 of α"},
+      {"arch_weight_decay", "weight decay of α (cosine-annealed to 0 over the search epochs)"},
+      {"grad_clip", "global gradient-norm clip of weights and α; 0: off"},
+      {"crop_padding", "random crop after zero padding by this many pixels; 0: off"},
+      {"flip", "random horizontal flip (true/false)"},
+      {"snapshot_every", "emit a step snapshot (event) every N steps"},
+      {"identity_init", "the 1x1 of the 1x1-KxK branch starts as the identity (as in DBB)"},
+  };
+  return help;
+}
+
 }  // namespace repnas

@@ -20,4 +20,6 @@ std::string version() { return REPNAS_VERSION; }
 
 std::string torchVersion() { return TORCH_VERSION; }
 
+std::string releaseDate() { return REPNAS_RELEASE_DATE; }
+
 }  // namespace repnas

@@ -77,6 +77,14 @@ struct RunConfig {
   void validate() const;
 };
 
+/// @brief One configuration key and what it means (for --help, the man page and tooltips).
+struct ConfigKeyHelp {
+  std::string key;
+  std::string description;
+};
+/// @brief Every key of the JSON configuration, in its order, with a one-line description.
+const std::vector<ConfigKeyHelp>& configKeyHelp();
+
 /// @brief Parses a JSON object; unknown keys, wrong types and bad values are ConfigErrors that
 /// name the key. Missing keys keep their defaults.
 RunConfig configFromJson(const std::string& json_text);

@@ -19,4 +19,7 @@ std::string version();
 /// @brief Version string of the LibTorch the engine was built against.
 std::string torchVersion();
 
+/// @brief Date of this release (YYYY-MM-DD), as in the AppStream metainfo and the man page.
+std::string releaseDate();
+
 }  // namespace repnas

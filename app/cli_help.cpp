@@ -1,0 +1,221 @@
+#include "cli_help.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+#include <vector>
+
+#include "repnas/config.h"
+#include "repnas/runtime.h"
+
+namespace repnas::cli {
+namespace {
+
+struct Option {
+  const char* name;  // e.g. "--out DIR"
+  const char* text;
+};
+
+struct CommandHelp {
+  const char* name;
+  const char* synopsis;  // after "repnas "
+  const char* summary;   // one line
+  const char* description;
+  std::vector<Option> options;
+};
+
+const std::vector<CommandHelp>& commands() {
+  static const std::vector<CommandHelp> table = {
+      {"search", "search --out DIR [--config FILE] [--set KEY=VALUE ...] [--resume] [--quiet]",
+       "train on real data: the RepNAS search, or a fixed-mask baseline",
+       "Trains a network in one of four modes (config key mode): search (RepNAS: warm-up with "
+       "every branch, search with the top-k noisy branches and the importance logits α trained "
+       "alongside the weights, fix the best k, train on), plain, repvgg or dbb. The default is "
+       "the search on the tiny backbone on Fashion-MNIST from /usr/share/datasets/fashion-mnist "
+       "(Debian package dataset-fashion-mnist). DIR receives config.json (the resolved "
+       "configuration), events.jsonl (one JSON object per event: run start, every step, epoch "
+       "ends, phase changes, commands, checkpoints, the end), checkpoint.pt (every epoch and on "
+       "stop, written atomically), arch.json (the kept branches per layer and their final "
+       "σ(α)) and weights.pt. A progress bar with phase, ETA and images/s goes to stderr. Ctrl+C "
+       "stops after the current step and saves a checkpoint; a second Ctrl+C quits at once. A NaN "
+       "or infinite loss stops the run with a message; the last checkpoint stays intact.",
+       {{"--out DIR", "the run folder (required); must not hold a run already unless --resume"},
+        {"--config FILE", "a JSON object with any of the configuration keys below"},
+        {"--set KEY=VALUE", "set one key (repeatable, applied after --config); VALUE is JSON when "
+                            "it parses as JSON, else a string"},
+        {"--resume", "continue DIR from its checkpoint with its saved configuration (only --set "
+                     "threads=N may change); with the same seed and threads the result equals an "
+                     "uninterrupted run"},
+        {"--quiet", "no progress bar; print only the final status"}}},
+      {"export",
+       "export RUN_DIR [--onnx FILE] [--torchscript FILE] [--spec FILE] [--force] "
+       "[--verify-images N] [--data DIR] [--threads N]",
+       "fold a finished run into one KxK conv per layer, verify it, write deployable files",
+       "Folds every block of a completed run into one KxK convolution, verifies the folded "
+       "network against the multi-branch one on real test images (max absolute and relative "
+       "logit error, both accuracies) and writes the requested files, each written to a "
+       "temporary file, renamed, then loaded again and checked. Refuses to write when the error "
+       "exceeds 1e-5 * max(1, max |logit|).",
+       {{"--onnx FILE", "ONNX (opset 13, dynamic batch; Conv, Relu, Add, GlobalAveragePool, "
+                        "Flatten, Gemm), with the architecture in its metadata"},
+        {"--torchscript FILE", "TorchScript module (torch.jit.load), normalisation included"},
+        {"--spec FILE", "JSON description of the folded network, weights in FILE.safetensors"},
+        {"--force", "write even when the verification fails"},
+        {"--verify-images N", "test images to verify on (default: all; values below 1000 count as 1000)"},
+        {"--data DIR", "data folder when the run's own is not available here"},
+        {"--threads N", "LibTorch threads (default: all cores)"}}},
+      {"evaluate", "evaluate FILE [--data DIR] [--dataset NAME] [--limit N] [--threads N]",
+       "test accuracy of an exported file or of a run folder",
+       "Reads an exported .onnx, .pt (TorchScript) or .json spec, or a run folder, and reports "
+       "its accuracy on the test set.",
+       {{"--data DIR", "folder of the data set (default: Fashion-MNIST's)"},
+        {"--dataset NAME", "fashion-mnist, mnist, idx or cifar10 (default: idx with --data, "
+                           "else fashion-mnist)"},
+        {"--limit N", "only the first N test images"},
+        {"--threads N", "LibTorch threads (default: all cores)"}}},
+      {"verify-fusion", "verify-fusion [--json] [--threads N] [--fault NAME]",
+       "check that folding is exact for every standard block",
+       "Builds every standard block (each branch kind alone, identity, all branches; K 3 and 5; "
+       "stride 1 and 2; groups 1, 2 and depthwise; channel change; odd, even and non-square "
+       "inputs) with random weights and random BatchNorm statistics, folds it into one KxK "
+       "convolution and compares the two in eval mode, before the ReLU. One row per case; a "
+       "case passes when max abs error <= 1e-5 * max(1, max |y|).",
+       {{"--json", "print the results as a JSON array"},
+        {"--threads N", "LibTorch threads (default: all cores)"},
+        {"--fault NAME", "inject a known mistake into every case to show that the check catches "
+                         "it: zero-padding, asymmetric-wrong-axis, perturbed-kernel, "
+                         "train-mode-reference"}}},
+      {"version", "version", "print the versions of RepNAS Studio and LibTorch",
+       "Prints the version of repnas and of the LibTorch it runs on (also: repnas --version).", {}},
+      {"help", "help [COMMAND]", "print this overview, or one command's help",
+       "Without COMMAND the overview; with it the same text as repnas COMMAND --help.", {}},
+      {"man", "man", "print the man page repnas(1) in roff",
+       "Prints this program's manual page; the installed repnas.1 is made with it.", {}},
+  };
+  return table;
+}
+
+const CommandHelp* find(const std::string& name) {
+  for (const auto& c : commands())
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+/// Wraps `text` at `width` columns, every line indented by `indent`.
+std::string wrap(const std::string& text, size_t indent, size_t width = 92) {
+  std::istringstream words(text);
+  std::string word, line, out;
+  const std::string pad(indent, ' ');
+  while (words >> word) {
+    if (!line.empty() && pad.size() + line.size() + 1 + word.size() > width) {
+      out += pad + line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  if (!line.empty()) out += pad + line + "\n";
+  return out;
+}
+
+const char* kExitStatus =
+    "0: success. 1: the run failed (data, NaN loss, ...), the export was refused, or a fusion "
+    "case failed. 2: a usage or configuration error (the message names the argument or key). "
+    "3: the search was stopped (Ctrl+C) after saving a checkpoint. 130: a second Ctrl+C.";
+
+/// The default value of a configuration key, as JSON (strings unquoted).
+std::string configDefault(const std::string& key) {
+  static const auto defaults = nlohmann::json::parse(configToJson(RunConfig{}));
+  if (!defaults.contains(key)) return "?";
+  const auto& v = defaults.at(key);
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+/// roff text: backslashes and hyphens escaped, no line starting with a control character.
+std::string roff(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') out += "\\e";
+    else if (c == '-') out += "\\-";
+    else out += c;
+  }
+  if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out = "\\&" + out;
+  return out;
+}
+
+}  // namespace
+
+void printUsage(std::FILE* out) {
+  std::string s = "repnas " + version() +
+                  " - search, inspect, fuse and export re-parameterizing blocks\n\n"
+                  "usage: repnas COMMAND [options]\n       repnas COMMAND --help\n\ncommands:\n";
+  for (const auto& c : commands()) {
+    s += "  " + std::string(c.synopsis) + "\n";
+    s += wrap(c.summary, 6);
+  }
+  s += "\nThe desktop application is repnas-studio. See repnas COMMAND --help and man repnas.\n";
+  std::fputs(s.c_str(), out);
+}
+
+bool printCommandHelp(const std::string& command, std::FILE* out) {
+  const auto* c = find(command);
+  if (!c) return false;
+  std::string s = "usage: repnas " + std::string(c->synopsis) + "\n\n" + wrap(c->description, 0);
+  if (!c->options.empty()) {
+    s += "\noptions:\n";
+    for (const auto& o : c->options) s += "  " + std::string(o.name) + "\n" + wrap(o.text, 6);
+  }
+  if (command == "search") {
+    s += "\nconfiguration keys (--config FILE or --set KEY=VALUE; default in brackets):\n";
+    for (const auto& k : configKeyHelp()) {
+      s += "  " + k.key + " [" + configDefault(k.key) + "]\n";
+      s += wrap(k.description, 6);
+    }
+  }
+  s += "\nexit status: " + std::string(kExitStatus) + "\n";
+  std::fputs(s.c_str(), out);
+  return true;
+}
+
+std::string manPage() {
+  std::ostringstream m;
+  m << ".TH REPNAS 1 \"" << releaseDate() << "\" \"repnas " << version() << "\" \"User Commands\"\n";
+  m << ".SH NAME\nrepnas \\- search, inspect, fuse and export re\\-parameterizing network blocks\n";
+  m << ".SH SYNOPSIS\n";
+  for (const auto& c : commands()) m << ".B repnas\n" << roff(c.synopsis) << "\n.br\n";
+  m << ".SH DESCRIPTION\n"
+    << roff("repnas is the command line of RepNAS Studio. Structural re-parameterization trains a "
+            "layer as a multi-branch block (KxK, 1x1, 1x1-KxK, 1x1-AVG, 1xK, Kx1 and identity, "
+            "each with its own BatchNorm) and folds it into one KxK convolution for inference, "
+            "exactly. repnas searches which branches each layer keeps under a global branch "
+            "budget (RepNAS), trains the baselines, verifies the fold and exports the folded "
+            "network to ONNX, TorchScript and a JSON spec. The desktop application "
+            "repnas-studio shows and steers the same engine.")
+    << "\n.SH COMMANDS\n";
+  for (const auto& c : commands()) {
+    m << ".SS " << roff(c.name) << "\n.B repnas " << roff(c.synopsis) << "\n.PP\n"
+      << roff(c.description) << "\n";
+    for (const auto& o : c.options) m << ".TP\n.B " << roff(o.name) << "\n" << roff(o.text) << "\n";
+  }
+  m << ".SH CONFIGURATION\n"
+    << roff("The keys of the JSON configuration of repnas search (--config FILE, --set KEY=VALUE). "
+            "Unknown keys, wrong types and impossible values are errors that name the key.")
+    << "\n";
+  for (const auto& k : configKeyHelp())
+    m << ".TP\n.B " << roff(k.key) << "\n" << roff(k.description + " (default: " + configDefault(k.key) + ")")
+      << "\n";
+  m << ".SH FILES\n.TP\n.I /usr/share/datasets/fashion-mnist\n"
+    << roff("the default data set (Debian package dataset-fashion-mnist)") << "\n"
+    << ".TP\n.I DIR/events.jsonl\n" << roff("the event log; repnas-studio can follow it live (File > Monitor run)")
+    << "\n.TP\n.I DIR/checkpoint.pt\n" << roff("the last checkpoint; repnas search --resume continues from it")
+    << "\n.SH EXIT STATUS\n" << roff(kExitStatus) << "\n";
+  m << ".SH EXAMPLES\n.nf\n"
+    << roff("repnas search --out runs/first                      # the default search, a few minutes") << "\n"
+    << roff("repnas search --out runs/dbb --set mode=dbb --set epochs=5") << "\n"
+    << roff("repnas search --out runs/first --resume             # after Ctrl+C") << "\n"
+    << roff("repnas export runs/first --onnx m.onnx --torchscript m.pt --spec m.json") << "\n"
+    << roff("repnas evaluate m.onnx") << "\n.fi\n";
+  m << ".SH SEE ALSO\n.BR repnas\\-studio (1)\n";
+  return m.str();
+}
+
+}  // namespace repnas::cli
