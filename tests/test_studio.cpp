@@ -9,6 +9,10 @@
 #include <QProgressBar>
 #include <QSignalSpy>
 #include <QSpinBox>
+#include <QToolBar>
+#include <QTabBar>
+#include <QPushButton>
+#include <QSlider>
 #include <QTemporaryDir>
 #include <QTextBrowser>
 #include <QUndoStack>
@@ -315,6 +319,74 @@ class TestStudio : public QObject {
       QCOMPARE(e.accuracy, r.accuracy_folded);
     }
     saveShot(dialog, "studio_export_dialog");
+  }
+
+  void aPersonWithAMouse() {
+    // The same session as above, driven only by mouse clicks and keys on the widgets a person
+    // sees: Start, Pause, a click on the k slider, a right-click on a heatmap cell, Ctrl+Z,
+    // Resume, Stop, then the teaching tab.
+    ui::MainWindow window;
+    window.resize(1400, 900);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto config = tinyConfig(data_, 6);
+    config.search_epochs = 4;
+    window.setupPanel()->setConfig(config);
+    window.setupPanel()->setOutputDir(tmp_.filePath("mouse-run"));
+    auto* toolbar = window.findChild<QToolBar*>();
+    QVERIFY(toolbar);
+    auto click = [&](QAction* action) {
+      auto* button = toolbar->widgetForAction(action);
+      QVERIFY(button && button->isEnabled());
+      QTest::mouseClick(button, Qt::LeftButton);
+    };
+    QTest::mouseClick(window.setupPanel()->startButton(), Qt::LeftButton);
+    QVERIFY(window.runner()->isRunning());
+    auto* model = window.model();
+    QTRY_VERIFY_WITH_TIMEOUT(model->steps().size() >= 25, 60000);
+    click(window.pauseAction());
+    QTRY_VERIFY_WITH_TIMEOUT(model->paused(), 20000);
+
+    // A click on the slider's groove right of the handle: one page up, one command, one undo step.
+    auto* slider = window.budgetEditor()->kSlider();
+    const int k0 = model->budget().k;
+    const size_t acks = model->commands().size();
+    QTest::mouseClick(slider, Qt::LeftButton, {}, QPoint(slider->width() - 4, slider->height() / 2));
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 1, 10000);
+    QVERIFY(model->commands().back().accepted);
+    QVERIFY(model->budget().k > k0);
+    QCOMPARE(window.undoStack()->count(), 1);
+
+    // Right-click on the heatmap cell (layer 1, 1x1): the pin cycles to keep.
+    auto* plot = window.importanceView()->heatmap();
+    const QPoint cell(static_cast<int>(plot->xAxis->coordToPixel(0)), static_cast<int>(plot->yAxis->coordToPixel(1)));
+    QCOMPARE(window.importanceView()->cellAt(cell), std::make_pair(1, 0));
+    QTest::mouseClick(plot, Qt::RightButton, {}, cell);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 2, 10000);
+    QCOMPARE(model->budget().pins[1][0], Pin::Keep);
+    // Ctrl+Z undoes the pin, then the k change.
+    QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
+    QTRY_VERIFY_WITH_TIMEOUT(model->budget().pins[1][0] == Pin::Auto, 10000);
+    QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
+    QTRY_VERIFY_WITH_TIMEOUT(model->budget().k == k0, 10000);
+
+    click(window.resumeAction());
+    QTRY_VERIFY_WITH_TIMEOUT(!model->paused(), 10000);
+    click(window.stopAction());
+    QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 60000);
+    QCOMPARE(QString::fromStdString(model->finished()->status), QString("stopped"));
+
+    // The teaching tab, by its tab, and its Next button.
+    auto* bar = window.tabs()->tabBar();
+    const int tab = window.tabs()->indexOf(window.explainerView());
+    QTest::mouseClick(bar, Qt::LeftButton, {}, bar->tabRect(tab).center());
+    QCOMPARE(window.tabs()->currentWidget(), window.explainerView());
+    QPushButton* next = nullptr;
+    for (auto* b : window.explainerView()->findChildren<QPushButton*>())
+      if (b->text().contains("Next")) next = b;
+    QVERIFY(next);
+    QTest::mouseClick(next, Qt::LeftButton);
+    QCOMPARE(window.explainerView()->page(), 1);
   }
 
   void realFashionMnistTour() {

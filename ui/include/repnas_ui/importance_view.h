@@ -26,9 +26,9 @@ class ImportanceView : public QWidget {
  public:
   explicit ImportanceView(RunModel* model, QWidget* parent = nullptr);
 
-  /// @brief σ(α) shown in cell (layer, branch) now.
   /// @brief The colour scale's range (0..1, or the shown σ(α)'s own with Auto range).
   std::pair<double, double> colourRange() const;
+  /// @brief σ(α) shown in cell (layer, branch) now.
   double cellValue(int layer, int branch) const;
   /// @brief Whether the cell is drawn as kept.
   bool cellKept(int layer, int branch) const;
