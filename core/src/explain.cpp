@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 #include <sstream>
 
@@ -89,14 +88,7 @@ double maxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 KernelData toKernelData(const std::string& name, const fold::KernelBias& kb) {
-  KernelData d;
-  d.name = name;
-  const auto k = kb.kernel.detach().to(torch::kDouble).contiguous();
-  d.shape = k.sizes().vec();
-  d.values.assign(k.data_ptr<double>(), k.data_ptr<double>() + k.numel());
-  const auto b = kb.bias.detach().to(torch::kDouble).contiguous();
-  d.bias.assign(b.data_ptr<double>(), b.data_ptr<double>() + b.numel());
-  return d;
+  return repnas::toKernelData(name, kb.kernel, kb.bias);
 }
 
 ExplainImage imageOf(const std::string& caption, const torch::Tensor& hw) {
@@ -155,9 +147,6 @@ struct ReparamExplainer::State {
   DiverseBranchBlock block{nullptr};
   BranchMask active;
 
-  fold::BatchNormStats stats(const torch::nn::BatchNorm2d& bn) const {
-    return fold::batchNormStats(bn);
-  }
   BranchImpl* branch(BranchKind kind) const { return block->branch(kind).get(); }
 };
 
@@ -203,16 +192,10 @@ ReparamExplainer ReparamExplainer::demo(const DemoOptions& options) {
 }
 
 ReparamExplainer ReparamExplainer::fromRun(const std::string& run_dir, int layer) {
-  namespace fs = std::filesystem;
-  const auto weights = fs::path(run_dir) / "weights.pt";
-  const auto checkpoint = fs::path(run_dir) / "checkpoint.pt";
-  const auto path = fs::exists(weights) ? weights : checkpoint;
-  if (!fs::exists(path))
-    throw Error("nothing to explain in " + run_dir + " yet: no weights.pt or checkpoint.pt");
   auto s = std::make_unique<State>();
   s->demo = false;
   s->run_dir = run_dir;
-  s->run = loadRunArchive(path.string());
+  s->run = loadNewestRunArchive(run_dir, "explain");
   const int layers = s->run->backbone.numLayers();
   if (layer < 0 || layer >= layers)
     throw Error("layer " + std::to_string(layer) + " does not exist (the network has " +

@@ -8,6 +8,7 @@
 #include "folded_model.h"
 #include "network.h"
 #include "repnas/config.h"
+#include "repnas/inspect.h"
 
 namespace repnas {
 
@@ -28,6 +29,14 @@ struct LoadedRun {
 LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* data = nullptr);
 /// @brief Loads run_dir/weights.pt (a completed run).
 LoadedRun loadRun(const std::string& run_dir, const data::LoadedDataset* data = nullptr);
+
+/// @brief Loads run_dir/weights.pt, else run_dir/checkpoint.pt (a run still training). Throws
+/// Error("nothing to <what> in DIR yet: …") when neither exists.
+LoadedRun loadNewestRunArchive(const std::string& run_dir, const std::string& what);
+
+/// @brief A kernel [out, in/g, kh, kw] and its bias (may be undefined) as plain float64 data.
+KernelData toKernelData(const std::string& name, const torch::Tensor& kernel,
+                        const torch::Tensor& bias = {});
 
 /// @brief The folded network as plain data (weights copied out of `folded`).
 FoldedModel makeFoldedModel(const BackboneSpec& backbone, const std::string& mode,

@@ -15,20 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-KernelData toKernelData(const std::string& name, const torch::Tensor& kernel,
-                        const torch::Tensor& bias = {}) {
-  KernelData d;
-  d.name = name;
-  const auto k = kernel.detach().to(torch::kDouble).contiguous();
-  d.shape = k.sizes().vec();
-  d.values.assign(k.data_ptr<double>(), k.data_ptr<double>() + k.numel());
-  if (bias.defined()) {
-    const auto b = bias.detach().to(torch::kDouble).contiguous();
-    d.bias.assign(b.data_ptr<double>(), b.data_ptr<double>() + b.numel());
-  }
-  return d;
-}
-
 std::vector<KernelData> rawKernels(const BranchImpl& branch) {
   if (const auto* c = dynamic_cast<const ConvBatchNormBranch*>(&branch))
     return {toKernelData("conv", c->conv->weight)};
@@ -45,6 +31,30 @@ std::vector<KernelData> rawKernels(const BranchImpl& branch) {
 
 }  // namespace
 
+KernelData toKernelData(const std::string& name, const torch::Tensor& kernel,
+                        const torch::Tensor& bias) {
+  KernelData d;
+  d.name = name;
+  const auto k = kernel.detach().to(torch::kDouble).contiguous();
+  d.shape = k.sizes().vec();
+  d.values.assign(k.data_ptr<double>(), k.data_ptr<double>() + k.numel());
+  if (bias.defined()) {
+    const auto b = bias.detach().to(torch::kDouble).contiguous();
+    d.bias.assign(b.data_ptr<double>(), b.data_ptr<double>() + b.numel());
+  }
+  return d;
+}
+
+LoadedRun loadNewestRunArchive(const std::string& run_dir, const std::string& what) {
+  const auto weights = fs::path(run_dir) / "weights.pt";
+  const auto checkpoint = fs::path(run_dir) / "checkpoint.pt";
+  const auto path = fs::exists(weights) ? weights : checkpoint;
+  if (!fs::exists(path))
+    throw Error("nothing to " + what + " in " + run_dir + " yet: no weights.pt or checkpoint.pt "
+                "(a checkpoint is written at the end of every epoch)");
+  return loadRunArchive(path.string());
+}
+
 std::vector<double> KernelData::slice(int64_t o, int64_t i) const {
   std::vector<double> out;
   if (shape.size() != 4 || o < 0 || o >= shape[0] || i < 0 || i >= shape[1]) return out;
@@ -55,13 +65,7 @@ std::vector<double> KernelData::slice(int64_t o, int64_t i) const {
 }
 
 BlockInspection inspectRunBlock(const std::string& run_dir, int layer, const BranchMask* kept) {
-  const auto weights = fs::path(run_dir) / "weights.pt";
-  const auto checkpoint = fs::path(run_dir) / "checkpoint.pt";
-  const auto path = fs::exists(weights) ? weights : checkpoint;
-  if (!fs::exists(path))
-    throw Error("nothing to inspect in " + run_dir + " yet: no weights.pt or checkpoint.pt "
-                "(a checkpoint is written at the end of every epoch)");
-  auto run = loadRunArchive(path.string());
+  auto run = loadNewestRunArchive(run_dir, "inspect");
   const int layers = run.backbone.numLayers();
   if (layer < 0 || layer >= layers)
     throw Error("layer " + std::to_string(layer) + " does not exist (the network has " +
