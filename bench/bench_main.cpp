@@ -22,6 +22,7 @@
 #include <torch/script.h>
 
 #include "bench_quality.h"
+#include "bench_util.h"
 #include "block.h"
 #include "export_internal.h"
 #include "network.h"
@@ -46,23 +47,8 @@ std::string cpuModel() {
   return "unknown";
 }
 
-std::string utcNow() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-void writeJsonAtomically(const std::filesystem::path& path, const nlohmann::json& j) {
-  std::filesystem::create_directories(path.parent_path());
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    if (!out) throw std::runtime_error("cannot write " + tmp);
-  }
-  std::filesystem::rename(tmp, path);
-}
+using repnas::bench::utcNow;
+using repnas::bench::writeJsonAtomically;
 
 // A 20-layer RepVGG-like stack of all-branch blocks: stem, stages of 2/6/10/1 layers.
 std::vector<repnas::BlockSpec> twentyLayerNetwork() {

@@ -2,6 +2,7 @@
 // directory per (mode or budget, seed), summarised as mean ± std test accuracy.
 // No torch here: this translation unit only uses the engine facade.
 #include "bench_quality.h"
+#include "bench_util.h"
 
 #include <nlohmann/json.hpp>
 
@@ -118,13 +119,6 @@ std::pair<double, double> meanStd(const std::vector<double>& v) {
   return {mean, v.size() > 1 ? std::sqrt(var / (v.size() - 1)) : 0.0};
 }
 
-std::string utcNow() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 }  // namespace
 
 int benchQuality(const QualityOptions& opt) {
@@ -193,20 +187,13 @@ int benchQuality(const QualityOptions& opt) {
   for (const auto& l : lines) std::printf("%s\n", l.c_str());
 
   nlohmann::json j = {{"benchmark", name},
-                      {"date", utcNow()},
+                      {"date", bench::utcNow()},
                       {"repnas", version()},
                       {"torch", torchVersion()},
                       {"config", nlohmann::json::parse(configToJson(base))},
                       {"seeds", opt.seeds},
                       {"rows", rows}};
-  fs::create_directories(fs::path(opt.out).parent_path());
-  const std::string tmp = opt.out + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << j.dump(2) << "\n";
-    if (!out) throw Error("cannot write " + tmp);
-  }
-  fs::rename(tmp, opt.out);
+  bench::writeJsonAtomically(opt.out, j);
   std::printf("wrote %s\n", opt.out.c_str());
   return 0;
 }

@@ -28,7 +28,7 @@ EventLogWriter::EventLogWriter(const std::string& path, bool append) : path_(pat
   if (!out_) throw Error("cannot open event log " + path + " for writing");
 }
 
-void EventLogWriter::write(const Event& e) {
+void EventLogWriter::onEvent(const Event& e) {
   std::lock_guard<std::mutex> lock(mutex_);
   out_ << eventToJson(e) << '\n';
   out_.flush();

@@ -21,14 +21,14 @@ namespace repnas::ui {
 // ------------------------------------------------------------------ EngineRunner
 
 /// Events from the engine thread, waiting for the GUI thread.
-struct EngineRunner::Queue : public Observer {
+struct EngineRunner::Queue : public EventObserver {
   std::mutex mutex;
   std::vector<Event> events;
   std::atomic<bool> done{false};
 
-  void push(Event e) {
+  void onEvent(const Event& e) override {
     std::lock_guard<std::mutex> lock(mutex);
-    events.push_back(std::move(e));
+    events.push_back(e);
   }
   std::vector<Event> take() {
     std::lock_guard<std::mutex> lock(mutex);
@@ -36,13 +36,6 @@ struct EngineRunner::Queue : public Observer {
     out.swap(events);
     return out;
   }
-  void onRunStarted(const RunInfo& e) override { push(e); }
-  void onStep(const StepSnapshot& e) override { push(e); }
-  void onEpoch(const EpochSummary& e) override { push(e); }
-  void onPhaseChange(const PhaseChange& e) override { push(e); }
-  void onCommand(const CommandAck& e) override { push(e); }
-  void onCheckpoint(const CheckpointSaved& e) override { push(e); }
-  void onFinished(const RunFinished& e) override { push(e); }
 };
 
 /// The engine, its event log and the thread that runs it.

@@ -45,20 +45,13 @@ class Engine {
 
 /// @brief Appends every event as one JSON line to a file, flushed per line, so that a reader
 /// can follow a running search.
-class EventLogWriter : public Observer {
+class EventLogWriter : public EventObserver {
  public:
   /// @brief Opens `path`, appending (a resumed run) or starting it anew.
   explicit EventLogWriter(const std::string& path, bool append = true);
-  void onRunStarted(const RunInfo& e) override { write(e); }
-  void onStep(const StepSnapshot& e) override { write(e); }
-  void onEpoch(const EpochSummary& e) override { write(e); }
-  void onPhaseChange(const PhaseChange& e) override { write(e); }
-  void onCommand(const CommandAck& e) override { write(e); }
-  void onCheckpoint(const CheckpointSaved& e) override { write(e); }
-  void onFinished(const RunFinished& e) override { write(e); }
+  void onEvent(const Event& e) override;
 
  private:
-  void write(const Event& e);
   std::mutex mutex_;
   std::ofstream out_;
   std::string path_;

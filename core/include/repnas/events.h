@@ -154,6 +154,19 @@ class Observer {
 using Event = std::variant<RunInfo, StepSnapshot, EpochSummary, PhaseChange, CommandAck,
                            CheckpointSaved, RunFinished>;
 
+/// @brief An observer that handles every event in one place (the event log, queues).
+class EventObserver : public Observer {
+ public:
+  virtual void onEvent(const Event& event) = 0;
+  void onRunStarted(const RunInfo& e) final { onEvent(e); }
+  void onStep(const StepSnapshot& e) final { onEvent(e); }
+  void onEpoch(const EpochSummary& e) final { onEvent(e); }
+  void onPhaseChange(const PhaseChange& e) final { onEvent(e); }
+  void onCommand(const CommandAck& e) final { onEvent(e); }
+  void onCheckpoint(const CheckpointSaved& e) final { onEvent(e); }
+  void onFinished(const RunFinished& e) final { onEvent(e); }
+};
+
 /// @brief One JSON object (no newline) for an event, as written to events.jsonl.
 std::string eventToJson(const Event& event);
 /// @brief Parses one line of events.jsonl. Throws repnas::Error naming the problem.
