@@ -193,6 +193,17 @@ class TestExplain : public QObject {
     const auto again = ex.prove(img, 1, "test image", opt);
     QCOMPARE(again.max_abs_difference, ok.max_abs_difference);
     QCOMPARE(again.folded.values, ok.folded.values);
+    // K = 5: exact, and zero padding breaks a border two pixels wide.
+    ReparamExplainer::DemoOptions k5;
+    k5.kernel_size = 5;
+    auto ex5 = ReparamExplainer::demo(k5);
+    ProofOptions opt5;
+    QVERIFY(ex5.prove(img, 1, "test image", opt5).max_abs_difference < 1e-5 * ok.max_abs_output);
+    opt5.zero_padding = true;
+    const auto zero5 = ex5.prove(img, 1, "test image", opt5);
+    QCOMPARE(zero5.border_width, 2);
+    QVERIFY(zero5.border_max > 1e-2);
+    QVERIFY(zero5.interior_max < 1e-5 * zero5.max_abs_output);
     // Without any two-stage branch, zero padding changes nothing: it is BN-and-pad's business.
     BranchMask plain;
     plain.set(static_cast<int>(BranchKind::KxK)).set(static_cast<int>(BranchKind::OneByOne));

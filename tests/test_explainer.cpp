@@ -4,6 +4,7 @@
 #include <QtTest>
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QClipboard>
 #include <QGuiApplication>
 #include <QImage>
@@ -160,6 +161,12 @@ class TestExplainer : public QObject {
     QCOMPARE(view.steps()[0].items[0].inputs[0].values[4], before);
     view.undoStack()->redo();
     QCOMPARE(view.steps()[0].items[0].inputs[0].values[4], 0.5);
+    // K = 5: 5×5 kernels, an exact proof, and undo brings K = 3 back.
+    view.demoKernelBox()->setCurrentIndex(view.demoKernelBox()->findData(5));
+    QCOMPARE(view.steps()[0].items[0].inputs[0].rows, 5);
+    QCOMPARE(view.branchBox(static_cast<int>(BranchKind::OneByK))->text(), QString("1x5"));
+    view.undoStack()->undo();
+    QCOMPARE(view.steps()[0].items[0].inputs[0].rows, 3);
     view.randomize(7);
     QVERIFY(view.steps()[0].items[0].inputs[0].values[4] != 0.5);
     view.undoStack()->undo();

@@ -195,6 +195,10 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
   demo_channels_->setValue(2);
   demo_channels_->setSuffix(tr(" channels"));
   demo_channels_->setToolTip(tr("Input and output channels of the demo block."));
+  demo_kernel_ = new QComboBox;
+  demo_kernel_->addItem(tr("K = 3"), 3);
+  demo_kernel_->addItem(tr("K = 5"), 5);
+  demo_kernel_->setToolTip(tr("Kernel size K of the demo block."));
   seed_ = new QSpinBox;
   seed_->setRange(1, 9999);
   seed_->setPrefix(tr("seed "));
@@ -214,7 +218,7 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
   undo_button->setEnabled(false);
   redo_button->setEnabled(false);
   auto* top = new QHBoxLayout;
-  for (QWidget* w : std::initializer_list<QWidget*>{source_, layer_, demo_channels_, seed_, randomize_,
+  for (QWidget* w : std::initializer_list<QWidget*>{source_, layer_, demo_channels_, demo_kernel_, seed_, randomize_,
                                                     edit_values_, undo_button, redo_button})
     top->addWidget(w);
   top->addStretch();
@@ -344,6 +348,14 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
     options.channels = channels;
     ex_ = std::make_unique<ReparamExplainer>(ReparamExplainer::demo(options));
     pushDemoEdit(tr("demo channels %1").arg(channels), before);
+  });
+  connect(demo_kernel_, &QComboBox::currentIndexChanged, this, [this] {
+    if (syncing_ || !isDemo()) return;
+    const auto before = demoState();
+    auto options = before.options;
+    options.kernel_size = demo_kernel_->currentData().toInt();
+    ex_ = std::make_unique<ReparamExplainer>(ReparamExplainer::demo(options));
+    pushDemoEdit(tr("demo K = %1").arg(options.kernel_size), before);
   });
   connect(randomize_, &QPushButton::clicked, this, [this] { randomize(seed_->value()); });
   connect(edit_values_, &QPushButton::clicked, this, &ExplainerView::editValues);
@@ -555,10 +567,13 @@ void ExplainerView::syncControls() {
   layer_->setValue(run_layer_);
   demo_channels_->setVisible(isDemo());
   demo_channels_->setValue(spec.in_channels);
+  demo_kernel_->setVisible(isDemo());
+  demo_kernel_->setCurrentIndex(demo_kernel_->findData(spec.kernel_size));
   seed_->setVisible(isDemo());
   randomize_->setVisible(isDemo());
   edit_values_->setVisible(isDemo());
   for (int k = 0; k < kNumBranchKinds; ++k) {
+    branch_boxes_[k]->setText(qs(branchDisplayName(static_cast<BranchKind>(k), spec.kernel_size)));
     // Demo: which branches the block has. Run layer: which of its branches are folded.
     branch_boxes_[k]->setEnabled(isDemo() || spec.branches.test(k));
     branch_boxes_[k]->setChecked(isDemo() ? spec.branches.test(k) : ex_->active().test(k));

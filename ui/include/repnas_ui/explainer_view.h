@@ -88,6 +88,7 @@ class ExplainerView : public QWidget {
   QCheckBox* batchStatisticsBox() const { return batch_stats_; }
   QCheckBox* branchBox(int kind) const { return branch_boxes_[kind]; }  ///< kNumBranchKinds = identity
   QSpinBox* sampleSpin() const { return sample_; }
+  QComboBox* demoKernelBox() const { return demo_kernel_; }
   QUndoStack* undoStack() const { return undo_; }
 
  public Q_SLOTS:
@@ -141,6 +142,7 @@ class ExplainerView : public QWidget {
   QComboBox* source_;
   QSpinBox* layer_;
   QSpinBox* demo_channels_;
+  QComboBox* demo_kernel_;
   QSpinBox* seed_;
   QPushButton* randomize_;
   QPushButton* edit_values_;
