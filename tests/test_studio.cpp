@@ -364,7 +364,10 @@ class TestStudio : public QObject {
     QTest::mouseClick(plot, Qt::RightButton, {}, cell);
     QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 2, 10000);
     QCOMPARE(model->budget().pins[1][0], Pin::Keep);
-    // Ctrl+Z undoes the pin, then the k change.
+    // Ctrl+Z undoes the pin, then the k change (shortcuts need the active window, as for a
+    // person typing into it).
+    window.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&window));
     QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
     QTRY_VERIFY_WITH_TIMEOUT(model->budget().pins[1][0] == Pin::Auto, 10000);
     QTest::keyClick(&window, Qt::Key_Z, Qt::ControlModifier);
