@@ -37,7 +37,7 @@ for f in ./usr/bin/repnas ./usr/bin/repnas-studio \
          ./usr/share/applications/$APP_ID.desktop ./usr/share/metainfo/$APP_ID.metainfo.xml \
          ./usr/share/icons/hicolor/scalable/apps/$APP_ID.svg \
          ./usr/share/icons/hicolor/48x48/apps/$APP_ID.png ./usr/share/icons/hicolor/256x256/apps/$APP_ID.png \
-         ./usr/share/man/man1/repnas.1.gz; do
+         ./usr/share/man/man1/repnas.1.gz ./usr/share/man/man1/repnas-studio.1.gz; do
   grep -qx "$f" "$TMP/files" || fail "$f is not in the package"
 done
 if grep -E '^\./usr/(include|lib/.*\.a$)|test_|bench' "$TMP/files"; then fail "development or test files packaged"; fi
@@ -70,6 +70,10 @@ grep -q '"repnas - ' "$TMP/lg" || fail "man page NAME section"
 for cmd in search export evaluate verify-fusion; do
   grep -q "^\.SS $(sed 's/-/\\\\-/g' <<<"$cmd")$" "$TMP/repnas.1" || fail "man page lacks $cmd"
 done
-MANWIDTH=80 man --warnings -l "$TMP/repnas.1" 2>"$TMP/manwarn" >/dev/null
-if [ -s "$TMP/manwarn" ]; then cat "$TMP/manwarn"; fail "man page warnings"; fi
+zcat "$ROOT/usr/share/man/man1/repnas-studio.1.gz" >"$TMP/repnas-studio.1"
+lexgrog "$TMP/repnas-studio.1" | grep -q '"repnas-studio - ' || fail "repnas-studio(1) NAME section"
+for page in repnas repnas-studio; do
+  MANWIDTH=80 man --warnings -l "$TMP/$page.1" 2>"$TMP/manwarn" >/dev/null
+  if [ -s "$TMP/manwarn" ]; then cat "$TMP/manwarn"; fail "$page(1) has warnings"; fi
+done
 echo "PASS"

@@ -193,6 +193,23 @@ class TestExplain : public QObject {
     const auto again = ex.prove(img, 1, "test image", opt);
     QCOMPARE(again.max_abs_difference, ok.max_abs_difference);
     QCOMPARE(again.folded.values, ok.folded.values);
+    // A proof that fails half-way (training-mode BatchNorm refuses one value per channel)
+    // leaves every running statistic as it was.
+    {
+      // Only 1x1-KxK: its first BatchNorm updates its statistics before the second one throws.
+      ReparamExplainer::DemoOptions seq;
+      seq.branches = BranchMask().set(static_cast<int>(BranchKind::OneByOneKxK));
+      seq.identity = false;
+      auto broken = ReparamExplainer::demo(seq);
+      const auto before = broken.tensors();
+      ProofOptions batch_opt;
+      batch_opt.batch_statistics = true;
+      QVERIFY_THROWS_EXCEPTION(std::exception, broken.prove(testImage(1, 1), 1, "one pixel", batch_opt));
+      const auto after = broken.tensors();
+      QCOMPARE(after.size(), before.size());
+      for (size_t t = 0; t < after.size(); ++t) QCOMPARE(after[t].values, before[t].values);
+      QVERIFY(broken.prove(img, 1, "test image", {}).max_abs_difference < 1e-5 * std::max(1.0, ok.max_abs_output));
+    }
     // K = 5: exact, and zero padding breaks a border two pixels wide.
     ReparamExplainer::DemoOptions k5;
     k5.kernel_size = 5;
@@ -202,6 +219,7 @@ class TestExplain : public QObject {
     opt5.zero_padding = true;
     const auto zero5 = ex5.prove(img, 1, "test image", opt5);
     QCOMPARE(zero5.border_width, 2);
+    QCOMPARE(zero5.border_top + zero5.border_bottom + zero5.border_left + zero5.border_right, 8);
     QVERIFY(zero5.border_max > 1e-2);
     QVERIFY(zero5.interior_max < 1e-5 * zero5.max_abs_output);
     // Without any two-stage branch, zero padding changes nothing: it is BN-and-pad's business.

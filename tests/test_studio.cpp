@@ -189,10 +189,23 @@ class TestStudio : public QObject {
     QCOMPARE(editor->kSpin()->value(), 48);
     saveShot(window, "studio_budget_refused");
 
-    // Every command is in the event log too.
     window.continueRun();
     QTRY_VERIFY_WITH_TIMEOUT(!model->paused(), 10000);
     QTRY_VERIFY_WITH_TIMEOUT(model->steps().size() > steps_at_pause + 5, 30000);
+
+    // Once the architecture is fixed, undoing an applied edit is refused; the edit is still in
+    // force, so it stays on the undo side of the stack.
+    QTRY_VERIFY_WITH_TIMEOUT(model->phase() && *model->phase() == Phase::Fixed, 60000);
+    const int index = window.undoStack()->index();
+    const QString text = window.undoStack()->undoText();
+    const size_t acks_before = model->commands().size();
+    window.undoStack()->undo();
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks_before + 1, 10000);
+    QVERIFY(!model->commands().back().accepted);
+    QCOMPARE(window.undoStack()->index(), index);
+    QCOMPARE(window.undoStack()->undoText(), text);
+
+    // Every command is in the event log too.
     window.stopRun();
     QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 60000);
     QVERIFY(model->finished());

@@ -208,6 +208,7 @@ ReparamExplainer ReparamExplainer::fromRun(const std::string& run_dir, int layer
 }
 
 const BlockSpec& ReparamExplainer::spec() const { return state_->block->spec(); }
+uint64_t ReparamExplainer::seed() const { return state_->seed; }
 bool ReparamExplainer::isDemo() const { return state_->demo; }
 int ReparamExplainer::layers() const { return state_->run ? state_->run->backbone.numLayers() : 0; }
 BranchMask ReparamExplainer::active() const { return state_->active; }
@@ -494,9 +495,9 @@ std::vector<ExplainStep> ReparamExplainer::steps(int out_channel, int in_channel
   none(s2, "no active 1x1, 1xK or Kx1 branch: nothing to pad (the KxK branch is KxK already)");
   none(s3, "no active 1x1-AVG branch: no average pooling to convert");
   none(s4, "no active 1x1-KxK or 1x1-AVG branch: nothing to merge");
-  none(s5, sp.hasIdentityBranch() ? "the identity branch is off"
-                                  : "this block has no identity branch (it needs stride 1 and "
-                                    "as many output as input channels)");
+  none(s5, !sp.identity ? "the identity branch is off"
+                         : "this block has no identity branch (it needs stride 1 and as many "
+                           "output as input channels)");
   if (state_->active.test(static_cast<int>(BranchKind::OneByOneAvg)))
     s1.notes.push_back("the 1x1-AVG branch's second BN is folded in step 3, once the pooling "
                        "is a convolution");
@@ -548,7 +549,8 @@ ProofResult ReparamExplainer::prove(const ExplainImage& image, int image_channel
     }
     x = torch::stack(chans, 1);
     r.input_source = source + (sp.in_channels > image_channels
-                                   ? ", standardised; odd channels mirrored"
+                                   ? ", standardised; channels past the image's " +
+                                         std::to_string(image_channels) + " repeat it mirrored"
                                    : ", standardised");
   } else {
     const auto& run = *state_->run;
@@ -568,25 +570,23 @@ ProofResult ReparamExplainer::prove(const ExplainImage& image, int image_channel
   const auto folded_kb = fold::castTo(block->fold(state_->active), torch::kFloat);
   const auto folded = torch::conv2d(x, folded_kb.kernel, folded_kb.bias, sp.stride, sp.padding(),
                                     1, sp.groups);
-  // The multi-branch block, possibly broken on purpose; its state is restored afterwards.
-  std::vector<torch::Tensor> saved;
-  for (const auto& b : block->buffers()) saved.push_back(b.clone());
+  // The multi-branch block, possibly broken on purpose. Whatever happens (a training-mode
+  // BatchNorm refuses a 1x1 output, say), its padding, mode and every buffer (running
+  // statistics, counters) are as before when this returns or throws.
+  struct Restore {
+    DiverseBranchBlock& block;
+    std::vector<torch::Tensor> saved;
+    ~Restore() {
+      block->setBorderPadding(BorderPadding::BatchNormValue);
+      block->eval();
+      auto buffers = block->buffers();
+      for (size_t k = 0; k < buffers.size() && k < saved.size(); ++k) buffers[k].copy_(saved[k]);
+    }
+  } restore{block, {}};
+  for (const auto& b : block->buffers()) restore.saved.push_back(b.clone());
   if (options.zero_padding) block->setBorderPadding(BorderPadding::Zero);
   if (options.batch_statistics) block->train();
-  torch::Tensor multi;
-  try {
-    multi = block->preActivation(x, state_->active);
-  } catch (...) {
-    block->setBorderPadding(BorderPadding::BatchNormValue);
-    block->eval();
-    throw;
-  }
-  block->setBorderPadding(BorderPadding::BatchNormValue);
-  block->eval();
-  {
-    auto buffers = block->buffers();
-    for (size_t k = 0; k < buffers.size(); ++k) buffers[k].copy_(saved[k]);
-  }
+  const auto multi = block->preActivation(x, state_->active);
 
   const auto diff = (multi - folded).abs();
   r.input = imageOf("input channel " + std::to_string(options.in_channel), x[0][options.in_channel]);
@@ -610,8 +610,16 @@ ProofResult ReparamExplainer::prove(const ExplainImage& image, int image_channel
   r.border_max = per_pos.masked_select(border).numel() ? per_pos.masked_select(border).max().item<double>() : 0;
   const auto inner = border.logical_not();
   r.interior_max = per_pos.masked_select(inner).numel() ? per_pos.masked_select(inner).max().item<double>() : 0;
-  r.border_width = 0;
-  while (r.border_width < Ho && touches(r.border_width, H)) ++r.border_width;
+  auto count = [&](int64_t n_out, int64_t n_in, bool from_end) {
+    int w = 0;
+    while (w < n_out && touches(from_end ? n_out - 1 - w : w, n_in)) ++w;
+    return w;
+  };
+  r.border_top = count(Ho, H, false);
+  r.border_bottom = count(Ho, H, true);
+  r.border_left = count(Wo, W, false);
+  r.border_right = count(Wo, W, true);
+  r.border_width = std::max({r.border_top, r.border_bottom, r.border_left, r.border_right});
   return r;
 }
 

@@ -27,20 +27,30 @@ class EngineEdit : public QUndoCommand {
       : post_(std::move(post)), redo_(redo), undo_(undo) {
     setText(text);
   }
-  // An obsolete edit (the engine refused it) sends nothing; the stack then deletes it.
+  // An obsolete edit (the engine refused its change) sends nothing; the stack then deletes
+  // it. A silent one only moves the stack's index (its undo was refused: still in force).
   void redo() override {
-    if (!isObsolete()) last_id_ = post_(redo_);
+    if (isObsolete() || silent_) return;
+    last_id_ = post_(redo_);
+    last_was_redo_ = true;
   }
   void undo() override {
-    if (!isObsolete()) last_id_ = post_(undo_);
+    if (isObsolete() || silent_) return;
+    last_id_ = post_(undo_);
+    last_was_redo_ = false;
   }
-  /// The engine's id of the command this edit sent last.
+  /// The engine's id of the command this edit sent last, and whether it was its change (redo)
+  /// or the way back (undo).
   int64_t lastPosted() const { return last_id_; }
+  bool lastWasRedo() const { return last_was_redo_; }
+  void setSilent(bool silent) { silent_ = silent; }
 
  private:
   std::function<int64_t(const Command&)> post_;
   Command redo_, undo_;
   int64_t last_id_ = -1;
+  bool last_was_redo_ = true;
+  bool silent_ = false;
 };
 
 const char* kPinText[] = {"·", "keep", "drop"};
@@ -220,18 +230,23 @@ void BudgetEditor::onAck(const CommandAck& ack) {
 }
 
 void BudgetEditor::dropRefusedEdit(int64_t id) {
-  // The refused edit is the one just done (top of the undo part) or just undone (top of the
-  // redo part). Marked obsolete, it sends nothing more, and one undo()/redo() deletes it, so
-  // the stack keeps only edits the engine applied.
-  const int top = undo_->index();
-  for (const int i : {top - 1, top}) {
-    if (i < 0 || i >= undo_->count()) continue;
-    // command() hands out const pointers; the stack owns the edit and lets it be marked.
+  // The undo stack must hold only what is in force. command() hands out const pointers; the
+  // stack owns the edits and lets them be marked.
+  for (int i = 0; i < undo_->count(); ++i) {
     auto* edit = dynamic_cast<EngineEdit*>(const_cast<QUndoCommand*>(undo_->command(i)));
     if (!edit || edit->lastPosted() != id) continue;
-    edit->setObsolete(true);
-    if (i == top - 1) undo_->undo();
-    else undo_->redo();
+    if (edit->lastWasRedo()) {
+      // Its change never happened: obsolete, it sends nothing more and the stack deletes it
+      // when undo reaches it (at once when it is the newest).
+      edit->setObsolete(true);
+      if (i == undo_->index() - 1) undo_->undo();
+    } else if (i == undo_->index()) {
+      // Its undo was refused: the change is still in force, so it goes back to the undo side
+      // without sending anything.
+      edit->setSilent(true);
+      undo_->redo();
+      edit->setSilent(false);
+    }
     return;
   }
 }

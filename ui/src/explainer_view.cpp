@@ -44,7 +44,7 @@ ImageMap::ImageMap(QWidget* parent) : QWidget(parent) {
 }
 
 void ImageMap::setImage(const QString& caption, const ExplainImage& image, Palette palette,
-                        double scale, const QString& footer, int border) {
+                        double scale, const QString& footer, QMargins border) {
   caption_ = caption;
   image_ = image;
   palette_ = palette;
@@ -96,10 +96,11 @@ void ImageMap::paintEvent(QPaintEvent*) {
   p.drawImage(target, img);  // no smoothing: one cell per value
   p.setPen(QColor(90, 90, 90));
   p.drawRect(target);
-  if (border_ > 0) {
+  if (!border_.isNull()) {
     QPen pen(QColor(0, 100, 0), 1, Qt::DashLine);
     p.setPen(pen);
-    p.drawRect(target.adjusted(border_ * cell, border_ * cell, -border_ * cell, -border_ * cell));
+    p.drawRect(target.adjusted(border_.left() * cell, border_.top() * cell, -border_.right() * cell,
+                               -border_.bottom() * cell));
   }
   p.setPen(palette().text().color());
   p.drawText(QRect(0, static_cast<int>(target.bottom()) + 2, width(), 28), Qt::AlignLeft | Qt::TextWordWrap, footer_);
@@ -170,9 +171,8 @@ class DemoEdit : public QUndoCommand {
 
 // ------------------------------------------------------------------ ExplainerView
 
+/// Everything that defines the demo block (edits are undone by restoring one).
 struct ExplainerView::DemoState {
-  bool demo = true;
-  int run_layer = 0;
   ReparamExplainer::DemoOptions options;
   std::vector<ExplainTensor> tensors;
 };
@@ -386,6 +386,7 @@ void ExplainerView::setRunDir(const QString& dir) {
 }
 
 void ExplainerView::setDataset(const QString& name, const QString& dir) {
+  if (name == dataset_name_ && dir == dataset_dir_) return;
   dataset_name_ = name;
   dataset_dir_ = dir;
   if (page() >= kProofPage) rebuildPage();
@@ -393,24 +394,18 @@ void ExplainerView::setDataset(const QString& name, const QString& dir) {
 
 ExplainerView::DemoState ExplainerView::demoState() const {
   DemoState s;
-  s.demo = ex_->isDemo();
-  s.run_layer = run_layer_;
-  if (s.demo) {
+  if (ex_->isDemo()) {
     s.options.channels = ex_->spec().in_channels;
     s.options.kernel_size = ex_->spec().kernel_size;
     s.options.branches = ex_->spec().branches;
     s.options.identity = ex_->spec().identity;
-    s.options.seed = static_cast<uint64_t>(seed_->value());
+    s.options.seed = ex_->seed();
     s.tensors = ex_->tensors();
   }
   return s;
 }
 
 void ExplainerView::applyDemoState(const DemoState& s) {
-  if (!s.demo) {
-    useRunLayer(s.run_layer);
-    return;
-  }
   auto ex = std::make_unique<ReparamExplainer>(ReparamExplainer::demo(s.options));
   for (const auto& t : s.tensors)
     for (size_t k = 0; k < t.values.size(); ++k) ex->setValue(t.name, static_cast<int64_t>(k), t.values[k]);
@@ -430,9 +425,10 @@ void ExplainerView::pushDemoEdit(const QString& text, const DemoState& before) {
 
 void ExplainerView::useDemo() {
   if (isDemo()) return refresh();
-  const auto before = demoState();
+  // Undo covers the edits of one block; switching blocks starts afresh.
+  undo_->clear();
   ex_ = std::make_unique<ReparamExplainer>(ReparamExplainer::demo({}));
-  pushDemoEdit(tr("demo block"), before);
+  refresh();
 }
 
 bool ExplainerView::useRunLayer(int layer) {
@@ -445,6 +441,7 @@ bool ExplainerView::useRunLayer(int layer) {
   try {
     auto ex = std::make_unique<ReparamExplainer>(ReparamExplainer::fromRun(run_dir_.toStdString(), layer));
     ex_ = std::move(ex);
+    undo_->clear();  // the demo block's edits do not apply to a run's layer
     run_layer_ = layer;
     message_->hide();
   } catch (const std::exception& e) {
@@ -721,24 +718,26 @@ void ExplainerView::buildProofPage(bool broken) {
   const int columns = proofColumns();
   proof_columns_ = columns;
   int placed = 0;
-  auto add = [&](const ExplainImage& img, ImageMap::Palette pal, double s, const QString& footer, int border) {
+  auto add = [&](const ExplainImage& img, ImageMap::Palette pal, double s, const QString& footer,
+                 QMargins border) {
     auto* m = new ImageMap;
     m->setImage(qs(img.caption), img, pal, s, footer, border);
     row->addWidget(m, placed / columns, placed % columns, Qt::AlignTop | Qt::AlignLeft);
     ++placed;
   };
-  add(r.input, ImageMap::Palette::Gray, 1, tr("%1×%2").arg(r.input.height).arg(r.input.width), 0);
-  add(r.multi_branch, ImageMap::Palette::Diverging, scale, tr("Σ of the branches, before ReLU"), 0);
-  add(r.folded, ImageMap::Palette::Diverging, scale, tr("one %1×%1 conv + bias").arg(ex_->spec().kernel_size), 0);
+  add(r.input, ImageMap::Palette::Gray, 1, tr("%1×%2").arg(r.input.height).arg(r.input.width), {});
+  add(r.multi_branch, ImageMap::Palette::Diverging, scale, tr("Σ of the branches, before ReLU"), {});
+  add(r.folded, ImageMap::Palette::Diverging, scale, tr("one %1×%1 conv + bias").arg(ex_->spec().kernel_size), {});
   add(r.difference, ImageMap::Palette::Heat, dmax > 0 ? dmax : 1,
-      tr("max %1 in this channel; dashed: border").arg(dmax, 0, 'g', 3), r.border_width);
+      tr("max %1 in this channel; dashed: border").arg(dmax, 0, 'g', 3),
+      QMargins(r.border_left, r.border_top, r.border_right, r.border_bottom));
   row->setColumnStretch(columns, 1);
   layout->addLayout(row);
   const double tolerance = 1e-5 * std::max(1.0, r.max_abs_output);
   const bool exact = r.max_abs_difference <= tolerance;
   summary_ = textLabel(
       tr("max |multi-branch − folded| over all %1 output channels = <b>%2</b> (outputs up to %3): %4<br>"
-         "on the border (%5 px wide): %6 · inside: %7")
+         "on the border (up to %5 px wide): %6 · inside: %7")
           .arg(ex_->spec().out_channels)
           .arg(r.max_abs_difference, 0, 'g', 3)
           .arg(r.max_abs_output, 0, 'g', 3)

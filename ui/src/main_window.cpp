@@ -129,7 +129,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     // The next Start must not write into this run's folder: propose a fresh one beside it.
     if (QDir::cleanPath(setup_->outputDir()) == QDir::cleanPath(run_dir_)) {
       QString next;
-      for (int n = 2; next.isEmpty() || QFileInfo::exists(next); ++n) next = run_dir_ + "-" + QString::number(n);
+      const QString base = QDir::cleanPath(run_dir_);
+      for (int n = 2; next.isEmpty() || QFileInfo::exists(next); ++n) next = base + "-" + QString::number(n);
       setup_->setOutputDir(next);
     }
     budget_->setLive(false);

@@ -77,7 +77,10 @@ struct ProofResult {
   double max_abs_output = 0;      ///< max |folded output|, for scale
   double border_max = 0;     ///< max |difference| where the KxK window touches the padding
   double interior_max = 0;   ///< max |difference| elsewhere
-  int border_width = 0;      ///< output rows/columns on each side that touch the padding
+  /// Output rows/columns whose window touches the padding, per side (stride 2 can make the
+  /// sides differ), and the widest of them.
+  int border_top = 0, border_bottom = 0, border_left = 0, border_right = 0;
+  int border_width = 0;
   ProofOptions options;
 };
 
@@ -122,6 +125,8 @@ class ReparamExplainer {
   void setDemoBranches(const BranchMask& branches, bool identity);
   /// @brief Demo only: new random weights and statistics.
   void randomize(uint64_t seed);
+  /// @brief The demo block's seed (its last randomisation).
+  uint64_t seed() const;
 
   /// @brief Every weight and BatchNorm statistic of the block.
   std::vector<ExplainTensor> tensors() const;
@@ -137,8 +142,8 @@ class ReparamExplainer {
   KernelData coreFused() const;
 
   /// @brief Runs the block and its fold on `image` (pixels / 255, [C, H, W] of the data set):
-  /// layer 0 and the demo see the normalised image (the demo's channel c is the image, mirrored
-  /// for odd c); deeper layers see the run's own activations of that image.
+  /// layer 0 and the demo see the normalised image (the demo's channels past the image's own
+  /// repeat it, mirrored); deeper layers see the run's own activations of that image.
   ProofResult prove(const ExplainImage& image, int image_channels, const std::string& source,
                     const ProofOptions& options) const;
 

@@ -4,6 +4,7 @@
 /// open run) folded in six steps with its real numbers, a proof on a real image, and the two
 /// counter-examples. Every number comes from repnas::ReparamExplainer (core).
 
+#include <QMargins>
 #include <QWidget>
 
 #include <memory>
@@ -33,10 +34,11 @@ class ImageMap : public QWidget {
  public:
   enum class Palette { Gray, Diverging, Heat };
   explicit ImageMap(QWidget* parent = nullptr);
-  /// @brief `scale`: |value| mapped to full colour (Diverging, Heat); `border`: output
-  /// rows/columns on each side drawn with a dashed frame inside them (0: none).
+  /// @brief `scale`: |value| mapped to full colour (Diverging, Heat); `border`: the rows and
+  /// columns on each side (left, top, right, bottom) inside which a dashed frame is drawn
+  /// (all 0: none).
   void setImage(const QString& caption, const ExplainImage& image, Palette palette, double scale,
-                const QString& footer, int border = 0);
+                const QString& footer, QMargins border = {});
   const ExplainImage& image() const { return image_; }
   QSize sizeHint() const override;
 
@@ -48,7 +50,7 @@ class ImageMap : public QWidget {
   ExplainImage image_;
   Palette palette_ = Palette::Gray;
   double scale_ = 1;
-  int border_ = 0;
+  QMargins border_;
 };
 
 class ExplainerView : public QWidget {
