@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -626,8 +627,18 @@ ProofResult ReparamExplainer::prove(const ExplainImage& image, int image_channel
 // ------------------------------------------------------------------ samples and text
 
 SampleImage loadSampleImage(const DatasetSpec& spec, int64_t index) {
-  const auto loaded = data::loadDataset(spec);
-  const auto& test = loaded.test;
+  // The test split of the last data set read stays in memory (a few MB): paging through
+  // sample images must not re-read and re-validate the whole data set each time.
+  static std::mutex mutex;
+  static std::string cached_key;
+  static data::ImageSet cached;
+  std::lock_guard<std::mutex> lock(mutex);
+  const std::string key = spec.name + "\n" + spec.resolvedDir();
+  if (key != cached_key || cached.size() == 0) {
+    cached = data::loadDataset(spec).test;
+    cached_key = key;
+  }
+  const auto& test = cached;
   if (index < 0 || index >= test.size())
     throw DataError("test image " + std::to_string(index) + " does not exist (the test set has " +
                     std::to_string(test.size()) + " images)");
