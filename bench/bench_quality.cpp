@@ -38,25 +38,6 @@ struct Outcome {
 // only what is missing.
 const char* kSummaryFile = "bench_run.json";
 
-std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& config_json) {
-  std::ifstream in(dir / kSummaryFile);
-  if (!in) return std::nullopt;
-  try {
-    const auto j = nlohmann::json::parse(in);
-    if (j.at("config") != nlohmann::json::parse(config_json)) return std::nullopt;
-    Outcome o;
-    o.status = j.at("status");
-    o.test_accuracy = j.at("test_accuracy");
-    o.seconds = j.at("seconds");
-    o.epoch_seconds = j.value("epoch_seconds", o.seconds);
-    o.branches = j.at("branches");
-    o.budget_k = j.at("budget_k");
-    return o;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
 // Σ of the epoch durations a run's event log records.
 double epochSeconds(const fs::path& events) {
   std::ifstream in(events);
@@ -71,6 +52,27 @@ double epochSeconds(const fs::path& events) {
     }
   }
   return total;
+}
+
+std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& config_json) {
+  std::ifstream in(dir / kSummaryFile);
+  if (!in) return std::nullopt;
+  try {
+    const auto j = nlohmann::json::parse(in);
+    if (j.at("config") != nlohmann::json::parse(config_json)) return std::nullopt;
+    Outcome o;
+    o.status = j.at("status");
+    o.test_accuracy = j.at("test_accuracy");
+    o.seconds = j.at("seconds");
+    // Summaries written before epoch_seconds existed: read it from the event log.
+    o.epoch_seconds = j.contains("epoch_seconds") ? j.at("epoch_seconds").get<double>()
+                                                  : epochSeconds(dir / "events.jsonl");
+    o.branches = j.at("branches");
+    o.budget_k = j.at("budget_k");
+    return o;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 // Keeps the last budget in force (the final k of a search run).
