@@ -19,6 +19,7 @@
 #include <ctime>
 #include <thread>
 
+#include "bench_util.h"
 #include "repnas/engine.h"
 #include "repnas/events.h"
 #include "repnas/runtime.h"
@@ -39,17 +40,12 @@ struct StepTimes {
 
 StepTimes readStepTimes(const QString& events, int batch) {
   StepTimes t;
-  QFile f(events);
-  if (!f.open(QIODevice::ReadOnly)) return t;
-  while (!f.atEnd()) {
-    const auto line = f.readLine().trimmed().toStdString();
-    if (line.empty()) continue;
-    const auto e = eventFromJson(line);
+  bench::forEachEvent(events.toStdString(), [&](const Event& e) {
     if (const auto* s = std::get_if<StepSnapshot>(&e)) {
       t.ms += s->step_ms;
       t.images += batch;
     }
-  }
+  });
   return t;
 }
 

@@ -40,17 +40,10 @@ const char* kSummaryFile = "bench_run.json";
 
 // Σ of the epoch durations a run's event log records.
 double epochSeconds(const fs::path& events) {
-  std::ifstream in(events);
   double total = 0;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    try {
-      const auto event = eventFromJson(line);
-      if (const auto* e = std::get_if<EpochSummary>(&event)) total += e->seconds;
-    } catch (const std::exception&) {
-      // a line cut by an interruption: not an epoch
-    }
-  }
+  bench::forEachEvent(events, [&](const Event& event) {
+    if (const auto* e = std::get_if<EpochSummary>(&event)) total += e->seconds;
+  });
   return total;
 }
 

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "repnas/events.h"
+
 namespace repnas::bench {
 
 /// @brief Now, UTC, ISO 8601 (e.g. 2026-11-23T15:04:05Z).
@@ -30,6 +32,23 @@ inline void writeJsonAtomically(const std::filesystem::path& path, const nlohman
     if (!out) throw std::runtime_error("cannot write " + tmp);
   }
   std::filesystem::rename(tmp, path);
+}
+
+/// @brief Calls `f(event)` for every event of a run's events.jsonl, in order. A line that does
+/// not parse (the last one, cut by an interruption) is skipped.
+template <class F>
+void forEachEvent(const std::filesystem::path& events, F&& f) {
+  std::ifstream in(events);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    Event event;
+    try {
+      event = eventFromJson(line);
+    } catch (const std::exception&) {
+      continue;
+    }
+    f(event);
+  }
 }
 
 }  // namespace repnas::bench

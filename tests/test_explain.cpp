@@ -176,7 +176,7 @@ class TestExplain : public QObject {
     QCOMPARE(ok.difference.height, 12);
     QVERIFY(ok.max_abs_output > 0.5);
     QVERIFY2(ok.max_abs_difference < 1e-5 * ok.max_abs_output, std::to_string(ok.max_abs_difference).c_str());
-    QCOMPARE(ok.border_width, 1);
+    QCOMPARE(ok.borderWidth(), 1);
     // Zero padding in BN-and-pad: wrong on the border only.
     opt.zero_padding = true;
     const auto zero = ex.prove(img, 1, "test image", opt);
@@ -218,7 +218,7 @@ class TestExplain : public QObject {
     QVERIFY(ex5.prove(img, 1, "test image", opt5).max_abs_difference < 1e-5 * ok.max_abs_output);
     opt5.zero_padding = true;
     const auto zero5 = ex5.prove(img, 1, "test image", opt5);
-    QCOMPARE(zero5.border_width, 2);
+    QCOMPARE(zero5.borderWidth(), 2);
     QCOMPARE(zero5.border_top + zero5.border_bottom + zero5.border_left + zero5.border_right, 8);
     QVERIFY(zero5.border_max > 1e-2);
     QVERIFY(zero5.interior_max < 1e-5 * zero5.max_abs_output);

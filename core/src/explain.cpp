@@ -620,7 +620,6 @@ ProofResult ReparamExplainer::prove(const ExplainImage& image, int image_channel
   r.border_bottom = count(Ho, H, true);
   r.border_left = count(Wo, W, false);
   r.border_right = count(Wo, W, true);
-  r.border_width = std::max({r.border_top, r.border_bottom, r.border_left, r.border_right});
   return r;
 }
 
@@ -703,7 +702,7 @@ std::string explainProofText(const ProofResult& p) {
       << "\n";
   out << "  max |multi-branch − folded| = " << num(p.max_abs_difference) << " (outputs up to "
       << num(p.max_abs_output) << ")\n";
-  out << "  on the border (" << p.border_width << " px): " << num(p.border_max)
+  out << "  on the border (" << p.borderWidth() << " px): " << num(p.border_max)
       << ", inside: " << num(p.interior_max) << "\n";
   return out.str();
 }

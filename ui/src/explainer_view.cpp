@@ -55,10 +55,7 @@ void ImageMap::setImage(const QString& caption, const ExplainImage& image, Palet
   update();
 }
 
-QSize ImageMap::sizeHint() const {
-  const int side = 160;
-  return {side + 8, side + 48};
-}
+QSize ImageMap::sizeHint() const { return {kSide + 8, kSide + 48}; }
 
 void ImageMap::paintEvent(QPaintEvent*) {
   QPainter p(this);
@@ -742,7 +739,7 @@ void ExplainerView::buildProofPage(bool broken) {
           .arg(r.max_abs_difference, 0, 'g', 3)
           .arg(r.max_abs_output, 0, 'g', 3)
           .arg(exact ? tr("equal up to float32 rounding") : tr("<b>they differ</b>"))
-          .arg(r.border_width)
+          .arg(r.borderWidth())
           .arg(r.border_max, 0, 'g', 3)
           .arg(r.interior_max, 0, 'g', 3));
   summary_->setTextFormat(Qt::RichText);
@@ -758,7 +755,7 @@ void ExplainerView::buildProofPage(bool broken) {
 }
 
 int ExplainerView::proofColumns() const {
-  return scroll_->viewport()->width() >= 4 * (ImageMap().sizeHint().width() + 12) ? 4 : 2;
+  return scroll_->viewport()->width() >= 4 * (ImageMap::kSide + 8 + 12) ? 4 : 2;
 }
 
 void ExplainerView::resizeEvent(QResizeEvent* event) {

@@ -4,6 +4,7 @@
 /// folding functions (the exporter's own), a proof on a real image, and two counter-examples.
 /// Plain C++; the UI only displays what this computes.
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -78,9 +79,10 @@ struct ProofResult {
   double border_max = 0;     ///< max |difference| where the KxK window touches the padding
   double interior_max = 0;   ///< max |difference| elsewhere
   /// Output rows/columns whose window touches the padding, per side (stride 2 can make the
-  /// sides differ), and the widest of them.
+  /// sides differ).
   int border_top = 0, border_bottom = 0, border_left = 0, border_right = 0;
-  int border_width = 0;
+  /// @brief The widest side of the border.
+  int borderWidth() const { return std::max({border_top, border_bottom, border_left, border_right}); }
   ProofOptions options;
 };
 

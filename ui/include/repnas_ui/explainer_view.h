@@ -33,6 +33,7 @@ class ImageMap : public QWidget {
   Q_OBJECT
  public:
   enum class Palette { Gray, Diverging, Heat };
+  static constexpr int kSide = 160;  ///< the image's side in pixels
   explicit ImageMap(QWidget* parent = nullptr);
   /// @brief `scale`: |value| mapped to full colour (Diverging, Heat); `border`: the rows and
   /// columns on each side (left, top, right, bottom) inside which a dashed frame is drawn
