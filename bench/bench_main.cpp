@@ -19,6 +19,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/script.h>
 
 #include "bench_quality.h"
@@ -324,6 +325,43 @@ int benchTrain(const std::filesystem::path& out_path, int threads, int repeats, 
   return 0;
 }
 
+// ---------------------------------------------------------------- profile of training steps
+
+/// Profiles `steps` training steps of `mode` (after a warm-up) with LibTorch's profiler: writes
+/// the Chrome trace and prints, per operator, the time it took inclusive of what it called.
+int benchProfile(const std::filesystem::path& out_path, const std::string& mode, int threads,
+                 int steps, int batch) {
+  TrainBench bench(mode, batch);
+  bench.run(3);
+  const auto t0 = Clock::now();
+  {
+    torch::autograd::profiler::RecordProfile guard(out_path.string());
+    bench.run(steps);
+  }
+  const double wall = msSince(t0);
+  std::ifstream in(out_path);
+  const auto trace = nlohmann::json::parse(in);
+  std::map<std::string, std::pair<double, int>> ops;  // name -> (total µs, calls)
+  for (const auto& e : trace)
+    if (e.value("ph", "") == "X") {
+      auto& [us, calls] = ops[e.value("name", "?")];
+      us += e.value("dur", 0.0);
+      ++calls;
+    }
+  std::vector<std::pair<std::string, std::pair<double, int>>> rows(ops.begin(), ops.end());
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::printf("%s, tiny backbone, batch %d, %d thread(s), %d profiled steps: %.1f ms per step "
+              "(profiler overhead included)\n\n%-44s %12s %8s\n",
+              mode.c_str(), batch, threads, steps, wall / steps, "operator (inclusive)",
+              "ms/step", "calls");
+  for (size_t i = 0; i < rows.size() && i < 40; ++i)
+    std::printf("%-44s %12.2f %8d\n", rows[i].first.c_str(), rows[i].second.first / 1000.0 / steps,
+                rows[i].second.second / steps);
+  std::printf("trace: %s\n", out_path.c_str());
+  return 0;
+}
+
 // ---------------------------------------------------------------- deploy (inference)
 
 int benchDeploy(const std::filesystem::path& out_path, int threads, int repeats) {
@@ -427,6 +465,7 @@ int main(int argc, char** argv) {
   if (args.empty() || args[0] == "--help") {
     std::puts(
         "usage: repnas-bench fusion|train|deploy [--out FILE] [--threads N] [--repeats N] [--batch N]\n"
+        "       repnas-bench profile [--mode plain|repvgg|dbb|search] [--repeats STEPS] [--out TRACE]\n"
         "       repnas-bench quality [--modes plain,repvgg,dbb,search] [--seeds 1,2,3]\n"
         "                            [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench sweep [--budgets 8,12,16,24,32] [--seeds 1,2,3]\n"
@@ -475,11 +514,14 @@ int main(int argc, char** argv) {
     }
   }
   int threads = 2, repeats = 5, batch = 128;
+  std::string mode = "dbb";
+  if (args[0] == "profile") out = std::filesystem::temp_directory_path() / "repnas-profile.json";
   for (size_t i = 1; i + 1 < args.size(); i += 2) {
     if (args[i] == "--out") out = args[i + 1];
     else if (args[i] == "--threads") threads = std::stoi(args[i + 1]);
     else if (args[i] == "--repeats") repeats = std::stoi(args[i + 1]);
     else if (args[i] == "--batch") batch = std::stoi(args[i + 1]);
+    else if (args[i] == "--mode" && args[0] == "profile") mode = args[i + 1];
     else { std::fprintf(stderr, "unknown option %s\n", args[i].c_str()); return 2; }
   }
   threads = repnas::setComputeThreads(threads);
@@ -487,6 +529,7 @@ int main(int argc, char** argv) {
     if (args[0] == "fusion") return benchFusion(out, threads, repeats);
     if (args[0] == "train") return benchTrain(out, threads, repeats, batch);
     if (args[0] == "deploy") return benchDeploy(out, threads, repeats);
+    if (args[0] == "profile") return benchProfile(out, mode, threads, repeats, batch);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "repnas-bench: %s\n", e.what());
     return 1;

@@ -273,18 +273,33 @@ class TestFoldMath : public QObject {
 
   // The straight-through gates' gradient is ⟨∂L/∂(Σ branches), y_b⟩ for each active branch,
   // and zero for the others; the branch parameters get the same gradients as without gates.
+  // In both modes: in training the branch outputs use batch statistics of the same x, so they
+  // can be recomputed too.
+  void gateGradientIsTheBranchOutputDotTheSumGradient_data() {
+    QTest::addColumn<bool>("training");
+    QTest::newRow("eval") << false;
+    QTest::newRow("training") << true;
+  }
   void gateGradientIsTheBranchOutputDotTheSumGradient() {
+    QFETCH(bool, training);
     BlockSpec spec;
     DiverseBranchBlock block(spec);
     randomizeForTesting(*block);
-    block->eval();  // fixed statistics, so that branch outputs can be recomputed
+    block->train(training);
     const BranchMask active("011010");  // 1x1-AVG, 1x1-KxK, 1xK
     const auto x = torch::randn({2, spec.in_channels, 7, 9});
+    // Training forwards move the running statistics (which the sequential branches' border
+    // reads): every forward below starts from the same buffers.
+    std::map<std::string, torch::Tensor> buffers;
+    for (auto& b : block->named_buffers()) buffers[b.key()] = b.value().clone();
+    auto restoreBuffers = [&] {
+      torch::NoGradGuard g;
+      for (auto& b : block->named_buffers()) b.value().copy_(buffers.at(b.key()));
+    };
     const auto gates = torch::ones({6}).requires_grad_();
     const auto out = block->preActivation(x, active, gates);
     const auto probe = torch::randn(out.sizes());
     (out * probe).sum().backward();
-    auto plain_block = DiverseBranchBlock(spec);
     for (int b = 0; b < 6; ++b) {
       const auto kind = static_cast<BranchKind>(b);
       const double got = gates.grad()[b].item<double>();
@@ -293,6 +308,7 @@ class TestFoldMath : public QObject {
         continue;
       }
       torch::NoGradGuard g;
+      restoreBuffers();
       const double expected = (probe * block->branch(kind)->forward(x)).sum().item<double>();
       QVERIFY2(std::abs(got - expected) <= 1e-4 * std::max(1.0, std::abs(expected)),
                qPrintable(QString("branch %1: %2 vs %3").arg(b).arg(got).arg(expected)));
@@ -302,6 +318,7 @@ class TestFoldMath : public QObject {
     for (auto& p : block->named_parameters())
       if (p.value().grad().defined()) gated[p.key()] = p.value().grad().clone();
     for (auto& p : block->parameters()) p.mutable_grad() = torch::Tensor();
+    restoreBuffers();
     (block->preActivation(x, active) * probe).sum().backward();
     for (auto& p : block->named_parameters()) {
       if (!p.value().grad().defined()) continue;

@@ -44,6 +44,19 @@ torch::Tensor BatchNormAndPadImpl::forward(const torch::Tensor& x) {
   return out;
 }
 
+// ---------------------------------------------------------------- gated BN
+
+torch::Tensor gatedBatchNorm(torch::nn::BatchNorm2d& bn, const torch::Tensor& z,
+                             const torch::Tensor& gate) {
+  if (!gate.defined()) return bn->forward(z);
+  const auto& o = bn->options;
+  const bool batch_stats = bn->is_training() || !o.track_running_stats();
+  if (bn->is_training() && o.track_running_stats()) bn->num_batches_tracked += 1;
+  return torch::batch_norm(z, bn->weight * gate, bn->bias * gate, bn->running_mean,
+                           bn->running_var, batch_stats, o.momentum().value_or(0.1), o.eps(),
+                           /*cudnn_enabled=*/false);
+}
+
 // ---------------------------------------------------------------- conv -> BN
 
 ConvBatchNormBranch::ConvBatchNormBranch(const BlockSpec& spec, int kernel_h, int kernel_w)
@@ -54,7 +67,9 @@ ConvBatchNormBranch::ConvBatchNormBranch(const BlockSpec& spec, int kernel_h, in
   bn = register_module("bn", torch::nn::BatchNorm2d(spec.out_channels));
 }
 
-torch::Tensor ConvBatchNormBranch::forward(const torch::Tensor& x) { return bn(conv(x)); }
+torch::Tensor ConvBatchNormBranch::forward(const torch::Tensor& x, const torch::Tensor& gate) {
+  return gatedBatchNorm(bn, conv(x), gate);
+}
 
 fold::KernelBias ConvBatchNormBranch::fold() const {
   auto kb = fold::foldBatchNorm(conv->weight.detach().to(torch::kDouble), {},
@@ -117,7 +132,8 @@ torch::Tensor Sequential1x1Branch::padValue() const {
 }
 
 torch::Tensor Sequential1x1Branch::secondStageTraining(const torch::Tensor& y,
-                                                       const torch::Tensor& v) {
+                                                       const torch::Tensor& v,
+                                                       const torch::Tensor& gate) {
   {
     // The second BN's running mean must track mean(w + c), i.e. gain momentum·c on top of its
     // own update (1 − m)·rm + m·mean(w). Added before the forward (autograd keeps the running
@@ -132,14 +148,15 @@ torch::Tensor Sequential1x1Branch::secondStageTraining(const torch::Tensor& y,
     const double m = second_bn->options.momentum().value_or(0.1);
     second_bn->running_mean.add_(c, m / (1 - m));
   }
-  return second_bn(secondStage(y, kernel_size / 2));
+  return gatedBatchNorm(second_bn, secondStage(y, kernel_size / 2), gate);
 }
 
-torch::Tensor Sequential1x1Branch::forward(const torch::Tensor& x) {
+torch::Tensor Sequential1x1Branch::forward(const torch::Tensor& x, const torch::Tensor& gate) {
   const std::vector<int64_t> ones{1, 1}, zeros{0, 0};
   const auto z = torch::conv2d(x, firstKernel(), {}, /*stride=*/ones, /*padding=*/zeros,
                                /*dilation=*/ones, groups);
-  if (!usesTrainingShortcut()) return second_bn(secondStage(first_bn(z), /*padding=*/0));
+  if (!usesTrainingShortcut())
+    return gatedBatchNorm(second_bn, secondStage(first_bn(z), /*padding=*/0), gate);
   // Training: see the class comment. v from the running statistics, before this update.
   auto& bn1 = first_bn->bn;
   const auto& o1 = bn1->options;
@@ -148,7 +165,7 @@ torch::Tensor Sequential1x1Branch::forward(const torch::Tensor& x) {
                                    bn1->running_var, /*training=*/true,
                                    o1.momentum().value_or(0.1), o1.eps(), /*cudnn_enabled=*/false);
   bn1->num_batches_tracked += 1;
-  return secondStageTraining(y, v);
+  return secondStageTraining(y, v, gate);
 }
 
 fold::KernelBias Sequential1x1Branch::fold() const {
@@ -170,7 +187,9 @@ IdentityBranch::IdentityBranch(const BlockSpec& spec)
   bn = register_module("bn", torch::nn::BatchNorm2d(spec.in_channels));
 }
 
-torch::Tensor IdentityBranch::forward(const torch::Tensor& x) { return bn(x); }
+torch::Tensor IdentityBranch::forward(const torch::Tensor& x, const torch::Tensor& gate) {
+  return gatedBatchNorm(bn, x, gate);
+}
 
 fold::KernelBias IdentityBranch::fold() const {
   const auto channels = static_cast<int>(bn->running_mean.size(0));
@@ -208,65 +227,16 @@ int64_t DiverseBranchBlockImpl::outputSize(int64_t n) const {
   return (n + 2 * p - spec_.kernel_size) / spec_.stride + 1;
 }
 
-namespace {
-
-/// Σ_b y_b · gates[b] for straight-through gates whose forward value is exactly 1. Forward:
-/// the plain sum. Backward: every branch receives the output gradient unchanged, and gate b
-/// receives ⟨grad, y_b⟩. Same values and gradients as multiplying each branch by its gate,
-/// without the two extra full passes per branch that the multiplication costs.
-struct GatedSum : public torch::autograd::Function<GatedSum> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
-                               at::TensorList outputs, const torch::Tensor& gates,
-                               const std::vector<int64_t>& kinds) {
-    ctx->save_for_backward(outputs.vec());
-    ctx->saved_data["kinds"] = kinds;
-    ctx->saved_data["gates"] = gates.size(0);
-    auto sum = outputs[0].clone();
-    for (size_t i = 1; i < outputs.size(); ++i) sum.add_(outputs[i]);
-    return sum;
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_outputs) {
-    const auto& grad = grad_outputs[0];
-    const auto outputs = ctx->get_saved_variables();
-    const auto kinds = ctx->saved_data["kinds"].toIntVector();
-    auto gate_grad = torch::zeros({ctx->saved_data["gates"].toInt()}, grad.options());
-    torch::autograd::variable_list grads;
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      grads.push_back(grad);
-      gate_grad[kinds[i]] = (grad * outputs[i]).sum();
-    }
-    grads.push_back(gate_grad);
-    grads.push_back(torch::Tensor());  // kinds
-    return grads;
-  }
-};
-
-}  // namespace
-
 torch::Tensor DiverseBranchBlockImpl::preActivation(const torch::Tensor& x,
                                                     const BranchMask& active,
                                                     const torch::Tensor& gates) {
   if ((active & ~spec_.branches).any())
     throw Error("branches " + maskName(active & ~spec_.branches) + " are not in this block");
-  if (gates.defined() && active.any()) {
-    std::vector<int64_t> kinds;
-    for (BranchKind kind : maskKinds(active)) kinds.push_back(static_cast<int64_t>(kind));
-    const auto index = torch::tensor(kinds, torch::kLong);
-    if (gates.detach().index_select(0, index).eq(1).all().item<bool>()) {
-      torch::autograd::variable_list outputs;
-      for (int64_t b : kinds) outputs.push_back(branches_[b]->forward(x));
-      auto sum = GatedSum::apply(at::TensorList(outputs), gates, kinds);  // a list: one gradient each
-      return identity_ ? sum + identity_->forward(x) : sum;
-    }
-  }
   torch::Tensor sum;
   auto add = [&sum](const torch::Tensor& y) { sum = sum.defined() ? sum + y : y; };
   for (BranchKind kind : maskKinds(active)) {
     const int b = static_cast<int>(kind);
-    auto y = branches_[b]->forward(x);
-    add(gates.defined() ? y * gates[b] : y);
+    add(branches_[b]->forward(x, gates.defined() ? gates[b] : torch::Tensor()));
   }
   if (identity_) add(identity_->forward(x));
   if (!sum.defined())

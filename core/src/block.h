@@ -31,10 +31,20 @@ class BatchNormAndPadImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BatchNormAndPad);
 
+/// @brief gate · BN(z), computed as BN(z) with γ and β scaled by `gate` (a 0-d tensor; undefined
+/// means 1). The same function, and the gate's gradient ⟨∂L/∂y, BN(z)⟩ comes out of BN's own
+/// γ and β gradients, without another pass over the output. Updates the running statistics
+/// as the module would.
+torch::Tensor gatedBatchNorm(torch::nn::BatchNorm2d& bn, const torch::Tensor& z,
+                             const torch::Tensor& gate);
+
 /// @brief One branch of a block; folds itself to a KxK kernel + bias at the block's geometry.
+/// Every branch ends in a BatchNorm, which is where a straight-through gate is applied.
 class BranchImpl : public torch::nn::Module {
  public:
-  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  torch::Tensor forward(const torch::Tensor& x) { return forward(x, {}); }
+  /// @brief gate · branch(x); `gate` is a 0-d tensor or undefined (= 1).
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& gate) = 0;
   /// @brief Eval-mode equivalent KxK kernel and bias, in float64.
   virtual fold::KernelBias fold() const = 0;
 };
@@ -43,7 +53,8 @@ class BranchImpl : public torch::nn::Module {
 class ConvBatchNormBranch : public BranchImpl {
  public:
   ConvBatchNormBranch(const BlockSpec& spec, int kernel_h, int kernel_w);
-  torch::Tensor forward(const torch::Tensor& x) override;
+  using BranchImpl::forward;
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& gate) override;
   fold::KernelBias fold() const override;
 
   torch::nn::Conv2d conv{nullptr};
@@ -66,7 +77,8 @@ class Sequential1x1Branch : public BranchImpl {
  public:
   enum class Second { Conv, AveragePool };
   Sequential1x1Branch(const BlockSpec& spec, Second second);
-  torch::Tensor forward(const torch::Tensor& x) override;
+  using BranchImpl::forward;
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& gate) override;
   fold::KernelBias fold() const override;
   /// @brief The 1x1 kernel in use: W, or W + I when identity-initialised.
   torch::Tensor firstKernel() const;
@@ -89,7 +101,8 @@ class Sequential1x1Branch : public BranchImpl {
   torch::Tensor padValue() const;
   /// Training shortcut after the first BN (which ran with bias β − v): the second stage with
   /// internal zero padding, then the second BN with its running-mean correction.
-  torch::Tensor secondStageTraining(const torch::Tensor& y, const torch::Tensor& v);
+  torch::Tensor secondStageTraining(const torch::Tensor& y, const torch::Tensor& v,
+                                    const torch::Tensor& gate = {});
 
  private:
   /// The second stage (KxK conv or average) with the given zero padding.
@@ -100,7 +113,8 @@ class Sequential1x1Branch : public BranchImpl {
 class IdentityBranch : public BranchImpl {
  public:
   explicit IdentityBranch(const BlockSpec& spec);
-  torch::Tensor forward(const torch::Tensor& x) override;
+  using BranchImpl::forward;
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& gate) override;
   fold::KernelBias fold() const override;
 
   torch::nn::BatchNorm2d bn{nullptr};
@@ -116,7 +130,8 @@ class DiverseBranchBlockImpl : public torch::nn::Module {
   /// @brief ReLU(preActivation(x)) with every branch of the spec active.
   torch::Tensor forward(const torch::Tensor& x);
   /// @brief Σ branches before the ReLU. `active` ⊆ spec.branches selects which run; `gates`
-  /// (optional, [6]) multiplies branch b's output by gates[b] (straight-through weights).
+  /// (optional, [6]) multiplies branch b's output by gates[b] (straight-through weights),
+  /// applied to the branch's last BatchNorm (see gatedBatchNorm).
   torch::Tensor preActivation(const torch::Tensor& x, const BranchMask& active,
                               const torch::Tensor& gates = {});
 
