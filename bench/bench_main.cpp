@@ -184,6 +184,7 @@ struct TrainBench {
   uint64_t step = 0;
 
   TrainBench(const std::string& m, int batch) : mode(m) {
+    repnas::reuseFreedMemory();  // as the engine does before training
     torch::manual_seed(0);
     repnas::RunConfig c;
     c.mode = mode;

@@ -100,6 +100,7 @@ struct Engine::Impl {
 
   void prepare() {
     setComputeThreads(config.threads);
+    reuseFreedMemory();
     DatasetSpec ds{config.dataset, config.data_dir};
     dataset = data::loadDataset(ds);
     auto train = data::takeFirst(dataset.train, config.train_limit);
@@ -541,6 +542,9 @@ const RunConfig& Engine::config() const { return impl_->config; }
 
 RunFinished Engine::run() {
   auto& d = *impl_;
+  struct Release {
+    ~Release() { releaseUnusedMemory(); }
+  } release_memory_after_the_run;
   try {
     fs::create_directories(d.run_dir);
     d.prepare();

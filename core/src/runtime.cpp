@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <thread>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "repnas_version.h"
 
 namespace repnas {
@@ -14,6 +18,21 @@ int hardwareThreads() { return std::max(1u, std::thread::hardware_concurrency())
 int setComputeThreads(int n) {
   at::set_num_threads(n > 0 ? n : hardwareThreads());
   return at::get_num_threads();
+}
+
+void reuseFreedMemory() {
+#ifdef __GLIBC__
+  // Blocks up to 1 GiB come from the heap, and the heap is trimmed only when more than 1 GiB at
+  // its top is free. Setting either also turns off glibc's own threshold adaptation.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
+void releaseUnusedMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 std::string version() { return REPNAS_VERSION; }
