@@ -456,9 +456,12 @@ struct Engine::Impl {
         e.train_loss = epoch_totals.loss_sum / std::max<int64_t>(1, epoch_totals.count);
         e.train_accuracy = static_cast<double>(epoch_totals.correct) / std::max<int64_t>(1, epoch_totals.count);
         e.seconds = epoch_totals.seconds;
-        if (val_set.size() > 0) e.val_accuracy = evaluate(val_set);
+        // In warm-up there is no architecture to evaluate: α is frozen at 0, so its top-k is
+        // an arbitrary tie-break (measured: test accuracy at chance, 10–16%).
+        const bool has_architecture = phase != Phase::Warmup;
+        if (has_architecture && val_set.size() > 0) e.val_accuracy = evaluate(val_set);
         const bool phase_ends = step == total_steps || phaseOfEpoch(epoch + 1) != phase;
-        if (phase_ends) e.test_accuracy = evaluate(test_set);
+        if (has_architecture && phase_ends) e.test_accuracy = evaluate(test_set);
         if (step == total_steps) final_test = e.test_accuracy;
         epoch_totals = {};
         emit(e);
