@@ -102,7 +102,7 @@ class Sequential1x1Branch : public BranchImpl {
   /// Training shortcut after the first BN (which ran with bias β − v): the second stage with
   /// internal zero padding, then the second BN with its running-mean correction.
   torch::Tensor secondStageTraining(const torch::Tensor& y, const torch::Tensor& v,
-                                    const torch::Tensor& gate = {});
+                                    const torch::Tensor& gate);
 
  private:
   /// The second stage (KxK conv or average) with the given zero padding.
