@@ -244,6 +244,7 @@ int verifyFusion(Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  repnas::reuseFreedMemory();  // before any thread starts (see runtime.h)
   if (argc < 2) {
     repnas::cli::printUsage(stderr);
     return 2;

@@ -25,6 +25,7 @@ void migrateOldSettings() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  repnas::reuseFreedMemory();  // before any thread starts (see runtime.h)
   QApplication app(argc, argv);
   // The application id REPNAS_APP_ID (org.repnas.Studio) names the desktop file, the AppStream
   // component, the icon and the settings folder (~/.config/org.repnas.Studio/repnas-studio.conf).

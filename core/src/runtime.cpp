@@ -23,9 +23,11 @@ int setComputeThreads(int n) {
 void reuseFreedMemory() {
 #ifdef __GLIBC__
   // Blocks up to 1 GiB come from the heap, and the heap is trimmed only when more than 1 GiB at
-  // its top is free. Setting either also turns off glibc's own threshold adaptation.
+  // its top is free. Setting either also turns off glibc's own threshold adaptation. One arena:
+  // threads that start later share the main heap, which follows these two settings.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_ARENA_MAX, 1);
 #endif
 }
 

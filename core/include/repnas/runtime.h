@@ -14,7 +14,11 @@ int setComputeThreads(int n);
 /// frees and allocates dozens of tensors of several MiB; by default glibc serves such blocks
 /// with fresh mappings or hands the top of the heap back after each free, so every step pays
 /// page faults to get zeroed pages again (measured: `dbb` training 1.4× faster, `search`
-/// 1.15×, `plain` about the same; see bench/README.md). Idempotent.
+/// 1.15×, `plain` about the same; see bench/README.md). It also keeps threads started
+/// afterwards on the main heap: glibc's per-thread heaps are given back whole when they empty,
+/// whatever the trim threshold (measured: an engine on a worker thread 3–4% slower). So programs
+/// call it first thing in main(), before any thread starts; the engine calls it again when a
+/// run starts. Idempotent.
 void reuseFreedMemory();
 
 /// @brief Hands unused heap memory back to the system (after a run).
