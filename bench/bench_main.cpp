@@ -184,7 +184,6 @@ struct TrainBench {
   uint64_t step = 0;
 
   TrainBench(const std::string& m, int batch) : mode(m) {
-    repnas::reuseFreedMemory();  // as the engine does before training
     torch::manual_seed(0);
     repnas::RunConfig c;
     c.mode = mode;
@@ -460,6 +459,7 @@ int benchDeploy(const std::filesystem::path& out_path, int threads, int repeats)
 }  // namespace
 
 int main(int argc, char** argv) {
+  repnas::reuseFreedMemory();  // before any thread starts, as the programs do (see runtime.h)
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 4 && args[0] == "train-memory-child")
     return trainMemoryChild(args[1], std::stoi(args[2]), std::stoi(args[3]));

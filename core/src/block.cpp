@@ -44,17 +44,21 @@ torch::Tensor BatchNormAndPadImpl::forward(const torch::Tensor& x) {
   return out;
 }
 
-// ---------------------------------------------------------------- gated BN
+// ---------------------------------------------------------------- BN with other γ, β
+
+torch::Tensor batchNormWith(torch::nn::BatchNorm2d& bn, const torch::Tensor& z,
+                            const torch::Tensor& weight, const torch::Tensor& bias) {
+  const auto& o = bn->options;
+  const bool batch_stats = bn->is_training() || !o.track_running_stats();
+  if (bn->is_training() && o.track_running_stats()) bn->num_batches_tracked += 1;
+  return torch::batch_norm(z, weight, bias, bn->running_mean, bn->running_var, batch_stats,
+                           o.momentum().value_or(0.1), o.eps(), /*cudnn_enabled=*/false);
+}
 
 torch::Tensor gatedBatchNorm(torch::nn::BatchNorm2d& bn, const torch::Tensor& z,
                              const torch::Tensor& gate) {
   if (!gate.defined()) return bn->forward(z);
-  const auto& o = bn->options;
-  const bool batch_stats = bn->is_training() || !o.track_running_stats();
-  if (bn->is_training() && o.track_running_stats()) bn->num_batches_tracked += 1;
-  return torch::batch_norm(z, bn->weight * gate, bn->bias * gate, bn->running_mean,
-                           bn->running_var, batch_stats, o.momentum().value_or(0.1), o.eps(),
-                           /*cudnn_enabled=*/false);
+  return batchNormWith(bn, z, bn->weight * gate, bn->bias * gate);
 }
 
 // ---------------------------------------------------------------- conv -> BN
@@ -159,13 +163,8 @@ torch::Tensor Sequential1x1Branch::forward(const torch::Tensor& x, const torch::
     return gatedBatchNorm(second_bn, secondStage(first_bn(z), /*padding=*/0), gate);
   // Training: see the class comment. v from the running statistics, before this update.
   auto& bn1 = first_bn->bn;
-  const auto& o1 = bn1->options;
   const auto v = padValue();
-  const auto y = torch::batch_norm(z, bn1->weight, bn1->bias - v, bn1->running_mean,
-                                   bn1->running_var, /*training=*/true,
-                                   o1.momentum().value_or(0.1), o1.eps(), /*cudnn_enabled=*/false);
-  bn1->num_batches_tracked += 1;
-  return secondStageTraining(y, v, gate);
+  return secondStageTraining(batchNormWith(bn1, z, bn1->weight, bn1->bias - v), v, gate);
 }
 
 fold::KernelBias Sequential1x1Branch::fold() const {

@@ -31,10 +31,14 @@ class BatchNormAndPadImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BatchNormAndPad);
 
+/// @brief What `bn` computes, with `weight` and `bias` in place of its γ and β; updates its
+/// running statistics (and batch count) as the module would.
+torch::Tensor batchNormWith(torch::nn::BatchNorm2d& bn, const torch::Tensor& z,
+                            const torch::Tensor& weight, const torch::Tensor& bias);
+
 /// @brief gate · BN(z), computed as BN(z) with γ and β scaled by `gate` (a 0-d tensor; undefined
 /// means 1). The same function, and the gate's gradient ⟨∂L/∂y, BN(z)⟩ comes out of BN's own
-/// γ and β gradients, without another pass over the output. Updates the running statistics
-/// as the module would.
+/// γ and β gradients, without another pass over the output.
 torch::Tensor gatedBatchNorm(torch::nn::BatchNorm2d& bn, const torch::Tensor& z,
                              const torch::Tensor& gate);
 
