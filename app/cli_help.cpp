@@ -28,9 +28,12 @@ const std::vector<CommandHelp>& commands() {
   static const std::vector<CommandHelp> table = {
       {"search", "search --out DIR [--config FILE] [--set KEY=VALUE ...] [--resume] [--quiet]",
        "train on real data: the RepNAS search, or a fixed-mask baseline",
-       "Trains a network in one of four modes (config key mode): search (RepNAS: warm-up with "
-       "every branch, search with the top-k noisy branches and the importance logits α trained "
-       "alongside the weights, fix the best k, train on), plain, repvgg or dbb. The default is "
+       "Trains a network in one of its modes (config key mode): search (RepNAS: a warm-up "
+       "that trains uniformly random k-subsets of the branches with α frozen, a search that "
+       "trains the top-k of α + τ·noise with α learning alongside the weights and τ annealed, "
+       "the fix of the best k with the conv kernels reset to their initial norm, then the fixed "
+       "phase, as long as a baseline's training), plain, plain+identity, repvgg, dbb, or odbb "
+       "(train a given mask from scratch, or mask=random for a random control). The default is "
        "the search on the tiny backbone on Fashion-MNIST from /usr/share/datasets/fashion-mnist "
        "(Debian package dataset-fashion-mnist). DIR receives config.json (the resolved "
        "configuration), events.jsonl (one JSON object per event: run start, every step, epoch "
@@ -46,6 +49,18 @@ const std::vector<CommandHelp>& commands() {
         {"--resume", "continue DIR from its checkpoint with its saved configuration (only --set "
                      "threads=N may change); with the same seed and threads the result equals an "
                      "uninterrupted run"},
+        {"--quiet", "no progress bar; print only the final status"}}},
+      {"retrain", "retrain RUN_DIR --out DIR [--set KEY=VALUE ...] [--quiet]",
+       "train the ODBB a search found from scratch, with the fixed-mask recipe",
+       "Reads the architecture of a finished (or fixed) search in RUN_DIR (arch.json, or the "
+       "fixed mask of its checkpoint) and trains exactly that mask from new weights in a new "
+       "run folder DIR: mode odbb, the same data, backbone, seed and batch as the search, the "
+       "baselines' schedule (epochs), config.json recording the mask and where it came from. "
+       "The result is a normal run folder: export, evaluate, monitor and resume work on it. "
+       "This is the protocol's test of a search: the retrained mask beside random masks of the "
+       "same budget (repnas search --set mode=odbb --set mask=random --set seed=N).",
+       {{"--out DIR", "the new run folder (required, must not hold a run)"},
+        {"--set KEY=VALUE", "change a key of the retraining (e.g. seed=2, epochs=30)"},
         {"--quiet", "no progress bar; print only the final status"}}},
       {"export",
        "export RUN_DIR [--onnx FILE] [--torchscript FILE] [--spec FILE] [--force] "

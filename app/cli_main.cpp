@@ -100,6 +100,11 @@ extern "C" void onInterrupt(int) {
   if (g_interrupts.fetch_add(1) >= 1) std::_Exit(130);
 }
 
+/// Runs `config` in `out` (a new run, or resumed) with the event log, the progress bar and
+/// Ctrl+C handling; the exit status of repnas search.
+int runEngine(const repnas::RunConfig& config, const std::string& out, bool resume, bool quiet,
+              const char* command);
+
 int search(Args& args) {
   const std::string out = args.value("--out", "");
   const std::string config_file = args.value("--config", "");
@@ -122,7 +127,33 @@ int search(Args& args) {
   if (!resume && std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
     throw repnas::Error(out + " already holds a run (checkpoint.pt); use --resume to continue it "
                         "or choose another --out");
+  return runEngine(config, out, resume, quiet, "search");
+}
 
+int retrain(Args& args) {
+  const std::string out = args.value("--out", "");
+  const auto overrides = args.values("--set");
+  const bool quiet = args.flag("--quiet");
+  const std::string run_dir = args.positional();
+  args.expectEmpty();
+  if (run_dir.empty()) throw repnas::Error("retrain needs a RUN_DIR");
+  if (out.empty()) throw repnas::Error("--out DIR is required");
+  if (std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
+    throw repnas::Error(out + " already holds a run (checkpoint.pt); resume it with repnas search "
+                        "--out " + out + " --resume, or choose another --out");
+  repnas::RunConfig config;
+  try {
+    config = repnas::retrainConfig(run_dir);
+  } catch (const std::exception& e) {  // a problem of the folder's files, not of the usage
+    std::fprintf(stderr, "repnas retrain: error: %s\n", e.what());
+    return 1;
+  }
+  repnas::applyConfigOverrides(config, overrides);
+  return runEngine(config, out, /*resume=*/false, quiet, "retrain");
+}
+
+int runEngine(const repnas::RunConfig& config, const std::string& out, bool resume, bool quiet,
+              const char* command) {
   repnas::Engine engine(config, out, resume);
   std::filesystem::create_directories(out);
   // A new run starts its log anew (a failed earlier attempt may have left one); a resumed run
@@ -161,7 +192,7 @@ int search(Args& args) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (result.status == "failed") {
-    std::fprintf(stderr, "repnas search: error: %s\n", result.message.c_str());
+    std::fprintf(stderr, "repnas %s: error: %s\n", command, result.message.c_str());
     return 1;
   }
   if (quiet) std::printf("%s: %s\n", result.status.c_str(), result.message.c_str());
@@ -260,6 +291,7 @@ int main(int argc, char** argv) {
   const std::map<std::string, std::function<int(Args&)>> commands = {
       {"verify-fusion", verifyFusion},
       {"search", search},
+      {"retrain", retrain},
       {"export", exportCommand},
       {"evaluate", evaluateCommand},
       {"version",

@@ -191,7 +191,7 @@ struct TrainBench {
     net = repnas::Network(spec);
     net->train();
     if (mode == "search") {
-      strategy = repnas::makeRepNasStrategy(spec.numLayers(), c);
+      strategy = repnas::makeRepNasStrategy(spec.numLayers(), c.resolved(469));
       budget = repnas::defaultBudget(spec.layerHasIdentity());
     } else {
       masks = repnas::uniformMasks(spec, repnas::modeBranches(mode));
@@ -208,7 +208,7 @@ struct TrainBench {
       repnas::Selection sel;
       if (strategy) {
         auto gen = at::make_generator<at::CPUGeneratorImpl>(step + 1);
-        sel = strategy->sample(repnas::Phase::Search, budget, gen);
+        sel = strategy->sample(budget, gen, /*noise_scale=*/1.0, /*straight_through=*/true);
       } else {
         sel.masks = masks;
       }

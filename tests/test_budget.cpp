@@ -1,6 +1,9 @@
 // Constrained top-k selection, budget feasibility, and the config / event formats.
 #include <QtTest>
 
+#include <cmath>
+#include <map>
+
 #include "repnas/backbone.h"
 #include "repnas/budget.h"
 #include "repnas/config.h"
@@ -162,12 +165,122 @@ class TestBudget : public QObject {
     expect(R"({"mode": "darts"})", "config key 'mode'");
     expect(R"({"backbone": "vgg"})", "config key 'backbone'");
     expect(R"({"epochs": 0})", "config key 'epochs'");
-    expect(R"({"epochs": 4, "warmup_epochs": 3, "search_epochs": 2})", "config key 'search_epochs'");
+    // Version 1 (a run folder's file from before fixed_epochs): epochs was the total.
+    expect(R"({"config_version": 1, "epochs": 4, "warmup_epochs": 3, "search_epochs": 2})",
+           "config key 'search_epochs'");
+    expect(R"({"config_version": 3})", "config key 'config_version'");
+    expect(R"({"fixed_epochs": -2})", "config key 'fixed_epochs'");
+    expect(R"({"warmup_epochs": 0, "search_epochs": 0, "fixed_epochs": 0})", "config key 'fixed_epochs'");
+    expect(R"({"mode": "odbb"})", "config key 'mask'");
+    expect(R"({"mask": "random"})", "config key 'mask': only mode odbb");
+    expect(R"({"mode": "odbb", "mask": [["KxK"]]})", "config key 'mask': 1 layers given");
+    expect(R"({"mode": "odbb", "mask": [["KxK", "3x3x3"]]})", "unknown branch");
+    expect(R"({"arch_lr": -0.5})", "config key 'arch_lr'");
+    expect(R"({"head_dropout": 1})", "config key 'head_dropout'");
+    expect(R"({"noise_end": -1})", "config key 'noise_end'");
     expect(R"({"dataset": "cifar10"})", "config key 'data_dir'");
     expect(R"({"pins": [{"layer": 0, "branch": "3x3", "pin": "maybe"}]})", "unknown pin 'maybe'");
     expect(R"({"pins": [{"layer": 0, "branch": "5x5x5", "pin": "keep"}]})", "unknown branch");
     expect("[1, 2]", "JSON object");
     expect("{nope", "not valid JSON");
+  }
+
+  void randomMasksHonourTheBudgetAndAreUniform() {
+    // Two layers, k = 3; layer 0 keeps 1x1 (pin), at most 2 there; layer 1 never Kx1 (pin).
+    Budget b;
+    b.k = 3;
+    b.resize(2, {true, true});
+    b.pins[0][0] = Pin::Keep;
+    b.pins[1][5] = Pin::Drop;
+    b.layer_max[0] = 2;
+    // Every allowed mask: layer 0 = {1x1} + 0 or 1 of 5 others; layer 1 the rest from 5.
+    // 1 extra in layer 0: 5 · C(5,1) = 25; none: C(5,2) = 10; 35 masks.
+    std::map<std::vector<int>, int> counts;
+    const int draws = 35000;
+    for (int i = 0; i < draws; ++i) {
+      const auto m = randomBranches(b, 1000 + i);
+      QCOMPARE(countBranches(m), 3);
+      QVERIFY(m[0].test(0) && !m[1].test(5) && m[0].count() <= 2);
+      ++counts[maskToBits(m)];
+    }
+    QCOMPARE(counts.size(), size_t(35));
+    // χ² against uniform, 34 degrees of freedom: p = 0.001 at 65.2.
+    double chi2 = 0;
+    const double expected = static_cast<double>(draws) / 35;
+    for (const auto& [mask, n] : counts) chi2 += (n - expected) * (n - expected) / expected;
+    QVERIFY2(chi2 < 65.2, qPrintable(QString("chi2 %1").arg(chi2)));
+    // Deterministic with the seed, different across seeds; an infeasible budget is refused.
+    QVERIFY(randomBranches(b, 7) == randomBranches(b, 7));
+    b.k = 20;
+    QVERIFY_THROWS_EXCEPTION(Error, randomBranches(b, 7));
+    // The default budget of the tiny backbone: k = 16, a minimum of 1 where there is no identity.
+    const auto tiny = makeBackbone("tiny", 1, 28, 28, 10);
+    const auto d = defaultBudget(tiny.layerHasIdentity());
+    for (std::uint64_t seed = 1; seed <= 50; ++seed) {
+      const auto m = randomBranches(d, seed);
+      QCOMPARE(countBranches(m), d.k);
+      for (int l = 0; l < 8; ++l) QVERIFY(static_cast<int>(m[l].count()) >= d.layer_min[l]);
+    }
+  }
+
+  void maskAgreementAndMarginOnAConstructedAlpha() {
+    Budget b;
+    b.k = 3;
+    b.resize(2, {true, true});
+    // α: layer 0 = 3, 2, 0...; layer 1 = 1, -1, ...: top-3 = (0,0), (0,1), (1,0).
+    std::vector<double> alpha = {3, 2, 0, 0, 0, 0, 1, -1, 0.5, -2, -2, -2};
+    const auto topk = selectBranches(alpha, b);
+    QCOMPARE(maskName(topk[0]), std::string("1x1+1x1-AVG"));
+    QCOMPARE(maskName(topk[1]), std::string("1x1"));
+    // The 3rd and 4th largest: 1 and 0.5.
+    QCOMPARE(*selectionMargin(alpha, topk, b), 0.5);
+    std::vector<BranchMask> sampled = {BranchMask("000011"), BranchMask("000100")};  // 1x1, 1x1-AVG; KxK
+    QCOMPARE(maskAgreement(sampled, topk), 2.0 / 3.0);
+    QCOMPARE(maskAgreement(topk, topk), 1.0);
+    // A pinned branch is outside the margin: keep the lowest kept one pinned, the gap grows.
+    b.pins[1][0] = Pin::Keep;
+    QCOMPARE(*selectionMargin(alpha, selectBranches(alpha, b), b), 1.5);  // 2 − 0.5
+  }
+
+  void archLrFollowsTheSearchStepsAndTheNoiseAnneals() {
+    RunConfig c;  // the default search: 4 search epochs
+    const auto r = c.resolved(/*steps_per_epoch=*/469);
+    QCOMPARE(r.search_epochs, 4);
+    QCOMPARE(r.arch_lr, 17.5 / (4 * 469));
+    QCOMPARE(r.resolved(469).arch_lr, r.arch_lr);  // resolving again changes nothing
+    c.arch_travel = 5;
+    QCOMPARE(c.resolved(100).arch_lr, 5.0 / 400);
+    c.arch_lr = 1e-4;  // an explicit value wins
+    QCOMPARE(c.resolved(100).arch_lr, 1e-4);
+    // τ: geometric from noise_start to noise_end over the search.
+    RunConfig n;
+    QCOMPARE(n.noiseScale(0), 1.0);
+    QVERIFY(std::abs(n.noiseScale(1) - 0.1) < 1e-12);
+    QVERIFY(std::abs(n.noiseScale(0.5) - std::sqrt(0.1)) < 1e-12);
+    QCOMPARE(n.noiseScale(2), n.noiseScale(1));
+    n.noise_end = 1;  // the official run: constant
+    QCOMPARE(n.noiseScale(0.7), 1.0);
+    n.noise_start = 0.5;
+    n.noise_end = 0;  // through 0: linear
+    QCOMPARE(n.noiseScale(0.5), 0.25);
+  }
+
+  void maskSettingsRoundTrip() {
+    RunConfig c;
+    applyConfigOverrides(c, {"mode=odbb", R"(mask=[["KxK"],["KxK","1x1-KxK"],["KxK"],[],["KxK"],["1x1"],["KxK"],["Kx1","1xK"]])",
+                             "mask_source=test"});
+    QVERIFY(c.mask.kind == MaskSetting::Kind::Given);
+    QCOMPARE(maskName(c.mask.layers[1]), std::string("KxK+1x1-KxK"));
+    QVERIFY(c.mask.layers[3].none());
+    const auto back = configFromJson(configToJson(c));
+    QVERIFY(back.mask == c.mask);
+    QCOMPARE(back.mask_source, std::string("test"));
+    const auto spec = backboneFor(back, 1, 28, 28, 10);  // the ODBB's layers have just its branches
+    QVERIFY(spec.layers[1].block.branches == c.mask.layers[1]);
+    QVERIFY(spec.layers[1].block.hasIdentityBranch());
+    applyConfigOverrides(c, {"mask=random"});
+    QVERIFY(c.mask.kind == MaskSetting::Kind::Random);
+    QVERIFY(configFromJson(configToJson(c)).mask.kind == MaskSetting::Kind::Random);
   }
 
   void configRoundTripsAndOverrides() {
@@ -186,8 +299,22 @@ class TestBudget : public QObject {
     QVERIFY(back.pins[0].branch == BranchKind::OneByOneAvg && back.pins[0].pin == Pin::Drop);
     QVERIFY_THROWS_EXCEPTION(ConfigError, applyConfigOverride(c, "nokey=1"));
     QVERIFY_THROWS_EXCEPTION(ConfigError, applyConfigOverride(c, "epochs"));
-    QCOMPARE(RunConfig().resolvedWarmupEpochs(), 1);   // 10% of 10
-    QCOMPARE(RunConfig().resolvedSearchEpochs(), 2);   // 23% of 10
+    const auto v1 = configFromJson("{}", /*version_when_absent=*/1);  // a version-1 run folder
+    QCOMPARE(v1.resolvedWarmupEpochs(), 1);   // 10% of 10
+    QCOMPARE(v1.resolvedSearchEpochs(), 2);   // 23% of 10
+    QCOMPARE(v1.totalEpochs(), 10);           // epochs was the total
+    QCOMPARE(v1.noise_end, 1.0);              // and nothing added since changes behaviour
+    QVERIFY(!v1.norm_reset && v1.head_dropout == 0 && !v1.clip_alpha_from_start &&
+            !v1.second_kxk_at_stride2 && v1.arch_lr == 1e-4);
+    // Version 2: the fixed phase is as long as a baseline (epochs); warm-up and search on top,
+    // in the official run's ratios to its fixed phase (15 and 35 to 100).
+    QCOMPARE(RunConfig().resolvedFixedEpochs(), 10);
+    QCOMPARE(RunConfig().resolvedWarmupEpochs(), 2);
+    QCOMPARE(RunConfig().resolvedSearchEpochs(), 4);
+    QCOMPARE(RunConfig().totalEpochs(), 16);
+    RunConfig dbb;
+    dbb.mode = "dbb";
+    QCOMPARE(dbb.totalEpochs(), 10);
   }
 
   void eventsRoundTripThroughJson() {

@@ -56,7 +56,8 @@ class TestCli : public QObject {
   QStringList searchArgs(const QString& out, int epochs) const {
     return {"search", "--out", out, "--quiet", "--set", "dataset=idx", "--set",
             "data_dir=" + data_, "--set", QString("epochs=%1").arg(epochs), "--set",
-            "warmup_epochs=1", "--set", "search_epochs=1", "--set", "batch_size=32", "--set",
+            "warmup_epochs=1", "--set", "search_epochs=1", "--set",
+            QString("fixed_epochs=%1").arg(epochs - 2), "--set", "batch_size=32", "--set",
             "threads=1", "--set", "arch_lr=0.05"};
   }
 

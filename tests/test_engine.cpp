@@ -16,6 +16,7 @@
 
 #include "network.h"
 #include "repnas/engine.h"
+#include "repnas/export.h"
 #include "strategy.h"
 #include "synthetic_data.h"
 
@@ -54,6 +55,7 @@ RunConfig tinyConfig(const std::string& data_dir) {
   c.epochs = 3;
   c.warmup_epochs = 1;
   c.search_epochs = 1;
+  c.fixed_epochs = 1;  // 3 epochs in all
   c.batch_size = 32;  // 160 images: 5 steps per epoch
   c.eval_batch_size = 64;
   c.threads = 1;
@@ -107,14 +109,14 @@ class TestEngine : public QObject {
     Network net(spec);
     net->eval();  // same BN path for both forwards
     RunConfig c;
-    auto strategy = makeRepNasStrategy(spec.numLayers(), c);
+    auto strategy = makeRepNasStrategy(spec.numLayers(), c.resolved(/*steps_per_epoch=*/10));
     {
       torch::NoGradGuard g;
       strategy->parameters()[0].normal_();
     }
     auto budget = defaultBudget(spec.layerHasIdentity());
     auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
-    auto sel = strategy->sample(Phase::Search, budget, gen);
+    auto sel = strategy->sample(budget, gen, 1.0, /*straight_through=*/true);
     QVERIFY(sel.gates.defined());
     QCOMPARE(countBranches(sel.masks), budget.k);
     const auto x = torch::randn({4, 1, 12, 12});
@@ -128,10 +130,10 @@ class TestEngine : public QObject {
     auto spec = makeBackbone("tiny", 1, 12, 12, 10);
     Network net(spec);
     RunConfig c;
-    auto strategy = makeRepNasStrategy(spec.numLayers(), c);
+    auto strategy = makeRepNasStrategy(spec.numLayers(), c.resolved(/*steps_per_epoch=*/10));
     auto budget = defaultBudget(spec.layerHasIdentity());
     auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
-    auto sel = strategy->sample(Phase::Search, budget, gen);
+    auto sel = strategy->sample(budget, gen, 1.0, /*straight_through=*/true);
     const auto loss = net->forward(torch::randn({8, 1, 12, 12}), sel.masks, sel.gates).logsumexp(1).mean();
     loss.backward();
     const auto grad = strategy->parameters()[0].grad();
@@ -143,7 +145,7 @@ class TestEngine : public QObject {
         else QCOMPARE(g, 0.0);
       }
     // Warm-up: α is frozen, no straight-through weights.
-    QVERIFY(!strategy->sample(Phase::Warmup, budget, gen).gates.defined());
+    QVERIFY(!strategy->sample(budget, gen, 1.0, /*straight_through=*/false).gates.defined());
   }
 
   void foldedNetworkEqualsEvalNetwork() {
@@ -236,6 +238,254 @@ class TestEngine : public QObject {
     QVERIFY(counters > 10);
   }
 
+  void normResetLeavesTheFunctionAndScalesMomentum() {
+    torch::manual_seed(11);
+    auto spec = backboneFor(RunConfig(), 1, 12, 12, 10);  // the search space, stride-2 KxK too
+    Network net(spec);
+    const auto initial = net->batchNormFedKernelNorms();
+    QVERIFY(initial.size() > 30);
+    randomizeForTesting(*net);  // random kernels and BN statistics: the norms have moved
+    // BN removes a kernel's scale up to its ε (a channel whose variance is near ε feels it):
+    // with a negligible ε the function must not change at all. Momentum 0 keeps the running
+    // statistics (which BN-and-pad's border uses in training too) fixed across forwards.
+    for (auto& m : net->modules(/*include_self=*/false))
+      if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bn->options.eps(1e-12).momentum(0.0);
+    torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+    const auto x = torch::randn({6, 1, 12, 12});
+    std::vector<BranchMask> all(spec.numLayers(), allBranches());
+    net->train();
+    net->forward(x, all).logsumexp(1).mean().backward();
+    sgd.step();  // momentum buffers exist now
+    const auto kernels = net->batchNormFedKernels();
+    const auto w = kernels[3].weight;
+    const auto buffer_before = static_cast<torch::optim::SGDParamState&>(
+        *sgd.state().at(c10::guts::to_string(w.unsafeGetTensorImpl()))).momentum_buffer().clone();
+    torch::NoGradGuard no_grad;
+    net->train();
+    net->setDropoutGenerator(at::make_generator<at::CPUGeneratorImpl>(3));  // the same masks
+    const auto train_before = net->forward(x, all);
+    net->eval();
+    const auto eval_before = net->forward(x, all);
+    net->train();
+    std::vector<double> seen;
+    const auto factors = net->rescaleBatchNormFedKernels(initial, [&](const torch::Tensor& t, double c) {
+      scaleMomentumBuffer(sgd, t, c);
+      seen.push_back(c);
+    });
+    // Back at the initial norms, and not by a trivial factor.
+    const auto after = net->batchNormFedKernelNorms();
+    for (size_t i = 0; i < after.size(); ++i)
+      QVERIFY2(std::abs(after[i] - initial[i]) <= 1e-5 * initial[i], kernels[i].name.c_str());
+    double spread = 0;
+    for (double c : factors) spread = std::max(spread, std::abs(std::log(c)));
+    QVERIFY(spread > 0.5);
+    QCOMPARE(seen.size(), factors.size());
+    // The function is unchanged in training mode (batch statistics) and in eval mode
+    // (running statistics, rescaled with the kernels).
+    net->eval();
+    const auto eval_after = net->forward(x, all);
+    net->train();
+    net->setDropoutGenerator(at::make_generator<at::CPUGeneratorImpl>(3));
+    const auto train_after = net->forward(x, all);
+    const double scale = std::max(1.0, eval_before.abs().max().item<double>());
+    QVERIFY2((eval_after - eval_before).abs().max().item<double>() <= 1e-4 * scale, "eval mode");
+    QVERIFY2((train_after - train_before).abs().max().item<double>() <=
+                 1e-4 * std::max(1.0, train_before.abs().max().item<double>()), "training mode");
+    // The momentum buffer scaled by the kernel's own factor.
+    const auto buffer_after = static_cast<torch::optim::SGDParamState&>(
+        *sgd.state().at(c10::guts::to_string(w.unsafeGetTensorImpl()))).momentum_buffer();
+    QVERIFY(torch::allclose(buffer_after, buffer_before * factors[3], 1e-5, 1e-7));
+  }
+
+  void annealedSearchReportsNoiseAgreementAndResolvedArchLr() {
+    const auto dir = fs::path(tmp_.path().toStdString()) / "run-annealed";
+    auto c = tinyConfig(data_);
+    c.arch_lr = -1;  // derived: arch_travel / search steps
+    c.arch_travel = 2.0;
+    c.search_epochs = 2;
+    c.noise_start = 1.0;
+    c.noise_end = 0.01;
+    Engine engine(c, dir.string());
+    Recorder rec;
+    engine.addObserver(&rec);
+    QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+    const auto saved = loadRunConfig(dir.string());
+    QCOMPARE(saved.arch_lr, 2.0 / 10);  // 2 search epochs of 5 steps
+    QCOMPARE(saved.fixed_epochs, 1);
+    const auto steps = rec.all<StepSnapshot>();
+    QCOMPARE(steps.size(), size_t(20));
+    QCOMPARE(steps[5].arch_lr, 0.2);
+    // τ: 1 in warm-up, geometric to 0.01 over the search, nothing sampled after the fix.
+    QCOMPARE(steps[0].noise_scale, 1.0);
+    QCOMPARE(steps[5].noise_scale, 1.0);
+    QVERIFY(std::abs(steps[10].noise_scale - 0.1) < 1e-9);  // half way
+    QVERIFY(steps[14].noise_scale < steps[13].noise_scale);
+    QCOMPARE(steps[15].noise_scale, 0.0);
+    for (int i = 0; i < 15; ++i) {
+      QCOMPARE(countBranches(steps[i].topk_mask), 16);
+      QCOMPARE(steps[i].mask_agreement, maskAgreement(steps[i].mask, steps[i].topk_mask));
+      QVERIFY(steps[i].alpha_margin.has_value());
+    }
+    QVERIFY(steps[15].topk_mask.empty() && steps[15].mask_agreement == 1.0);
+    // With α away from 0 and τ small, the sampled mask is (nearly) the noise-free top-k.
+    QVERIFY2(steps[14].mask_agreement >= 0.9, qPrintable(QString::number(steps[14].mask_agreement)));
+    // The fixed mask is the noise-free top-k of α after the last search step.
+    const auto& last = steps[14].alpha;
+    QVERIFY(rec.all<PhaseChange>().back().mask ==
+            selectBranches(std::vector<double>(last.begin(), last.end()), rec.all<RunInfo>()[0].budget));
+  }
+
+  void odbbTrainsItsMaskDeterministicallyAndRandomMasksHonourTheBudget() {
+    auto c = tinyConfig(data_);
+    c.mode = "odbb";
+    c.epochs = 1;
+    applyConfigOverrides(c, {R"(mask=[["KxK"],["KxK","1x1-KxK"],["1x1-KxK"],[],["KxK","1x1"],["1xK"],["KxK"],["KxK","1x1-AVG","Kx1"]])"});
+    const auto mask = c.mask.layers;
+    std::vector<std::map<std::string, torch::Tensor>> weights;
+    for (const char* name : {"run-odbb-a", "run-odbb-b"}) {
+      const auto dir = fs::path(tmp_.path().toStdString()) / name;
+      Engine engine(c, dir.string());
+      Recorder rec;
+      engine.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+      for (const auto& s : rec.all<StepSnapshot>()) {
+        QVERIFY(s.phase == Phase::Train);
+        QVERIFY(s.mask == mask);
+      }
+      QVERIFY(rec.all<RunFinished>().back().mask == mask);
+      QCOMPARE(readJson(dir / "arch.json")["branches_kept"].get<int>(), countBranches(mask));
+      RunConfig saved = loadRunConfig(dir.string());
+      QVERIFY(saved.mask == c.mask);
+      // Only the kept branches exist in the network.
+      Network net(backboneFor(saved, 1, 12, 12, 10));
+      QVERIFY(!net->block(3)->branch(BranchKind::KxK) && net->block(3)->identity());
+      torch::serialize::InputArchive archive, net_archive;
+      archive.load_from((dir / "weights.pt").string());
+      archive.read("network", net_archive);
+      net->load(net_archive);
+      std::map<std::string, torch::Tensor> w;
+      for (const auto& p : net->named_parameters()) w[p.key()] = p.value().clone();
+      weights.push_back(w);
+    }
+    for (const auto& [name, t] : weights[0]) QVERIFY2(torch::equal(t, weights[1].at(name)), name.c_str());
+
+    // mask=random: drawn once under the budget and recorded, so that config.json says which.
+    auto r = tinyConfig(data_);
+    r.mode = "odbb";
+    r.epochs = 1;
+    r.layer_max = {3};
+    r.pins = {{1, BranchKind::OneByOneAvg, Pin::Keep}};
+    applyConfigOverrides(r, {"mask=random"});
+    const auto dir = fs::path(tmp_.path().toStdString()) / "run-random";
+    Engine engine(r, dir.string());
+    QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+    const auto saved = loadRunConfig(dir.string());
+    QVERIFY(saved.mask.kind == MaskSetting::Kind::Given);
+    QCOMPARE(countBranches(saved.mask.layers), 16);
+    QVERIFY(saved.mask.layers[1].test(static_cast<size_t>(BranchKind::OneByOneAvg)));
+    for (const auto& m : saved.mask.layers) QVERIFY(m.count() <= 3);
+    QVERIFY(QString::fromStdString(saved.mask_source).contains("random"));
+    Budget b = searchBudget(r, backboneFor(r, 1, 12, 12, 10));
+    QVERIFY(saved.mask.layers == randomBranches(b, r.seed));
+  }
+
+  void retrainTakesTheFoundMaskFromScratch() {
+    const auto search_dir = fs::path(tmp_.path().toStdString()) / "run-to-retrain";
+    {
+      Engine engine(tinyConfig(data_), search_dir.string());
+      QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+    }
+    auto c = retrainConfig(search_dir.string());
+    QCOMPARE(QString::fromStdString(c.mode), QString("odbb"));
+    QVERIFY(QString::fromStdString(c.mask_source).contains("run-to-retrain"));
+    // The mask is the search's final architecture, layer by layer (arch.json's kept lists).
+    const auto arch = readJson(search_dir / "arch.json");
+    for (int l = 0; l < 8; ++l) {
+      BranchMask kept;
+      for (const auto& name : arch["layers"][l]["kept"])
+        kept.set(static_cast<size_t>(*parseBranchKind(name.get<std::string>())));
+      QVERIFY(c.mask.layers[l] == kept);
+    }
+    c.epochs = 1;
+    const auto dir = fs::path(tmp_.path().toStdString()) / "run-retrained";
+    Engine engine(c, dir.string());
+    Recorder rec;
+    engine.addObserver(&rec);
+    QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+    QVERIFY(rec.all<StepSnapshot>().front().mask == c.mask.layers);
+    QVERIFY(loadRunConfig(dir.string()).mask == c.mask);
+    // Not a search, or not fixed yet: a clear refusal naming the folder.
+    try {
+      retrainConfig(dir.string());
+      QFAIL("retrained an odbb run");
+    } catch (const Error& e) {
+      QVERIFY2(QString(e.what()).contains("not a search"), e.what());
+    }
+  }
+
+  void versionOneRunFoldersOpenResumeAndExport() {
+    // A run folder written before config_version: epochs was the total, no new keys.
+    const auto dir = fs::path(tmp_.path().toStdString()) / "run-v1";
+    auto c = tinyConfig(data_);
+    c.epochs = 3;  // v1 meaning: 1 warm-up + 1 search + 1 fixed
+    c.noise_end = 1;
+    c.norm_reset = false;
+    c.head_dropout = 0;
+    c.clip_alpha_from_start = false;
+    c.second_kxk_at_stride2 = false;
+    {
+      Engine first(c, dir.string());
+      Recorder rec;
+      rec.on_step = [&](const StepSnapshot& s) { if (s.step == 7) first.post(Command::stop()); };
+      first.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(first.run().status), QString("stopped"));
+    }
+    auto v1 = nlohmann::json::parse(configToJson(c));
+    for (const char* key : {"config_version", "fixed_epochs", "mask", "mask_source", "arch_travel",
+                            "noise_start", "noise_end", "norm_reset", "head_dropout",
+                            "clip_alpha_from_start", "second_kxk_at_stride2"})
+      v1.erase(key);
+    {
+      std::ofstream out(dir / "config.json");
+      out << v1.dump(2);
+    }
+    const auto loaded = loadRunConfig(dir.string());
+    QCOMPARE(loaded.totalEpochs(), 3);
+    QVERIFY(!loaded.second_kxk_at_stride2 && loaded.noise_end == 1.0);
+    RunConfig threads_only;
+    threads_only.threads = 1;
+    Engine second(threads_only, dir.string(), /*resume=*/true);
+    Recorder rec;
+    second.addObserver(&rec);
+    QCOMPARE(QString::fromStdString(second.run().status), QString("completed"));
+    QCOMPARE(rec.all<RunInfo>()[0].total_steps, int64_t(15));
+    // weights.pt with a version-1 config in its metadata exports.
+    {
+      torch::serialize::InputArchive in;
+      in.load_from((dir / "weights.pt").string());
+      c10::IValue meta_value;
+      in.read("meta", meta_value);
+      auto meta = nlohmann::json::parse(meta_value.toStringRef());
+      meta["config"] = v1;
+      torch::serialize::InputArchive net_in;
+      in.read("network", net_in);
+      Network net(backboneFor(loaded, 1, 12, 12, 10));
+      net->load(net_in);
+      torch::serialize::OutputArchive out, net_out;
+      out.write("meta", c10::IValue(meta.dump()));
+      net->save(net_out);
+      out.write("network", net_out);
+      out.save_to((dir / "weights.pt").string());
+    }
+    std::ofstream(dir / "config.json") << v1.dump(2);
+    ExportRequest req;
+    req.run_dir = dir.string();
+    req.spec_path = (dir / "m.json").string();
+    req.threads = 1;
+    const auto exported = exportRun(req);
+    QVERIFY2(exported.exported, exported.message.c_str());
+  }
+
   void fixedMaskModesTrainTheirBranches() {
     for (const char* mode : {"plain", "repvgg", "dbb"}) {
       const auto dir = fs::path(tmp_.path().toStdString()) / (std::string("run-") + mode);
@@ -268,6 +518,7 @@ class TestEngine : public QObject {
     c.epochs = 2;
     c.warmup_epochs = 0;
     c.search_epochs = 2;
+    c.fixed_epochs = 0;
     Engine engine(c, dir.string());
     Recorder rec;
     std::thread resumer;
@@ -458,6 +709,7 @@ class TestEngine : public QObject {
     QCOMPARE(QString::fromStdString(problems[0].key), QString("budget"));
     // Every problem is listed, each with its key.
     bad.epochs = 0;
+    bad.search_epochs = -5;
     bad.batch_size = 0;
     QStringList keys;
     for (const auto& p : bad.problems()) keys << QString::fromStdString(p.key);

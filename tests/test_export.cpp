@@ -52,6 +52,7 @@ class TestExport : public QObject {
     c.epochs = 3;
     c.warmup_epochs = 1;
     c.search_epochs = 1;
+    c.fixed_epochs = 1;
     c.batch_size = 32;
     c.threads = 1;
     c.arch_lr = 0.05;
@@ -110,7 +111,7 @@ class TestExport : public QObject {
     c10::IValue meta_value;
     archive.read("meta", meta_value);
     const auto meta = nlohmann::json::parse(meta_value.toStringRef());
-    auto spec = makeBackbone("tiny", 1, 12, 12, 10);
+    auto spec = backboneFor(configFromJson(meta["config"].dump()), 1, 12, 12, 10);
     Network net(spec);
     torch::serialize::InputArchive net_archive;
     archive.read("network", net_archive);
@@ -158,13 +159,15 @@ class TestExport : public QObject {
       archive.load_from((fs::path(run_) / "weights.pt").string());
       c10::IValue meta;
       archive.read("meta", meta);
-      auto spec = makeBackbone("tiny", 1, 12, 12, 10);
+      const auto meta_json = nlohmann::json::parse(meta.toStringRef());
+      auto spec = backboneFor(configFromJson(meta_json["config"].dump()), 1, 12, 12, 10);
       Network net(spec);
       torch::serialize::InputArchive net_archive;
       archive.read("network", net_archive);
       net->load(net_archive);
       torch::NoGradGuard g;
-      net->blocks_[3]->branch(BranchKind::KxK)->as<ConvBatchNormBranch>()->bn->running_var.fill_(-1);
+      // Layer 3's identity BN: always part of the folded layer, whichever branches were found.
+      net->blocks_[3]->identity()->as<IdentityBranch>()->bn->running_var.fill_(-1);
       torch::serialize::OutputArchive out, out_net;
       out.write("meta", meta);
       net->save(out_net);

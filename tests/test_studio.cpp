@@ -46,6 +46,7 @@ RunConfig tinyConfig(const QString& data_dir, int epochs = 4) {
   c.epochs = epochs;
   c.warmup_epochs = 1;
   c.search_epochs = 2;
+  c.fixed_epochs = std::max(0, epochs - 3);  // `epochs` in all, as before fixed_epochs
   c.batch_size = 32;  // 640 images: 20 steps per epoch
   c.eval_batch_size = 64;
   c.threads = 1;
@@ -418,6 +419,7 @@ class TestStudio : public QObject {
     config.epochs = 4;
     config.warmup_epochs = 1;
     config.search_epochs = 2;
+    config.fixed_epochs = 1;
     config.train_limit = 12800;
     config.test_limit = 2000;
     config.threads = 2;

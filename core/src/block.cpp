@@ -210,7 +210,10 @@ DiverseBranchBlockImpl::DiverseBranchBlockImpl(const BlockSpec& spec) : spec_(sp
         break;
       case BranchKind::KxK: b = std::make_shared<ConvBatchNormBranch>(spec, k, k); break;
       case BranchKind::OneByOneKxK:
-        b = std::make_shared<Sequential1x1Branch>(spec, Sequential1x1Branch::Second::Conv);
+        if (spec.second_kxk_at_stride2 && spec.stride == 2)
+          b = std::make_shared<ConvBatchNormBranch>(spec, k, k);  // official RepNAS at stride 2
+        else
+          b = std::make_shared<Sequential1x1Branch>(spec, Sequential1x1Branch::Second::Conv);
         break;
       case BranchKind::OneByK: b = std::make_shared<ConvBatchNormBranch>(spec, 1, k); break;
       case BranchKind::KByOne: b = std::make_shared<ConvBatchNormBranch>(spec, k, 1); break;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <random>
 
 #include "repnas/error.h"
 
@@ -128,6 +129,103 @@ int countBranches(const std::vector<BranchMask>& masks) {
   int n = 0;
   for (const auto& m : masks) n += static_cast<int>(m.count());
   return n;
+}
+
+namespace {
+
+/// C(n, r) as a double (exact for the sizes here: at most 6 per layer).
+double choose(int n, int r) {
+  if (r < 0 || r > n) return 0;
+  double c = 1;
+  for (int i = 1; i <= r; ++i) c = c * (n - r + i) / i;
+  return c;
+}
+
+}  // namespace
+
+std::vector<BranchMask> randomBranches(const Budget& b, std::uint64_t seed) {
+  const int layers = static_cast<int>(b.layer_min.size());
+  if (auto problem = budgetProblem(b, layers)) throw Error("infeasible budget: " + *problem);
+  // Per layer: which branches are forced, which are free, and the range of totals it allows.
+  std::vector<BranchMask> forced(layers), free_(layers);
+  std::vector<int> lo(layers), hi(layers);
+  for (int l = 0; l < layers; ++l) {
+    for (int j = 0; j < kNumBranchKinds; ++j) {
+      if (b.pins[l][j] == Pin::Keep) forced[l].set(j);
+      else if (b.pins[l][j] == Pin::Auto) free_[l].set(j);
+    }
+    const int keeps = static_cast<int>(forced[l].count());
+    lo[l] = std::max(b.layer_min[l], keeps);
+    hi[l] = std::min(b.layer_max[l], keeps + static_cast<int>(free_[l].count()));
+  }
+  // ways[l][r]: the number of allowed masks of layers l..L-1 with r branches in all. Counts
+  // reach C(6L, k) (about 1e35 for 22 layers): doubles hold them with enough precision for
+  // sampling proportionally.
+  std::vector<std::vector<double>> ways(layers + 1, std::vector<double>(b.k + 1, 0.0));
+  ways[layers][0] = 1;
+  for (int l = layers - 1; l >= 0; --l) {
+    const int keeps = static_cast<int>(forced[l].count()), n_free = static_cast<int>(free_[l].count());
+    for (int r = 0; r <= b.k; ++r)
+      for (int c = lo[l]; c <= hi[l] && c <= r; ++c)
+        ways[l][r] += choose(n_free, c - keeps) * ways[l + 1][r - c];
+  }
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<BranchMask> masks(layers);
+  int remaining = b.k;
+  for (int l = 0; l < layers; ++l) {
+    const int keeps = static_cast<int>(forced[l].count()), n_free = static_cast<int>(free_[l].count());
+    // The layer's count c with probability ∝ (ways to pick its free branches) · (ways after).
+    double u = uniform(gen) * ways[l][remaining];
+    int count = -1;
+    for (int c = lo[l]; c <= hi[l] && c <= remaining; ++c) {
+      const double w = choose(n_free, c - keeps) * ways[l + 1][remaining - c];
+      if (w <= 0) continue;
+      count = c;
+      if (u < w) break;
+      u -= w;
+    }
+    if (count < 0) throw Error("randomBranches: no allowed count in layer " + std::to_string(l));
+    // Then a uniform subset of its free branches of the remaining size (selection sampling).
+    masks[l] = forced[l];
+    int need = count - keeps, left = n_free;
+    for (int j = 0; j < kNumBranchKinds && need > 0; ++j) {
+      if (!free_[l].test(j)) continue;
+      if (uniform(gen) * left < need) {
+        masks[l].set(j);
+        --need;
+      }
+      --left;
+    }
+    remaining -= count;
+  }
+  return masks;
+}
+
+double maskAgreement(const std::vector<BranchMask>& sampled,
+                     const std::vector<BranchMask>& reference) {
+  int kept = 0, shared = 0;
+  for (size_t l = 0; l < sampled.size(); ++l) {
+    kept += static_cast<int>(sampled[l].count());
+    if (l < reference.size()) shared += static_cast<int>((sampled[l] & reference[l]).count());
+  }
+  return kept == 0 ? 1.0 : static_cast<double>(shared) / kept;
+}
+
+std::optional<double> selectionMargin(const std::vector<double>& scores,
+                                      const std::vector<BranchMask>& selected,
+                                      const Budget& b) {
+  std::optional<double> lowest_kept, highest_dropped;
+  for (size_t l = 0; l < selected.size() && l < b.pins.size(); ++l) {
+    for (int j = 0; j < kNumBranchKinds; ++j) {
+      if (b.pins[l][j] != Pin::Auto) continue;
+      const double s = scores.at(l * kNumBranchKinds + j);
+      if (selected[l].test(j)) lowest_kept = std::min(lowest_kept.value_or(s), s);
+      else highest_dropped = std::max(highest_dropped.value_or(s), s);
+    }
+  }
+  if (!lowest_kept || !highest_dropped) return std::nullopt;
+  return *lowest_kept - *highest_dropped;
 }
 
 }  // namespace repnas

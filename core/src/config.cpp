@@ -12,15 +12,55 @@ namespace repnas {
 
 using nlohmann::json;
 
+int RunConfig::resolvedFixedEpochs() const {
+  if (!isSearch()) return epochs;
+  return fixed_epochs >= 0 ? fixed_epochs : epochs;
+}
+
 int RunConfig::resolvedWarmupEpochs() const {
-  if (mode != "search") return 0;
-  return warmup_epochs >= 0 ? warmup_epochs : static_cast<int>(std::lround(0.10 * epochs));
+  if (!isSearch()) return 0;
+  // The official run's ratios to its fixed phase: 15 warm-up and 35 search epochs for 100.
+  return warmup_epochs >= 0 ? warmup_epochs
+                            : static_cast<int>(std::lround(0.15 * resolvedFixedEpochs()));
 }
 
 int RunConfig::resolvedSearchEpochs() const {
-  if (mode != "search") return 0;
+  if (!isSearch()) return 0;
   if (search_epochs >= 0) return search_epochs;
-  return std::max(1, static_cast<int>(std::lround(0.23 * epochs)));
+  return std::max(1, static_cast<int>(std::lround(0.35 * resolvedFixedEpochs())));
+}
+
+int RunConfig::totalEpochs() const {
+  return resolvedWarmupEpochs() + resolvedSearchEpochs() + resolvedFixedEpochs();
+}
+
+double RunConfig::resolvedArchLr(int64_t search_steps) const {
+  if (arch_lr >= 0) return arch_lr;
+  return search_steps > 0 ? arch_travel / static_cast<double>(search_steps) : 0.0;
+}
+
+double RunConfig::noiseScale(double search_progress) const {
+  const double p = std::clamp(search_progress, 0.0, 1.0);
+  if (noise_start <= 0 || noise_end <= 0)  // no geometric path through 0: linear
+    return noise_start + (noise_end - noise_start) * p;
+  return noise_start * std::pow(noise_end / noise_start, p);
+}
+
+RunConfig RunConfig::resolved(int64_t steps_per_epoch) const {
+  RunConfig r = *this;
+  if (isSearch()) {
+    r.warmup_epochs = resolvedWarmupEpochs();
+    r.search_epochs = resolvedSearchEpochs();
+    r.fixed_epochs = resolvedFixedEpochs();
+    r.arch_lr = resolvedArchLr(r.search_epochs * steps_per_epoch);
+  }
+  return r;
+}
+
+const std::vector<std::string>& modeNames() {
+  static const std::vector<std::string> names = {"search", "plain", "plain+identity",
+                                                 "repvgg", "dbb", "odbb"};
+  return names;
 }
 
 BranchMask modeBranches(const std::string& mode) {
@@ -29,24 +69,34 @@ BranchMask modeBranches(const std::string& mode) {
     for (auto k : kinds) m.set(static_cast<size_t>(k));
     return m;
   };
-  if (mode == "plain") return mask({BranchKind::KxK});
+  if (mode == "plain" || mode == "plain+identity") return mask({BranchKind::KxK});
   if (mode == "repvgg") return mask({BranchKind::KxK, BranchKind::OneByOne});
   if (mode == "dbb")
-    return mask({BranchKind::KxK, BranchKind::OneByOne, BranchKind::OneByOneKxK,
+    return mask({BranchKind::KxK, BranchKind::OneByOneKxK, BranchKind::OneByOne,
                  BranchKind::OneByOneAvg});
   return allBranches();
 }
 
-bool modeHasIdentity(const std::string& mode) { return mode == "search" || mode == "repvgg"; }
+bool modeHasIdentity(const std::string& mode) {
+  return mode == "search" || mode == "odbb" || mode == "repvgg" || mode == "plain+identity";
+}
 
 BackboneSpec backboneFor(const RunConfig& config, int in_channels, int height, int width,
                          int num_classes) {
   auto spec = makeBackbone(config.backbone, in_channels, height, width, num_classes,
                            config.kernel_size);
-  for (auto& layer : spec.layers) {
-    layer.block.branches = modeBranches(config.mode);
-    layer.block.identity = modeHasIdentity(config.mode);
-    layer.block.identity_init_1x1 = config.identity_init;
+  spec.head_dropout = config.head_dropout;
+  const bool given = config.mode == "odbb" && config.mask.kind == MaskSetting::Kind::Given &&
+                     static_cast<int>(config.mask.layers.size()) == spec.numLayers();
+  for (int l = 0; l < spec.numLayers(); ++l) {
+    auto& block = spec.layers[l].block;
+    // An ODBB's layers have just the branches it keeps; a random mask is drawn (and recorded
+    // as a given one) when the run starts, so until then its network has every branch.
+    block.branches = given ? config.mask.layers[l] : modeBranches(config.mode);
+    block.identity = modeHasIdentity(config.mode);
+    block.identity_init_1x1 = config.identity_init;
+    block.second_kxk_at_stride2 =
+        (config.mode == "search" || config.mode == "odbb") && config.second_kxk_at_stride2;
   }
   return spec;
 }
@@ -56,8 +106,9 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   auto fail = [&found](const std::string& key, const std::string& why) {
     found.push_back({key, why});
   };
-  if (mode != "search" && mode != "plain" && mode != "repvgg" && mode != "dbb")
-    fail("mode", "'" + mode + "' is not one of search, plain, repvgg, dbb");
+  const auto& modes = modeNames();
+  if (std::find(modes.begin(), modes.end(), mode) == modes.end())
+    fail("mode", "'" + mode + "' is not one of search, plain, plain+identity, repvgg, dbb, odbb");
   const auto presets = backbonePresets();
   if (std::find(presets.begin(), presets.end(), backbone) == presets.end())
     fail("backbone", "'" + backbone + "' is not one of tiny, small, repvgg-a0, resnet18");
@@ -68,10 +119,14 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   if (epochs < 1) fail("epochs", "must be >= 1, got " + std::to_string(epochs));
   if (warmup_epochs < -1) fail("warmup_epochs", "must be >= 0 (or -1 for automatic)");
   if (search_epochs < -1) fail("search_epochs", "must be >= 0 (or -1 for automatic)");
-  if (mode == "search" && resolvedWarmupEpochs() + resolvedSearchEpochs() > epochs)
-    fail("search_epochs", "warm-up " + std::to_string(resolvedWarmupEpochs()) + " + search " +
-                              std::to_string(resolvedSearchEpochs()) + " epochs exceed epochs " +
-                              std::to_string(epochs));
+  if (fixed_epochs < -1) fail("fixed_epochs", "must be >= 0 (or -1 for epochs)");
+  if (isSearch() && totalEpochs() < 1)
+    fail("fixed_epochs", "warm-up, search and fixed epochs are all 0: nothing to train");
+  if (mode == "odbb" && mask.kind == MaskSetting::Kind::None)
+    fail("mask", "mode odbb trains a given mask: set mask to \"random\" or to one list of "
+                 "branch names per layer");
+  if (mode != "odbb" && mask.kind != MaskSetting::Kind::None)
+    fail("mask", "only mode odbb trains a given mask (mode is " + mode + ")");
   if (budget < -1) fail("budget", "must be >= 0 (or -1 for ⌊budget_ratio · 6L⌋)");
   if (!(budget_ratio > 0 && budget_ratio <= 1)) fail("budget_ratio", "must be in (0, 1]");
   if (batch_size < 1) fail("batch_size", "must be >= 1");
@@ -84,7 +139,12 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   if (!(lr > 0) || !std::isfinite(lr)) fail("lr", "must be a positive number");
   if (momentum < 0 || momentum >= 1) fail("momentum", "must be in [0, 1)");
   if (weight_decay < 0) fail("weight_decay", "must be >= 0");
-  if (!(arch_lr >= 0) || !std::isfinite(arch_lr)) fail("arch_lr", "must be >= 0");
+  if (!(arch_lr >= 0 || arch_lr == -1) || !std::isfinite(arch_lr))
+    fail("arch_lr", "must be >= 0 (or -1: arch_travel / search steps)");
+  if (!(arch_travel >= 0) || !std::isfinite(arch_travel)) fail("arch_travel", "must be >= 0");
+  if (!(noise_start >= 0) || !std::isfinite(noise_start)) fail("noise_start", "must be >= 0");
+  if (!(noise_end >= 0) || !std::isfinite(noise_end)) fail("noise_end", "must be >= 0");
+  if (!(head_dropout >= 0 && head_dropout < 1)) fail("head_dropout", "must be in [0, 1)");
   if (arch_beta1 < 0 || arch_beta1 >= 1) fail("arch_beta1", "must be in [0, 1)");
   if (arch_beta2 < 0 || arch_beta2 >= 1) fail("arch_beta2", "must be in [0, 1)");
   if (arch_weight_decay < 0) fail("arch_weight_decay", "must be >= 0");
@@ -94,8 +154,14 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   for (int v : layer_min) if (v < 0 || v > 6) fail("layer_min", "values must be in 0..6");
   for (int v : layer_max) if (v < 0 || v > 6) fail("layer_max", "values must be in 0..6");
   for (const auto& p : pins) if (p.layer < 0) fail("pins", "layer must be >= 0");
+  if (mask.kind == MaskSetting::Kind::Given) {
+    const auto layers = makeBackbone(backbone, 1, 32, 32, 10, kernel_size).numLayers();
+    if (static_cast<int>(mask.layers.size()) != layers)
+      fail("mask", std::to_string(mask.layers.size()) + " layers given but backbone " + backbone +
+                       " has " + std::to_string(layers));
+  }
   // Whether the budget fits the backbone (the engine resolves it the same way when it starts).
-  if (found.empty() && mode == "search") {
+  if (found.empty() && (isSearch() || mask.kind == MaskSetting::Kind::Random)) {
     try {
       searchBudget(*this, backboneFor(*this, 1, 32, 32, 10));
     } catch (const ConfigError& e) {
@@ -146,17 +212,33 @@ json toJson(const RunConfig& c) {
   for (const auto& p : c.pins)
     pins.push_back({{"layer", p.layer}, {"branch", std::string(branchName(p.branch))},
                     {"pin", pinName(p.pin)}});
+  json mask = nullptr;
+  if (c.mask.kind == MaskSetting::Kind::Random) mask = "random";
+  if (c.mask.kind == MaskSetting::Kind::Given) {
+    mask = json::array();
+    for (const auto& m : c.mask.layers) {
+      json names = json::array();
+      for (BranchKind k : maskKinds(m)) names.push_back(std::string(branchName(k)));
+      mask.push_back(names);
+    }
+  }
   return json{
+      {"config_version", kConfigVersion},
       {"mode", c.mode}, {"backbone", c.backbone}, {"dataset", c.dataset},
       {"data_dir", c.data_dir}, {"epochs", c.epochs}, {"warmup_epochs", c.warmup_epochs},
-      {"search_epochs", c.search_epochs}, {"budget", c.budget},
-      {"budget_ratio", c.budget_ratio}, {"layer_min", c.layer_min}, {"layer_max", c.layer_max},
-      {"pins", pins}, {"batch_size", c.batch_size}, {"eval_batch_size", c.eval_batch_size},
+      {"search_epochs", c.search_epochs}, {"fixed_epochs", c.fixed_epochs},
+      {"budget", c.budget}, {"budget_ratio", c.budget_ratio}, {"layer_min", c.layer_min},
+      {"layer_max", c.layer_max}, {"pins", pins}, {"mask", mask},
+      {"mask_source", c.mask_source}, {"batch_size", c.batch_size}, {"eval_batch_size", c.eval_batch_size},
       {"train_limit", c.train_limit}, {"test_limit", c.test_limit}, {"val_split", c.val_split},
       {"seed", c.seed}, {"threads", c.threads}, {"kernel_size", c.kernel_size}, {"lr", c.lr},
       {"momentum", c.momentum}, {"weight_decay", c.weight_decay}, {"arch_lr", c.arch_lr},
-      {"arch_beta1", c.arch_beta1}, {"arch_beta2", c.arch_beta2},
-      {"arch_weight_decay", c.arch_weight_decay}, {"grad_clip", c.grad_clip},
+      {"arch_travel", c.arch_travel}, {"arch_beta1", c.arch_beta1},
+      {"arch_beta2", c.arch_beta2}, {"arch_weight_decay", c.arch_weight_decay},
+      {"noise_start", c.noise_start}, {"noise_end", c.noise_end},
+      {"norm_reset", c.norm_reset}, {"head_dropout", c.head_dropout},
+      {"clip_alpha_from_start", c.clip_alpha_from_start},
+      {"second_kxk_at_stride2", c.second_kxk_at_stride2}, {"grad_clip", c.grad_clip},
       {"crop_padding", c.crop_padding}, {"flip", c.flip}, {"snapshot_every", c.snapshot_every},
       {"identity_init", c.identity_init},
   };
@@ -261,9 +343,70 @@ void readField(const json& obj, const std::string& key, std::vector<PinSetting>&
   }
 }
 
-RunConfig fromJson(const json& j) {
+template <>
+void readField(const json& obj, const std::string& key, MaskSetting& out) {
+  const auto& v = obj.at(key);
+  out = {};
+  if (v.is_null()) return;
+  if (v.is_string() && v.get<std::string>() == "random") {
+    out.kind = MaskSetting::Kind::Random;
+    return;
+  }
+  if (!v.is_array())
+    throw ConfigError("config key 'mask': expected null, \"random\" or one list of branch "
+                      "names per layer, got " + std::string(typeName(v)));
+  out.kind = MaskSetting::Kind::Given;
+  for (size_t l = 0; l < v.size(); ++l) {
+    const auto& names = v[l];
+    if (!names.is_array())
+      throw ConfigError("config key 'mask': layer " + std::to_string(l) +
+                        ": expected a list of branch names, got " + typeName(names));
+    BranchMask m;
+    for (const auto& n : names) {
+      const auto kind = n.is_string() ? parseBranchKind(n.get<std::string>()) : std::nullopt;
+      if (!kind)
+        throw ConfigError("config key 'mask': layer " + std::to_string(l) + ": unknown branch " +
+                          n.dump() + " (expected 1x1, 1x1-AVG, KxK, 1x1-KxK, 1xK or Kx1)");
+      m.set(static_cast<size_t>(*kind));
+    }
+    out.layers.push_back(m);
+  }
+}
+
+/// What a version-1 file meant: its schedule as explicit epochs, and every key added since at
+/// the value that reproduces version 1's behaviour (unless the file sets it).
+void upgradeFromVersion1(const json& j, RunConfig& c) {
+  if (!j.contains("arch_lr")) c.arch_lr = 1e-4;
+  c.noise_start = c.noise_end = 1.0;
+  c.norm_reset = false;
+  c.head_dropout = 0;
+  c.clip_alpha_from_start = false;
+  c.second_kxk_at_stride2 = false;
+  if (c.isSearch()) {
+    const int warmup = c.warmup_epochs >= 0 ? c.warmup_epochs
+                                            : static_cast<int>(std::lround(0.10 * c.epochs));
+    const int search = c.search_epochs >= 0
+                           ? c.search_epochs
+                           : std::max(1, static_cast<int>(std::lround(0.23 * c.epochs)));
+    c.warmup_epochs = warmup;
+    c.search_epochs = search;
+    c.fixed_epochs = std::max(0, c.epochs - warmup - search);
+    if (warmup + search > c.epochs)
+      throw ConfigError("config key 'search_epochs': warm-up " + std::to_string(warmup) +
+                        " + search " + std::to_string(search) + " epochs exceed epochs " +
+                        std::to_string(c.epochs));
+  }
+}
+
+RunConfig fromJson(const json& j, int version_when_absent) {
   if (!j.is_object()) throw ConfigError("the configuration must be a JSON object");
   RunConfig c;
+  int version = version_when_absent;
+  if (j.contains("config_version")) readInteger(j, "config_version", version);
+  if (version < 1 || version > kConfigVersion)
+    throw ConfigError("config key 'config_version': version " + std::to_string(version) +
+                      " is not one this program reads (1.." + std::to_string(kConfigVersion) +
+                      "): it was written by a newer RepNAS Studio");
   const json known = toJson(c);
   for (auto it = j.begin(); it != j.end(); ++it)
     if (!known.contains(it.key())) throw ConfigError("unknown config key '" + it.key() + "'");
@@ -273,6 +416,11 @@ RunConfig fromJson(const json& j) {
   REPNAS_READ(epochs); REPNAS_READ(warmup_epochs); REPNAS_READ(search_epochs);
   REPNAS_READ(budget); REPNAS_READ(budget_ratio); REPNAS_READ(layer_min); REPNAS_READ(layer_max);
   REPNAS_READ(pins); REPNAS_READ(batch_size); REPNAS_READ(eval_batch_size);
+  if (version == 1) upgradeFromVersion1(j, c);
+  REPNAS_READ(fixed_epochs); REPNAS_READ(mask); REPNAS_READ(mask_source);
+  REPNAS_READ(arch_travel); REPNAS_READ(noise_start); REPNAS_READ(noise_end);
+  REPNAS_READ(norm_reset); REPNAS_READ(head_dropout); REPNAS_READ(clip_alpha_from_start);
+  REPNAS_READ(second_kxk_at_stride2);
   REPNAS_READ(train_limit); REPNAS_READ(test_limit); REPNAS_READ(val_split); REPNAS_READ(seed);
   REPNAS_READ(threads); REPNAS_READ(kernel_size); REPNAS_READ(lr); REPNAS_READ(momentum);
   REPNAS_READ(weight_decay); REPNAS_READ(arch_lr); REPNAS_READ(arch_beta1);
@@ -286,14 +434,14 @@ RunConfig fromJson(const json& j) {
 
 }  // namespace
 
-RunConfig configFromJson(const std::string& text) {
+RunConfig configFromJson(const std::string& text, int version_when_absent) {
   json j;
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
     throw ConfigError(std::string("the configuration is not valid JSON: ") + e.what());
   }
-  return fromJson(j);
+  return fromJson(j, version_when_absent);
 }
 
 std::string configToJson(const RunConfig& config) { return toJson(config).dump(2); }
@@ -315,39 +463,47 @@ void applyConfigOverrides(RunConfig& config, const std::vector<std::string>& ove
     }
     j[key] = value;
   }
-  config = fromJson(j);
+  config = fromJson(j, kConfigVersion);
 }
 
 void applyConfigOverride(RunConfig& config, const std::string& kv) {
   applyConfigOverrides(config, {kv});
 }
 
-RunConfig loadConfigFile(const std::string& path) {
+RunConfig loadConfigFile(const std::string& path, int version_when_absent) {
   std::ifstream in(path);
   if (!in) throw ConfigError("cannot read config file " + path);
   std::stringstream ss;
   ss << in.rdbuf();
   try {
-    return configFromJson(ss.str());
+    return configFromJson(ss.str(), version_when_absent);
   } catch (const ConfigError& e) {
     throw ConfigError(path + ": " + e.what());
   }
 }
 
+RunConfig loadRunConfig(const std::string& run_dir) {
+  return loadConfigFile(run_dir + "/config.json", /*version_when_absent=*/1);
+}
+
 const std::vector<ConfigKeyHelp>& configKeyHelp() {
   static const std::vector<ConfigKeyHelp> help = {
-      {"mode", "search (RepNAS), plain (KxK only), repvgg (KxK + 1x1 + identity) or dbb (KxK, 1x1, 1x1-KxK, 1x1-AVG)"},
+      {"config_version", "format version of this file (written as " + std::to_string(kConfigVersion) + "; a file without it is version 1 when it comes from a run folder)"},
+      {"mode", "search (RepNAS), plain (KxK only), plain+identity (KxK + identity), repvgg (KxK + 1x1 + identity), dbb (KxK, 1x1, 1x1-KxK, 1x1-AVG) or odbb (the mask in 'mask', + identity)"},
       {"backbone", "network preset: tiny, small, repvgg-a0 or resnet18"},
       {"dataset", "fashion-mnist, mnist, idx (IDX files in data_dir) or cifar10 (binary batches in data_dir)"},
       {"data_dir", "folder of the data files; empty: the data set's default (/usr/share/datasets/fashion-mnist)"},
-      {"epochs", "training epochs in total"},
-      {"warmup_epochs", "epochs with every branch and α frozen; -1: round(0.10 * epochs)"},
-      {"search_epochs", "epochs that train α (search mode); -1: round(0.23 * epochs)"},
+      {"epochs", "training epochs of a fixed-mask mode; in search mode the default length of the fixed phase"},
+      {"warmup_epochs", "search: epochs that train random k-subsets of the branches (uniform, α frozen) before the search; -1: round(0.15 * fixed epochs)"},
+      {"search_epochs", "search: epochs that train α on noisy top-k masks; -1: round(0.35 * fixed epochs)"},
+      {"fixed_epochs", "search: epochs after the fix (warm-up and search come on top); -1: epochs, as long as a baseline trains"},
       {"budget", "global branch budget k (identity not counted); -1: floor(budget_ratio * 6 * layers)"},
       {"budget_ratio", "k as a fraction of all searchable branches when budget is -1"},
       {"layer_min", "minimum of kept branches: [n] for every layer or one value per layer; empty: 1 in layers without identity, else 0"},
       {"layer_max", "maximum of kept branches: [n] for every layer or one value per layer; empty: 6"},
       {"pins", "list of {\"layer\": L, \"branch\": \"1x1\", \"pin\": \"keep\"|\"drop\"|\"auto\"}"},
+      {"mask", "mode odbb: the branches to train, one list of names per layer (e.g. [[\"KxK\"], ...]), or \"random\": uniform under budget, pins and limits, drawn with seed; null otherwise"},
+      {"mask_source", "where mask came from (recorded by repnas retrain and by mask=random)"},
       {"batch_size", "training batch size"},
       {"eval_batch_size", "batch size for evaluation"},
       {"train_limit", "use only the first N training images; 0: all"},
@@ -359,10 +515,17 @@ const std::vector<ConfigKeyHelp>& configKeyHelp() {
       {"lr", "SGD learning rate of the weights (cosine to 0 over all steps)"},
       {"momentum", "SGD momentum"},
       {"weight_decay", "SGD weight decay (not on BatchNorm parameters and biases)"},
-      {"arch_lr", "Adam learning rate of the importance logits α"},
+      {"arch_lr", "Adam learning rate of the importance logits α; -1: arch_travel / search steps (the resolved value is written to config.json)"},
+      {"arch_travel", "how far α can travel in the search when arch_lr is -1 (the official ImageNet run: 1e-4 * 175k steps = 17.5)"},
       {"arch_beta1", "Adam β1 of α"},
       {"arch_beta2", "Adam β2 of α"},
       {"arch_weight_decay", "weight decay of α (cosine-annealed to 0 over the search epochs)"},
+      {"noise_start", "scale τ of the logistic noise in r = α + τ·ε when the search starts"},
+      {"noise_end", "τ when the search ends (geometric in between); noise_end = noise_start = 1 is the official run"},
+      {"norm_reset", "at the fix, rescale every conv kernel that feeds a BatchNorm to its norm at initialisation (function unchanged, effective learning rate restored)"},
+      {"head_dropout", "Dropout probability before the linear head (the official code: 0.1)"},
+      {"clip_alpha_from_start", "include α's gradient in the clip norm from the first warm-up step, as the official code does (α itself stays frozen until the search)"},
+      {"second_kxk_at_stride2", "search space: at stride 2 the 1x1-KxK branch is a second KxK conv (the official code drops its 1x1)"},
       {"grad_clip", "global gradient-norm clip of weights and α; 0: off"},
       {"crop_padding", "random crop after zero padding by this many pixels; 0: off"},
       {"flip", "random horizontal flip (true/false)"},

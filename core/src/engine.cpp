@@ -81,13 +81,14 @@ struct Engine::Impl {
   bool paused = false;
   bool stop_requested = false;
   int64_t last_checkpoint_step = -1;
+  std::vector<double> initial_kernel_norms;  // of batchNormFedKernels(), for the norm reset
 
   template <typename E>
   void emit(const E& e) {
     for (auto* o : observers) dispatchEvent(Event(e), *o);
   }
 
-  bool isSearch() const { return config.mode == "search"; }
+  bool isSearch() const { return config.isSearch(); }
 
   Phase phaseOfEpoch(int epoch) const {
     if (!isSearch()) return Phase::Train;
@@ -114,19 +115,36 @@ struct Engine::Impl {
     test_set = data::takeFirst(dataset.test, config.test_limit);
     norm = data::computeNormalization(train_set.images);
 
-    backbone = backboneFor(config, dataset.info.channels, dataset.info.height,
-                           dataset.info.width, dataset.info.num_classes);
+    data::BatchSampler sampler(train_set.size(), config.batch_size, config.seed);
+    steps_per_epoch = sampler.batchesPerEpoch();
+    // What config.json records: the schedule and α's learning rate as this run uses them.
+    config = config.resolved(steps_per_epoch);
+    total_steps = steps_per_epoch * config.totalEpochs();
+
+    const auto input = dataset.info;
+    if (config.mask.kind == MaskSetting::Kind::Random) {
+      // Drawn once and recorded as the given mask, so that a resumed run trains the same one.
+      const auto all = backboneFor(config, input.channels, input.height, input.width,
+                                   input.num_classes);
+      const Budget b = searchBudget(config, all);
+      config.mask = {MaskSetting::Kind::Given, randomBranches(b, config.seed)};
+      config.mask_source = "random: uniform over the masks of k=" + std::to_string(b.k) +
+                           " that the budget allows, seed " + std::to_string(config.seed);
+    }
+    backbone = backboneFor(config, input.channels, input.height, input.width, input.num_classes);
     torch::manual_seed(config.seed);
     net = Network(backbone);
+    initial_kernel_norms = net->batchNormFedKernelNorms();
     const int layers = backbone.numLayers();
 
     if (isSearch()) {
       strategy = makeRepNasStrategy(layers, config);
       budget = searchBudget(config, backbone);
     } else {
-      budget.k = static_cast<int>(modeBranches(config.mode).count()) * layers;
+      fixed_masks = config.mode == "odbb" ? config.mask.layers
+                                          : uniformMasks(backbone, modeBranches(config.mode));
+      budget.k = countBranches(fixed_masks);
       budget.resize(layers, backbone.layerHasIdentity());
-      fixed_masks = uniformMasks(backbone, modeBranches(config.mode));
       fixed = true;
     }
 
@@ -141,10 +159,6 @@ struct Engine::Impl {
                                           .momentum(config.momentum)
                                           .weight_decay(0)));
     sgd = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(config.lr));
-
-    data::BatchSampler sampler(train_set.size(), config.batch_size, config.seed);
-    steps_per_epoch = sampler.batchesPerEpoch();
-    total_steps = steps_per_epoch * config.epochs;
   }
 
   // ------------------------------------------------------------ checkpoint
@@ -321,7 +335,7 @@ struct Engine::Impl {
       info.layers.push_back({l, backbone.layers[l].block,
                              backbone.layers[l].block.hasIdentityBranch(), backbone.layerLabel(l)});
     info.dataset = dataset.info;
-    info.epochs = config.epochs;
+    info.epochs = config.totalEpochs();
     info.warmup_epochs = config.resolvedWarmupEpochs();
     info.search_epochs = config.resolvedSearchEpochs();
     info.steps_per_epoch = steps_per_epoch;
@@ -336,6 +350,14 @@ struct Engine::Impl {
   void fixArchitecture(Phase from, int epoch) {
     fixed_masks = strategy->derive(budget);
     fixed = true;
+    if (config.norm_reset) {
+      // The random-subset steps inflate the kernels; back at their initial norms the fixed
+      // phase learns at the effective rate a network trained from scratch has (STRATEGIES.md
+      // §1). The momentum buffer keeps its angle to the kernel: it scales with it.
+      net->rescaleBatchNormFedKernels(initial_kernel_norms, [this](const torch::Tensor& w, double c) {
+        scaleMomentumBuffer(*sgd, w, c);
+      });
+    }
     net->resetBatchNormStatistics();
     emit(PhaseChange{from, Phase::Fixed, step, epoch, fixed_masks});
   }
@@ -385,12 +407,25 @@ struct Engine::Impl {
       const auto x = data::prepareBatch(batch.images, norm,
                                         {config.crop_padding, config.flip}, &augment_gen);
       Selection sel;
+      std::vector<BranchMask> topk;  // the noise-free selection, while there is a choice
+      std::optional<double> margin;
+      const double search_progress =
+          static_cast<double>(step - warmup_steps) / std::max<int64_t>(1, search_steps);
+      const double noise_scale = fixed ? 0.0 : config.noiseScale(phase == Phase::Search ? search_progress : 0.0);
+      // The official code runs the straight-through gates from the first step: α's gradient
+      // is in the clip norm during warm-up too, though α only moves in the search.
+      const bool alpha_gradient =
+          !fixed && (phase == Phase::Search || config.clip_alpha_from_start);
       if (fixed) {
         sel.masks = fixed_masks;
       } else {
         auto mask_gen = data::makeGenerator(config.seed, {2, static_cast<uint64_t>(step)});
-        sel = strategy->sample(phase, budget, mask_gen);
+        sel = strategy->sample(budget, mask_gen, noise_scale, alpha_gradient);
+        topk = strategy->derive(budget);
+        const auto alpha_now = alphaVector();
+        margin = selectionMargin(std::vector<double>(alpha_now.begin(), alpha_now.end()), topk, budget);
       }
+      net->setDropoutGenerator(data::makeGenerator(config.seed, {3, static_cast<uint64_t>(step)}));
       const auto logits = net->forward(x, sel.masks, sel.gates);
       const auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
       const double loss_value = loss.item<double>();
@@ -413,13 +448,12 @@ struct Engine::Impl {
       loss.backward();
       if (config.grad_clip > 0) {
         auto params = net->parameters();
-        if (strategy && phase == Phase::Search)
+        if (strategy && alpha_gradient)
           for (auto& p : strategy->parameters()) params.push_back(p);
         torch::nn::utils::clip_grad_norm_(params, config.grad_clip);
       }
       sgd->step();
-      if (phase == Phase::Search)
-        strategy->step(static_cast<double>(step - warmup_steps) / std::max<int64_t>(1, search_steps));
+      if (phase == Phase::Search) strategy->step(search_progress);
 
       const int64_t correct = logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
       const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -442,6 +476,12 @@ struct Engine::Impl {
         s.sigma.resize(s.alpha.size());
         for (size_t i = 0; i < s.alpha.size(); ++i) s.sigma[i] = 1.f / (1.f + std::exp(-s.alpha[i]));
         s.mask = sel.masks;
+        if (!topk.empty()) {
+          s.topk_mask = topk;
+          s.noise_scale = noise_scale;
+          s.mask_agreement = maskAgreement(sel.masks, topk);
+          s.alpha_margin = margin;
+        }
         s.budget_k = budget.k;
         s.step_ms = seconds * 1000;
         s.images_per_second = batch.size() / std::max(seconds, 1e-9);
@@ -512,6 +552,52 @@ struct Engine::Impl {
   }
 };
 
+RunConfig retrainConfig(const std::string& run_dir) {
+  const fs::path dir(run_dir);
+  if (!fs::exists(dir / "config.json"))
+    throw Error(run_dir + " has no config.json: not a RepNAS run folder");
+  RunConfig config = loadRunConfig(run_dir);
+  if (!config.isSearch())
+    throw Error(run_dir + " is a " + config.mode + " run, not a search: it has no architecture to retrain");
+  // weights.pt of a completed run, else the checkpoint once the mask is fixed.
+  std::optional<std::vector<BranchMask>> mask;
+  std::string from;
+  for (const char* file : {"weights.pt", "checkpoint.pt"}) {
+    const auto path = dir / file;
+    if (mask || !fs::exists(path)) continue;
+    torch::serialize::InputArchive archive;
+    c10::IValue meta_value;
+    try {
+      archive.load_from(path.string());
+      archive.read("meta", meta_value);
+    } catch (const c10::Error& e) {
+      throw Error("cannot read " + path.string() + ": " + e.what_without_backtrace());
+    }
+    json meta;
+    try {
+      meta = json::parse(meta_value.toStringRef());
+      if (meta.contains("mask")) mask = maskFromBits(meta.at("mask").get<std::vector<int>>());
+      else if (meta.value("fixed", false))
+        mask = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
+    } catch (const json::exception& e) {
+      throw Error(path.string() + ": malformed metadata: " + e.what());
+    }
+    if (mask) from = file;
+  }
+  if (!mask)
+    throw Error(run_dir + " has not fixed its architecture yet (no weights.pt, and its "
+                "checkpoint.pt is from before the fix): let the search reach its fixed phase");
+  const int seed = static_cast<int>(config.seed);
+  config.mode = "odbb";
+  config.mask = {MaskSetting::Kind::Given, *mask};
+  config.mask_source = "the search in " + run_dir + " (" + from + ", seed " +
+                       std::to_string(seed) + ", k=" + std::to_string(countBranches(*mask)) + ")";
+  config.warmup_epochs = config.search_epochs = config.fixed_epochs = -1;
+  config.arch_lr = -1;
+  config.validate();
+  return config;
+}
+
 Engine::Engine(const RunConfig& config, const std::string& run_dir, bool resume)
     : impl_(std::make_unique<Impl>()) {
   impl_->run_dir = run_dir;
@@ -519,7 +605,7 @@ Engine::Engine(const RunConfig& config, const std::string& run_dir, bool resume)
   if (resume) {
     const auto path = (fs::path(run_dir) / "config.json").string();
     if (!fs::exists(path)) throw Error("cannot resume: " + path + " does not exist");
-    impl_->config = loadConfigFile(path);
+    impl_->config = loadRunConfig(run_dir);
     impl_->config.threads = config.threads;
     if (!fs::exists(fs::path(run_dir) / "checkpoint.pt"))
       throw Error("cannot resume: no checkpoint.pt in " + run_dir);

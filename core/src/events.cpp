@@ -162,6 +162,8 @@ struct ToJson {
             {"phase", phaseName(e.phase)}, {"loss", e.loss},
             {"batch_accuracy", e.batch_accuracy}, {"lr", e.lr}, {"arch_lr", e.arch_lr},
             {"alpha", e.alpha}, {"sigma", e.sigma}, {"mask", maskToBits(e.mask)},
+            {"topk_mask", maskToBits(e.topk_mask)}, {"noise_scale", e.noise_scale},
+            {"mask_agreement", e.mask_agreement}, {"alpha_margin", optionalJson(e.alpha_margin)},
             {"budget_k", e.budget_k}, {"step_ms", e.step_ms},
             {"images_per_second", e.images_per_second}};
   }
@@ -254,6 +256,11 @@ Event eventFromJson(const std::string& line) {
       e.alpha = j.at("alpha").get<std::vector<float>>();
       e.sigma = j.at("sigma").get<std::vector<float>>();
       e.mask = maskFromBits(j.at("mask").get<std::vector<int>>());
+      // Added with the annealed search; logs from before have none of them.
+      if (j.contains("topk_mask")) e.topk_mask = maskFromBits(j.at("topk_mask").get<std::vector<int>>());
+      e.noise_scale = j.value("noise_scale", 0.0);
+      e.mask_agreement = j.value("mask_agreement", 1.0);
+      e.alpha_margin = optionalDouble(j, "alpha_margin");
       e.budget_k = j.at("budget_k");
       e.step_ms = j.at("step_ms");
       e.images_per_second = j.at("images_per_second");

@@ -73,7 +73,7 @@ LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* dat
   run.source = path;
   try {
     const auto meta = readArchiveMeta(archive);
-    run.config = configFromJson(meta.at("config").dump());
+    run.config = configFromJson(meta.at("config").dump(), /*version_when_absent=*/1);
     run.norm.mean = meta.at("normalization").at("mean").get<std::vector<double>>();
     run.norm.std = meta.at("normalization").at("std").get<std::vector<double>>();
     int channels, height, width, classes;
@@ -466,7 +466,7 @@ data::LoadedDataset loadData(const RunConfig& config, const std::string& dir_ove
 
 ExportResult exportRun(const ExportRequest& request) {
   setComputeThreads(request.threads);
-  const auto config = loadConfigFile((fs::path(request.run_dir) / "config.json").string());
+  const auto config = loadRunConfig(request.run_dir);
   const auto data = loadData(config, request.data_dir);
   auto run = loadRun(request.run_dir, &data);
   torch::NoGradGuard no_grad;

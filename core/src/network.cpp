@@ -41,6 +41,11 @@ torch::Tensor NetworkImpl::forward(const torch::Tensor& x, const std::vector<Bra
                                    const torch::Tensor& gates) {
   auto h = runLayers(x, masks, gates, spec_.numLayers());
   h = torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1);
+  // No module (files saved before it existed still load); masks from the step's generator.
+  if (spec_.head_dropout > 0 && is_training()) {
+    const double keep = 1.0 - spec_.head_dropout;
+    h = h * torch::empty_like(h).bernoulli_(keep, dropout_gen_) / keep;
+  }
   return head(h);
 }
 
@@ -77,6 +82,67 @@ void NetworkImpl::resetBatchNormStatistics() {
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bn->reset_running_stats();
   }
+}
+
+std::vector<NetworkImpl::BatchNormFedKernel> NetworkImpl::batchNormFedKernels() const {
+  std::vector<BatchNormFedKernel> out;
+  for (int l = 0; l < spec_.numLayers(); ++l) {
+    const std::string layer = "layer" + std::to_string(l) + ".";
+    for (BranchKind kind : kAllBranchKinds) {
+      const auto branch = blocks_[l]->branch(kind);
+      if (!branch) continue;
+      const std::string name = layer + std::string(branchName(kind));
+      if (auto* cb = dynamic_cast<ConvBatchNormBranch*>(branch.get())) {
+        out.push_back({name + ".conv", cb->conv->weight, {}, cb->bn});
+      } else if (auto* seq = dynamic_cast<Sequential1x1Branch*>(branch.get())) {
+        out.push_back({name + ".first", seq->first->weight, seq->identity_1x1, seq->first_bn->bn});
+        if (seq->second_conv)
+          out.push_back({name + ".second", seq->second_conv->weight, {}, seq->second_bn});
+      }
+    }
+    if (shortcuts_[l])
+      out.push_back({"shortcut" + std::to_string(l) + ".conv", shortcuts_[l]->conv->weight, {},
+                     shortcuts_[l]->bn});
+  }
+  return out;
+}
+
+std::vector<double> NetworkImpl::batchNormFedKernelNorms() const {
+  torch::NoGradGuard no_grad;
+  std::vector<double> norms;
+  for (const auto& k : batchNormFedKernels()) {
+    const auto used = k.offset.defined() ? k.weight + k.offset : k.weight;
+    norms.push_back(used.to(torch::kDouble).norm().item<double>());
+  }
+  return norms;
+}
+
+std::vector<double> NetworkImpl::rescaleBatchNormFedKernels(
+    const std::vector<double>& norms,
+    const std::function<void(const torch::Tensor&, double)>& on_scale) {
+  torch::NoGradGuard no_grad;
+  const auto kernels = batchNormFedKernels();
+  if (norms.size() != kernels.size())
+    throw Error("rescaleBatchNormFedKernels: " + std::to_string(norms.size()) + " norms for " +
+                std::to_string(kernels.size()) + " kernels");
+  std::vector<double> factors;
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    const auto& k = kernels[i];
+    auto used = k.offset.defined() ? k.weight + k.offset : k.weight.clone();
+    const double now = used.to(torch::kDouble).norm().item<double>();
+    const double c = now > 0 ? norms[i] / now : 1.0;
+    factors.push_back(c);
+    if (c == 1.0) continue;
+    // W' + offset = c · (W + offset).
+    k.weight.copy_(k.offset.defined() ? used * c - k.offset : used * c);
+    // BN(c·z) with running statistics: μ' = cμ and √(var' + ε) = c·√(var + ε).
+    auto& bn = *k.bn;
+    const double eps = bn.options.eps();
+    bn.running_mean.mul_(c);
+    bn.running_var.copy_((bn.running_var.add(eps).mul(c * c) - eps).clamp_min(0));
+    if (on_scale) on_scale(k.weight, c);
+  }
+  return factors;
 }
 
 std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> NetworkImpl::parameterGroups()
@@ -133,6 +199,15 @@ torch::Tensor FoldedNetworkImpl::forward(const torch::Tensor& x) {
     h = torch::relu(pre);
   }
   return head(torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1));
+}
+
+void scaleMomentumBuffer(torch::optim::SGD& sgd, const torch::Tensor& param, double factor) {
+  // LibTorch keys optimiser state by the parameter's TensorImpl address.
+  auto it = sgd.state().find(c10::guts::to_string(param.unsafeGetTensorImpl()));
+  if (it == sgd.state().end()) return;
+  auto& state = static_cast<torch::optim::SGDParamState&>(*it->second);
+  torch::NoGradGuard no_grad;
+  if (state.momentum_buffer().defined()) state.momentum_buffer().mul_(factor);
 }
 
 std::vector<BranchMask> uniformMasks(const BackboneSpec& spec, const BranchMask& mask) {

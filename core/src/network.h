@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "block.h"
@@ -36,8 +38,31 @@ class NetworkImpl : public torch::nn::Module {
                            int layer);
   const BackboneSpec& spec() const { return spec_; }
   DiverseBranchBlock block(int layer) const { return blocks_[layer]; }
+  /// @brief The generator of the head's dropout masks (the engine seeds one per step, so that
+  /// a resumed run draws the same masks); without one, the global generator.
+  void setDropoutGenerator(c10::optional<at::Generator> generator) { dropout_gen_ = generator; }
   /// @brief Resets every BatchNorm's running statistics (the RepNAS fix step).
   void resetBatchNormStatistics();
+
+  /// @brief A conv kernel whose output feeds a BatchNorm: scaling it (and that BN's running
+  /// statistics) leaves the network's function unchanged.
+  struct BatchNormFedKernel {
+    std::string name;       ///< e.g. "layer3.KxK.conv"
+    torch::Tensor weight;   ///< the parameter
+    torch::Tensor offset;   ///< a constant added to it in use (W + I), or undefined
+    torch::nn::BatchNorm2d bn{nullptr};  ///< the BN it feeds
+  };
+  /// @brief Every kernel that feeds a BatchNorm, in a fixed order.
+  std::vector<BatchNormFedKernel> batchNormFedKernels() const;
+  /// @brief Norm of each kernel of batchNormFedKernels() as used (W + offset).
+  std::vector<double> batchNormFedKernelNorms() const;
+  /// @brief Rescales each BN-fed kernel to `norms[i]` (as used: W + offset), its BN's running
+  /// mean by the same factor and its running variance so that √(var + ε) scales by it too
+  /// (exactly in eval mode; in training mode BN removes the scale up to ε), and calls
+  /// `on_scale(weight, factor)` for each (to scale optimiser state). Returns the factors.
+  std::vector<double> rescaleBatchNormFedKernels(
+      const std::vector<double>& norms,
+      const std::function<void(const torch::Tensor&, double)>& on_scale = {});
   /// @brief Parameters that get weight decay (conv and linear weights) and those that do not
   /// (BN parameters and biases).
   std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> parameterGroups() const;
@@ -51,6 +76,7 @@ class NetworkImpl : public torch::nn::Module {
   torch::Tensor runLayers(const torch::Tensor& x, const std::vector<BranchMask>& masks,
                           const torch::Tensor& gates, int end);
   BackboneSpec spec_;
+  c10::optional<at::Generator> dropout_gen_;
 };
 TORCH_MODULE(Network);
 
@@ -71,6 +97,9 @@ class FoldedNetworkImpl : public torch::nn::Module {
   BackboneSpec spec_;
 };
 TORCH_MODULE(FoldedNetwork);
+
+/// @brief Multiplies the SGD momentum buffer of `param` (if it has one yet) by `factor`.
+void scaleMomentumBuffer(torch::optim::SGD& sgd, const torch::Tensor& param, double factor);
 
 /// @brief Branch masks of a fixed-mask mode for every layer of `spec`.
 std::vector<BranchMask> uniformMasks(const BackboneSpec& spec, const BranchMask& mask);

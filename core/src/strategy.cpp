@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "repnas/error.h"
+
 namespace repnas {
 namespace {
 
@@ -30,15 +32,16 @@ class RepNasStrategy : public SearchStrategy {
 
   std::string name() const override { return "repnas"; }
 
-  Selection sample(Phase phase, const Budget& budget, torch::Generator& gen) override {
-    // r = α + (g1 − g2), g ~ Gumbel(0, 1): the difference is Logistic(0, 1) noise.
+  Selection sample(const Budget& budget, torch::Generator& gen, double noise_scale,
+                   bool straight_through) override {
+    // r = α + τ·(g1 − g2), g ~ Gumbel(0, 1): the difference is Logistic(0, 1) noise.
     const auto u = torch::rand(alpha_.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat))
                        .clamp(1e-6, 1 - 1e-6);
-    const auto noise = u.log() - (-u).log1p();
+    const auto noise = (u.log() - (-u).log1p()) * static_cast<float>(noise_scale);
     Selection s;
     const auto r = alpha_.detach() + noise;
     s.masks = selectBranches(toScores(r), budget);
-    if (phase == Phase::Search) {
+    if (straight_through) {
       // Straight-through: forward value exactly M; gradient reaches α through σ(r).
       const auto soft = torch::sigmoid(alpha_ + noise);
       s.gates = maskTensor(s.masks) + (soft - soft.detach());  // (s − s) is exactly 0
@@ -89,6 +92,8 @@ class RepNasStrategy : public SearchStrategy {
 }  // namespace
 
 std::unique_ptr<SearchStrategy> makeRepNasStrategy(int layers, const RunConfig& config) {
+  if (config.arch_lr < 0)
+    throw Error("makeRepNasStrategy: arch_lr is unresolved (use RunConfig::resolved)");
   return std::make_unique<RepNasStrategy>(layers, config);
 }
 

@@ -24,8 +24,11 @@ class SearchStrategy {
  public:
   virtual ~SearchStrategy() = default;
   virtual std::string name() const = 0;
-  /// @brief The mask of a training step in Warmup or Search, drawn with `generator`.
-  virtual Selection sample(Phase phase, const Budget& budget, torch::Generator& generator) = 0;
+  /// @brief The mask of a training step in Warmup or Search, drawn with `generator`;
+  /// `noise_scale` is τ in r = α + τ·ε. With `straight_through`, the selection carries gates
+  /// through which the loss's gradient reaches the architecture parameters.
+  virtual Selection sample(const Budget& budget, torch::Generator& generator, double noise_scale,
+                           bool straight_through) = 0;
   /// @brief The deterministic architecture under `budget` (what the fix step keeps).
   virtual std::vector<BranchMask> derive(const Budget& budget) const = 0;
   /// @brief Architecture parameters (included in gradient clipping).
@@ -41,8 +44,9 @@ class SearchStrategy {
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 };
 
-/// @brief RepNAS (DESIGN.md 1.2): α = 0, logistic noise, constrained global top-k,
-/// straight-through weights, Adam with cosine-annealed weight decay.
+/// @brief RepNAS (DESIGN.md 1.2): α = 0, logistic noise scaled by τ, constrained global
+/// top-k, straight-through weights, Adam with cosine-annealed weight decay. `config` must be
+/// resolved (RunConfig::resolved): its arch_lr is used as it is.
 std::unique_ptr<SearchStrategy> makeRepNasStrategy(int layers, const RunConfig& config);
 
 }  // namespace repnas

@@ -337,7 +337,7 @@ bool MainWindow::openRun(const QString& dir, bool follow) {
   budget_->setLive(false);
   // Show the run's configuration in the form (read-only meaning: a new run starts from it).
   try {
-    auto config = loadConfigFile(QDir(run_dir_).filePath("config.json").toStdString());
+    auto config = loadRunConfig(run_dir_.toStdString());
     setup_->setConfig(config);
   } catch (const std::exception&) {
     // A run being monitored may not have written its config yet.

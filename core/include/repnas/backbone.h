@@ -28,6 +28,7 @@ struct BackboneSpec {
   int input_width = 28;
   int num_classes = 10;
   std::vector<LayerSpec> layers;
+  double head_dropout = 0;  ///< Dropout probability before the linear head (training only)
 
   int numLayers() const { return static_cast<int>(layers.size()); }
   /// @brief Per layer: has the identity-BN branch.

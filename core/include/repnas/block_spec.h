@@ -18,6 +18,9 @@ struct BlockSpec {
   BranchMask branches = allBranches();  ///< which searchable branches the block has
   bool identity = true;   ///< add the identity-BN branch when stride 1 and C_in == C_out
   bool identity_init_1x1 = true;  ///< the 1x1 of 1x1-KxK is W + I with W = 0 (DBB)
+  /// At stride 2 the 1x1-KxK branch is a second KxK conv -> BN (the official RepNAS code drops
+  /// its 1x1 there); false: DBB's 1x1 -> BN-and-pad -> KxK at every stride.
+  bool second_kxk_at_stride2 = false;
 
   /// @brief True when the identity-BN branch is present.
   bool hasIdentityBranch() const {

@@ -4,6 +4,7 @@
 /// that turns per-branch scores into a mask (DESIGN.md 1.3). Plain C++, no torch.
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,5 +52,23 @@ std::vector<BranchMask> selectBranches(const std::vector<double>& scores, const 
 
 /// @brief Number of branches set over all layers.
 int countBranches(const std::vector<BranchMask>& masks);
+
+/// @brief A mask drawn uniformly from every mask that `budget` allows (exactly k branches,
+/// Keep pins kept, Drop pins dropped, per-layer limits honoured), from a generator seeded by
+/// `seed`. Throws repnas::Error with budgetProblem's reason when infeasible.
+std::vector<BranchMask> randomBranches(const Budget& budget, std::uint64_t seed);
+
+/// @brief The fraction of the branches of `sampled` that `reference` also keeps (1 when
+/// `sampled` is empty): how much of a noisy step's mask the noise-free selection agrees with.
+double maskAgreement(const std::vector<BranchMask>& sampled,
+                     const std::vector<BranchMask>& reference);
+
+/// @brief How decided `selected` (the selection of `scores` under `budget`) is: the lowest
+/// score among kept branches that no pin forces, minus the highest score among dropped
+/// branches that no pin forbids (the gap between the k-th and the (k+1)-th score when no
+/// limits bind). nullopt when either side is empty.
+std::optional<double> selectionMargin(const std::vector<double>& scores,
+                                      const std::vector<BranchMask>& selected,
+                                      const Budget& budget);
 
 }  // namespace repnas

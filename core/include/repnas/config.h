@@ -31,20 +31,38 @@ struct ConfigProblem {
   std::string message;
 };
 
+/// @brief The version of the configuration format that configToJson writes (key
+/// `config_version`). Version 1 (no key; written before the search was scaled to the run):
+/// `epochs` was the total of a search and warm-up / search were fractions of it, arch_lr was a
+/// fixed 1e-4, the noise was not annealed, and there was no norm reset, head dropout,
+/// α in the warm-up clip norm or stride-2 second KxK. A version-1 file loads with that meaning.
+inline constexpr int kConfigVersion = 2;
+
+/// @brief Which branches a run trains when it does not search.
+struct MaskSetting {
+  enum class Kind { None, Random, Given };
+  Kind kind = Kind::None;             ///< None: the mode's own branches
+  std::vector<BranchMask> layers;     ///< Given: one mask per layer
+  bool operator==(const MaskSetting& o) const { return kind == o.kind && layers == o.layers; }
+};
+
 /// @brief Everything a run needs. Fields named as the JSON keys.
 struct RunConfig {
-  std::string mode = "search";          ///< search | plain | repvgg | dbb
+  std::string mode = "search";          ///< see modeNames()
   std::string backbone = "tiny";        ///< see backbonePresets()
   std::string dataset = "fashion-mnist";  ///< fashion-mnist | mnist | idx | cifar10
   std::string data_dir;                 ///< empty: the data set's default folder
-  int epochs = 10;
-  int warmup_epochs = -1;               ///< -1: round(0.10 · epochs)
-  int search_epochs = -1;               ///< -1: round(0.23 · epochs)
+  int epochs = 10;                      ///< training epochs of a fixed-mask run (the baselines)
+  int warmup_epochs = -1;               ///< search: -1: round(0.15 · fixed epochs)
+  int search_epochs = -1;               ///< search: -1: round(0.35 · fixed epochs)
+  int fixed_epochs = -1;                ///< search: epochs after the fix; -1: `epochs`
   int budget = -1;                      ///< global k; -1: ⌊budget_ratio · 6L⌋
   double budget_ratio = 0.34;
   std::vector<int> layer_min;           ///< per layer; empty: 1 without identity, else 0
   std::vector<int> layer_max;           ///< per layer; empty: 6
   std::vector<PinSetting> pins;
+  MaskSetting mask;                     ///< mode odbb: the mask it trains
+  std::string mask_source;              ///< where `mask` came from (free text, recorded)
   int batch_size = 128;
   int eval_batch_size = 500;
   int64_t train_limit = 0;              ///< use only the first N training images (0: all)
@@ -56,20 +74,42 @@ struct RunConfig {
   double lr = 0.1;                      ///< SGD, cosine to 0 over all steps
   double momentum = 0.9;
   double weight_decay = 1e-4;           ///< not on BN parameters and biases
-  double arch_lr = 1e-4;                ///< Adam on α
+  double arch_lr = -1;                  ///< Adam on α; -1: arch_travel / search steps
+  double arch_travel = 17.5;            ///< how far α may travel in the search (see arch_lr)
   double arch_beta1 = 0.5;
   double arch_beta2 = 0.999;
   double arch_weight_decay = 5e-4;      ///< cosine-annealed to 0 over the search epochs
+  double noise_start = 1.0;             ///< scale τ of the logistic noise at the search start
+  double noise_end = 0.1;               ///< τ at the search end (geometric in between)
+  bool norm_reset = true;               ///< at the fix, BN-fed kernels back to their initial norm
+  double head_dropout = 0.1;            ///< Dropout before the linear head (official code)
+  bool clip_alpha_from_start = true;    ///< α's gradient in the clip norm from warm-up on
+  bool second_kxk_at_stride2 = true;    ///< search space: stride-2 1x1-KxK is a second KxK
   double grad_clip = 5.0;               ///< global gradient norm (weights and α); 0: off
   int crop_padding = 2;                 ///< random crop after zero padding; 0: off
   bool flip = true;                     ///< random horizontal flip
   int snapshot_every = 1;               ///< emit a step snapshot every N steps
   bool identity_init = true;            ///< 1x1 of 1x1-KxK starts as identity (DBB)
 
-  /// @brief Warm-up epochs after resolving -1.
+  /// @brief True for the search mode (warm-up, search, fix, fixed phase).
+  bool isSearch() const { return mode == "search"; }
+  /// @brief Epochs after the fix (search) or of the whole run (fixed-mask modes).
+  int resolvedFixedEpochs() const;
+  /// @brief Warm-up epochs after resolving -1 (0 for fixed-mask modes).
   int resolvedWarmupEpochs() const;
   /// @brief Search epochs after resolving -1 (0 for fixed-mask modes).
   int resolvedSearchEpochs() const;
+  /// @brief All epochs of the run: warm-up + search + fixed.
+  int totalEpochs() const;
+  /// @brief α's Adam learning rate for a search phase of `search_steps` steps: arch_lr when set,
+  /// else arch_travel / search_steps (0 without search steps).
+  double resolvedArchLr(int64_t search_steps) const;
+  /// @brief The noise scale τ at `search_progress` (0..1 over the search phase): geometric from
+  /// noise_start to noise_end; noise_start before the search.
+  double noiseScale(double search_progress) const;
+  /// @brief This configuration with every automatic (-1) schedule value and arch_lr resolved,
+  /// for `steps_per_epoch` training steps per epoch (what config.json records).
+  RunConfig resolved(int64_t steps_per_epoch) const;
   /// @brief Every invalid field (empty when valid), in key order of the JSON object; includes
   /// whether an explicit budget fits the backbone (budgetProblem).
   std::vector<ConfigProblem> problems() const;
@@ -86,8 +126,10 @@ struct ConfigKeyHelp {
 const std::vector<ConfigKeyHelp>& configKeyHelp();
 
 /// @brief Parses a JSON object; unknown keys, wrong types and bad values are ConfigErrors that
-/// name the key. Missing keys keep their defaults.
-RunConfig configFromJson(const std::string& json_text);
+/// name the key. Missing keys keep their defaults. An object without `config_version` is read
+/// as `version_when_absent`: the current version for what a user writes, 1 for what a run
+/// folder saved before the key existed (see kConfigVersion).
+RunConfig configFromJson(const std::string& json_text, int version_when_absent = kConfigVersion);
 /// @brief The config as pretty JSON (all keys).
 std::string configToJson(const RunConfig& config);
 /// @brief Applies "key=value" (value parsed as JSON when it parses, else as a string).
@@ -96,12 +138,19 @@ void applyConfigOverride(RunConfig& config, const std::string& key_equals_value)
 /// dataset=idx and data_dir=... may come in either order).
 void applyConfigOverrides(RunConfig& config, const std::vector<std::string>& overrides);
 /// @brief Reads a JSON config file; ConfigError names the file on a read or parse problem.
-RunConfig loadConfigFile(const std::string& path);
+RunConfig loadConfigFile(const std::string& path, int version_when_absent = kConfigVersion);
+/// @brief Reads the config.json of a run folder (a file without `config_version` is version 1).
+RunConfig loadRunConfig(const std::string& run_dir);
 
-/// @brief The branch set a fixed-mask mode trains ("plain": KxK; "repvgg": KxK+1x1;
-/// "dbb": KxK+1x1+1x1-KxK+1x1-AVG); all six for "search".
+/// @brief The modes: search (RepNAS), plain, plain+identity, repvgg, dbb, odbb (a given mask).
+const std::vector<std::string>& modeNames();
+
+/// @brief The branch set a fixed-mask mode trains ("plain", "plain+identity": KxK; "repvgg":
+/// KxK+1x1; "dbb": KxK+1x1+1x1-KxK+1x1-AVG); all six for "search" and "odbb" (whose layers
+/// keep what config.mask says).
 BranchMask modeBranches(const std::string& mode);
-/// @brief Whether the mode's blocks have the identity-BN branch (search, repvgg).
+/// @brief Whether the mode's blocks have the identity-BN branch (search, odbb, repvgg,
+/// plain+identity).
 bool modeHasIdentity(const std::string& mode);
 
 struct BackboneSpec;

@@ -43,6 +43,13 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+/// @brief The configuration that trains the architecture a search in `run_dir` found, from
+/// scratch (the protocol's retraining, `repnas retrain`): the search's configuration with mode
+/// odbb, the found mask (weights.pt of a completed run, else the checkpoint of a run past its
+/// fix) and mask_source naming where it came from; the fixed-mask schedule is `epochs`.
+/// Throws repnas::Error naming the folder when it holds no search or no fixed architecture.
+RunConfig retrainConfig(const std::string& run_dir);
+
 /// @brief Appends every event as one JSON line to a file, flushed per line, so that a reader
 /// can follow a running search.
 class EventLogWriter : public EventObserver {

@@ -37,7 +37,7 @@ struct RunInfo {
   std::string config_json;  ///< the resolved configuration
   std::vector<LayerInfo> layers;
   DatasetInfo dataset;
-  int epochs = 0;
+  int epochs = 0;          ///< all epochs of the run (warm-up + search + fixed)
   int warmup_epochs = 0;
   int search_epochs = 0;
   int64_t steps_per_epoch = 0;
@@ -60,6 +60,15 @@ struct StepSnapshot {
   std::vector<float> alpha;  ///< [L × 6], layer-major
   std::vector<float> sigma;  ///< σ(α)
   std::vector<BranchMask> mask;  ///< the mask this step used, one per layer
+  /// The noise-free selection of α under the budget: what the fix would keep now (search
+  /// and warm-up; empty otherwise and in logs written before it existed).
+  std::vector<BranchMask> topk_mask;
+  double noise_scale = 0;        ///< τ of r = α + τ·ε this step (0 when nothing is sampled)
+  /// Fraction of `mask` that `topk_mask` also keeps (warm-up and search; else 1).
+  double mask_agreement = 1;
+  /// Lowest kept α minus highest dropped α among unpinned branches (the gap between the k-th
+  /// and the (k+1)-th α when no limits bind); search and warm-up only.
+  std::optional<double> alpha_margin;
   int budget_k = 0;              ///< k in force
   double step_ms = 0;
   double images_per_second = 0;
