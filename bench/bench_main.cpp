@@ -469,12 +469,47 @@ int main(int argc, char** argv) {
         "       repnas-bench profile [--mode plain|repvgg|dbb|search] [--repeats STEPS] [--out TRACE]\n"
         "       repnas-bench quality [--modes plain,repvgg,dbb,search] [--seeds 1,2,3]\n"
         "                            [--set key=value ...] [--runs DIR] [--out FILE]\n"
+        "       repnas-bench protocol [--seeds 1,2,3] [--random 3] [--baselines plain,plain+identity,repvgg,dbb]\n"
+        "                             [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench sweep [--budgets 8,12,16,24,32] [--seeds 1,2,3]\n"
         "                          [--set key=value ...] [--runs DIR] [--out FILE]");
     return args.empty() ? 2 : 0;
   }
   std::filesystem::path out = std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results" /
                               (args[0] + ".json");
+  if (args[0] == "protocol") {
+    repnas::bench::ProtocolOptions opt;
+    opt.out = (std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results/quality-protocol.json").string();
+    try {
+      for (size_t i = 1; i < args.size(); i += 2) {
+        if (i + 1 >= args.size()) {
+          std::fprintf(stderr, "option %s needs a value\n", args[i].c_str());
+          return 2;
+        }
+        const auto& key = args[i];
+        const auto& value = args[i + 1];
+        std::vector<std::string> items;
+        std::stringstream in(value);
+        for (std::string item; std::getline(in, item, ',');) items.push_back(item);
+        if (key == "--out") opt.out = value;
+        else if (key == "--runs") opt.runs_dir = value;
+        else if (key == "--set") opt.overrides.push_back(value);
+        else if (key == "--random") opt.random_masks = std::stoi(value);
+        else if (key == "--baselines") opt.baselines = items;
+        else if (key == "--seeds") {
+          opt.seeds.clear();
+          for (const auto& s : items) opt.seeds.push_back(std::stoull(s));
+        } else {
+          std::fprintf(stderr, "unknown option %s\n", key.c_str());
+          return 2;
+        }
+      }
+      return repnas::bench::benchProtocol(opt);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "repnas-bench protocol: %s\n", e.what());
+      return 1;
+    }
+  }
   if (args[0] == "quality" || args[0] == "sweep") {
     repnas::bench::QualityOptions opt;
     opt.sweep = args[0] == "sweep";

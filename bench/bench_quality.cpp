@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -32,11 +33,15 @@ struct Outcome {
   double epoch_seconds = 0;  // Σ epoch durations in the event log: the whole run, resumed or not
   int branches = 0;  // kept branches, identity not counted
   int budget_k = 0;
+  std::optional<double> val_accuracy;  // of the last epoch, with val_split
+  SearchStats search;                  // search runs only
 };
 
 // The summary a finished run leaves in its folder, so that an interrupted benchmark re-runs
-// only what is missing.
+// only what is missing; the configuration the benchmark asked for (config.json holds the
+// resolved one), so that an interrupted run resumes only when it is the same run.
 const char* kSummaryFile = "bench_run.json";
+const char* kRequestFile = "bench_config.json";
 
 // Σ of the epoch durations a run's event log records.
 double epochSeconds(const fs::path& events) {
@@ -45,6 +50,48 @@ double epochSeconds(const fs::path& events) {
     if (const auto* e = std::get_if<EpochSummary>(&event)) total += e->seconds;
   });
   return total;
+}
+
+// What a search's event log says about α: at the fix (the last search step) and over the last
+// search epoch.
+SearchStats searchStats(const fs::path& events) {
+  SearchStats st;
+  int64_t steps_per_epoch = 0;
+  std::vector<StepSnapshot> search;
+  bench::forEachEvent(events, [&](const Event& event) {
+    if (const auto* i = std::get_if<RunInfo>(&event)) steps_per_epoch = i->steps_per_epoch;
+    if (const auto* s = std::get_if<StepSnapshot>(&event))
+      if (s->phase == Phase::Search) search.push_back(*s);
+  });
+  if (search.empty()) return st;
+  st.has = true;
+  const auto& last = search.back();
+  for (float a : last.alpha) st.max_abs_alpha = std::max(st.max_abs_alpha, std::abs(double(a)));
+  st.alpha_margin = last.alpha_margin;
+  st.final_noise = last.noise_scale;
+  const size_t from = search.size() > size_t(steps_per_epoch) && steps_per_epoch > 0
+                          ? search.size() - steps_per_epoch : 0;
+  double sum = 0;
+  for (size_t i = from; i < search.size(); ++i) sum += search[i].mask_agreement;
+  st.agreement_last_epoch = sum / (search.size() - from);
+  return st;
+}
+
+nlohmann::json searchStatsJson(const SearchStats& st) {
+  if (!st.has) return nullptr;
+  return {{"max_abs_alpha_at_fix", st.max_abs_alpha},
+          {"alpha_margin_at_fix", st.alpha_margin ? nlohmann::json(*st.alpha_margin) : nlohmann::json(nullptr)},
+          {"noise_at_fix", st.final_noise},
+          {"mask_agreement_last_search_epoch", st.agreement_last_epoch}};
+}
+
+std::optional<double> lastValAccuracy(const fs::path& events) {
+  std::optional<double> v;
+  bench::forEachEvent(events, [&](const Event& event) {
+    if (const auto* e = std::get_if<EpochSummary>(&event))
+      if (e->val_accuracy) v = e->val_accuracy;
+  });
+  return v;
 }
 
 std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& config_json) {
@@ -62,6 +109,8 @@ std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& c
                                                   : epochSeconds(dir / "events.jsonl");
     o.branches = j.at("branches");
     o.budget_k = j.at("budget_k");
+    o.val_accuracy = lastValAccuracy(dir / "events.jsonl");
+    o.search = searchStats(dir / "events.jsonl");
     return o;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -85,18 +134,15 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   }
   // An unfinished earlier attempt with the same configuration resumes from its checkpoint.
   bool resume = false;
-  if (fs::exists(dir / "checkpoint.pt") && fs::exists(dir / "config.json")) {
-    std::ifstream in(dir / "config.json");
+  if (fs::exists(dir / "checkpoint.pt") && fs::exists(dir / kRequestFile)) {
+    std::ifstream in(dir / kRequestFile);
     std::stringstream text;
     text << in.rdbuf();
-    try {
-      resume = configToJson(configFromJson(text.str())) == config_json;
-    } catch (const std::exception&) {
-      resume = false;
-    }
+    resume = text.str() == config_json + "\n";
   }
   if (!resume && fs::exists(dir)) fs::remove_all(dir);
   fs::create_directories(dir);
+  if (!resume) std::ofstream(dir / kRequestFile) << config_json << "\n";
   std::printf("  %s %s\n", resume ? "resuming" : "running", dir.c_str());
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
@@ -113,6 +159,8 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   o.epoch_seconds = epochSeconds(dir / "events.jsonl");
   o.branches = countBranches(fin.mask);
   o.budget_k = budget.k;
+  o.val_accuracy = lastValAccuracy(dir / "events.jsonl");
+  o.search = searchStats(dir / "events.jsonl");
   if (fin.status != "completed")
     throw Error(dir.string() + ": run " + fin.status + ": " + fin.message);
   nlohmann::json j = {{"config", nlohmann::json::parse(config_json)}, {"status", o.status},
@@ -209,6 +257,139 @@ int benchQuality(const QualityOptions& opt) {
                       {"torch", torchVersion()},
                       {"config", nlohmann::json::parse(configToJson(base))},
                       {"seeds", opt.seeds},
+                      {"rows", rows}};
+  bench::writeJsonAtomically(opt.out, j);
+  std::printf("wrote %s\n", opt.out.c_str());
+  return 0;
+}
+
+namespace {
+
+/// Pooled standard deviation of two groups of runs (sample variances weighted by n − 1).
+double pooledStd(const std::vector<double>& a, const std::vector<double>& b) {
+  const auto [ma, sa] = meanStd(a);
+  const auto [mb, sb] = meanStd(b);
+  const double dof = static_cast<double>(a.size() + b.size()) - 2;
+  if (dof <= 0) return 0;
+  return std::sqrt(((a.size() - 1) * sa * sa + (b.size() - 1) * sb * sb) / dof);
+}
+
+}  // namespace
+
+int benchProtocol(const ProtocolOptions& opt) {
+  RunConfig base;
+  applyConfigOverrides(base, opt.overrides);
+  base.mode = "search";
+  base.validate();
+  std::printf("protocol: %zu seeds, search + retrained + %d random masks + %zu baselines each, "
+              "runs in %s\n", opt.seeds.size(), opt.random_masks, opt.baselines.size(),
+              opt.runs_dir.c_str());
+  // Per group: one accuracy (%) per run, the runs, and the last branch count.
+  struct Group {
+    std::vector<double> acc, secs;
+    nlohmann::json runs = nlohmann::json::array();
+    int branches = 0;
+  };
+  std::map<std::string, Group> groups;
+  std::vector<std::string> order = {"search", "retrained", "random"};
+  for (const auto& b : opt.baselines) order.push_back(b);
+  std::vector<SearchStats> stats;
+  auto record = [&](const std::string& group, std::uint64_t seed, const fs::path& dir,
+                    const Outcome& o) {
+    auto& g = groups[group];
+    g.acc.push_back(100 * o.test_accuracy);
+    g.secs.push_back(o.epoch_seconds);
+    g.branches = o.branches;
+    g.runs.push_back({{"seed", seed}, {"run_dir", dir.string()}, {"test_accuracy", o.test_accuracy},
+                      {"epoch_seconds", o.epoch_seconds}, {"branches", o.branches},
+                      {"search", searchStatsJson(o.search)}});
+    std::printf("  %-15s seed %-5llu %7.2f%%  %6.0f s  %d branches\n", group.c_str(),
+                static_cast<unsigned long long>(seed), 100 * o.test_accuracy, o.epoch_seconds,
+                o.branches);
+    std::fflush(stdout);
+  };
+  for (auto seed : opt.seeds) {
+    const fs::path root = fs::path(opt.runs_dir) / ("protocol-seed" + std::to_string(seed));
+    RunConfig search = base;
+    search.seed = seed;
+    const auto search_dir = root / "search";
+    const auto found = runOne(search, search_dir);
+    record("search", seed, search_dir, found);
+    stats.push_back(found.search);
+    const auto& st = found.search;
+    std::printf("    α at the fix: max |α| %.2f, margin %s, τ %.3f; mask agreement over the last "
+                "search epoch %.3f\n", st.max_abs_alpha,
+                st.alpha_margin ? std::to_string(*st.alpha_margin).c_str() : "-", st.final_noise,
+                st.agreement_last_epoch);
+
+    RunConfig retrained = retrainConfig(search_dir.string());
+    const auto retrained_dir = root / "retrained";
+    record("retrained", seed, retrained_dir, runOne(retrained, retrained_dir));
+
+    for (int r = 1; r <= opt.random_masks; ++r) {
+      RunConfig random = base;
+      random.mode = "odbb";
+      random.mask.kind = MaskSetting::Kind::Random;
+      random.seed = seed + 1000 * static_cast<std::uint64_t>(r);  // its own mask and weights
+      const auto dir = root / ("random" + std::to_string(r));
+      record("random", random.seed, dir, runOne(random, dir));
+    }
+    for (const auto& mode : opt.baselines) {
+      RunConfig c = base;
+      c.mode = mode;
+      c.seed = seed;
+      const auto dir = root / mode;
+      record(mode, seed, dir, runOne(c, dir));
+    }
+  }
+
+  // The table and the verdicts, all from the numbers above.
+  auto mean = [&](const std::string& g) { return meanStd(groups.at(g).acc).first; };
+  std::printf("\n%-15s %3s %9s %16s %10s\n", "group", "n", "branches", "test acc %", "s/run");
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& name : order) {
+    if (!groups.count(name)) continue;
+    const auto& g = groups.at(name);
+    const auto [m, sd] = meanStd(g.acc);
+    const auto [ms, ss] = meanStd(g.secs);
+    std::printf("%-15s %3zu %9d %8.2f ± %.2f %10.0f\n", name.c_str(), g.acc.size(), g.branches, m,
+                sd, ms);
+    rows.push_back({{"group", name}, {"n", g.acc.size()}, {"branches", g.branches},
+                    {"test_accuracy_mean", m / 100}, {"test_accuracy_std", sd / 100},
+                    {"epoch_seconds_mean", ms}, {"runs", g.runs}});
+  }
+  const auto& found = groups.at("retrained").acc;
+  const auto& random = groups.at("random").acc;
+  const double pooled = pooledStd(found, random);
+  bool alpha_ok = true;
+  for (const auto& st : stats) alpha_ok &= st.max_abs_alpha >= 1 && st.agreement_last_epoch >= 0.8;
+  auto has = [&](const std::string& g) { return groups.count(g) > 0; };
+  nlohmann::json verdicts = {
+      {"1_alpha_leaves_the_noise", alpha_ok},
+      {"2_retrained_beats_random_by_2_pooled_std",
+       mean("retrained") - mean("random") > 2 * pooled},
+      {"2_retrained_above_plain", has("plain") && mean("retrained") > mean("plain")},
+      {"3_one_stage_at_least_plain", has("plain") && mean("search") >= mean("plain")},
+      {"4_retrained_at_least_dbb", has("dbb") && mean("retrained") >= mean("dbb")},
+  };
+  const double search_wall = meanStd(groups.at("search").secs).first;
+  std::printf("\npooled std (retrained, random) %.3f points; retrained − random %+.2f\n", pooled,
+              mean("retrained") - mean("random"));
+  if (has("dbb"))
+    std::printf("search wall (warm-up + search + fixed) %.0f s vs dbb %.0f s; branches %d vs %d\n",
+                search_wall, meanStd(groups.at("dbb").secs).first, groups.at("retrained").branches,
+                groups.at("dbb").branches);
+  for (auto it = verdicts.begin(); it != verdicts.end(); ++it)
+    std::printf("  %-45s %s\n", it.key().c_str(), it.value().get<bool>() ? "met" : "NOT met");
+  nlohmann::json j = {{"benchmark", "quality-protocol"},
+                      {"date", bench::utcNow()},
+                      {"repnas", version()},
+                      {"torch", torchVersion()},
+                      {"config", nlohmann::json::parse(configToJson(base))},
+                      {"seeds", opt.seeds},
+                      {"pooled_std_retrained_random", pooled / 100},
+                      {"search_wall_seconds_mean", search_wall},
+                      {"verdicts", verdicts},
                       {"rows", rows}};
   bench::writeJsonAtomically(opt.out, j);
   std::printf("wrote %s\n", opt.out.c_str());

@@ -2,6 +2,7 @@
 // repnas-bench quality / sweep (see bench/README.md).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,5 +20,28 @@ struct QualityOptions {
 
 /// @brief Runs (or reuses finished) runs and writes the mean ± std table to opt.out.
 int benchQuality(const QualityOptions& opt);
+
+/// @brief What a search run's event log says about α (STRATEGIES.md §1 targets).
+struct SearchStats {
+  bool has = false;
+  double max_abs_alpha = 0;           ///< at the fix
+  std::optional<double> alpha_margin; ///< k-th minus (k+1)-th α at the last search step
+  double final_noise = 0;             ///< τ at the last search step
+  double agreement_last_epoch = 0;    ///< mean mask agreement over the last search epoch
+};
+
+struct ProtocolOptions {
+  std::vector<std::uint64_t> seeds = {1, 2, 3};
+  int random_masks = 3;                  ///< random masks of the same k per seed
+  std::vector<std::string> baselines = {"plain", "plain+identity", "repvgg", "dbb"};
+  std::vector<std::string> overrides;    ///< --set key=value, applied to every run
+  std::string runs_dir = "runs/bench";
+  std::string out;
+};
+
+/// @brief The protocol (STRATEGIES.md §1, issue 13): per seed the search (one-stage result and
+/// wall time), its ODBB retrained from scratch, random masks of the same k, and the baselines;
+/// mean ± std, pooled std and the verdicts, written to opt.out.
+int benchProtocol(const ProtocolOptions& opt);
 
 }  // namespace repnas::bench
