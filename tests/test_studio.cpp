@@ -143,6 +143,15 @@ class TestStudio : public QObject {
         QCOMPARE(heat->cellValue(l, b), static_cast<double>(last.sigma[l * kNumBranchKinds + b]));
         QCOMPARE(heat->cellKept(l, b), last.mask[l].test(b));
       }
+    // The noise-free top-k outline is the snapshot's top-k mask.
+    for (int l = 0; l < model->layers(); ++l)
+      for (int b = 0; b < kNumBranchKinds; ++b)
+        QCOMPARE(heat->cellInTopK(l, b), last.topk_mask[l].test(b));
+    // By default σ(α) is on the fixed scale 0..1, and the scale says so.
+    QCOMPARE(heat->colourRange(), std::make_pair(0.0, 1.0));
+    QCOMPARE(heat->scaleLabel(), QStringLiteral("σ(α)"));
+    heat->autoRangeBox()->setChecked(true);
+    QVERIFY2(heat->scaleLabel().contains("zoomed ×"), qPrintable(heat->scaleLabel()));
     // Auto range: the colours span the shown σ(α) from smallest to largest.
     const auto [lo, hi] = heat->colourRange();
     QCOMPARE(lo, static_cast<double>(*std::min_element(last.sigma.begin(), last.sigma.end())));

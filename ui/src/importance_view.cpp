@@ -24,9 +24,11 @@ const QColor kBranchColors[kNumBranchKinds] = {QColor("#1f77b4"), QColor("#ff7f0
 ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(parent), model_(model) {
   heatmap_ = new QCustomPlot;
   heatmap_->setObjectName("importanceHeatmap");
-  heatmap_->setToolTip(tr("σ(α) per layer and branch kind. Outlined cells are the branches the "
-                          "shown step kept.\nClick a row to inspect the layer; right-click (or "
-                          "Ctrl+click) a cell to cycle its pin: auto → keep → drop."));
+  heatmap_->setToolTip(tr("σ(α) per layer and branch kind on a fixed 0–1 scale. Cyan outline: the "
+                          "branches the shown step trained (its noisy sample); dashed white: the "
+                          "top-k of α without noise, what the fix would keep now.\nClick a row to "
+                          "inspect the layer; right-click (or Ctrl+click) a cell to cycle its pin: "
+                          "auto → keep → drop."));
   heatmap_->setMinimumHeight(260);
   map_ = new QCPColorMap(heatmap_->xAxis, heatmap_->yAxis);
   map_->setInterpolate(false);  // discrete cells
@@ -52,18 +54,30 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
   live_ = new QCheckBox(tr("&Live"));
   live_->setChecked(true);
   live_->setToolTip(tr("Follow the newest step."));
-  auto_range_ = new QCheckBox(tr("&Auto range"));
-  auto_range_->setChecked(true);
-  auto_range_->setToolTip(tr("Colour scale from the smallest to the largest σ(α) of the shown step "
-                             "(early in a search they all sit near 0.5), with as many digits as "
-                             "tell them apart. Off: the fixed range 0 to 1."));
+  auto_range_ = new QCheckBox(tr("&Zoom colours"));
+  auto_range_->setChecked(false);
+  auto_range_->setToolTip(tr("Zoom the colour scale onto the smallest to the largest σ(α) of the "
+                             "shown step, with as many digits as tell them apart; the scale then "
+                             "says by how much it is zoomed. Off: the fixed range 0 to 1, where "
+                             "equal colours mean equal importance."));
   connect(auto_range_, &QCheckBox::toggled, this, [this] { drawSnapshot(); });
+  show_sampled_ = new QCheckBox(tr("S&ampled"));
+  show_sampled_->setChecked(true);
+  show_sampled_->setToolTip(tr("Outline (cyan) the branches the shown step trained: its noisy top-k."));
+  show_topk_ = new QCheckBox(tr("Top-&k now"));
+  show_topk_->setChecked(true);
+  show_topk_->setToolTip(tr("Outline (dashed white) the top-k of α without noise under the budget: "
+                            "what the fix would keep if it came now."));
+  for (auto* box : {show_sampled_, show_topk_})
+    connect(box, &QCheckBox::toggled, this, [this] { drawSnapshot(); });
   step_label_ = new QLabel(tr("no steps yet"));
   step_label_->setMinimumWidth(260);
   auto* slider_row = new QHBoxLayout;
   slider_row->addWidget(new QLabel(tr("Step:")));
   slider_row->addWidget(slider_, 1);
   slider_row->addWidget(live_);
+  slider_row->addWidget(show_sampled_);
+  slider_row->addWidget(show_topk_);
   slider_row->addWidget(auto_range_);
   slider_row->addWidget(step_label_);
 
@@ -154,6 +168,8 @@ std::pair<int, int> ImportanceView::cellAt(const QPointF& pos) const {
 void ImportanceView::rebuildAxes() {
   layers_ = model_->layers();
   for (auto* item : kept_marks_) heatmap_->removeItem(item);
+  for (auto* item : topk_marks_) heatmap_->removeItem(item);
+  topk_marks_.clear();
   for (auto* item : cell_texts_) heatmap_->removeItem(item);
   kept_marks_.clear();
   cell_texts_.clear();
@@ -184,6 +200,13 @@ void ImportanceView::rebuildAxes() {
       rect->setBrush(Qt::NoBrush);
       rect->setVisible(false);
       kept_marks_.push_back(rect);
+      auto* topk = new QCPItemRect(heatmap_);
+      topk->topLeft->setCoords(b - 0.32, l - 0.32);
+      topk->bottomRight->setCoords(b + 0.32, l + 0.32);
+      topk->setPen(QPen(Qt::white, 2, Qt::DashLine));
+      topk->setBrush(Qt::NoBrush);
+      topk->setVisible(false);
+      topk_marks_.push_back(topk);
       auto* text = new QCPItemText(heatmap_);
       text->position->setCoords(b, l);
       text->setFont(QFont(font().family(), 8));
@@ -192,6 +215,7 @@ void ImportanceView::rebuildAxes() {
     }
   values_.assign(static_cast<size_t>(layers_) * kNumBranchKinds, std::nan(""));
   kept_.assign(values_.size(), false);
+  topk_.assign(values_.size(), false);
   heatmap_->replot(QCustomPlot::rpQueuedReplot);
 }
 
@@ -231,19 +255,22 @@ void ImportanceView::drawSnapshot() {
       const size_t i = static_cast<size_t>(l) * kNumBranchKinds + b;
       const bool present = model_->info().layers[l].block.branches.test(b);
       double v = std::nan("");
-      bool kept = false;
+      bool kept = false, topk = false;
       if (have && present) {
         const auto& s = steps[shown_];
         v = i < s.sigma.size() ? s.sigma[i] : std::nan("");
         kept = l < static_cast<int>(s.mask.size()) && s.mask[l].test(b);
+        topk = l < static_cast<int>(s.topk_mask.size()) && s.topk_mask[l].test(b);
       } else if (!have && present && model_->hasRun()) {
         const auto& a = model_->info().alpha;
         if (i < a.size()) v = 1.0 / (1.0 + std::exp(-a[i]));
       }
       values_[i] = v;
       kept_[i] = kept;
+      topk_[i] = topk;
       map_->data()->setCell(b, l, v);
-      kept_marks_[i]->setVisible(kept);
+      kept_marks_[i]->setVisible(kept && show_sampled_->isChecked());
+      topk_marks_[i]->setVisible(topk && show_topk_->isChecked());
     }
   // Colour range and digits: fixed 0..1, or the shown values' own range.
   double lo = 0, hi = 1;
@@ -256,6 +283,7 @@ void ImportanceView::drawSnapshot() {
     if (hi - lo < 1e-6) lo -= 5e-7, hi += 5e-7;
   }
   map_->setDataRange(QCPRange(lo, hi));
+  scale_->axis()->setLabel(scaleLabel());
   const int digits = std::clamp(static_cast<int>(std::ceil(-std::log10(hi - lo))) + 1, 2, 6);
   for (int l = 0; l < layers_; ++l)
     for (int b = 0; b < kNumBranchKinds; ++b) {
@@ -280,12 +308,15 @@ void ImportanceView::drawLabels() {
   const bool have = shown_ >= 0 && shown_ < static_cast<int>(steps.size());
   if (have) {
     const auto& s = steps[shown_];
-    step_label_->setText(tr("step %1 · epoch %2 · %3 · k=%4 · %5 kept")
-                             .arg(s.step + 1)
-                             .arg(s.epoch + 1)
-                             .arg(qs(phaseName(s.phase)))
-                             .arg(s.budget_k)
-                             .arg(countBranches(s.mask)));
+    QString text = tr("step %1 · epoch %2 · %3 · k=%4 · %5 kept")
+                       .arg(s.step + 1)
+                       .arg(s.epoch + 1)
+                       .arg(qs(phaseName(s.phase)))
+                       .arg(s.budget_k)
+                       .arg(countBranches(s.mask));
+    if (!s.topk_mask.empty())
+      text += tr(" · τ %1 · agreement %2%").arg(s.noise_scale, 0, 'f', 2).arg(100 * s.mask_agreement, 0, 'f', 0);
+    step_label_->setText(text);
   } else {
     step_label_->setText(model_->hasRun() ? tr("no steps yet") : tr("no run"));
   }
@@ -362,6 +393,21 @@ std::pair<double, double> ImportanceView::colourRange() const {
 double ImportanceView::cellValue(int layer, int branch) const {
   const size_t i = static_cast<size_t>(layer) * kNumBranchKinds + branch;
   return i < values_.size() ? values_[i] : std::nan("");
+}
+
+bool ImportanceView::cellInTopK(int layer, int branch) const {
+  const size_t i = static_cast<size_t>(layer) * kNumBranchKinds + branch;
+  return i < topk_.size() && topk_[i];
+}
+
+QString ImportanceView::scaleLabel() const {
+  const auto range = map_->dataRange();
+  if (!auto_range_->isChecked()) return QStringLiteral("σ(α)");
+  const double span = std::max(range.upper - range.lower, 1e-12);
+  return tr("σ(α), zoomed ×%1: %2–%3")
+      .arg(1.0 / span, 0, 'g', 3)
+      .arg(range.lower, 0, 'g', 4)
+      .arg(range.upper, 0, 'g', 4);
 }
 
 bool ImportanceView::cellKept(int layer, int branch) const {

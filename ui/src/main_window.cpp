@@ -24,6 +24,7 @@
 #include <qcustomplot.h>
 
 #include "repnas/config.h"
+#include "repnas/engine.h"
 #include "repnas/runtime.h"
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
@@ -204,6 +205,11 @@ void MainWindow::buildMenus() {
   stop_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Period));
   stop_->setToolTip(tr("Stop after saving a checkpoint; the run can be resumed (Ctrl+.)."));
   run->addSeparator();
+  retrain_ = run->addAction(tr("Train this architecture from &scratch"), this,
+                            &MainWindow::setUpRetraining);
+  retrain_->setToolTip(tr("Set up a new run that trains the ODBB this search found from new "
+                          "weights (mode odbb), with the baselines' schedule: the protocol's test "
+                          "of a search, beside random masks of the same budget."));
   run->addAction(tr("Run &fusion check"), fusion_panel_, &FusionCheckPanel::start);
 
   auto* toolbar = addToolBar(tr("Run"));
@@ -244,6 +250,23 @@ void MainWindow::updateActions() {
   const bool finished_ok = model_->finished() && model_->finished()->status == "completed";
   resume_run_->setEnabled(!running && has_checkpoint && !finished_ok && !follower_->isFollowing());
   export_->setEnabled(!running && !run_dir_.isEmpty() && QFile::exists(QDir(run_dir_).filePath("weights.pt")));
+  // A search that has fixed its mask (a completed run, or a checkpoint after the fix).
+  const bool fixed = model_->hasRun() && model_->info().mode == "search" &&
+                     (finished_ok || model_->phase() == std::optional<Phase>(Phase::Fixed));
+  retrain_->setEnabled(!running && !run_dir_.isEmpty() && fixed);
+}
+
+bool MainWindow::setUpRetraining() {
+  try {
+    const auto config = retrainConfig(run_dir_.toStdString());
+    setup_->setConfig(config);
+    setup_->setOutputDir(run_dir_ + "-retrained");
+    status_->setText(tr("Set up: %1 from scratch. Press Start.").arg(qs(config.mask_source)));
+    return true;
+  } catch (const std::exception& e) {
+    showError(tr("Train from scratch"), QString::fromStdString(e.what()));
+    return false;
+  }
 }
 
 void MainWindow::updateProgress() {

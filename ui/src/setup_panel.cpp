@@ -11,6 +11,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QThread>
 #include <QVBoxLayout>
@@ -67,11 +68,13 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
   outer->addLayout(form);
 
   mode_ = new QComboBox;
-  mode_->addItems({"search", "plain", "repvgg", "dbb"});
+  for (const auto& m : modeNames()) mode_->addItem(qs(m));
   addField(form, "mode", tr("&Mode"), mode_,
            tr("search: RepNAS searches which branches each layer keeps under the budget.\n"
-              "plain: KxK only; repvgg: KxK + 1x1 + identity; dbb: KxK, 1x1, 1x1-KxK, 1x1-AVG\n"
-              "(fixed masks, same training loop, for fair comparisons)."));
+              "plain: KxK only; plain+identity: KxK + identity; repvgg: KxK + 1x1 + identity;\n"
+              "dbb: KxK, 1x1, 1x1-KxK, 1x1-AVG (fixed masks, same training loop, for fair\n"
+              "comparisons); odbb: train the mask below from scratch (a found ODBB, or a\n"
+              "random control)."));
   backbone_ = new QComboBox;
   for (const auto& p : backbonePresets()) backbone_->addItem(qs(p));
   addField(form, "backbone", tr("&Backbone"), backbone_,
@@ -91,18 +94,78 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
            tr("Folder with the data files. Empty: the default folder of Fashion-MNIST."));
   fields_["data_dir"] = data_dir_;
   epochs_ = spin(1, 1000, 10);
-  addField(form, "epochs", tr("&Epochs"), epochs_, tr("Training epochs in all."));
-  warmup_ = spin(-1, 1000, -1, tr("auto (10%)"));
+  addField(form, "epochs", tr("&Epochs"), epochs_,
+           tr("Training epochs of a fixed-mask mode; in search mode the default length of the\n"
+              "fixed phase, so that the found network trains as long as a baseline."));
+  warmup_ = spin(-1, 1000, -1, tr("auto (15% of fixed)"));
   addField(form, "warmup_epochs", tr("&Warm-up epochs"), warmup_,
-           tr("Search mode: epochs with random branches and α frozen. auto: round(0.10 · epochs)."));
-  search_ = spin(-1, 1000, -1, tr("auto (23%)"));
+           tr("Search mode: epochs that train uniformly random k-subsets of the branches, α frozen.\n"
+              "auto: round(0.15 · fixed epochs), the official run's ratio."));
+  search_ = spin(-1, 1000, -1, tr("auto (35% of fixed)"));
   addField(form, "search_epochs", tr("&Search epochs"), search_,
-           tr("Search mode: epochs in which α learns; then the best k are fixed and trained.\n"
-              "auto: round(0.23 · epochs)."));
+           tr("Search mode: epochs in which α learns on noisy top-k masks; then the best k are\n"
+              "fixed and trained. auto: round(0.35 · fixed epochs), the official run's ratio."));
+  fixed_ = spin(-1, 1000, -1, tr("= epochs"));
+  addField(form, "fixed_epochs", tr("F&ixed epochs"), fixed_,
+           tr("Search mode: epochs after the fix; warm-up and search come on top.\n"
+              "= epochs: as long as a baseline trains."));
   budget_ = spin(-1, 10000, -1, tr("auto (⌊0.34 · 6L⌋)"));
   addField(form, "budget", tr("B&udget k"), budget_,
            tr("Branches kept in all layers together (identity not counted).\n"
               "It can be changed while the search runs, in the Budget panel."));
+  mask_ = new QComboBox;
+  addField(form, "mask", tr("Mas&k"), mask_,
+           tr("Mode odbb: the branches it trains. random: drawn uniformly from the masks the budget,\n"
+              "pins and layer limits allow (with the seed); or the mask of a found architecture\n"
+              "(Run → Train this architecture from scratch)."));
+  arch_lr_ = new QDoubleSpinBox;
+  arch_lr_->setDecimals(6);
+  arch_lr_->setRange(-1, 10);
+  arch_lr_->setSingleStep(0.0001);
+  arch_lr_->setSpecialValueText(tr("auto"));
+  arch_lr_->setValue(-1);
+  arch_lr_resolved_ = new QLabel;
+  arch_lr_resolved_->setObjectName("archLrResolved");
+  arch_lr_resolved_->setWordWrap(true);
+  auto* arch_row = new QWidget;
+  auto* arch_v = new QVBoxLayout(arch_row);
+  arch_v->setContentsMargins(0, 0, 0, 0);
+  arch_v->setSpacing(1);
+  arch_v->addWidget(arch_lr_);
+  arch_v->addWidget(arch_lr_resolved_);
+  addField(form, "arch_lr", tr("&Arch. lr"), arch_row,
+           tr("Adam learning rate of α. auto: arch_travel / search steps, so that α can travel\n"
+              "as far as in the official ImageNet run (1e-4 · 175k steps = 17.5) whatever the\n"
+              "length of this run. The value in use is written to the run's config.json."));
+  fields_["arch_lr"] = arch_lr_;
+  auto noiseSpin = [](double value) {
+    auto* d = new QDoubleSpinBox;
+    d->setDecimals(3);
+    d->setRange(0, 10);
+    d->setSingleStep(0.05);
+    d->setValue(value);
+    return d;
+  };
+  noise_start_ = noiseSpin(1.0);
+  noise_end_ = noiseSpin(0.1);
+  auto* noise_row = new QWidget;
+  auto* noise_h = new QHBoxLayout(noise_row);
+  noise_h->setContentsMargins(0, 0, 0, 0);
+  noise_h->addWidget(noise_start_, 1);
+  noise_h->addWidget(new QLabel(tr("→")));
+  noise_h->addWidget(noise_end_, 1);
+  addField(form, "noise_start", tr("&Noise τ"), noise_row,
+           tr("Scale τ of the logistic noise in r = α + τ·ε, from the start to the end of the search\n"
+              "(geometric). 1 → 1 is the official run; annealing lets the last search epoch train\n"
+              "(nearly) the mask that will be fixed."));
+  fields_["noise_start"] = noise_start_;
+  fields_["noise_end"] = noise_end_;
+  norm_reset_ = new QCheckBox(tr("reset kernel norms at the fix"));
+  norm_reset_->setChecked(true);
+  addField(form, "norm_reset", tr("Nor&m reset"), norm_reset_,
+           tr("At the fix, every conv kernel that feeds a BatchNorm goes back to its norm at\n"
+              "initialisation (the network's function does not change): the random-subset steps\n"
+              "inflate the kernels, which slows the fixed phase."));
   batch_ = spin(1, 65536, 128);
   addField(form, "batch_size", tr("Batch si&ze"), batch_, tr("Training batch size."));
   lr_ = new QDoubleSpinBox;
@@ -157,10 +220,13 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
     connect(box, &QComboBox::currentTextChanged, this, &SetupPanel::revalidate);
   for (auto* edit : {data_dir_, output_})
     connect(edit, &QLineEdit::textChanged, this, &SetupPanel::revalidate);
-  for (auto* s : {epochs_, warmup_, search_, budget_, batch_, seed_, threads_, train_limit_, val_split_})
+  for (auto* s : {epochs_, warmup_, search_, fixed_, budget_, batch_, seed_, threads_, train_limit_, val_split_})
     connect(s, &QSpinBox::valueChanged, this, &SetupPanel::revalidate);
-  connect(lr_, &QDoubleSpinBox::valueChanged, this, &SetupPanel::revalidate);
-  connect(augment_, &QCheckBox::toggled, this, &SetupPanel::revalidate);
+  for (auto* d : {lr_, arch_lr_, noise_start_, noise_end_})
+    connect(d, &QDoubleSpinBox::valueChanged, this, &SetupPanel::revalidate);
+  connect(mask_, &QComboBox::currentIndexChanged, this, &SetupPanel::revalidate);
+  for (auto* b : {augment_, norm_reset_}) connect(b, &QCheckBox::toggled, this, &SetupPanel::revalidate);
+  fillMaskChoices();
   revalidate();
 }
 
@@ -193,7 +259,19 @@ RunConfig SetupPanel::config() const {
   c.epochs = epochs_->value();
   c.warmup_epochs = warmup_->value();
   c.search_epochs = search_->value();
+  c.fixed_epochs = fixed_->value();
   c.budget = budget_->value();
+  c.arch_lr = arch_lr_->value() <= -1 ? -1 : arch_lr_->value();
+  c.noise_start = noise_start_->value();
+  c.noise_end = noise_end_->value();
+  c.norm_reset = norm_reset_->isChecked();
+  // Mask: the mode's branches, random, or the given mask the form was set up with.
+  const QString choice = mask_->currentData().toString();
+  c.mask = {};
+  c.mask_source = base_.mask_source;
+  if (c.mode == "odbb" && choice == "random") c.mask.kind = MaskSetting::Kind::Random;
+  if (c.mode == "odbb" && choice == "given") c.mask = base_.mask;
+  if (c.mask.kind != MaskSetting::Kind::Given && choice != "given") c.mask_source.clear();
   c.batch_size = batch_->value();
   c.lr = lr_->value();
   c.crop_padding = augment_->isChecked() ? (base_.crop_padding > 0 ? base_.crop_padding : 2) : 0;
@@ -214,7 +292,13 @@ void SetupPanel::setConfig(const RunConfig& c) {
   epochs_->setValue(c.epochs);
   warmup_->setValue(c.warmup_epochs);
   search_->setValue(c.search_epochs);
+  fixed_->setValue(c.fixed_epochs);
   budget_->setValue(c.budget);
+  arch_lr_->setValue(c.arch_lr);
+  noise_start_->setValue(c.noise_start);
+  noise_end_->setValue(c.noise_end);
+  norm_reset_->setChecked(c.norm_reset);
+  fillMaskChoices();
   batch_->setValue(c.batch_size);
   lr_->setValue(c.lr);
   augment_->setChecked(c.flip || c.crop_padding > 0);
@@ -223,6 +307,40 @@ void SetupPanel::setConfig(const RunConfig& c) {
   train_limit_->setValue(static_cast<int>(c.train_limit));
   val_split_->setValue(static_cast<int>(c.val_split));
   revalidate();
+}
+
+void SetupPanel::fillMaskChoices() {
+  const QString current = mask_->currentData().toString();
+  const QSignalBlocker block(mask_);
+  mask_->clear();
+  mask_->addItem(tr("none: the mode's branches"), "none");
+  mask_->addItem(tr("random: uniform under the budget"), "random");
+  if (base_.mask.kind == MaskSetting::Kind::Given)
+    mask_->addItem(base_.mask_source.empty()
+                       ? tr("given: %1 branches").arg(countBranches(base_.mask.layers))
+                       : tr("given: %1").arg(qs(base_.mask_source)),
+                   "given");
+  QString want = current;
+  if (base_.mask.kind == MaskSetting::Kind::Given) want = "given";
+  else if (base_.mask.kind == MaskSetting::Kind::Random) want = "random";
+  else if (base_.mode == "odbb" || want.isEmpty()) want = want.isEmpty() ? "none" : want;
+  const int at = mask_->findData(want);
+  mask_->setCurrentIndex(at >= 0 ? at : 0);
+}
+
+QString SetupPanel::archLrResolution() const {
+  const auto c = config();
+  if (c.mode != "search") return tr("(search mode only)");
+  if (c.arch_lr >= 0) return tr("set explicitly: %1").arg(c.arch_lr, 0, 'g', 4);
+  // The training images when the data set's size is known before it is read.
+  int64_t images = 0;
+  if (c.dataset == "fashion-mnist" || c.dataset == "mnist") images = 60000;
+  if (c.train_limit > 0) images = images > 0 ? std::min(images, c.train_limit) : c.train_limit;
+  images -= c.val_split;
+  if (images <= 0 || c.batch_size < 1)
+    return tr("%1 / search steps (the steps follow from the data set)").arg(c.arch_travel);
+  const int64_t steps = (images + c.batch_size - 1) / c.batch_size * c.resolvedSearchEpochs();
+  return tr("%1 / %2 search steps = %3").arg(c.arch_travel).arg(steps).arg(c.resolvedArchLr(steps), 0, 'g', 4);
 }
 
 QString SetupPanel::outputDir() const { return output_->text().trimmed(); }
@@ -246,9 +364,13 @@ void SetupPanel::revalidate() {
     mark(key, qs(p.message));
   }
   const bool search = c.mode == "search";
-  warmup_->setEnabled(search && !locked_);
-  search_->setEnabled(search && !locked_);
-  budget_->setEnabled(search && !locked_);
+  const bool random_mask = c.mask.kind == MaskSetting::Kind::Random;
+  for (QWidget* w : std::initializer_list<QWidget*>{warmup_, search_, fixed_, arch_lr_, noise_start_,
+                                                    noise_end_, norm_reset_})
+    w->setEnabled(search && !locked_);
+  budget_->setEnabled((search || random_mask) && !locked_);
+  mask_->setEnabled(c.mode == "odbb" && !locked_);
+  arch_lr_resolved_->setText(archLrResolution());
   // The data folder: the files the reader will look for.
   const QString dir = c.data_dir.empty() ? (c.dataset == "fashion-mnist" ? qs(kDefaultFashionMnistDir) : QString())
                                          : qs(c.data_dir);
@@ -278,7 +400,11 @@ void SetupPanel::revalidate() {
   }
   start_->setEnabled(problems_.empty() && !locked_);
   summary_->setText(problems_.empty()
-                        ? tr("Ready: %1 on %2, %3 epochs.").arg(qs(c.mode), qs(c.backbone)).arg(c.epochs)
+                        ? (search ? tr("Ready: search on %1, %2 epochs (%3 warm-up, %4 search, %5 fixed).")
+                                        .arg(qs(c.backbone)).arg(c.totalEpochs())
+                                        .arg(c.resolvedWarmupEpochs()).arg(c.resolvedSearchEpochs())
+                                        .arg(c.resolvedFixedEpochs())
+                                  : tr("Ready: %1 on %2, %3 epochs.").arg(qs(c.mode), qs(c.backbone)).arg(c.epochs))
                         : tr("%n field(s) need attention.", "", static_cast<int>(problems_.size())));
   const bool valid = problems_.empty();
   if (valid != valid_) {

@@ -30,8 +30,15 @@ class ImportanceView : public QWidget {
   std::pair<double, double> colourRange() const;
   /// @brief σ(α) shown in cell (layer, branch) now.
   double cellValue(int layer, int branch) const;
-  /// @brief Whether the cell is drawn as kept.
+  /// @brief Whether the cell is drawn as kept (the sampled mask of the shown step).
   bool cellKept(int layer, int branch) const;
+  /// @brief Whether the cell is outlined as "top-k if fixed now" (noise-free top-k of α).
+  bool cellInTopK(int layer, int branch) const;
+  QCheckBox* autoRangeBox() const { return auto_range_; }
+  QCheckBox* sampledMaskBox() const { return show_sampled_; }
+  QCheckBox* topKBox() const { return show_topk_; }
+  /// @brief What the colour scale says: "σ(α)" on 0..1, or the zoomed range and factor.
+  QString scaleLabel() const;
   /// @brief Index into model->steps() of the snapshot shown (-1: none).
   int shownSnapshot() const { return shown_; }
   int selectedLayer() const { return selected_layer_; }
@@ -67,10 +74,13 @@ class ImportanceView : public QWidget {
   QCPColorMap* map_ = nullptr;
   QCPColorScale* scale_ = nullptr;
   std::vector<QCPItemRect*> kept_marks_;
+  std::vector<QCPItemRect*> topk_marks_;
   std::vector<QCPItemText*> cell_texts_;
   QSlider* slider_;
   QCheckBox* live_;
   QCheckBox* auto_range_;
+  QCheckBox* show_sampled_;
+  QCheckBox* show_topk_;
   QLabel* step_label_;
   QCustomPlot* layer_plot_;
   QLabel* layer_label_;
@@ -79,6 +89,7 @@ class ImportanceView : public QWidget {
   int layers_ = 0;
   std::vector<double> values_;  // [layers × 6] shown
   std::vector<bool> kept_;
+  std::vector<bool> topk_;
   bool dirty_ = false;
   RedrawThrottle* throttle_ = nullptr;
 };

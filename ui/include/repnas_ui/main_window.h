@@ -48,12 +48,15 @@ class MainWindow : public QMainWindow {
   QAction* pauseAction() const { return pause_; }
   QAction* resumeAction() const { return resume_; }
   QAction* stopAction() const { return stop_; }
+  QAction* retrainAction() const { return retrain_; }
   /// @brief The run folder shown (live, replayed or monitored).
   QString runDir() const { return run_dir_; }
 
  public Q_SLOTS:
   /// @brief Starts the run the setup panel describes.
   bool startRun();
+  /// @brief Sets the setup panel up to train the open search's ODBB from scratch (mode odbb).
+  bool setUpRetraining();
   /// @brief Opens a run folder: replays its log; `follow` keeps reading it as it grows.
   bool openRun(const QString& dir, bool follow = false);
   /// @brief Resumes the open run from its checkpoint, in this process.
@@ -97,6 +100,7 @@ class MainWindow : public QMainWindow {
   QAction* stop_ = nullptr;
   QAction* resume_run_ = nullptr;
   QAction* export_ = nullptr;
+  QAction* retrain_ = nullptr;
   QMenu* recent_menu_ = nullptr;
   QString run_dir_;
 };

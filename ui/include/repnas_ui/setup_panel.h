@@ -44,6 +44,10 @@ class SetupPanel : public QWidget {
   QLineEdit* dataDirEdit() const { return data_dir_; }
   QSpinBox* epochsBox() const { return epochs_; }
   QSpinBox* budgetBox() const { return budget_; }
+  QDoubleSpinBox* archLrBox() const { return arch_lr_; }
+  QComboBox* maskBox() const { return mask_; }
+  /// @brief The text under the arch. lr field: the value a run with this form would use.
+  QString archLrResolution() const;
   QLineEdit* outputEdit() const { return output_; }
   QPushButton* startButton() const { return start_; }
 
@@ -57,6 +61,8 @@ class SetupPanel : public QWidget {
   void revalidate();
 
  private:
+  /// Fills the mask choices (none, random, and the given mask of base_ when it has one).
+  void fillMaskChoices();
   QWidget* addField(QFormLayout* form, const QString& key, const QString& label,
                     QWidget* field, const QString& tip);
   void mark(const QString& key, const QString& reason);
@@ -68,7 +74,14 @@ class SetupPanel : public QWidget {
   QSpinBox* epochs_;
   QSpinBox* warmup_;
   QSpinBox* search_;
+  QSpinBox* fixed_;
   QSpinBox* budget_;
+  QComboBox* mask_;
+  QDoubleSpinBox* arch_lr_;
+  QLabel* arch_lr_resolved_;
+  QDoubleSpinBox* noise_start_;
+  QDoubleSpinBox* noise_end_;
+  QCheckBox* norm_reset_;
   QSpinBox* batch_;
   QSpinBox* seed_;
   QSpinBox* threads_;
