@@ -240,7 +240,9 @@ class TestEngine : public QObject {
 
   void normResetLeavesTheFunctionAndScalesMomentum() {
     torch::manual_seed(11);
-    auto spec = backboneFor(RunConfig(), 1, 12, 12, 10);  // the search space, stride-2 KxK too
+    RunConfig space;
+    space.second_kxk_at_stride2 = true;  // both forms of 1x1-KxK: stride 1 and 2
+    auto spec = backboneFor(space, 1, 12, 12, 10);
     Network net(spec);
     const auto initial = net->batchNormFedKernelNorms();
     QVERIFY(initial.size() > 30);

@@ -3,6 +3,7 @@
 #include <QtTest>
 
 #include <QAction>
+#include <QComboBox>
 #include <QDir>
 #include <QLabel>
 #include <QLineEdit>
@@ -342,6 +343,47 @@ class TestStudio : public QObject {
       QCOMPARE(e.accuracy, r.accuracy_folded);
     }
     saveShot(dialog, "studio_export_dialog");
+  }
+
+  void setupShowsTheResolvedArchLrAndRetrainsAFoundArchitecture() {
+    ui::MainWindow window;
+    window.resize(1490, 860);  // the default size
+    window.show();
+    auto* setup = window.setupPanel();
+    // The default search on Fashion-MNIST: 60000 / 128 = 469 steps, 4 search epochs.
+    setup->setConfig(RunConfig());
+    QCOMPARE(setup->archLrResolution(), QStringLiteral("17.5 / 1876 search steps = 0.009328"));
+    setup->valSplitBox()->setValue(10000);
+    QVERIFY2(setup->archLrResolution().contains("/ 1564 search steps"), qPrintable(setup->archLrResolution()));
+    auto* resolved = setup->findChild<QLabel*>("archLrResolved");
+    QVERIFY(resolved && resolved->text() == setup->archLrResolution());
+
+    // A completed search, opened: Run → Train this architecture from scratch sets up odbb.
+    const QString search_dir = tmp_.filePath("to-retrain");
+    {
+      auto c = tinyConfig(data_, 3);
+      QDir().mkpath(search_dir);
+      Engine engine(c, search_dir.toStdString());
+      EventLogWriter log(QDir(search_dir).filePath("events.jsonl").toStdString(), false);
+      engine.addObserver(&log);
+      QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+    }
+    QVERIFY(window.openRun(search_dir));
+    QTRY_VERIFY(window.retrainAction()->isEnabled());
+    window.retrainAction()->trigger();
+    const auto c = setup->config();
+    QCOMPARE(QString::fromStdString(c.mode), QString("odbb"));
+    QVERIFY(c.mask.kind == MaskSetting::Kind::Given);
+    QCOMPARE(countBranches(c.mask.layers), 16);
+    QCOMPARE(setup->maskBox()->currentData().toString(), QString("given"));
+    QVERIFY(setup->maskBox()->currentText().contains("to-retrain"));
+    QVERIFY2(setup->isValid(), qPrintable(setup->problems().empty() ? QString() : setup->problems().begin()->second));
+    QCOMPARE(setup->outputDir(), search_dir + "-retrained");
+    saveShot(window, "studio_retrain_setup");
+    // Random masks for the control: the same form, mask random.
+    setup->maskBox()->setCurrentIndex(setup->maskBox()->findData("random"));
+    QVERIFY(setup->config().mask.kind == MaskSetting::Kind::Random);
+    QVERIFY(setup->isValid());
   }
 
   void aPersonWithAMouse() {

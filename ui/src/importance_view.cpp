@@ -71,15 +71,17 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
   for (auto* box : {show_sampled_, show_topk_})
     connect(box, &QCheckBox::toggled, this, [this] { drawSnapshot(); });
   step_label_ = new QLabel(tr("no steps yet"));
-  step_label_->setMinimumWidth(260);
   auto* slider_row = new QHBoxLayout;
   slider_row->addWidget(new QLabel(tr("Step:")));
   slider_row->addWidget(slider_, 1);
   slider_row->addWidget(live_);
-  slider_row->addWidget(show_sampled_);
-  slider_row->addWidget(show_topk_);
-  slider_row->addWidget(auto_range_);
-  slider_row->addWidget(step_label_);
+  auto* display_row = new QHBoxLayout;  // what the cells show
+  display_row->addWidget(new QLabel(tr("Outline:")));
+  display_row->addWidget(show_sampled_);
+  display_row->addWidget(show_topk_);
+  display_row->addSpacing(12);
+  display_row->addWidget(auto_range_);
+  display_row->addStretch(1);
 
   layer_plot_ = new QCustomPlot;
   layer_plot_->setObjectName("layerAlphaPlot");
@@ -101,6 +103,9 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
   top_layout->setContentsMargins(0, 0, 0, 0);
   top_layout->addWidget(heatmap_, 1);
   top_layout->addLayout(slider_row);
+  top_layout->addLayout(display_row);
+  step_label_->setWordWrap(true);
+  top_layout->addWidget(step_label_);
   auto* bottom = new QWidget;
   auto* bottom_layout = new QVBoxLayout(bottom);
   bottom_layout->setContentsMargins(0, 0, 0, 0);

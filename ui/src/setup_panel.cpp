@@ -97,11 +97,11 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
   addField(form, "epochs", tr("&Epochs"), epochs_,
            tr("Training epochs of a fixed-mask mode; in search mode the default length of the\n"
               "fixed phase, so that the found network trains as long as a baseline."));
-  warmup_ = spin(-1, 1000, -1, tr("auto (15% of fixed)"));
+  warmup_ = spin(-1, 1000, -1, tr("auto (15%)"));
   addField(form, "warmup_epochs", tr("&Warm-up epochs"), warmup_,
            tr("Search mode: epochs that train uniformly random k-subsets of the branches, α frozen.\n"
               "auto: round(0.15 · fixed epochs), the official run's ratio."));
-  search_ = spin(-1, 1000, -1, tr("auto (35% of fixed)"));
+  search_ = spin(-1, 1000, -1, tr("auto (35%)"));
   addField(form, "search_epochs", tr("&Search epochs"), search_,
            tr("Search mode: epochs in which α learns on noisy top-k masks; then the best k are\n"
               "fixed and trained. auto: round(0.35 · fixed epochs), the official run's ratio."));
@@ -114,6 +114,9 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
            tr("Branches kept in all layers together (identity not counted).\n"
               "It can be changed while the search runs, in the Budget panel."));
   mask_ = new QComboBox;
+  // A given mask's source names a folder: it must not widen the panel.
+  mask_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+  mask_->setMinimumContentsLength(8);
   addField(form, "mask", tr("Mas&k"), mask_,
            tr("Mode odbb: the branches it trains. random: drawn uniformly from the masks the budget,\n"
               "pins and layer limits allow (with the seed); or the mask of a found architecture\n"
@@ -160,7 +163,7 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
               "(nearly) the mask that will be fixed."));
   fields_["noise_start"] = noise_start_;
   fields_["noise_end"] = noise_end_;
-  norm_reset_ = new QCheckBox(tr("reset kernel norms at the fix"));
+  norm_reset_ = new QCheckBox(tr("at the fix"));
   norm_reset_->setChecked(true);
   addField(form, "norm_reset", tr("Nor&m reset"), norm_reset_,
            tr("At the fix, every conv kernel that feeds a BatchNorm goes back to its norm at\n"

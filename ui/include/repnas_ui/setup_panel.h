@@ -45,6 +45,7 @@ class SetupPanel : public QWidget {
   QSpinBox* epochsBox() const { return epochs_; }
   QSpinBox* budgetBox() const { return budget_; }
   QDoubleSpinBox* archLrBox() const { return arch_lr_; }
+  QSpinBox* valSplitBox() const { return val_split_; }
   QComboBox* maskBox() const { return mask_; }
   /// @brief The text under the arch. lr field: the value a run with this form would use.
   QString archLrResolution() const;
