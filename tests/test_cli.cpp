@@ -116,6 +116,39 @@ class TestCli : public QObject {
     QVERIFY(again.err.contains("already holds a run"));
   }
 
+  void retrainTrainsTheFoundMaskFromScratch() {
+    const QString search = tmp_.filePath("run");  // the search of searchWritesTheRunDirectory
+    const QString out = tmp_.filePath("retrained");
+    const auto r = runCli({"retrain", search, "--out", out, "--quiet", "--set", "epochs=1",
+                           "--set", "threads=1"});
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    QVERIFY(r.out.contains("completed"));
+    const auto config = readJsonFile(out + "/config.json");
+    QCOMPARE(config["mode"].toString(), QString("odbb"));
+    QVERIFY(config["mask_source"].toString().contains(search));
+    // The retrained network keeps exactly the search's branches.
+    const auto a = readJsonFile(search + "/arch.json")["layers"].toArray();
+    const auto b = readJsonFile(out + "/arch.json")["layers"].toArray();
+    for (int l = 0; l < a.size(); ++l)
+      QCOMPARE(b[l].toObject()["kept"], a[l].toObject()["kept"]);
+    // It is a normal run folder: export works on it.
+    const auto ex = runCli({"export", out, "--spec", out + "/m.json", "--threads", "1"});
+    QVERIFY2(ex.exit_code == 0, ex.err.constData());
+    // Errors: a folder without a search (exit 1, named), an odbb run, a missing --out (usage).
+    auto bad = runCli({"retrain", tmp_.filePath("nowhere"), "--out", tmp_.filePath("r2")});
+    QCOMPARE(bad.exit_code, 1);
+    QVERIFY2(bad.err.contains("nowhere") && bad.err.contains("not a RepNAS run folder"), bad.err.constData());
+    bad = runCli({"retrain", out, "--out", tmp_.filePath("r3")});
+    QCOMPARE(bad.exit_code, 1);
+    QVERIFY2(bad.err.contains("not a search"), bad.err.constData());
+    bad = runCli({"retrain", search});
+    QCOMPARE(bad.exit_code, 2);
+    QVERIFY(bad.err.contains("--out DIR is required"));
+    bad = runCli({"retrain", search, "--out", out});
+    QCOMPARE(bad.exit_code, 2);
+    QVERIFY2(bad.err.contains("already holds a run"), bad.err.constData());
+  }
+
   void configErrorsNameTheKeyAndExitWithTwo() {
     auto r = runCli({"search", "--out", tmp_.filePath("bad1"), "--set", "epoch=3"});
     QCOMPARE(r.exit_code, 2);
