@@ -50,6 +50,11 @@ void ConsoleProgress::onRunStarted(const RunInfo& e) {
 void ConsoleProgress::onStep(const StepSnapshot& e) {
   const auto now = Clock::now();
   recent_.emplace_back(now, e.step);
+  if (!e.topk_mask.empty()) {
+    agreement_sum_ += e.mask_agreement;
+    ++agreement_count_;
+  }
+  last_ = e;
   while (recent_.size() > 50) recent_.pop_front();
   if (!tty_ || now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
@@ -79,6 +84,18 @@ void ConsoleProgress::onEpoch(const EpochSummary& e) {
   if (e.val_accuracy) std::fprintf(out_, "  val %.2f%%", 100 * *e.val_accuracy);
   if (e.test_accuracy) std::fprintf(out_, "  test %.2f%%", 100 * *e.test_accuracy);
   std::fprintf(out_, "  (%s)\n", formatDuration(e.seconds).c_str());
+  if (e.phase == Phase::Search && agreement_count_ > 0) {
+    // Whether α has left the noise: its largest magnitude, the gap at the k-th branch, and how
+    // much of the sampled masks the noise-free top-k would keep.
+    double max_abs = 0;
+    for (float a : last_.alpha) max_abs = std::max(max_abs, std::abs(static_cast<double>(a)));
+    std::fprintf(out_, "  search: tau %.3f  max|alpha| %.2f  margin %s  mask agreement %.0f%%\n",
+                 last_.noise_scale, max_abs,
+                 last_.alpha_margin ? std::to_string(*last_.alpha_margin).c_str() : "-",
+                 100 * agreement_sum_ / agreement_count_);
+  }
+  agreement_sum_ = 0;
+  agreement_count_ = 0;
   std::fflush(out_);
 }
 

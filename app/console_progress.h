@@ -29,6 +29,10 @@ class ConsoleProgress : public Observer {
   int64_t steps_per_epoch_ = 0;
   int epochs_ = 0;
   std::vector<std::string> layer_labels_;
+  // The search's state over the current epoch (for the epoch line).
+  double agreement_sum_ = 0;
+  int agreement_count_ = 0;
+  StepSnapshot last_;
   std::chrono::steady_clock::time_point last_draw_{};
   std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> recent_;
   bool line_open_ = false;
