@@ -470,6 +470,7 @@ int main(int argc, char** argv) {
         "       repnas-bench quality [--modes plain,repvgg,dbb,search] [--seeds 1,2,3]\n"
         "                            [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench protocol [--seeds 1,2,3] [--random 3] [--baselines plain,plain+identity,repvgg,dbb]\n"
+        "                             [--controls-only yes]\n"
         "                             [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench sweep [--budgets 8,12,16,24,32] [--seeds 1,2,3]\n"
         "                          [--set key=value ...] [--runs DIR] [--out FILE]");
@@ -495,6 +496,7 @@ int main(int argc, char** argv) {
         else if (key == "--runs") opt.runs_dir = value;
         else if (key == "--set") opt.overrides.push_back(value);
         else if (key == "--random") opt.random_masks = std::stoi(value);
+        else if (key == "--controls-only") opt.controls_only = value == "yes";
         else if (key == "--baselines") opt.baselines = items;
         else if (key == "--seeds") {
           opt.seeds.clear();

@@ -126,8 +126,11 @@ class BudgetTracker : public Observer {
 };
 
 Outcome runOne(const RunConfig& config, const fs::path& dir) {
-  RunConfig resolved = config;
-  const std::string config_json = configToJson(resolved);
+  // The run's identity: its configuration but the thread count (which changes its speed, and
+  // its float rounding, but not the experiment), so that runs made with other threads count.
+  RunConfig identity = config;
+  identity.threads = 0;
+  const std::string config_json = configToJson(identity);
   if (auto done = finishedOutcome(dir, config_json)) {
     std::printf("  reusing %s (%.2f%%)\n", dir.c_str(), 100 * done->test_accuracy);
     return *done;
@@ -310,21 +313,25 @@ int benchProtocol(const ProtocolOptions& opt) {
   };
   for (auto seed : opt.seeds) {
     const fs::path root = fs::path(opt.runs_dir) / ("protocol-seed" + std::to_string(seed));
-    RunConfig search = base;
-    search.seed = seed;
-    const auto search_dir = root / "search";
-    const auto found = runOne(search, search_dir);
-    record("search", seed, search_dir, found);
-    stats.push_back(found.search);
-    const auto& st = found.search;
-    std::printf("    α at the fix: max |α| %.2f, margin %s, τ %.3f; mask agreement over the last "
-                "search epoch %.3f\n", st.max_abs_alpha,
-                st.alpha_margin ? std::to_string(*st.alpha_margin).c_str() : "-", st.final_noise,
-                st.agreement_last_epoch);
+    // The controls do not depend on the search's settings: they can run ahead (and beside
+    // another measurement) and are reused by the full protocol.
+    if (!opt.controls_only) {
+      RunConfig search = base;
+      search.seed = seed;
+      const auto search_dir = root / "search";
+      const auto found = runOne(search, search_dir);
+      record("search", seed, search_dir, found);
+      stats.push_back(found.search);
+      const auto& st = found.search;
+      std::printf("    α at the fix: max |α| %.2f, margin %s, τ %.3f; mask agreement over the last "
+                  "search epoch %.3f\n", st.max_abs_alpha,
+                  st.alpha_margin ? std::to_string(*st.alpha_margin).c_str() : "-", st.final_noise,
+                  st.agreement_last_epoch);
 
-    RunConfig retrained = retrainConfig(search_dir.string());
-    const auto retrained_dir = root / "retrained";
-    record("retrained", seed, retrained_dir, runOne(retrained, retrained_dir));
+      RunConfig retrained = retrainConfig(search_dir.string());
+      const auto retrained_dir = root / "retrained";
+      record("retrained", seed, retrained_dir, runOne(retrained, retrained_dir));
+    }
 
     for (int r = 1; r <= opt.random_masks; ++r) {
       RunConfig random = base;
@@ -343,6 +350,10 @@ int benchProtocol(const ProtocolOptions& opt) {
     }
   }
 
+  if (opt.controls_only) {
+    std::printf("controls done; the full protocol reuses them\n");
+    return 0;
+  }
   // The table and the verdicts, all from the numbers above.
   auto mean = [&](const std::string& g) { return meanStd(groups.at(g).acc).first; };
   std::printf("\n%-15s %3s %9s %16s %10s\n", "group", "n", "branches", "test acc %", "s/run");

@@ -37,6 +37,7 @@ struct ProtocolOptions {
   std::vector<std::string> overrides;    ///< --set key=value, applied to every run
   std::string runs_dir = "runs/bench";
   std::string out;
+  bool controls_only = false;            ///< only the random masks and baselines (no search)
 };
 
 /// @brief The protocol (STRATEGIES.md §1, issue 13): per seed the search (one-stage result and
