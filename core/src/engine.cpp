@@ -587,11 +587,10 @@ RunConfig retrainConfig(const std::string& run_dir) {
   if (!mask)
     throw Error(run_dir + " has not fixed its architecture yet (no weights.pt, and its "
                 "checkpoint.pt is from before the fix): let the search reach its fixed phase");
-  const int seed = static_cast<int>(config.seed);
   config.mode = "odbb";
   config.mask = {MaskSetting::Kind::Given, *mask};
   config.mask_source = "the search in " + run_dir + " (" + from + ", seed " +
-                       std::to_string(seed) + ", k=" + std::to_string(countBranches(*mask)) + ")";
+                       std::to_string(config.seed) + ", k=" + std::to_string(countBranches(*mask)) + ")";
   config.warmup_epochs = config.search_epochs = config.fixed_epochs = -1;
   config.arch_lr = -1;
   config.validate();

@@ -274,7 +274,7 @@ RunConfig SetupPanel::config() const {
   c.mask_source = base_.mask_source;
   if (c.mode == "odbb" && choice == "random") c.mask.kind = MaskSetting::Kind::Random;
   if (c.mode == "odbb" && choice == "given") c.mask = base_.mask;
-  if (c.mask.kind != MaskSetting::Kind::Given && choice != "given") c.mask_source.clear();
+  if (c.mask.kind != MaskSetting::Kind::Given) c.mask_source.clear();
   c.batch_size = batch_->value();
   c.lr = lr_->value();
   c.crop_padding = augment_->isChecked() ? (base_.crop_padding > 0 ? base_.crop_padding : 2) : 0;
