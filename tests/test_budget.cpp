@@ -175,6 +175,9 @@ class TestBudget : public QObject {
     expect(R"({"mask": "random"})", "config key 'mask': only mode odbb");
     expect(R"({"mode": "odbb", "mask": [["KxK"]]})", "config key 'mask': 1 layers given");
     expect(R"({"mode": "odbb", "mask": [["KxK", "3x3x3"]]})", "unknown branch");
+    expect(R"({"mode": "odbb", "mask": [[], ["KxK"], ["KxK"], [], ["KxK"], [], ["KxK"], []]})",
+           "layer 0 keeps no branch and has no identity");
+    expect(R"({"mode": "odbb", "backbone": "vgg", "mask": [["KxK"]]})", "config key 'backbone'");
     expect(R"({"arch_lr": -0.5})", "config key 'arch_lr'");
     expect(R"({"head_dropout": 1})", "config key 'head_dropout'");
     expect(R"({"noise_end": -1})", "config key 'noise_end'");

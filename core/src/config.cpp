@@ -154,11 +154,24 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   for (int v : layer_min) if (v < 0 || v > 6) fail("layer_min", "values must be in 0..6");
   for (int v : layer_max) if (v < 0 || v > 6) fail("layer_max", "values must be in 0..6");
   for (const auto& p : pins) if (p.layer < 0) fail("pins", "layer must be >= 0");
-  if (mask.kind == MaskSetting::Kind::Given) {
-    const auto layers = makeBackbone(backbone, 1, 32, 32, 10, kernel_size).numLayers();
-    if (static_cast<int>(mask.layers.size()) != layers)
+  if (mask.kind == MaskSetting::Kind::Given &&
+      std::find(presets.begin(), presets.end(), backbone) != presets.end() &&
+      (kernel_size == 3 || kernel_size == 5)) {
+    const auto spec = makeBackbone(backbone, 1, 32, 32, 10, kernel_size);
+    if (static_cast<int>(mask.layers.size()) != spec.numLayers()) {
       fail("mask", std::to_string(mask.layers.size()) + " layers given but backbone " + backbone +
-                       " has " + std::to_string(layers));
+                       " has " + std::to_string(spec.numLayers()));
+    } else {
+      for (int l = 0; l < spec.numLayers(); ++l) {
+        auto block = spec.layers[l].block;
+        block.identity = true;  // odbb keeps the identity where the layer has one
+        if (mask.layers[l].none() && !block.hasIdentityBranch()) {
+          fail("mask", "layer " + std::to_string(l) + " keeps no branch and has no identity: "
+                       "its output would be constant");
+          break;
+        }
+      }
+    }
   }
   // Whether the budget fits the backbone (the engine resolves it the same way when it starts).
   if (found.empty() && (isSearch() || mask.kind == MaskSetting::Kind::Random)) {
