@@ -12,6 +12,7 @@
 #include <QSpinBox>
 #include <QToolBar>
 #include <QTabBar>
+#include <QTabWidget>
 #include <QPushButton>
 #include <QSlider>
 #include <QTemporaryDir>
@@ -157,9 +158,15 @@ class TestStudio : public QObject {
     const auto [lo, hi] = heat->colourRange();
     QCOMPARE(lo, static_cast<double>(*std::min_element(last.sigma.begin(), last.sigma.end())));
     QCOMPARE(hi, static_cast<double>(*std::max_element(last.sigma.begin(), last.sigma.end())));
-    // The curves hold one point per snapshot.
+    // The curves hold one point per snapshot; the agreement one per sampled step.
     QCOMPARE(window.curvesView()->lossGraph()->dataCount(), static_cast<int>(model->steps().size()));
+    QCOMPARE(window.curvesView()->agreementGraph()->dataCount(), static_cast<int>(model->steps().size()));
+    QCOMPARE(window.curvesView()->agreementGraph()->data()->at(window.curvesView()->agreementGraph()->dataCount() - 1)->value,
+             100 * last.mask_agreement);
     saveShot(window, "studio_live_search_paused");
+    window.tabs()->setCurrentWidget(window.curvesView());
+    saveShot(window, "studio_curves_search");
+    window.tabs()->setCurrentWidget(window.importanceView());
 
     // A budget edit reaches the engine (acknowledged), and undo sends the old value back.
     auto* editor = window.budgetEditor();

@@ -73,7 +73,15 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
   speed_ = addGraph(budget, tr("images/s"), QColor(127, 127, 127, 140), 1, true);
   budget->yAxis2->setVisible(true);
   budget->yAxis2->setLabel(tr("images/s"));
-  plots_ = {loss, acc, lr, budget};
+  auto* search = makePlot("searchPlot", tr("Search: noise and mask agreement"), tr("τ"),
+                          tr("Scale τ of the noise on α (left) and the mask agreement (right): the "
+                             "share of the sampled mask that the noise-free top-k of α also keeps. "
+                             "Near 100% at the end of the search, the fix keeps what was trained."));
+  noise_ = addGraph(search, tr("τ"), QColor("#9467bd"), 1.5);
+  agreement_ = addGraph(search, tr("agreement %"), QColor("#17becf"), 1.5, true);
+  search->yAxis2->setVisible(true);
+  search->yAxis2->setLabel(tr("agreement %"));
+  plots_ = {loss, acc, lr, budget, search};
 
   smoothing_slider_ = new QSlider(Qt::Horizontal);
   smoothing_slider_->setRange(0, 99);
@@ -89,6 +97,7 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
   grid->addWidget(acc, 0, 1);
   grid->addWidget(lr, 1, 0);
   grid->addWidget(budget, 1, 1);
+  grid->addWidget(search, 2, 0, 1, 2);
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(row);
   layout->addLayout(grid, 1);
@@ -122,7 +131,8 @@ void CurvesView::setSmoothing(double s) {
 }
 
 void CurvesView::rebuild() {
-  for (auto* g : {loss_raw_, loss_smooth_, acc_smooth_, lr_, arch_lr_, budget_, kept_, speed_})
+  for (auto* g : {loss_raw_, loss_smooth_, acc_smooth_, lr_, arch_lr_, budget_, kept_, speed_,
+                  noise_, agreement_})
     g->data()->clear();
   ema_started_ = false;
   append(0, static_cast<int>(model_->steps().size()));
@@ -134,6 +144,7 @@ void CurvesView::append(int first, int count) {
   const int end = std::min<int>(first + count, static_cast<int>(steps.size()));
   const int n = std::max(0, end - first);
   QVector<double> x(n), loss(n), loss_s(n), acc_s(n), lr(n), alr(n), k(n), kept(n), ips(n);
+  QVector<double> search_x, noise, agreement;  // steps that sampled a mask (warm-up, search)
   for (int i = 0; i < n; ++i) {
     const auto& s = steps[first + i];
     if (!ema_started_) {
@@ -153,7 +164,14 @@ void CurvesView::append(int first, int count) {
     k[i] = s.budget_k;
     kept[i] = countBranches(s.mask);
     ips[i] = s.images_per_second;
+    if (!s.topk_mask.empty()) {
+      search_x.push_back(x[i]);
+      noise.push_back(s.noise_scale);
+      agreement.push_back(100 * s.mask_agreement);
+    }
   }
+  noise_->addData(search_x, noise, true);
+  agreement_->addData(search_x, agreement, true);
   loss_raw_->addData(x, loss, true);
   loss_smooth_->addData(x, loss_s, true);
   acc_smooth_->addData(x, acc_s, true);

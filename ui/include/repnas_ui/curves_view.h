@@ -28,6 +28,7 @@ class CurvesView : public QWidget {
   void setSmoothing(double s);
   QCPGraph* lossGraph() const { return loss_smooth_; }
   QCPGraph* batchAccuracyGraph() const { return acc_smooth_; }
+  QCPGraph* agreementGraph() const { return agreement_; }
 
  protected:
   void showEvent(QShowEvent* event) override;
@@ -51,6 +52,8 @@ class CurvesView : public QWidget {
   QCPGraph* budget_;
   QCPGraph* kept_;
   QCPGraph* speed_;
+  QCPGraph* noise_;
+  QCPGraph* agreement_;
   QSlider* smoothing_slider_;
   QLabel* smoothing_label_;
   double smoothing_ = 0.9;
