@@ -313,7 +313,6 @@ void SetupPanel::setConfig(const RunConfig& c) {
 }
 
 void SetupPanel::fillMaskChoices() {
-  const QString current = mask_->currentData().toString();
   const QSignalBlocker block(mask_);
   mask_->clear();
   mask_->addItem(tr("none: the mode's branches"), "none");
@@ -323,10 +322,10 @@ void SetupPanel::fillMaskChoices() {
                        ? tr("given: %1 branches").arg(countBranches(base_.mask.layers))
                        : tr("given: %1").arg(qs(base_.mask_source)),
                    "given");
-  QString want = current;
-  if (base_.mask.kind == MaskSetting::Kind::Given) want = "given";
-  else if (base_.mask.kind == MaskSetting::Kind::Random) want = "random";
-  else if (base_.mode == "odbb" || want.isEmpty()) want = want.isEmpty() ? "none" : want;
+  // The form shows the configuration it was given.
+  const QString want = base_.mask.kind == MaskSetting::Kind::Given    ? "given"
+                       : base_.mask.kind == MaskSetting::Kind::Random ? "random"
+                                                                      : "none";
   const int at = mask_->findData(want);
   mask_->setCurrentIndex(at >= 0 ? at : 0);
 }
