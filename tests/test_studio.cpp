@@ -117,6 +117,7 @@ class TestStudio : public QObject {
     auto* setup = window.setupPanel();
     auto config = tinyConfig(data_, 6);
     config.search_epochs = 4;  // the fix comes at step 100: room for the edits on a slow machine
+    config.fixed_epochs = 1;   // 6 epochs in all, as before fixed_epochs
     setup->setConfig(config);
     const QString run_dir = tmp_.filePath("live-run");
     setup->setOutputDir(run_dir);
@@ -403,6 +404,7 @@ class TestStudio : public QObject {
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     auto config = tinyConfig(data_, 6);
     config.search_epochs = 4;
+    config.fixed_epochs = 1;  // 6 epochs in all, as before fixed_epochs
     window.setupPanel()->setConfig(config);
     window.setupPanel()->setOutputDir(tmp_.filePath("mouse-run"));
     auto* toolbar = window.findChild<QToolBar*>();
