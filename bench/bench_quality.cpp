@@ -43,38 +43,43 @@ struct Outcome {
 const char* kSummaryFile = "bench_run.json";
 const char* kRequestFile = "bench_config.json";
 
-// Σ of the epoch durations a run's event log records.
-double epochSeconds(const fs::path& events) {
-  double total = 0;
-  bench::forEachEvent(events, [&](const Event& event) {
-    if (const auto* e = std::get_if<EpochSummary>(&event)) total += e->seconds;
-  });
-  return total;
-}
+// What a run's event log says, read in one pass: Σ of the epoch durations, the last validation
+// accuracy, and for a search α at the fix (the last search step) and the mask agreement over
+// its last search epoch. Steps that a resumed run repeats supersede the interrupted ones.
+struct LogSummary {
+  double epoch_seconds = 0;
+  std::optional<double> val_accuracy;
+  SearchStats search;
+};
 
-// What a search's event log says about α: at the fix (the last search step) and over the last
-// search epoch.
-SearchStats searchStats(const fs::path& events) {
-  SearchStats st;
+LogSummary readLog(const fs::path& events) {
+  LogSummary out;
   int64_t steps_per_epoch = 0;
-  std::vector<StepSnapshot> search;
+  std::map<int64_t, double> agreement;  // search step -> mask agreement
+  std::optional<StepSnapshot> last;
   bench::forEachEvent(events, [&](const Event& event) {
     if (const auto* i = std::get_if<RunInfo>(&event)) steps_per_epoch = i->steps_per_epoch;
-    if (const auto* s = std::get_if<StepSnapshot>(&event))
-      if (s->phase == Phase::Search) search.push_back(*s);
+    if (const auto* e = std::get_if<EpochSummary>(&event)) {
+      out.epoch_seconds += e->seconds;
+      if (e->val_accuracy) out.val_accuracy = e->val_accuracy;
+    }
+    if (const auto* s = std::get_if<StepSnapshot>(&event); s && s->phase == Phase::Search) {
+      agreement[s->step] = s->mask_agreement;
+      if (!last || s->step >= last->step) last = *s;
+    }
   });
-  if (search.empty()) return st;
+  if (!last) return out;
+  auto& st = out.search;
   st.has = true;
-  const auto& last = search.back();
-  for (float a : last.alpha) st.max_abs_alpha = std::max(st.max_abs_alpha, std::abs(double(a)));
-  st.alpha_margin = last.alpha_margin;
-  st.final_noise = last.noise_scale;
-  const size_t from = search.size() > size_t(steps_per_epoch) && steps_per_epoch > 0
-                          ? search.size() - steps_per_epoch : 0;
+  for (float a : last->alpha) st.max_abs_alpha = std::max(st.max_abs_alpha, std::abs(double(a)));
+  st.alpha_margin = last->alpha_margin;
+  st.final_noise = last->noise_scale;
   double sum = 0;
-  for (size_t i = from; i < search.size(); ++i) sum += search[i].mask_agreement;
-  st.agreement_last_epoch = sum / (search.size() - from);
-  return st;
+  int n = 0;
+  for (auto it = agreement.rbegin(); it != agreement.rend() && (steps_per_epoch <= 0 || n < steps_per_epoch); ++it, ++n)
+    sum += it->second;
+  st.agreement_last_epoch = n > 0 ? sum / n : 0;
+  return out;
 }
 
 nlohmann::json searchStatsJson(const SearchStats& st) {
@@ -83,15 +88,6 @@ nlohmann::json searchStatsJson(const SearchStats& st) {
           {"alpha_margin_at_fix", st.alpha_margin ? nlohmann::json(*st.alpha_margin) : nlohmann::json(nullptr)},
           {"noise_at_fix", st.final_noise},
           {"mask_agreement_last_search_epoch", st.agreement_last_epoch}};
-}
-
-std::optional<double> lastValAccuracy(const fs::path& events) {
-  std::optional<double> v;
-  bench::forEachEvent(events, [&](const Event& event) {
-    if (const auto* e = std::get_if<EpochSummary>(&event))
-      if (e->val_accuracy) v = e->val_accuracy;
-  });
-  return v;
 }
 
 std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& config_json) {
@@ -104,13 +100,14 @@ std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& c
     o.status = j.at("status");
     o.test_accuracy = j.at("test_accuracy");
     o.seconds = j.at("seconds");
+    const auto log = readLog(dir / "events.jsonl");
     // Summaries written before epoch_seconds existed: read it from the event log.
     o.epoch_seconds = j.contains("epoch_seconds") ? j.at("epoch_seconds").get<double>()
-                                                  : epochSeconds(dir / "events.jsonl");
+                                                  : log.epoch_seconds;
     o.branches = j.at("branches");
     o.budget_k = j.at("budget_k");
-    o.val_accuracy = lastValAccuracy(dir / "events.jsonl");
-    o.search = searchStats(dir / "events.jsonl");
+    o.val_accuracy = log.val_accuracy;
+    o.search = log.search;
     return o;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -159,11 +156,12 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   o.status = fin.status;
   o.test_accuracy = fin.test_accuracy.value_or(0);
   o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  o.epoch_seconds = epochSeconds(dir / "events.jsonl");
+  const auto summary = readLog(dir / "events.jsonl");
+  o.epoch_seconds = summary.epoch_seconds;
   o.branches = countBranches(fin.mask);
   o.budget_k = budget.k;
-  o.val_accuracy = lastValAccuracy(dir / "events.jsonl");
-  o.search = searchStats(dir / "events.jsonl");
+  o.val_accuracy = summary.val_accuracy;
+  o.search = summary.search;
   if (fin.status != "completed")
     throw Error(dir.string() + ": run " + fin.status + ": " + fin.message);
   nlohmann::json j = {{"config", nlohmann::json::parse(config_json)}, {"status", o.status},

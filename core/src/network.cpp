@@ -110,10 +110,8 @@ std::vector<NetworkImpl::BatchNormFedKernel> NetworkImpl::batchNormFedKernels() 
 std::vector<double> NetworkImpl::batchNormFedKernelNorms() const {
   torch::NoGradGuard no_grad;
   std::vector<double> norms;
-  for (const auto& k : batchNormFedKernels()) {
-    const auto used = k.offset.defined() ? k.weight + k.offset : k.weight;
-    norms.push_back(used.to(torch::kDouble).norm().item<double>());
-  }
+  for (const auto& k : batchNormFedKernels())
+    norms.push_back(k.used().to(torch::kDouble).norm().item<double>());
   return norms;
 }
 
@@ -128,7 +126,7 @@ std::vector<double> NetworkImpl::rescaleBatchNormFedKernels(
   std::vector<double> factors;
   for (size_t i = 0; i < kernels.size(); ++i) {
     const auto& k = kernels[i];
-    auto used = k.offset.defined() ? k.weight + k.offset : k.weight.clone();
+    const auto used = k.used().clone();  // W is overwritten below
     const double now = used.to(torch::kDouble).norm().item<double>();
     const double c = now > 0 ? norms[i] / now : 1.0;
     factors.push_back(c);

@@ -51,6 +51,8 @@ class NetworkImpl : public torch::nn::Module {
     torch::Tensor weight;   ///< the parameter
     torch::Tensor offset;   ///< a constant added to it in use (W + I), or undefined
     torch::nn::BatchNorm2d bn{nullptr};  ///< the BN it feeds
+    /// @brief The kernel as used: W + offset (or W).
+    torch::Tensor used() const { return offset.defined() ? weight + offset : weight; }
   };
   /// @brief Every kernel that feeds a BatchNorm, in a fixed order.
   std::vector<BatchNormFedKernel> batchNormFedKernels() const;
