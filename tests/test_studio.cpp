@@ -6,6 +6,8 @@
 #include <QComboBox>
 #include <QDir>
 #include <QLabel>
+#include <QMessageBox>
+#include <QTimer>
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QSignalSpy>
@@ -93,7 +95,8 @@ class TestStudio : public QObject {
     setup->dataDirEdit()->setText(tmp_.filePath("nowhere"));
     setup->budgetBox()->setValue(100);
     QVERIFY(!setup->isValid());
-    QVERIFY(setup->problemAt("data_dir").contains("does not exist"));
+    QTRY_VERIFY(!setup->isCheckingData());  // the engine's reader, in a worker thread
+    QVERIFY2(setup->problemAt("data_dir").contains("does not exist"), qPrintable(setup->problemAt("data_dir")));
     QVERIFY2(setup->problemAt("budget").contains("k=100 is above"), qPrintable(setup->problemAt("budget")));
     QVERIFY(!window.startAction()->isEnabled());
     QVERIFY(!setup->startButton()->isEnabled());
@@ -106,6 +109,7 @@ class TestStudio : public QObject {
 
     setup->budgetBox()->setValue(-1);
     setup->dataDirEdit()->setText(data_);
+    QTRY_VERIFY(!setup->isCheckingData());
     QVERIFY(setup->isValid());
     QVERIFY(window.startAction()->isEnabled());
   }
@@ -273,6 +277,13 @@ class TestStudio : public QObject {
       window.setupPanel()->setOutputDir(run_dir);
       QVERIFY(window.startRun());
       QTRY_VERIFY_WITH_TIMEOUT(window.model()->steps().size() >= 3, 60000);
+      // The window asks; "Stop and save" stops with a checkpoint.
+      QTimer::singleShot(300, [] {
+        for (auto* w : QApplication::topLevelWidgets())
+          if (auto* box = qobject_cast<QMessageBox*>(w); box && box->isVisible())
+            for (auto* b : box->buttons())
+              if (b->text().remove('&') == "Stop and save") b->click();
+      });
       QVERIFY(window.close());
       QVERIFY(!window.runner()->isRunning());
       QCOMPARE(QString::fromStdString(window.model()->finished()->status), QString("stopped"));
@@ -358,9 +369,10 @@ class TestStudio : public QObject {
     window.resize(1490, 860);  // the default size
     window.show();
     auto* setup = window.setupPanel();
-    // The default search on Fashion-MNIST: 60000 / 128 = 469 steps, 4 search epochs.
+    // The default search on Fashion-MNIST: 60000 / 128 = 469 steps, 4 search epochs (the
+    // training images as the form's reader counted them).
     setup->setConfig(RunConfig());
-    QCOMPARE(setup->archLrResolution(), QStringLiteral("17.5 / 1876 search steps = 0.009328"));
+    QTRY_COMPARE_WITH_TIMEOUT(setup->archLrResolution(), QStringLiteral("17.5 / 1876 search steps = 0.009328"), 20000);
     setup->valSplitBox()->setValue(10000);
     QVERIFY2(setup->archLrResolution().contains("/ 1564 search steps"), qPrintable(setup->archLrResolution()));
     auto* resolved = setup->findChild<QLabel*>("archLrResolved");

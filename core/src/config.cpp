@@ -212,6 +212,17 @@ Budget searchBudget(const RunConfig& config, const BackboneSpec& backbone) {
   return budget;
 }
 
+std::vector<ConfigProblem> RunConfig::dataProblems(int64_t train_images) const {
+  std::vector<ConfigProblem> out;
+  const int64_t usable = train_limit > 0 ? std::min(train_limit, train_images) : train_images;
+  if (val_split > 0 && val_split >= usable)
+    out.push_back({"val_split", "holds out " + std::to_string(val_split) + " of the " +
+                                    std::to_string(usable) + " training images" +
+                                    (train_limit > 0 && train_limit < train_images ? " (train_limit)" : "") +
+                                    ": none would be left to train on"});
+  return out;
+}
+
 void RunConfig::validate() const {
   const auto found = problems();
   if (!found.empty())

@@ -104,6 +104,8 @@ struct Engine::Impl {
     reuseFreedMemory();
     DatasetSpec ds{config.dataset, config.data_dir};
     dataset = data::loadDataset(ds);
+    if (const auto problems = config.dataProblems(dataset.train.size()); !problems.empty())
+      throw ConfigError("config key '" + problems.front().key + "': " + problems.front().message);
     auto train = data::takeFirst(dataset.train, config.train_limit);
     if (config.val_split > 0) {
       auto [tr, val] = data::splitValidation(train, config.val_split, config.seed);
@@ -250,32 +252,9 @@ struct Engine::Impl {
       case Command::Type::SetBudget:
       case Command::Type::SetLayerLimits:
       case Command::Type::SetPin: {
-        if (!isSearch()) { refuse("mode " + config.mode + " trains a fixed mask"); break; }
-        if (fixed) {
-          refuse("the architecture is fixed (phase fixed): budget changes apply only before the fix");
-          break;
-        }
-        Budget next = budget;
-        if (c.type == Command::Type::SetBudget) {
-          next.k = c.k;
-        } else {
-          if (c.layer < 0 || c.layer >= layers) {
-            refuse("layer " + std::to_string(c.layer) + " does not exist (the network has " +
-                   std::to_string(layers) + " layers)");
-            break;
-          }
-          if (c.type == Command::Type::SetLayerLimits) {
-            if (c.min >= 0) next.layer_min[c.layer] = c.min;
-            if (c.max >= 0) next.layer_max[c.layer] = c.max;
-          } else {
-            next.pins[c.layer][static_cast<int>(c.branch)] = c.pin;
-          }
-        }
-        if (auto problem = budgetProblem(next, layers)) {
-          refuse(*problem);
-          break;
-        }
-        budget = next;
+        auto why = budgetEditRefusal(config.mode, fixed);
+        if (!why) why = applyBudgetEdit(c, layers, budget);
+        if (why) refuse(*why);
         break;
       }
     }
@@ -485,6 +464,7 @@ struct Engine::Impl {
         s.budget_k = budget.k;
         s.step_ms = seconds * 1000;
         s.images_per_second = batch.size() / std::max(seconds, 1e-9);
+        s.wall_time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
         emit(s);
       }
 

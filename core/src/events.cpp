@@ -26,6 +26,36 @@ std::optional<Phase> parsePhase(const std::string& name) {
   return std::nullopt;
 }
 
+std::optional<std::string> budgetEditRefusal(const std::string& mode, bool architecture_fixed) {
+  if (mode != "search") return "mode " + mode + " trains a fixed mask";
+  if (architecture_fixed)
+    return std::string("the architecture is fixed (phase fixed): budget changes apply only before the fix");
+  return std::nullopt;
+}
+
+std::optional<std::string> applyBudgetEdit(const Command& c, int layers, Budget& budget) {
+  Budget next = budget;
+  switch (c.type) {
+    case Command::Type::SetBudget: next.k = c.k; break;
+    case Command::Type::SetLayerLimits:
+    case Command::Type::SetPin:
+      if (c.layer < 0 || c.layer >= layers)
+        return "layer " + std::to_string(c.layer) + " does not exist (the network has " +
+               std::to_string(layers) + " layers)";
+      if (c.type == Command::Type::SetPin) {
+        next.pins[c.layer][static_cast<int>(c.branch)] = c.pin;
+      } else {
+        if (c.min >= 0) next.layer_min[c.layer] = c.min;
+        if (c.max >= 0) next.layer_max[c.layer] = c.max;
+      }
+      break;
+    default: return "not a budget edit: " + c.describe();
+  }
+  if (auto problem = budgetProblem(next, layers)) return problem;
+  budget = std::move(next);
+  return std::nullopt;
+}
+
 std::string Command::describe() const {
   switch (type) {
     case Type::Pause: return "pause";
@@ -165,7 +195,7 @@ struct ToJson {
             {"topk_mask", maskToBits(e.topk_mask)}, {"noise_scale", e.noise_scale},
             {"mask_agreement", e.mask_agreement}, {"alpha_margin", optionalJson(e.alpha_margin)},
             {"budget_k", e.budget_k}, {"step_ms", e.step_ms},
-            {"images_per_second", e.images_per_second}};
+            {"images_per_second", e.images_per_second}, {"wall_time", e.wall_time}};
   }
   json operator()(const EpochSummary& e) const {
     return {{"type", "epoch"}, {"epoch", e.epoch}, {"phase", phaseName(e.phase)},
@@ -264,6 +294,7 @@ Event eventFromJson(const std::string& line) {
       e.budget_k = j.at("budget_k");
       e.step_ms = j.at("step_ms");
       e.images_per_second = j.at("images_per_second");
+      e.wall_time = j.value("wall_time", 0.0);
       return e;
     }
     if (type == "epoch") {

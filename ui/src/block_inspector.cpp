@@ -176,18 +176,30 @@ BlockInspector::BlockInspector(RunModel* model, QWidget* parent) : QWidget(paren
     if (isVisible()) updateDiagram();
   });
   connect(model_, &RunModel::reset, this, [this] { inspection_.reset(); showKernels(); });
-  connect(model_, &RunModel::checkpointSaved, this, [this] {
-    if (isVisible()) reload();
-  });
-  connect(model_, &RunModel::runFinished, this, [this] {
-    if (isVisible()) reload();
-  });
+  // Newer weights (a checkpoint, or the finished run's weights.pt): read now when shown, else
+  // marked stale and read when the tab is shown.
+  auto newer = [this] {
+    if (run_dir_.isEmpty()) return;
+    if (isVisible()) {
+      reload();
+      return;
+    }
+    stale_ = true;
+    if (inspection_) {
+      message_->setText(tr("Stale: newer weights exist (%1); they are read when this tab is shown.")
+                            .arg(stepText(model_->stepsDone())));
+      setInk(message_, Ink::Muted);
+    }
+  };
+  connect(model_, &RunModel::checkpointSaved, this, newer);
+  connect(model_, &RunModel::runFinished, this, newer);
   showKernels();
 }
 
 void BlockInspector::showEvent(QShowEvent* event) {
   QWidget::showEvent(event);
   updateDiagram();
+  if (stale_ || (!inspection_ && !run_dir_.isEmpty())) reload();
 }
 
 void BlockInspector::setRunDir(const QString& dir) {
@@ -225,6 +237,7 @@ void BlockInspector::updateDiagram() {
 }
 
 void BlockInspector::reload() {
+  stale_ = false;
   if (run_dir_.isEmpty()) {
     message_->setText(tr("No run folder."));
     return;
@@ -235,14 +248,14 @@ void BlockInspector::reload() {
     inspection_ = inspectRunBlock(run_dir_.toStdString(), layer_, kept);
     message_->setText(inspection_->complete
                           ? tr("Weights of the finished run (%1).").arg(qs(inspection_->source))
-                          : tr("Weights of the checkpoint after step %1 (%2).")
-                                .arg(inspection_->step)
+                          : tr("Weights of the checkpoint after %1 (%2).")
+                                .arg(stepText(inspection_->step))
                                 .arg(qs(inspection_->source)));
-    message_->setStyleSheet({});
+    setInk(message_, Ink::Normal);
   } catch (const std::exception& e) {
     inspection_.reset();
     message_->setText(qs(e.what()));
-    message_->setStyleSheet("color: #c0392b;");
+    setInk(message_, Ink::Error);
   }
   showKernels();
 }

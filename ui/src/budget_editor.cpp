@@ -1,5 +1,7 @@
 #include "repnas_ui/budget_editor.h"
 
+#include <algorithm>
+
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -61,6 +63,9 @@ const QColor kPinColor[] = {QColor(Qt::transparent), QColor("#c8f7c5"), QColor("
 BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
                            std::function<int64_t(const Command&)> post, QWidget* parent)
     : QWidget(parent), model_(model), undo_(undo), post_(std::move(post)) {
+  // Every edit the undo stack sends (its change, or its way back) goes through send(), which
+  // remembers it until the engine answers.
+  post_through_ = [this](const Command& c) { return send(c); };
   k_spin_ = new QSpinBox;
   k_spin_->setObjectName("budgetK");
   k_spin_->setToolTip(tr("Global k: branches kept over all layers (identity not counted).\n"
@@ -68,7 +73,9 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
   k_slider_ = new QSlider(Qt::Horizontal);
   k_slider_->setToolTip(k_spin_->toolTip() + tr("\nOne drag is one undo step."));
   auto* k_row = new QHBoxLayout;
-  k_row->addWidget(new QLabel(tr("Global &k:")));
+  auto* k_label = new QLabel(tr("Global &k:"));
+  k_label->setBuddy(k_spin_);  // Alt+K; without a buddy the & would show
+  k_row->addWidget(k_label);
   k_row->addWidget(k_spin_);
   k_row->addWidget(k_slider_, 1);
 
@@ -85,15 +92,18 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
   pins_ = new QTableWidget(0, kNumBranchKinds);
   pins_->setObjectName("pins");
   QStringList names;
-  for (int b = 0; b < kNumBranchKinds; ++b) names << branchLabel(b);
+  for (int b = 0; b < kNumBranchKinds; ++b) names << branchLabel(b, 3);
   pins_->setHorizontalHeaderLabels(names);
   pins_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   pins_->setToolTip(tr("Pins: click a cell to cycle auto → keep → drop. A kept pin is always "
                        "selected; a dropped one never."));
-  pins_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  // Columns share the width: a "keep" appearing must not widen one and add a scroll bar.
+  pins_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  pins_->horizontalHeader()->setMinimumSectionSize(36);
+  pins_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   pins_->verticalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
 
-  status_ = new QLabel(tr("No search is running: start one to edit its budget."));
+  status_ = new QLabel;
   status_->setWordWrap(true);
   status_->setObjectName("budgetStatus");
   log_ = new QListWidget;
@@ -148,41 +158,109 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
   connect(pins_, &QTableWidget::cellClicked, this, [this](int row, int column) { cyclePin(row, column); });
   // The editor shows the budget in force and whether it can change: it depends on the run's
   // start, the commands' answers, the phase and the end, not on every step.
-  for (auto signal : {&RunModel::reset, &RunModel::runStarted, &RunModel::phaseChanged, &RunModel::runFinished})
-    connect(model_, signal, this, &BudgetEditor::refresh);
+  for (auto signal : {&RunModel::runStarted, &RunModel::phaseChanged, &RunModel::runFinished})
+    connect(model_, signal, this, [this] {
+      refresh();
+      showState();
+    });
+  // A new run (or a failed start) starts clean; a resumed one shows its earlier answers.
+  connect(model_, &RunModel::reset, this, [this] {
+    pending_.clear();
+    rebuildLog();
+    refresh();
+    showState();
+  });
+  // The source (engine, monitor, replay) is set after the events are cleared.
+  connect(model_, &RunModel::updated, this, [this] {
+    if (source_shown_ != model_->source() || state_shown_ != model_->state()) {
+      refresh();
+      showState();
+    }
+  });
   connect(model_, &RunModel::commandAcknowledged, this, &BudgetEditor::onAck);
   refresh();
+  showState();
 }
 
-void BudgetEditor::setLive(bool live) {
-  live_ = live;
-  refresh();
+int64_t BudgetEditor::send(const Command& c) {
+  const int64_t id = post_(c);
+  if (id >= 0) pending_.emplace_back(id, c);
+  return id;
 }
 
 bool BudgetEditor::isEditable() const {
-  if (!live_ || !model_->hasRun() || !model_->isSearch() || model_->finished()) return false;
+  const auto state = model_->state();
+  if (model_->source() != RunSource::Engine || !model_->hasRun() ||
+      (state != RunState::Running && state != RunState::Paused))
+    return false;
   const auto phase = model_->phase();
-  return !(phase && *phase == Phase::Fixed);
+  return !budgetEditRefusal(model_->info().mode, phase && *phase == Phase::Fixed);
+}
+
+Budget BudgetEditor::expectedBudget() const {
+  Budget b = model_->budget();
+  for (const auto& [id, c] : pending_) applyBudgetEdit(c, model_->layers(), b);  // a refusal changes nothing
+  return b;
+}
+
+QString BudgetEditor::stateText() const {
+  const auto done = stepText(model_->stepsDone());
+  const bool search = model_->hasRun() && model_->isSearch();
+  const QString phase = model_->phase() ? qs(phaseName(*model_->phase())) : QString();
+  switch (model_->state()) {
+    case RunState::None: return tr("No run: start a search to edit its budget while it runs.");
+    case RunState::Starting: return tr("Starting the run…");
+    case RunState::Completed:
+      return tr("The run completed (%1): its budget no longer changes.").arg(done);
+    case RunState::Stopped:
+      return tr("The run stopped after %1 (checkpoint saved). Resume it (File → Resume run from "
+                "checkpoint) to edit its budget before the fix.").arg(done);
+    case RunState::Failed:
+      return tr("The run failed after %1: %2").arg(done, qs(model_->finished()->message));
+    case RunState::Interrupted:
+      return tr("Replayed from its event log, which ends after %1 without a result: the run was "
+                "interrupted or runs in another process. Resume it to edit its budget.").arg(done);
+    case RunState::Running:
+    case RunState::Paused: break;
+  }
+  if (!search) return tr("Mode %1 trains a fixed mask: there is no budget to edit.").arg(qs(model_->info().mode));
+  if (model_->source() == RunSource::Monitor)
+    return tr("Monitoring a run another process runs (%1, %2): its budget can be edited only by "
+              "that process.").arg(phase, done);
+  if (model_->architectureFixed())
+    return tr("The architecture is fixed (%1 phase): budget edits apply only before the fix.").arg(phase);
+  return model_->state() == RunState::Paused
+             ? tr("Paused in the %1 phase after %2: edits apply at once, the steps continue on Resume.").arg(phase, done)
+             : tr("Search running (%1 phase): edits apply before the next step.").arg(phase);
+}
+
+void BudgetEditor::showState() {
+  source_shown_ = model_->source();
+  state_shown_ = model_->state();
+  status_->setText(stateText());
+  setInk(status_, state_shown_ == RunState::Failed ? Ink::Error : Ink::Normal);
 }
 
 void BudgetEditor::push(const Command& redo, const Command& undo, const QString& text) {
   if (!isEditable()) {
-    status_->setText(tr("Not sent: the budget can change only while a search runs, before the fix."));
+    status_->setText(tr("Not sent: %1").arg(stateText()));
     refresh();
     return;
   }
-  undo_->push(new EngineEdit(post_, redo, undo, text));  // push() runs redo()
+  undo_->push(new EngineEdit(post_through_, redo, undo, text));  // push() runs redo()
+  refresh();
   status_->setText(tr("Sent: %1 — waiting for the engine…").arg(text));
+  setInk(status_, Ink::Normal);
 }
 
 void BudgetEditor::requestBudget(int k) {
-  const int old = model_->budget().k;
+  const int old = expectedBudget().k;
   if (k == old) return;
   push(Command::setBudget(k), Command::setBudget(old), tr("budget k %1 → %2").arg(old).arg(k));
 }
 
 void BudgetEditor::requestLayerLimits(int layer, int min, int max) {
-  const auto& b = model_->budget();
+  const auto b = expectedBudget();
   if (layer < 0 || layer >= static_cast<int>(b.layer_min.size())) return;
   const int old_min = b.layer_min[layer], old_max = b.layer_max[layer];
   if ((min < 0 || min == old_min) && (max < 0 || max == old_max)) return;
@@ -196,36 +274,50 @@ void BudgetEditor::requestLayerLimits(int layer, int min, int max) {
 }
 
 void BudgetEditor::requestPin(int layer, BranchKind branch, Pin pin) {
-  const auto& b = model_->budget();
+  const auto b = expectedBudget();
   if (layer < 0 || layer >= static_cast<int>(b.pins.size())) return;
   const Pin old = b.pins[layer][static_cast<int>(branch)];
   if (old == pin) return;
   push(Command::setPin(layer, branch, pin), Command::setPin(layer, branch, old),
        tr("pin layer %1 %2: %3 → %4")
            .arg(layer)
-           .arg(qs(branchName(branch)), qs(pinName(old)), qs(pinName(pin))));
+           .arg(branchLabel(static_cast<int>(branch), kernelSize()), qs(pinName(old)), qs(pinName(pin))));
 }
 
 void BudgetEditor::cyclePin(int layer, int branch) {
-  const auto& b = model_->budget();
+  const auto b = expectedBudget();
   if (layer < 0 || layer >= static_cast<int>(b.pins.size()) || branch < 0 || branch >= kNumBranchKinds)
     return;
   const Pin next = static_cast<Pin>((static_cast<int>(b.pins[layer][branch]) + 1) % 3);
   requestPin(layer, static_cast<BranchKind>(branch), next);
 }
 
-void BudgetEditor::onAck(const CommandAck& ack) {
-  if (!ack.accepted) dropRefusedEdit(ack.id);
-  refresh();
+void BudgetEditor::addLogLine(const CommandAck& ack) {
+  // ack.step steps were done when the engine applied it: "after step N", as the heatmap and
+  // the status bar count.
   auto* item = new QListWidgetItem(
-      ack.accepted ? tr("step %1: %2 — applied").arg(ack.step).arg(qs(ack.command))
-                   : tr("step %1: %2 — refused: %3").arg(ack.step).arg(qs(ack.command), qs(ack.reason)));
+      ack.accepted ? tr("after %1: %2 — applied").arg(stepText(ack.step), qs(ack.command))
+                   : tr("after %1: %2 — refused: %3").arg(stepText(ack.step), qs(ack.command), qs(ack.reason)));
   item->setForeground(ack.accepted ? QColor("#1e8449") : QColor("#c0392b"));
   log_->addItem(item);
   log_->scrollToBottom();
+}
+
+void BudgetEditor::rebuildLog() {
+  log_->clear();
+  for (const auto& ack : model_->commands()) addLogLine(ack);
+}
+
+void BudgetEditor::onAck(const CommandAck& ack) {
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                [&](const auto& p) { return p.first == ack.id; }),
+                 pending_.end());
+  if (!ack.accepted) dropRefusedEdit(ack.id);
+  refresh();
+  addLogLine(ack);
   status_->setText(ack.accepted ? tr("Engine applied: %1").arg(qs(ack.command))
                                 : tr("Engine refused %1: %2").arg(qs(ack.command), qs(ack.reason)));
-  status_->setStyleSheet(ack.accepted ? QString() : QStringLiteral("color: #c0392b;"));
+  setInk(status_, ack.accepted ? Ink::Normal : Ink::Error);
   Q_EMIT answered(ack.accepted, qs(ack.command), qs(ack.reason));
 }
 
@@ -251,9 +343,13 @@ void BudgetEditor::dropRefusedEdit(int64_t id) {
   }
 }
 
+int BudgetEditor::kernelSize() const {
+  return model_->hasRun() && model_->layers() > 0 ? model_->info().layers[0].block.kernel_size : 3;
+}
+
 void BudgetEditor::refresh() {
   refreshing_ = true;
-  const auto& b = model_->budget();
+  const auto b = expectedBudget();
   const int layers = model_->layers();
   const bool editable = isEditable();
   const int max_k = kNumBranchKinds * std::max(1, layers);
@@ -268,10 +364,11 @@ void BudgetEditor::refresh() {
     limits_->setRowCount(layers);
     pins_->setRowCount(layers);
   }
-  QStringList row_names;
+  QStringList branch_names;
+  for (int br = 0; br < kNumBranchKinds; ++br) branch_names << branchLabel(br, kernelSize());
+  pins_->setHorizontalHeaderLabels(branch_names);
   for (int l = 0; l < layers; ++l) {
     const auto label = qs(model_->info().layers[l].label);
-    row_names << label;
     auto set = [&](QTableWidget* t, int column, const QString& text, bool editable_cell) {
       auto* item = t->item(l, column);
       if (!item) {
@@ -295,22 +392,14 @@ void BudgetEditor::refresh() {
       auto* item = set(pins_, br, present ? tr(kPinText[pin]) : QStringLiteral("—"), false);
       item->setBackground(kPinColor[pin]);
       item->setToolTip(tr("%1, %2: %3 (click to cycle auto → keep → drop)")
-                           .arg(label, branchLabel(br), qs(pinName(static_cast<Pin>(pin)))));
+                           .arg(label, branchLabel(br, kernelSize()), qs(pinName(static_cast<Pin>(pin)))));
       item->setTextAlignment(Qt::AlignCenter);
     }
   }
-  pins_->setVerticalHeaderLabels(row_names);
-  if (!model_->hasRun())
-    status_->setText(tr("No search is running: start one to edit its budget."));
-  else if (!live_)
-    status_->setText(tr("This run is replayed or monitored from its event log: its budget can be "
-                        "edited only by the process that runs it."));
-  else if (!model_->isSearch())
-    status_->setText(tr("Mode %1 trains a fixed mask: there is no budget to edit.").arg(qs(model_->info().mode)));
-  else if (!editable && model_->finished())
-    status_->setText(tr("The run has ended (%1).").arg(qs(model_->finished()->status)));
-  else if (!editable)
-    status_->setText(tr("The architecture is fixed: budget edits apply only before the fix."));
+  // Short row names ("L3"), the full label in each cell's tool tip: the six columns need the room.
+  QStringList short_names;
+  for (int l = 0; l < layers; ++l) short_names << QStringLiteral("L%1").arg(l);
+  pins_->setVerticalHeaderLabels(short_names);
   refreshing_ = false;
 }
 

@@ -1,5 +1,6 @@
 #include "repnas_ui/curves_view.h"
 
+#include <QComboBox>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -8,6 +9,7 @@
 
 #include <qcustomplot.h>
 
+#include "repnas_ui/plot_util.h"
 #include "repnas_ui/run_model.h"
 #include "ui_util.h"
 
@@ -24,9 +26,8 @@ QCustomPlot* makePlot(const QString& name, const QString& title, const QString& 
   p->plotLayout()->addElement(0, 0, new QCPTextElement(p, title, QFont("sans", 9, QFont::Bold)));
   p->xAxis->setLabel(QObject::tr("step"));
   p->yAxis->setLabel(y_label);
-  p->legend->setVisible(true);
   p->legend->setFont(QFont("sans", 8));
-  p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  placeLegendBelow(p);
   return p;
 }
 
@@ -68,8 +69,12 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
   auto* budget = makePlot("budgetPlot", tr("Budget and speed"), tr("branches"),
                           tr("Budget k in force and branches kept per step (left); training "
                              "images per second (right)."));
-  budget_ = addGraph(budget, tr("budget k"), QColor("#d62728"), 2);
   kept_ = addGraph(budget, tr("kept"), QColor("#2ca02c"), 1.5);
+  // Drawn after "kept" so that it stays visible where they are equal; a dashed step line,
+  // since k changes only when an edit is applied.
+  budget_ = addGraph(budget, tr("budget k"), QColor("#d62728"), 2);
+  budget_->setPen(QPen(QColor("#d62728"), 2, Qt::DashLine));
+  budget_->setLineStyle(QCPGraph::lsStepLeft);
   speed_ = addGraph(budget, tr("images/s"), QColor(127, 127, 127, 140), 1, true);
   budget->yAxis2->setVisible(true);
   budget->yAxis2->setLabel(tr("images/s"));
@@ -82,6 +87,17 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
   search->yAxis2->setVisible(true);
   search->yAxis2->setLabel(tr("agreement %"));
   plots_ = {loss, acc, lr, budget, search};
+  for (auto* p : plots_) new PlotInteraction(p, [this](double x) { return RunModel::xText(x, x_axis_); });
+
+  x_axis_box_ = new QComboBox;
+  x_axis_box_->setObjectName("xAxisBox");
+  x_axis_box_->addItem(tr("step"), static_cast<int>(XAxis::Step));
+  x_axis_box_->addItem(tr("epoch"), static_cast<int>(XAxis::Epoch));
+  x_axis_box_->addItem(tr("wall time"), static_cast<int>(XAxis::WallTime));
+  x_axis_box_->setToolTip(tr("The x axis of every curve: steps done, epochs done, or wall-clock "
+                             "seconds since the run's first step."));
+  connect(x_axis_box_, &QComboBox::currentIndexChanged, this,
+          [this] { setXAxis(static_cast<XAxis>(x_axis_box_->currentData().toInt())); });
 
   smoothing_slider_ = new QSlider(Qt::Horizontal);
   smoothing_slider_->setRange(0, 99);
@@ -89,6 +105,11 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
   smoothing_slider_->setToolTip(tr("Exponential smoothing of the per-step loss and accuracy."));
   smoothing_label_ = new QLabel;
   auto* row = new QHBoxLayout;
+  auto* x_label = new QLabel(tr("&X axis:"));
+  x_label->setBuddy(x_axis_box_);
+  row->addWidget(x_label);
+  row->addWidget(x_axis_box_);
+  row->addSpacing(16);
   row->addWidget(new QLabel(tr("Smoothing:")));
   row->addWidget(smoothing_slider_, 1);
   row->addWidget(smoothing_label_);
@@ -104,7 +125,7 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
 
   throttle_ = new RedrawThrottle([this] {
     for (auto* p : plots_) {
-      p->rescaleAxes();
+      if (!PlotInteraction::of(p)->userView()) p->rescaleAxes();  // a zoom stays until double-click
       p->replot(QCustomPlot::rpImmediateRefresh);
     }
   }, this);
@@ -126,6 +147,20 @@ void CurvesView::setSmoothing(double s) {
     smoothing_slider_->blockSignals(true);
     smoothing_slider_->setValue(static_cast<int>(std::lround(smoothing_ * 100)));
     smoothing_slider_->blockSignals(false);
+  }
+  rebuild();
+}
+
+void CurvesView::setXAxis(XAxis axis) {
+  x_axis_ = axis;
+  const int at = x_axis_box_->findData(static_cast<int>(axis));
+  if (at != x_axis_box_->currentIndex()) {
+    const QSignalBlocker block(x_axis_box_);
+    x_axis_box_->setCurrentIndex(at);
+  }
+  for (auto* p : plots_) {
+    p->xAxis->setLabel(RunModel::axisLabel(axis));
+    PlotInteraction::of(p)->resetView();
   }
   rebuild();
 }
@@ -155,7 +190,7 @@ void CurvesView::append(int first, int count) {
       loss_ema_ = smoothing_ * loss_ema_ + (1 - smoothing_) * s.loss;
       acc_ema_ = smoothing_ * acc_ema_ + (1 - smoothing_) * s.batch_accuracy;
     }
-    x[i] = static_cast<double>(s.step + 1);
+    x[i] = model_->x(first + i, x_axis_);
     loss[i] = s.loss;
     loss_s[i] = loss_ema_;
     acc_s[i] = 100 * acc_ema_;
@@ -202,7 +237,7 @@ void CurvesView::showEvent(QShowEvent* event) {
 void CurvesView::rebuildEpochs() {
   for (auto* g : {acc_epoch_, acc_val_, acc_test_}) g->data()->clear();
   for (const auto& e : model_->epochs()) {
-    const double x = static_cast<double>(e.step + 1);
+    const double x = model_->xAtStep(e.step + 1, x_axis_);
     acc_epoch_->addData(x, 100 * e.train_accuracy);
     if (e.val_accuracy) acc_val_->addData(x, 100 * *e.val_accuracy);
     if (e.test_accuracy) acc_test_->addData(x, 100 * *e.test_accuracy);

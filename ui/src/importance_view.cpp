@@ -6,10 +6,12 @@
 #include <QMouseEvent>
 #include <QSlider>
 #include <QSplitter>
+#include <QToolTip>
 #include <QVBoxLayout>
 
 #include <qcustomplot.h>
 
+#include "repnas_ui/plot_util.h"
 #include "repnas_ui/run_model.h"
 #include "ui_util.h"
 
@@ -88,13 +90,21 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
   layer_plot_->setToolTip(tr("α of the selected layer's branches over the steps."));
   layer_plot_->xAxis->setLabel(tr("step"));
   layer_plot_->yAxis->setLabel(QStringLiteral("α"));
-  layer_plot_->legend->setVisible(true);
   layer_plot_->legend->setFont(QFont(font().family(), 8));
+  placeLegendBelow(layer_plot_);
+  layer_plot_->legend->setWrap(kNumBranchKinds);
   for (int b = 0; b < kNumBranchKinds; ++b) {
     auto* g = layer_plot_->addGraph();
-    g->setName(branchLabel(b));
+    g->setName(branchLabel(b, 3));
     g->setPen(QPen(kBranchColors[b], 1.5));
   }
+  // Zoom, pan, values under the cursor; the step the heatmap shows as a vertical line.
+  new PlotInteraction(layer_plot_, [](double x) { return RunModel::xText(x, XAxis::Step); });
+  shown_line_ = new QCPItemStraightLine(layer_plot_);
+  shown_line_->setPen(QPen(QColor(127, 127, 127), 1, Qt::DashLine));
+  shown_line_->setVisible(false);
+  applyPlotPalette(heatmap_);
+  heatmap_->installEventFilter(this);
   layer_label_ = new QLabel;
   layer_label_->setWordWrap(true);
 
@@ -125,14 +135,21 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
   throttle_ = new RedrawThrottle([this] {
     drawLabels();
     heatmap_->replot(QCustomPlot::rpImmediateRefresh);
-    layer_plot_->rescaleAxes();
+    if (!PlotInteraction::of(layer_plot_)->userView()) layer_plot_->rescaleAxes();
     layer_plot_->replot(QCustomPlot::rpImmediateRefresh);
   }, this);
   connect(model_, &RunModel::reset, this, [this] {
+    // A new run (or a failed start) starts clean: no old axes, legend or step.
     shown_ = -1;
     rebuildAxes();
     rebuildLayerPlot();
+    PlotInteraction::of(layer_plot_)->resetView();
+    if (model_->steps().empty()) {
+      layer_plot_->xAxis->setRange(0, 1);
+      layer_plot_->yAxis->setRange(-1, 1);
+    }
     drawSnapshot();
+    drawLabels();  // at once: a failed start must not leave the last run's step on screen
   });
   connect(model_, &RunModel::runStarted, this, [this] {
     rebuildAxes();
@@ -184,9 +201,7 @@ void ImportanceView::rebuildAxes() {
   map_->data()->fill(std::nan(""));
   QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText);
   for (int b = 0; b < kNumBranchKinds; ++b)
-    xt->addTick(b, qs(branchDisplayName(static_cast<BranchKind>(b), model_->hasRun() && layers_ > 0
-                                                                          ? model_->info().layers[0].block.kernel_size
-                                                                          : 3)));
+    xt->addTick(b, branchLabel(b, kernelSize()));
   heatmap_->xAxis->setTicker(xt);
   QSharedPointer<QCPAxisTickerText> yt(new QCPAxisTickerText);
   for (int l = 0; l < layers_; ++l) {
@@ -288,6 +303,12 @@ void ImportanceView::drawSnapshot() {
     if (hi - lo < 1e-6) lo -= 5e-7, hi += 5e-7;
   }
   map_->setDataRange(QCPRange(lo, hi));
+  shown_line_->setVisible(have);
+  if (have) {
+    const double x = static_cast<double>(steps[shown_].step + 1);
+    shown_line_->point1->setCoords(x, 0);
+    shown_line_->point2->setCoords(x, 1);
+  }
   scale_->axis()->setLabel(scaleLabel());
   const int digits = std::clamp(static_cast<int>(std::ceil(-std::log10(hi - lo))) + 1, 2, 6);
   for (int l = 0; l < layers_; ++l)
@@ -345,16 +366,22 @@ void ImportanceView::selectLayer(int layer) {
   Q_EMIT layerSelected(layer);
 }
 
+int ImportanceView::kernelSize() const {
+  return model_->hasRun() && layers_ > 0 ? model_->info().layers[0].block.kernel_size : 3;
+}
+
 void ImportanceView::rebuildLayerPlot() {
   for (int b = 0; b < kNumBranchKinds; ++b) {
     auto* g = layer_plot_->graph(b);
     g->data()->clear();
+    g->setName(branchLabel(b, kernelSize()));
     const bool present = selected_layer_ < layers_ &&
                          model_->info().layers[selected_layer_].block.branches.test(b);
     g->setVisible(present);
     g->removeFromLegend();
     if (present) g->addToLegend();
   }
+  syncLegendRow(layer_plot_);
   appendLayerPlot(0, static_cast<int>(model_->steps().size()));
 }
 
@@ -413,6 +440,50 @@ QString ImportanceView::scaleLabel() const {
       .arg(1.0 / span, 0, 'g', 3)
       .arg(range.lower, 0, 'g', 4)
       .arg(range.upper, 0, 'g', 4);
+}
+
+QString ImportanceView::cellText(int layer, int branch) const {
+  if (layer < 0 || layer >= layers_ || branch < 0 || branch >= kNumBranchKinds) return {};
+  const auto& info = model_->info().layers[layer];
+  const QString name = tr("%1 · %2").arg(qs(info.label), branchLabel(branch, kernelSize()));
+  if (!info.block.branches.test(branch)) return tr("%1\nnot in this layer's block").arg(name);
+  const auto& steps = model_->steps();
+  const bool have = shown_ >= 0 && shown_ < static_cast<int>(steps.size());
+  const size_t i = static_cast<size_t>(layer) * kNumBranchKinds + branch;
+  double alpha = std::nan("");
+  if (have && i < steps[shown_].alpha.size()) alpha = steps[shown_].alpha[i];
+  else if (!have && i < model_->info().alpha.size()) alpha = model_->info().alpha[i];
+  QString text = tr("%1\nα = %2, σ(α) = %3").arg(name, formatValue(alpha), formatValue(1 / (1 + std::exp(-alpha))));
+  if (!have) return text + tr("\nno step yet");
+  const auto& s = steps[shown_];
+  const bool kept = cellKept(layer, branch), topk = cellInTopK(layer, branch);
+  const auto& pins = model_->budget().pins;
+  const Pin pin = layer < static_cast<int>(pins.size()) ? pins[layer][branch] : Pin::Auto;
+  QString why;
+  if (pin == Pin::Keep) why = tr("kept: pinned keep");
+  else if (pin == Pin::Drop) why = tr("dropped: pinned drop");
+  else if (s.phase == Phase::Fixed || s.phase == Phase::Train)
+    why = kept ? tr("kept: in the fixed architecture") : tr("dropped: not in the fixed architecture");
+  else if (s.phase == Phase::Warmup)
+    why = kept ? tr("trained this step: warm-up samples random k-subsets (α frozen)")
+               : tr("not trained this step: warm-up samples random k-subsets (α frozen)");
+  else if (kept && topk) why = tr("kept: among the top-k of α (the noise agrees)");
+  else if (kept) why = tr("kept this step by the noise: not in the top-k of α");
+  else if (topk) why = tr("dropped this step by the noise: in the top-k of α");
+  else why = tr("dropped: below the top-k of α");
+  return tr("%1\n%2 (%3)").arg(text, why, stepText(s.step + 1));
+}
+
+bool ImportanceView::eventFilter(QObject* watched, QEvent* event) {
+  if (watched == heatmap_ && event->type() == QEvent::ToolTip) {
+    const auto* help = static_cast<QHelpEvent*>(event);
+    const auto [layer, branch] = cellAt(help->pos());
+    if (layer < 0) return false;  // the heatmap's own description
+    QToolTip::showText(help->globalPos(), cellText(layer, branch), heatmap_);
+    return true;
+  }
+  if (watched == heatmap_ && event->type() == QEvent::PaletteChange) applyPlotPalette(heatmap_);
+  return QWidget::eventFilter(watched, event);
 }
 
 bool ImportanceView::cellKept(int layer, int branch) const {

@@ -1,7 +1,19 @@
 #include "repnas_ui/main_window.h"
 
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDesktopServices>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QPainter>
+#include <QPushButton>
+#include <QTableWidget>
+#include <QTextBrowser>
+#include <QUrl>
+#include <QVBoxLayout>
 #include <QDateTime>
 #include <QDir>
 #include <QDockWidget>
@@ -36,6 +48,7 @@
 #include "repnas_ui/run_model.h"
 #include "repnas_ui/run_sources.h"
 #include "repnas_ui/setup_panel.h"
+#include "repnas_ui/plot_util.h"
 #include "ui_util.h"
 
 namespace repnas::ui {
@@ -45,6 +58,50 @@ QString formatDuration(double seconds) {
   const qint64 s = static_cast<qint64>(seconds + 0.5);
   return s >= 3600 ? QStringLiteral("%1:%2:%3").arg(s / 3600).arg(s / 60 % 60, 2, 10, QChar('0')).arg(s % 60, 2, 10, QChar('0'))
                    : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
+}
+
+/// The status bar's message: one line, elided in the middle when it does not fit (the full
+/// text in the tool tip), so that it never runs over the progress bar beside it.
+class StatusLabel : public QLabel {
+ public:
+  StatusLabel() {
+    setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    setMinimumWidth(80);
+  }
+
+ protected:
+  void paintEvent(QPaintEvent*) override {
+    QPainter p(this);
+    p.setPen(palette().color(foregroundRole()));
+    const auto r = contentsRect();
+    p.drawText(r, Qt::AlignVCenter | Qt::AlignLeft, fontMetrics().elidedText(text(), Qt::ElideMiddle, r.width()));
+  }
+};
+
+/// What a run folder's log says about it, from its last lines: "completed, test 92.01%",
+/// "stopped after step 1200", "no result yet, step 300" (running, or interrupted).
+QString runFolderStatus(const QString& dir) {
+  QFile file(QDir(dir).filePath("events.jsonl"));
+  if (!file.open(QIODevice::ReadOnly)) return QObject::tr("missing");
+  const qint64 tail = 256 * 1024;  // a step line is a few kB; the log can be large
+  if (file.size() > tail) file.seek(file.size() - tail);
+  const QList<QByteArray> lines = file.readAll().split('\n');
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (it->trimmed().isEmpty()) continue;
+    try {
+      const Event e = eventFromJson(it->toStdString());
+      if (const auto* f = std::get_if<RunFinished>(&e)) {
+        if (f->status == "completed")
+          return f->test_accuracy ? QObject::tr("completed, test %1%").arg(100 * *f->test_accuracy, 0, 'f', 2)
+                                  : QObject::tr("completed");
+        return QObject::tr("%1 after %2").arg(qs(f->status), stepText(f->step));
+      }
+      if (const auto* st = std::get_if<StepSnapshot>(&e)) return QObject::tr("no result yet, %1").arg(stepText(st->step + 1));
+    } catch (const std::exception&) {
+      // a partial first line of the tail, or a damaged line: look further back
+    }
+  }
+  return QObject::tr("no steps");
 }
 
 }  // namespace
@@ -87,14 +144,37 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->addTab(explainer_, tr("Re-&parameterization"));
   tabs_->setTabToolTip(tabs_->indexOf(explainer_),
                        tr("How a multi-branch block becomes one convolution, step by step, with real numbers."));
-  setCentralWidget(tabs_);
+  // A bar above the tabs for offers that must not interrupt (reopen the last run).
+  notice_ = new QWidget;
+  notice_->setObjectName("noticeBar");
+  notice_->setAutoFillBackground(true);
+  notice_text_ = new QLabel;
+  notice_text_->setWordWrap(true);
+  notice_action_ = new QPushButton;
+  auto* dismiss = new QPushButton(tr("Dismiss"));
+  auto* notice_row = new QHBoxLayout(notice_);
+  notice_row->setContentsMargins(8, 4, 8, 4);
+  notice_row->addWidget(notice_text_, 1);
+  notice_row->addWidget(notice_action_);
+  notice_row->addWidget(dismiss);
+  notice_->hide();
+  connect(dismiss, &QPushButton::clicked, notice_, &QWidget::hide);
+  auto* centre = new QWidget;
+  auto* centre_layout = new QVBoxLayout(centre);
+  centre_layout->setContentsMargins(0, 0, 0, 0);
+  centre_layout->setSpacing(0);
+  centre_layout->addWidget(notice_);
+  centre_layout->addWidget(tabs_, 1);
+  setCentralWidget(centre);
 
   progress_ = new QProgressBar;
   progress_->setMinimumWidth(420);
   progress_->setTextVisible(true);
   progress_->setFormat(tr("no run"));
   progress_->setValue(0);
-  status_ = new QLabel(tr("Ready: set up a run and press Start, or open a run folder."));
+  status_ = new StatusLabel;
+  status_->setObjectName("statusMessage");
+  setStatus(tr("Ready: set up a run and press Start, or open a run folder."));
   statusBar()->addWidget(status_, 1);
   statusBar()->addPermanentWidget(progress_);
 
@@ -119,34 +199,81 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     progress_throttle->request();
     updateActions();
   });
-  connect(tabs_, &QTabWidget::currentChanged, this, [this](int) {
-    if (tabs_->currentWidget() == inspector_ && !run_dir_.isEmpty() && !inspector_->inspection())
-      inspector_->reload();
+  // A run started here enters Recent runs once it has really started (its first event).
+  connect(model_, &RunModel::runStarted, this, [this] {
+    if (model_->source() == RunSource::Engine && !run_dir_.isEmpty()) addRecent(run_dir_);
   });
-  connect(runner_, &EngineRunner::finished, this, [this](const QString& st, const QString& msg) {
-    status_->setText(st == "failed" ? tr("Run failed: %1").arg(msg) : tr("Run %1: %2").arg(st, msg));
-    status_->setStyleSheet(st == "failed" ? "color: #c0392b;" : QString());
-    setup_->setLocked(false);
-    // The next Start must not write into this run's folder: propose a fresh one beside it.
-    if (QDir::cleanPath(setup_->outputDir()) == QDir::cleanPath(run_dir_)) {
-      QString next;
-      const QString base = QDir::cleanPath(run_dir_);
-      for (int n = 2; next.isEmpty() || QFileInfo::exists(next); ++n) next = base + "-" + QString::number(n);
-      setup_->setOutputDir(next);
-    }
-    budget_->setLive(false);
-    updateActions();
-  });
+  connect(runner_, &EngineRunner::finished, this, &MainWindow::onEngineFinished);
   connect(budget_, &BudgetEditor::answered, this, [this](bool ok, const QString& cmd, const QString& why) {
     statusBar()->showMessage(ok ? tr("Engine applied: %1").arg(cmd) : tr("Engine refused %1: %2").arg(cmd, why), 8000);
   });
   connect(follower_, &EventLogFollower::problem, this,
           [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+  connect(follower_, &EventLogFollower::runFinished, this, [this] { updateProgress(); });
 
   QSettings settings;
   if (!restoreGeometry(settings.value("mainWindow/geometry").toByteArray())) resize(1400, 860);
   restoreState(settings.value("mainWindow/state").toByteArray());
   updateActions();
+  offerLastRun();
+}
+
+void MainWindow::offerLastRun() {
+  const QString last = QSettings().value("lastRun").toString();
+  if (last.isEmpty() || !QFileInfo::exists(QDir(last).filePath("events.jsonl"))) return;
+  notice_text_->setText(tr("Last session's run: %1 (%2).").arg(last, runFolderStatus(last)));
+  notice_action_->setText(tr("&Reopen it"));
+  notice_action_->disconnect();
+  connect(notice_action_, &QPushButton::clicked, this, [this, last] {
+    notice_->hide();
+    openRun(last, false);
+  });
+  notice_->show();
+}
+
+void MainWindow::setStatus(const QString& text, StatusKind kind) {
+  status_->setText(text);
+  status_->setToolTip(text);
+  setInk(status_, kind == StatusKind::Error ? Ink::Error : Ink::Normal);
+  status_kind_ = kind;
+  status_->update();
+}
+
+void MainWindow::onEngineFinished(const QString& st, const QString& msg) {
+  setup_->setLocked(false);
+  const bool started = model_->hasRun();
+  if (st == "failed") {
+    setStatus(tr("Run failed: %1").arg(msg), StatusKind::Error);
+    if (!started) {
+      // It never started: leave no trace (no folder, no recent entry, the same output folder).
+      if (created_run_dir_) QDir(run_dir_).removeRecursively();
+      const QString failed_dir = run_dir_;
+      model_->clear();
+      undo_->clear();
+      run_dir_.clear();
+      inspector_->setRunDir({});
+      explainer_->setRunDir({});
+      setStatus(tr("The run did not start: %1").arg(msg), StatusKind::Error);
+      if (QApplication::platformName() != "offscreen")
+        QMessageBox::warning(this, tr("The run did not start"), tr("%1\n\n(%2)").arg(msg, failed_dir));
+      updateProgress();
+      updateActions();
+      return;
+    }
+    if (QApplication::platformName() != "offscreen") QMessageBox::warning(this, tr("Run failed"), msg);
+  } else {
+    setStatus(tr("Run %1: %2").arg(st, msg), StatusKind::Success);
+  }
+  // The next Start must not write into this run's folder: propose a fresh one beside it.
+  if (QDir::cleanPath(setup_->outputDir()) == QDir::cleanPath(run_dir_)) {
+    QString next;
+    const QString base = QDir::cleanPath(run_dir_);
+    for (int n = 2; next.isEmpty() || QFileInfo::exists(next); ++n) next = base + "-" + QString::number(n);
+    setup_->setOutputDir(next);
+  }
+  updateProgress();
+  updateActions();
+  if (quit_when_done_) close();
 }
 
 MainWindow::~MainWindow() = default;
@@ -230,7 +357,26 @@ void MainWindow::buildMenus() {
     a->setToolTip(tabs_->tabToolTip(t));
   }
 
+  // Theme: the desktop's palette (Qt's), or a light or dark one; every plot follows it.
+  view->addSeparator();
+  auto* theme = view->addMenu(tr("&Theme"));
+  auto* themes = new QActionGroup(this);
+  const QString current = QSettings().value("theme", "system").toString();
+  for (const auto& [key, label] : std::vector<std::pair<QString, QString>>{
+           {"system", tr("&Desktop (system palette)")}, {"light", tr("&Light")}, {"dark", tr("Dar&k")}}) {
+    auto* a = theme->addAction(label, this, [this, key = key] { setTheme(key); });
+    a->setCheckable(true);
+    a->setChecked(key == current);
+    a->setData(key);
+    themes->addAction(a);
+  }
+  if (current != "system") setTheme(current);
+
   auto* help = menuBar()->addMenu(tr("&Help"));
+  auto* guide = help->addAction(tr("&User guide"), this, &MainWindow::showUserGuide);
+  guide->setShortcut(QKeySequence::HelpContents);
+  help->addAction(tr("&Keyboard shortcuts"), this, &MainWindow::showShortcuts);
+  help->addSeparator();
   help->addAction(tr("&About RepNAS Studio"), this, [this] {
     QMessageBox::about(this, tr("About RepNAS Studio"),
                        tr("<b>RepNAS Studio %1</b><br>Search, inspect, fuse and export "
@@ -261,7 +407,7 @@ bool MainWindow::setUpRetraining() {
     const auto config = retrainConfig(run_dir_.toStdString());
     setup_->setConfig(config);
     setup_->setOutputDir(run_dir_ + "-retrained");
-    status_->setText(tr("Set up: %1 from scratch. Press Start.").arg(qs(config.mask_source)));
+    setStatus(tr("Set up: %1 from scratch. Press Start.").arg(qs(config.mask_source)));
     return true;
   } catch (const std::exception& e) {
     showError(tr("Train from scratch"), QString::fromStdString(e.what()));
@@ -289,29 +435,34 @@ void MainWindow::updateProgress() {
     double ms = 0;
     for (size_t i = from; i < steps.size(); ++i) ms += steps[i].step_ms;
     const double per_step = ms / std::max<size_t>(1, steps.size() - from) / 1000.0;
-    text = tr("%1 · epoch %2/%3 · step %4/%5 · ETA %6 · %7 img/s")
+    text = tr("%1 · epoch %2/%3 · %4/%5")
                .arg(qs(phaseName(s.phase)))
                .arg(s.epoch + 1)
                .arg(info.epochs)
-               .arg(done)
-               .arg(info.total_steps)
-               .arg(formatDuration(per_step * (info.total_steps - done)))
-               .arg(s.images_per_second, 0, 'f', 0);
+               .arg(stepText(done))
+               .arg(info.total_steps);
+    // Paused: no speed and no ETA (they would be the last ones measured, not the truth).
+    text += model_->paused() ? tr(" · paused")
+                             : tr(" · ETA %1 · %2 img/s")
+                                   .arg(formatDuration(per_step * (info.total_steps - done)))
+                                   .arg(s.images_per_second, 0, 'f', 0);
   } else {
-    text = tr("step %1/%2").arg(done).arg(info.total_steps);
+    text = tr("%1/%2").arg(stepText(done)).arg(info.total_steps);
+    if (model_->paused()) text += tr(" · paused");
   }
-  if (model_->paused()) text += tr(" · paused");
-  if (model_->finished()) text = tr("%1 · step %2/%3").arg(qs(model_->finished()->status)).arg(done).arg(info.total_steps);
+  if (model_->finished())
+    text = tr("%1 · %2/%3").arg(qs(model_->finished()->status), stepText(done)).arg(info.total_steps);
   progress_->setFormat(text);
   if (runner_->isRunning())
-    status_->setText(model_->paused() ? tr("Paused: %1").arg(run_dir_) : tr("Running: %1").arg(run_dir_));
+    setStatus(model_->paused() ? tr("Paused: %1").arg(run_dir_) : tr("Running: %1").arg(run_dir_));
   else if (follower_->isFollowing() && !model_->finished())
-    status_->setText(tr("Monitoring %1").arg(run_dir_));
+    setStatus(tr("Monitoring %1").arg(run_dir_));
   else if (model_->finished()) {
     const auto& f = *model_->finished();
-    status_->setText(tr("%1: %2%3")
-                         .arg(qs(f.status), qs(f.message))
-                         .arg(f.test_accuracy ? tr(" (test accuracy %1%)").arg(100 * *f.test_accuracy, 0, 'f', 2) : QString()));
+    setStatus(tr("%1: %2%3")
+                  .arg(qs(f.status), qs(f.message))
+                  .arg(f.test_accuracy ? tr(" (test accuracy %1%)").arg(100 * *f.test_accuracy, 0, 'f', 2) : QString()),
+              f.status == "failed" ? StatusKind::Error : StatusKind::Success);
   }
 }
 
@@ -323,22 +474,28 @@ bool MainWindow::startRun() {
   }
   const QString dir = setup_->outputDir();
   follower_->close();
+  notice_->hide();
+  created_run_dir_ = !QFileInfo::exists(dir);
+  model_->clear();
+  undo_->clear();
   try {
-    model_->clear();
-    undo_->clear();
-    run_dir_ = dir;
-    inspector_->setRunDir(dir);
-    explainer_->setRunDir(dir);
     runner_->start(setup_->config(), dir, false);
   } catch (const std::exception& e) {
+    if (created_run_dir_) QDir(dir).removeRecursively();
+    run_dir_.clear();
+    inspector_->setRunDir({});
+    explainer_->setRunDir({});
     showError(tr("Cannot start the run"), qs(e.what()));
+    updateActions();
     return false;
   }
+  run_dir_ = dir;
+  model_->setSource(RunSource::Engine);
+  inspector_->setRunDir(dir);
+  explainer_->setRunDir(dir);
+  QSettings().setValue("lastRun", dir);
   setup_->setLocked(true);
-  budget_->setLive(true);
-  addRecent(dir);
-  status_->setText(tr("Running: %1").arg(dir));
-  status_->setStyleSheet({});
+  setStatus(tr("Starting: %1").arg(dir));
   updateActions();
   return true;
 }
@@ -354,10 +511,12 @@ bool MainWindow::openRun(const QString& dir, bool follow) {
     return false;
   }
   undo_->clear();
+  notice_->hide();
   run_dir_ = follower_->runDir();
+  model_->setSource(follow ? RunSource::Monitor : RunSource::Replay);
   inspector_->setRunDir(run_dir_);
   explainer_->setRunDir(run_dir_);
-  budget_->setLive(false);
+  QSettings().setValue("lastRun", run_dir_);
   // Show the run's configuration in the form (read-only meaning: a new run starts from it).
   try {
     auto config = loadRunConfig(run_dir_.toStdString());
@@ -367,7 +526,7 @@ bool MainWindow::openRun(const QString& dir, bool follow) {
   }
   setup_->setOutputDir(run_dir_ + "-new");
   addRecent(run_dir_);
-  status_->setText(follow ? tr("Monitoring %1").arg(run_dir_) : tr("Opened %1").arg(run_dir_));
+  setStatus(follow ? tr("Monitoring %1").arg(run_dir_) : tr("Opened %1").arg(run_dir_));
   updateProgress();
   updateActions();
   return true;
@@ -387,9 +546,11 @@ bool MainWindow::resumeRun() {
     showError(tr("Cannot resume the run"), qs(e.what()));
     return false;
   }
+  model_->setSource(RunSource::Engine);
+  created_run_dir_ = false;
   undo_->clear();
   setup_->setLocked(true);
-  budget_->setLive(true);
+  setStatus(tr("Resuming: %1").arg(run_dir_));
   updateActions();
   return true;
 }
@@ -397,7 +558,7 @@ bool MainWindow::resumeRun() {
 void MainWindow::pauseRun() { runner_->post(Command::pause()); }
 void MainWindow::continueRun() { runner_->post(Command::resume()); }
 void MainWindow::stopRun() {
-  if (runner_->post(Command::stop()) >= 0) status_->setText(tr("Stopping: saving a checkpoint…"));
+  if (runner_->post(Command::stop()) >= 0) setStatus(tr("Stopping: saving a checkpoint…"));
 }
 
 void MainWindow::exportModel() {
@@ -412,12 +573,18 @@ QString MainWindow::exportPlots(const QString& dir) {
   if (!d.mkpath(".")) return tr("cannot create %1").arg(dir);
   std::vector<std::pair<QString, QCustomPlot*>> plots = {{"importance", importance_->heatmap()},
                                                           {"layer-alpha", importance_->layerPlot()}};
-  const char* names[] = {"loss", "accuracy", "learning-rates", "budget-speed"};
-  for (size_t i = 0; i < curves_->plots().size(); ++i) plots.push_back({names[i], curves_->plots()[i]});
+  const char* names[] = {"loss", "accuracy", "learning-rates", "budget-speed", "search-noise"};
+  for (size_t i = 0; i < curves_->plots().size() && i < std::size(names); ++i)
+    plots.push_back({names[i], curves_->plots()[i]});
+  // Each image says which run and which step it shows.
+  const int shown = importance_->shownSnapshot();
+  const QString run_name = run_dir_.isEmpty() ? tr("no run") : QFileInfo(run_dir_).fileName();
   for (const auto& [name, plot] : plots) {
-    const int w = std::max(640, plot->width()), h = std::max(420, plot->height());
-    if (!plot->savePng(d.filePath(name + ".png"), w, h) || !plot->savePdf(d.filePath(name + ".pdf"), w, h))
-      return tr("cannot write %1 in %2").arg(name, dir);
+    const bool heatmap_step = plot == importance_->heatmap() && shown >= 0;
+    const QString heading = tr("%1 · %2 · %3")
+                                .arg(run_name, name,
+                                     stepText(heatmap_step ? model_->steps()[shown].step + 1 : model_->stepsDone()));
+    if (!exportPlotImages(plot, d.filePath(name), heading)) return tr("cannot write %1 in %2").arg(name, dir);
   }
   auto error = writeCurvesCsv(*model_, d.filePath("curves.csv"));
   if (error.isEmpty()) error = writeAlphaCsv(*model_, d.filePath("alpha.csv"));
@@ -438,20 +605,41 @@ void MainWindow::rebuildRecentMenu() {
   recent_menu_->clear();
   const auto list = QSettings().value("recentRuns").toStringList();
   for (const auto& dir : list)
-    recent_menu_->addAction(dir, this, [this, dir] { openRun(dir, false); });
+    recent_menu_->addAction(tr("%1 — %2").arg(dir, runFolderStatus(dir)), this, [this, dir] { openRun(dir, false); });
   recent_menu_->setEnabled(!list.isEmpty());
 }
 
 void MainWindow::showError(const QString& title, const QString& message) {
-  status_->setText(message);
-  status_->setStyleSheet("color: #c0392b;");
+  setStatus(message, StatusKind::Error);
   if (QApplication::platformName() != "offscreen") QMessageBox::warning(this, title, message);
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
-  if (runner_->isRunning()) {
-    // Stop cleanly: the engine saves a checkpoint, so the run can be resumed later.
-    status_->setText(tr("Stopping the run: saving a checkpoint…"));
+  if (runner_->isRunning() && !quit_when_done_) {
+    QMessageBox ask(QMessageBox::Question, tr("A run is in progress"),
+                    tr("%1 is running (%2).").arg(run_dir_, stepText(model_->stepsDone())), QMessageBox::NoButton, this);
+    ask.setObjectName("closeDuringRun");
+    ask.setInformativeText(tr("Stop it and save a checkpoint (File → Resume run from checkpoint "
+                              "continues it later), or keep it running without the window: the run "
+                              "finishes in the background and the program ends with it (File → "
+                              "Monitor run… in another window shows it meanwhile)."));
+    auto* stop = ask.addButton(tr("&Stop and save"), QMessageBox::AcceptRole);
+    auto* keep = ask.addButton(tr("&Keep running"), QMessageBox::ActionRole);
+    ask.addButton(QMessageBox::Cancel);
+    ask.setDefaultButton(stop);
+    ask.exec();
+    if (ask.clickedButton() == keep) {
+      quit_when_done_ = true;
+      saveWindowState();
+      hide();
+      event->ignore();
+      return;
+    }
+    if (ask.clickedButton() != stop) {
+      event->ignore();
+      return;
+    }
+    setStatus(tr("Stopping the run: saving a checkpoint…"));
     if (!runner_->stopAndWait(120000)) {
       event->ignore();
       showError(tr("Close"), tr("The run did not stop within two minutes; try again."));
@@ -460,10 +648,119 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   }
   follower_->close();
   fusion_panel_->cancel();
+  saveWindowState();
+  event->accept();
+}
+
+void MainWindow::setTheme(const QString& theme) {
+  static const QPalette desktop = QApplication::palette();  // as the platform gave it
+  QPalette p = desktop;
+  if (theme == "light") {
+    p = QPalette(QColor("#efefef"));
+    p.setColor(QPalette::Base, Qt::white);
+    p.setColor(QPalette::Text, QColor("#202020"));
+  } else if (theme == "dark") {
+    p = QPalette(QColor("#353535"));
+    p.setColor(QPalette::Window, QColor("#2b2b2b"));
+    p.setColor(QPalette::WindowText, QColor("#e6e6e6"));
+    p.setColor(QPalette::Base, QColor("#1e1e1e"));
+    p.setColor(QPalette::AlternateBase, QColor("#2a2a2a"));
+    p.setColor(QPalette::Text, QColor("#e6e6e6"));
+    p.setColor(QPalette::Button, QColor("#3a3a3a"));
+    p.setColor(QPalette::ButtonText, QColor("#e6e6e6"));
+    p.setColor(QPalette::ToolTipBase, QColor("#2b2b2b"));
+    p.setColor(QPalette::ToolTipText, QColor("#e6e6e6"));
+    p.setColor(QPalette::Highlight, QColor("#3d7ab8"));
+    p.setColor(QPalette::HighlightedText, Qt::white);
+    p.setColor(QPalette::Disabled, QPalette::Text, QColor("#808080"));
+    p.setColor(QPalette::Disabled, QPalette::WindowText, QColor("#808080"));
+    p.setColor(QPalette::Disabled, QPalette::ButtonText, QColor("#808080"));
+  }
+  QApplication::setPalette(p);
+  QSettings().setValue("theme", theme);
+}
+
+void MainWindow::saveWindowState() {
   QSettings settings;
   settings.setValue("mainWindow/geometry", saveGeometry());
   settings.setValue("mainWindow/state", saveState());
-  event->accept();
+}
+
+void MainWindow::showShortcuts() {
+  QDialog dialog(this);
+  dialog.setObjectName("shortcutsDialog");
+  dialog.setWindowTitle(tr("Keyboard shortcuts"));
+  auto* table = new QTableWidget(0, 2);
+  table->setObjectName("shortcutsTable");
+  table->setHorizontalHeaderLabels({tr("Action"), tr("Keys")});
+  table->verticalHeader()->hide();
+  table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  // From the menus themselves, so the list cannot disagree with them.
+  for (auto* menu_action : menuBar()->actions()) {
+    if (!menu_action->menu()) continue;
+    const QString menu_name = menu_action->text().remove('&');
+    for (auto* a : menu_action->menu()->actions()) {
+      if (a->isSeparator() || a->shortcut().isEmpty()) continue;
+      const int row = table->rowCount();
+      table->insertRow(row);
+      table->setItem(row, 0, new QTableWidgetItem(menu_name + " → " + a->text().remove('&')));
+      table->setItem(row, 1, new QTableWidgetItem(a->shortcut().toString(QKeySequence::NativeText)));
+    }
+  }
+  auto add = [&](const QString& what, const QString& keys) {
+    const int row = table->rowCount();
+    table->insertRow(row);
+    table->setItem(row, 0, new QTableWidgetItem(what));
+    table->setItem(row, 1, new QTableWidgetItem(keys));
+  };
+  add(tr("Importance heatmap → cycle a cell's pin"), tr("Right-click, or Ctrl+click"));
+  add(tr("Any plot → reset zoom"), tr("Double-click"));
+  add(tr("Any plot → zoom / pan"), tr("Wheel / drag"));
+  table->resizeColumnsToContents();
+  table->horizontalHeader()->setStretchLastSection(true);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  auto* layout = new QVBoxLayout(&dialog);
+  layout->addWidget(table);
+  layout->addWidget(buttons);
+  dialog.resize(560, 520);
+  shortcuts_rows_ = table->rowCount();
+  if (QApplication::platformName() == "offscreen") return;  // tests read shortcutsRows()
+  dialog.exec();
+}
+
+QString MainWindow::userGuidePath() {
+  // Installed with the package, or the source tree's when run from a build folder.
+  const QStringList candidates = {
+      QCoreApplication::applicationDirPath() + "/../share/doc/repnas-studio/README.md",
+      "/usr/share/doc/repnas-studio/README.md", QStringLiteral(REPNAS_SOURCE_README)};
+  for (const auto& c : candidates)
+    if (QFileInfo::exists(c)) return QFileInfo(c).canonicalFilePath();
+  return {};
+}
+
+void MainWindow::showUserGuide() {
+  const QString path = userGuidePath();
+  QFile file(path);
+  if (path.isEmpty() || !file.open(QIODevice::ReadOnly)) {
+    showError(tr("User guide"), tr("The user guide (README.md) is not installed."));
+    return;
+  }
+  auto* dialog = new QDialog(this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  dialog->setObjectName("userGuide");
+  dialog->setWindowTitle(tr("RepNAS Studio — user guide"));
+  auto* browser = new QTextBrowser;
+  browser->setObjectName("userGuideText");
+  browser->setOpenExternalLinks(true);
+  browser->setSearchPaths({QFileInfo(path).absolutePath()});  // its screenshots
+  browser->setMarkdown(QString::fromUtf8(file.readAll()));
+  // Straight to the studio's guide.
+  if (browser->find(tr("A short user guide"))) browser->ensureCursorVisible();
+  auto* layout = new QVBoxLayout(dialog);
+  layout->addWidget(browser);
+  dialog->resize(900, 700);
+  dialog->show();
 }
 
 }  // namespace repnas::ui

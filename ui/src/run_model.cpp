@@ -16,6 +16,7 @@ void RunModel::clear() {
   has_info_ = false;
   info_ = RunInfo{};
   steps_.clear();
+  wall_.clear();
   epochs_.clear();
   phases_.clear();
   commands_.clear();
@@ -23,6 +24,7 @@ void RunModel::clear() {
   finished_.reset();
   budget_ = Budget{};
   paused_ = false;
+  source_ = RunSource::None;
   Q_EMIT reset();
   Q_EMIT updated();
 }
@@ -49,6 +51,7 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
       phases_.clear();
       commands_.clear();
       checkpoints_.clear();
+      wall_.clear();
       first_new_step = 0;
       Q_EMIT reset();
     } else {
@@ -60,6 +63,7 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
       epochs_.erase(std::remove_if(epochs_.begin(), epochs_.end(),
                                    [&](const EpochSummary& s) { return later(s.step + 1); }),
                     epochs_.end());
+      rebuildWall();
       first_new_step = 0;  // views rebuild from the start after a truncation
       Q_EMIT reset();
     }
@@ -73,6 +77,7 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
   } else if (const auto* s = std::get_if<StepSnapshot>(&e)) {
     if (first_new_step < 0) first_new_step = static_cast<int>(steps_.size());
     steps_.push_back(*s);
+    rebuildWall();
   } else if (const auto* ep = std::get_if<EpochSummary>(&e)) {
     epochs_.push_back(*ep);
     epochs_changed = true;
@@ -110,6 +115,91 @@ std::vector<BranchMask> RunModel::currentMask() const {
   if (!steps_.empty()) return steps_.back().mask;
   return {};
 }
+
+void RunModel::setSource(RunSource source) {
+  source_ = source;
+  Q_EMIT updated();
+}
+
+RunState RunModel::state() const {
+  if (finished_) {
+    if (finished_->status == "completed") return RunState::Completed;
+    if (finished_->status == "stopped") return RunState::Stopped;
+    return RunState::Failed;
+  }
+  if (!has_info_) return source_ == RunSource::Engine ? RunState::Starting : RunState::None;
+  if (source_ == RunSource::Replay) return RunState::Interrupted;
+  return paused_ ? RunState::Paused : RunState::Running;
+}
+
+bool RunModel::architectureFixed() const {
+  if (finished_) return true;
+  const auto p = phase();
+  return !isSearch() || (p && *p == Phase::Fixed);
+}
+
+void RunModel::rebuildWall() {
+  // Incremental: only the snapshots not yet measured.
+  for (size_t i = wall_.size(); i < steps_.size(); ++i) {
+    const auto& s = steps_[i];
+    if (i == 0) {
+      wall_.push_back(s.step_ms / 1000.0);
+      continue;
+    }
+    const auto& prev = steps_[i - 1];
+    if (s.wall_time > 0 && steps_.front().wall_time > 0)
+      wall_.push_back(wall_.front() + (s.wall_time - steps_.front().wall_time));
+    else
+      wall_.push_back(wall_[i - 1] + s.step_ms / 1000.0 * static_cast<double>(std::max<int64_t>(1, s.step - prev.step)));
+  }
+  wall_.resize(steps_.size());
+}
+
+double RunModel::x(int index, XAxis axis) const {
+  const auto& s = steps_.at(static_cast<size_t>(index));
+  switch (axis) {
+    case XAxis::Step: return static_cast<double>(s.step + 1);
+    case XAxis::Epoch:
+      return static_cast<double>(s.step + 1) / static_cast<double>(std::max<int64_t>(1, info_.steps_per_epoch));
+    case XAxis::WallTime: return index < static_cast<int>(wall_.size()) ? wall_[index] : 0.0;
+  }
+  return 0;
+}
+
+double RunModel::xAtStep(int64_t steps_done, XAxis axis) const {
+  if (axis != XAxis::WallTime || steps_.empty()) {
+    if (axis == XAxis::Epoch)
+      return static_cast<double>(steps_done) / static_cast<double>(std::max<int64_t>(1, info_.steps_per_epoch));
+    return static_cast<double>(steps_done);
+  }
+  auto it = std::upper_bound(steps_.begin(), steps_.end(), steps_done,
+                             [](int64_t v, const StepSnapshot& s) { return v < s.step + 1; });
+  const int index = std::max(0, static_cast<int>(it - steps_.begin()) - 1);
+  return x(index, axis);
+}
+
+QString RunModel::xText(double x, XAxis axis) {
+  switch (axis) {
+    case XAxis::Step: return stepText(std::llround(x));
+    case XAxis::Epoch: return tr("epoch %1").arg(x, 0, 'f', 2);
+    case XAxis::WallTime: {
+      const qint64 s = std::llround(x);
+      return tr("wall time %1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
+    }
+  }
+  return {};
+}
+
+QString RunModel::axisLabel(XAxis axis) {
+  switch (axis) {
+    case XAxis::Step: return tr("step");
+    case XAxis::Epoch: return tr("epoch");
+    case XAxis::WallTime: return tr("wall time (s)");
+  }
+  return {};
+}
+
+QString stepText(int64_t steps_done) { return QObject::tr("step %1").arg(steps_done); }
 
 int64_t RunModel::stepsDone() const {
   if (!steps_.empty()) return steps_.back().step + 1;
@@ -154,7 +244,7 @@ QString writeAlphaCsv(const RunModel& model, const QString& path) {
           const size_t i = static_cast<size_t>(l) * kNumBranchKinds + b;
           if (i >= s.alpha.size()) continue;
           out << s.step << ',' << l << ','
-              << branchLabel(b) << ','
+              << qs(branchName(static_cast<BranchKind>(b))) << ','
               << QString::number(s.alpha[i], 'g', 9) << ','
               << QString::number(i < s.sigma.size() ? s.sigma[i] : 0.f, 'g', 9) << ','
               << (s.mask[l].test(b) ? 1 : 0) << '\n';

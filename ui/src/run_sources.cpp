@@ -101,15 +101,13 @@ int64_t EngineRunner::post(const Command& command) {
 void EngineRunner::drain() {
   if (!queue_) return;
   const bool done = queue_->done.load();  // read before taking: nothing comes after done
-  auto events = queue_->take();
-  std::optional<RunFinished> fin;
-  for (const auto& e : events)
-    if (const auto* f = std::get_if<RunFinished>(&e)) fin = *f;
-  model_->apply(events);
+  model_->apply(queue_->take());
   if (done && running_) {
     timer_.stop();
     thread_->join();
     running_ = false;
+    // The result may have come in an earlier batch than the end of the thread.
+    const auto& fin = model_->finished();
     Q_EMIT finished(fin ? qs(fin->status) : QStringLiteral("failed"),
                     fin ? qs(fin->message) : tr("the engine ended without a result"));
   }

@@ -2,6 +2,7 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QEvent>
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
@@ -10,14 +11,25 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPainter>
+#include <QStyle>
+#include <QStyleOptionFrame>
 #include <QPushButton>
 #include <QSignalBlocker>
 #include <QSpinBox>
+#include <QHeaderView>
+#include <QTableWidget>
 #include <QThread>
+#include <QToolButton>
+
+#include <memory>
+#include <mutex>
 #include <QVBoxLayout>
 
 #include "repnas/backbone.h"
 #include "repnas/dataset.h"
+
+#include <nlohmann/json.hpp>
 #include "ui_util.h"
 
 namespace repnas::ui {
@@ -32,6 +44,29 @@ QSpinBox* spin(int min, int max, int value, const QString& special = {}) {
   return s;
 }
 
+/// A path field: the whole path visible as far as it fits, elided in the middle when the
+/// field does not have the focus, the full path in the tool tip.
+class PathEdit : public QLineEdit {
+ public:
+  PathEdit() { connect(this, &QLineEdit::textChanged, this, [this](const QString& t) { setToolTip(t); }); }
+
+ protected:
+  void paintEvent(QPaintEvent* e) override {
+    if (hasFocus() || text().isEmpty() || fontMetrics().horizontalAdvance(text()) < contentsRect().width() - 12) {
+      QLineEdit::paintEvent(e);
+      return;
+    }
+    // The frame as the style draws it, then the elided path.
+    QPainter p(this);
+    QStyleOptionFrame frame;
+    initStyleOption(&frame);
+    style()->drawPrimitive(QStyle::PE_PanelLineEdit, &frame, &p, this);
+    p.setPen(palette().color(isEnabled() ? QPalette::Active : QPalette::Disabled, QPalette::Text));
+    const QRect r = style()->subElementRect(QStyle::SE_LineEditContents, &frame, this).adjusted(2, 0, -2, 0);
+    p.drawText(r, Qt::AlignVCenter | Qt::AlignLeft, fontMetrics().elidedText(text(), Qt::ElideMiddle, r.width()));
+  }
+};
+
 QWidget* lineWithBrowse(QLineEdit* edit, QPushButton* browse) {
   auto* w = new QWidget;
   auto* h = new QHBoxLayout(w);
@@ -39,24 +74,6 @@ QWidget* lineWithBrowse(QLineEdit* edit, QPushButton* browse) {
   h->addWidget(edit, 1);
   h->addWidget(browse);
   return w;
-}
-
-/// Files a data set needs in its folder, as the readers look for them.
-QString missingDataFiles(const QString& dataset, const QString& dir) {
-  const QDir d(dir);
-  if (!d.exists()) return QObject::tr("folder %1 does not exist").arg(dir);
-  auto has = [&](const QString& name) {
-    return d.exists(name) || d.exists(name + ".gz");
-  };
-  if (dataset == "cifar10") {
-    if (!d.exists("data_batch_1.bin") || !d.exists("test_batch.bin"))
-      return QObject::tr("no CIFAR-10 binary batches (data_batch_1.bin, test_batch.bin) in %1").arg(dir);
-    return {};
-  }
-  for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"})
-    if (!has(f)) return QObject::tr("%1[.gz] is missing in %2").arg(f, dir);
-  return {};
 }
 
 }  // namespace
@@ -85,7 +102,7 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
   addField(form, "dataset", tr("&Data set"), dataset_,
            tr("fashion-mnist reads Debian's dataset-fashion-mnist package by default;\n"
               "mnist / idx read IDX files from a folder, cifar10 its binary batches."));
-  data_dir_ = new QLineEdit;
+  data_dir_ = new PathEdit;
   data_dir_->setPlaceholderText(qs(kDefaultFashionMnistDir));
   auto* browse_data = new QPushButton(tr("…"));
   browse_data->setToolTip(tr("Choose the data folder"));
@@ -192,7 +209,7 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
   val_split_ = spin(0, 10000000, 0, tr("none"));
   addField(form, "val_split", tr("&Validation images"), val_split_,
            tr("Hold out N training images to report validation accuracy every epoch."));
-  output_ = new QLineEdit;
+  output_ = new PathEdit;
   auto* browse_out = new QPushButton(tr("…"));
   browse_out->setToolTip(tr("Choose the output folder"));
   QWidget* out_row = lineWithBrowse(output_, browse_out);
@@ -200,13 +217,42 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
            tr("The run folder: config.json, events.jsonl, checkpoint.pt, arch.json, weights.pt."));
   fields_["output"] = output_;
 
+  // Every key of the configuration, from the same table as `repnas search --help`: what the
+  // fields above do not show is still there, and a run opened here starts with all of it.
+  auto* advanced_toggle = new QToolButton;
+  advanced_toggle->setText(tr("Ad&vanced: every configuration key"));
+  advanced_toggle->setCheckable(true);
+  advanced_toggle->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+  advanced_toggle->setArrowType(Qt::RightArrow);
+  advanced_toggle->setAutoRaise(true);
+  advanced_ = new QTableWidget(0, 2);
+  advanced_->setObjectName("advancedKeys");
+  advanced_->setHorizontalHeaderLabels({tr("key"), tr("value (JSON)")});
+  advanced_->verticalHeader()->hide();
+  advanced_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+  advanced_->horizontalHeader()->setStretchLastSection(true);
+  advanced_->setMinimumHeight(220);
+  advanced_->setToolTip(tr("Every key of config.json. Double-click a value to edit it (JSON: numbers, "
+                           "true/false, \"text\", lists); the fields above follow."));
+  advanced_box_ = advanced_;
+  advanced_->hide();
+  connect(advanced_toggle, &QToolButton::toggled, this, [this, advanced_toggle](bool on) {
+    advanced_toggle->setArrowType(on ? Qt::DownArrow : Qt::RightArrow);
+    advanced_->setVisible(on);
+  });
+  connect(advanced_, &QTableWidget::cellChanged, this, [this](int row, int) {
+    if (!filling_advanced_) applyAdvancedEdit(row);
+  });
+  outer->addWidget(advanced_toggle);
+  outer->addWidget(advanced_, 1);
+
   summary_ = new QLabel;
   summary_->setWordWrap(true);
   outer->addWidget(summary_);
   start_ = new QPushButton(tr("&Start"));
   start_->setToolTip(tr("Start the run (Ctrl+Return). Disabled until every field is valid."));
   outer->addWidget(start_);
-  outer->addStretch(1);
+  outer->addStretch(0);
 
   connect(start_, &QPushButton::clicked, this, [this] {
     if (isValid()) Q_EMIT startRequested();
@@ -242,7 +288,7 @@ QWidget* SetupPanel::addField(QFormLayout* form, const QString& key, const QStri
   v->addWidget(field);
   auto* error = new QLabel;
   error->setObjectName("fieldError_" + key);
-  error->setStyleSheet("color: #c0392b;");
+  setInk(error, Ink::Error);
   error->setWordWrap(true);
   error->hide();
   v->addWidget(error);
@@ -334,10 +380,9 @@ QString SetupPanel::archLrResolution() const {
   const auto c = config();
   if (c.mode != "search") return tr("(search mode only)");
   if (c.arch_lr >= 0) return tr("set explicitly: %1").arg(c.arch_lr, 0, 'g', 4);
-  // The training images when the data set's size is known before it is read.
-  int64_t images = 0;
-  if (c.dataset == "fashion-mnist" || c.dataset == "mnist") images = 60000;
-  if (c.train_limit > 0) images = images > 0 ? std::min(images, c.train_limit) : c.train_limit;
+  // The training images, once the data check has read the files.
+  int64_t images = std::max<int64_t>(0, dataTrainImages());
+  if (c.train_limit > 0 && images > 0) images = std::min(images, c.train_limit);
   images -= c.val_split;
   if (images <= 0 || c.batch_size < 1)
     return tr("%1 / search steps (the steps follow from the data set)").arg(c.arch_travel);
@@ -373,15 +418,22 @@ void SetupPanel::revalidate() {
   budget_->setEnabled((search || random_mask) && !locked_);
   mask_->setEnabled(c.mode == "odbb" && !locked_);
   arch_lr_resolved_->setText(archLrResolution());
-  // The data folder: the files the reader will look for.
-  const QString dir = c.data_dir.empty() ? (c.dataset == "fashion-mnist" ? qs(kDefaultFashionMnistDir) : QString())
-                                         : qs(c.data_dir);
-  if (!dir.isEmpty() && !problems_.count("data_dir")) {
-    const auto why = missingDataFiles(qs(c.dataset), dir);
-    if (!why.isEmpty())
+  // The data folder: read by the engine's own reader (in a worker thread, once per folder),
+  // so a missing or corrupt file and a folder layout are judged as the engine will judge them.
+  bool checking = false;
+  if (!problems_.count("data_dir") && !problems_.count("dataset")) {
+    const QString key = dataKey();
+    const auto it = data_checks_.find(key);
+    if (it == data_checks_.end()) {
+      checking = true;
+      if (data_checking_ != key) checkData(key, qs(c.dataset), qs(c.data_dir));
+    } else if (!it->second.error.isEmpty()) {
       mark("data_dir", c.data_dir.empty() && c.dataset == "fashion-mnist"
-                           ? why + tr(" (install the Debian package dataset-fashion-mnist)")
-                           : why);
+                           ? it->second.error + tr(" (install the Debian package dataset-fashion-mnist)")
+                           : it->second.error);
+    } else {
+      for (const auto& p : c.dataProblems(it->second.train_images)) mark(qs(p.key), qs(p.message));
+    }
   }
   const QString out = outputDir();
   if (out.isEmpty())
@@ -397,11 +449,24 @@ void SetupPanel::revalidate() {
     const bool bad = it != problems_.end();
     label->setText(bad ? it->second : QString());
     label->setVisible(bad);
+    // An invalid field is tinted red (through its palette, so light and dark themes both work).
     QWidget* field = fields_.at(key);
-    field->setStyleSheet(bad ? "border: 1px solid #c0392b;" : QString());
+    if (bad) {
+      const QColor base = palette().color(QPalette::Base);
+      QPalette pal;  // only Base set: the rest follows the theme
+      const QColor red("#c0392b");
+      pal.setColor(QPalette::Base, QColor::fromRgbF(0.7 * base.redF() + 0.3 * red.redF(), 0.7 * base.greenF() + 0.3 * red.greenF(),
+                                                    0.7 * base.blueF() + 0.3 * red.blueF()));
+      field->setPalette(pal);
+    } else {
+      field->setPalette(QPalette());  // inherit again
+    }
+    field->setProperty("invalid", bad);
   }
   start_->setEnabled(problems_.empty() && !locked_);
-  summary_->setText(problems_.empty()
+  if (!filling_advanced_) fillAdvanced();
+  summary_->setText(checking && problems_.empty() ? tr("Reading the data files…")
+                    : problems_.empty()
                         ? (search ? tr("Ready: search on %1, %2 epochs (%3 warm-up, %4 search, %5 fixed).")
                                         .arg(qs(c.backbone)).arg(c.totalEpochs())
                                         .arg(c.resolvedWarmupEpochs()).arg(c.resolvedSearchEpochs())
@@ -414,6 +479,98 @@ void SetupPanel::revalidate() {
     Q_EMIT validityChanged(valid);
   }
   Q_EMIT revalidated();
+}
+
+SetupPanel::~SetupPanel() {
+  if (check_thread_) check_thread_->wait();
+}
+
+QString SetupPanel::dataKey() const {
+  return dataset_->currentText() + "|" + data_dir_->text().trimmed();
+}
+
+int64_t SetupPanel::dataTrainImages() const {
+  const auto it = data_checks_.find(dataKey());
+  return it == data_checks_.end() || !it->second.error.isEmpty() ? -1 : it->second.train_images;
+}
+
+void SetupPanel::checkData(const QString& key, const QString& dataset, const QString& dir) {
+  if (check_thread_) check_thread_->wait();  // one at a time; a check takes well under a second
+  data_checking_ = key;
+  auto result = std::make_shared<DataCheck>();
+  const DatasetSpec spec{dataset.toStdString(), dir.toStdString()};
+  QThread* thread = QThread::create([spec, result] {
+    try {
+      result->train_images = inspectDataset(spec).train_count;
+    } catch (const std::exception& e) {
+      result->error = QString::fromStdString(e.what());
+    }
+  });
+  check_thread_ = thread;
+  connect(thread, &QThread::finished, this, [this, key, result] {
+    data_checks_[key] = *result;
+    if (data_checking_ == key) data_checking_.clear();
+    revalidate();
+  });
+  connect(thread, &QThread::finished, thread, &QObject::deleteLater);
+  thread->start();
+}
+
+void SetupPanel::fillAdvanced() {
+  filling_advanced_ = true;
+  const RunConfig c = config();
+  const auto all = nlohmann::json::parse(configToJson(c));
+  const auto& keys = configKeyHelp();
+  advanced_->setRowCount(static_cast<int>(keys.size()));
+  for (int row = 0; row < static_cast<int>(keys.size()); ++row) {
+    const auto& k = keys[static_cast<size_t>(row)];
+    auto* name = advanced_->item(row, 0);
+    if (!name) {
+      name = new QTableWidgetItem;
+      name->setFlags(Qt::ItemIsEnabled | Qt::ItemIsSelectable);
+      advanced_->setItem(row, 0, name);
+    }
+    name->setText(qs(k.key));
+    name->setToolTip(qs(k.description));
+    auto* value = advanced_->item(row, 1);
+    if (!value) {
+      value = new QTableWidgetItem;
+      advanced_->setItem(row, 1, value);
+    }
+    value->setText(all.contains(k.key) ? qs(all.at(k.key).dump()) : QString());
+    value->setToolTip(qs(k.description));
+    const auto it = problems_.find(qs(k.key));
+    value->setForeground(it != problems_.end() ? QColor("#c0392b") : palette().color(QPalette::Text));
+    value->setFlags(locked_ ? Qt::ItemIsEnabled | Qt::ItemIsSelectable
+                            : Qt::ItemIsEnabled | Qt::ItemIsSelectable | Qt::ItemIsEditable);
+  }
+  filling_advanced_ = false;
+}
+
+void SetupPanel::applyAdvancedEdit(int row) {
+  const QString key = advanced_->item(row, 0)->text();
+  const QString value = advanced_->item(row, 1)->text().trimmed();
+  RunConfig c = config();
+  try {
+    applyConfigOverride(c, key.toStdString() + "=" + value.toStdString());
+  } catch (const std::exception& e) {
+    // A value the key cannot take: say so where the user typed it, keep the form as it was.
+    advanced_->item(row, 1)->setToolTip(QString::fromStdString(e.what()));
+    filling_advanced_ = true;
+    advanced_->item(row, 1)->setForeground(QColor("#c0392b"));
+    filling_advanced_ = false;
+    summary_->setText(QString::fromStdString(e.what()));
+    return;
+  }
+  const QString out = outputDir();
+  setConfig(c);
+  setOutputDir(out);
+}
+
+void SetupPanel::changeEvent(QEvent* event) {
+  QWidget::changeEvent(event);
+  // A theme change: the red tint of invalid fields is mixed from the new base colour.
+  if (event->type() == QEvent::PaletteChange && !problems_.empty()) revalidate();
 }
 
 void SetupPanel::setLocked(bool locked) {

@@ -1,7 +1,10 @@
 #pragma once
 // Small helpers shared by the widgets (private to ui/).
 
+#include <QColor>
+#include <QPalette>
 #include <QString>
+#include <QWidget>
 
 #include <string>
 #include <string_view>
@@ -13,7 +16,23 @@ namespace repnas::ui {
 inline QString qs(std::string_view s) { return QString::fromUtf8(s.data(), static_cast<int>(s.size())); }
 inline QString qs(const std::string& s) { return QString::fromStdString(s); }
 inline QString qs(const char* s) { return QString::fromUtf8(s); }
-inline QString branchLabel(int kind) { return qs(branchName(static_cast<BranchKind>(kind))); }
+/// The branch's name as the user reads it, for the run's kernel size: 3x3, 1x1-3x3, 1x3, …
+inline QString branchLabel(int kind, int kernel_size) {
+  return qs(branchDisplayName(static_cast<BranchKind>(kind), kernel_size));
+}
+
+/// Text colour of a message: the palette's (none), or an error red / a muted grey. Through
+/// the palette, not a style sheet, so that a theme change reaches it.
+enum class Ink { Normal, Error, Muted };
+inline void setInk(QWidget* w, Ink ink) {
+  if (ink == Ink::Normal) {
+    w->setPalette(QPalette());  // inherit
+    return;
+  }
+  QPalette pal;  // only this role set: the others keep following the parent's palette
+  pal.setColor(QPalette::WindowText, ink == Ink::Error ? QColor("#c0392b") : QColor("#7f8c8d"));
+  w->setPalette(pal);
+}
 
 }  // namespace repnas::ui
 

@@ -117,6 +117,10 @@ struct RunConfig {
   std::vector<ConfigProblem> problems() const;
   /// @brief Throws ConfigError naming the first invalid key.
   void validate() const;
+  /// @brief The rules that need the data set's size (`train_images` training images in the
+  /// files): val_split must leave at least one image to train on after train_limit. The engine
+  /// checks them once the data are read; the GUI's form as soon as it has read them.
+  std::vector<ConfigProblem> dataProblems(int64_t train_images) const;
 };
 
 /// @brief One configuration key and what it means (for --help, the man page and tooltips).

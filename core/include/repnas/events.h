@@ -72,6 +72,9 @@ struct StepSnapshot {
   int budget_k = 0;              ///< k in force
   double step_ms = 0;
   double images_per_second = 0;
+  /// Wall-clock time the step ended, in seconds since the Unix epoch (0 in logs written
+  /// before it existed): the "wall time" axis of the curves, as TensorBoard's.
+  double wall_time = 0;
 };
 
 /// @brief Sent at the end of each epoch.
@@ -119,6 +122,15 @@ struct Command {
   /// @brief e.g. "set budget k=12", "pin layer 3 1x1-AVG drop".
   std::string describe() const;
 };
+
+/// @brief Whether a run in `mode` accepts budget edits (SetBudget, SetLayerLimits, SetPin)
+/// now: nullopt when it does, else why not. The engine's rule; the GUI asks it too.
+std::optional<std::string> budgetEditRefusal(const std::string& mode, bool architecture_fixed);
+
+/// @brief Applies a budget edit to `budget` (a network of `layers` layers): nullopt when it
+/// applies, else why it is refused, `budget` unchanged. The engine's rule; the GUI uses it to
+/// know the budget its unanswered edits will leave.
+std::optional<std::string> applyBudgetEdit(const Command& command, int layers, Budget& budget);
 
 /// @brief The engine's answer to a command.
 struct CommandAck {

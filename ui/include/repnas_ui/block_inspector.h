@@ -72,6 +72,8 @@ class BlockInspector : public QWidget {
   void setRunDir(const QString& dir);
   /// @brief The inspection shown (empty before the first successful load).
   const std::optional<BlockInspection>& inspection() const { return inspection_; }
+  /// @brief Whether newer weights exist than those shown (read when the tab is shown).
+  bool isStale() const { return stale_; }
   int layer() const { return layer_; }
   /// @brief The fused-kernel heatmap (last row).
   KernelHeatmap* fusedHeatmap() const { return fused_; }
@@ -93,6 +95,7 @@ class BlockInspector : public QWidget {
   QString run_dir_;
   int layer_ = 0;
   std::optional<BlockInspection> inspection_;
+  bool stale_ = false;
   BlockDiagram* diagram_;
   QSpinBox* out_channel_;
   QSpinBox* in_channel_;

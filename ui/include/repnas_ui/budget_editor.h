@@ -7,8 +7,11 @@
 #include <QWidget>
 
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "repnas/events.h"
+#include "repnas_ui/run_model.h"
 
 class QLabel;
 class QListWidget;
@@ -19,7 +22,6 @@ class QUndoStack;
 
 namespace repnas::ui {
 
-class RunModel;
 
 class BudgetEditor : public QWidget {
   Q_OBJECT
@@ -34,10 +36,17 @@ class BudgetEditor : public QWidget {
   void requestPin(int layer, BranchKind branch, Pin pin);
   /// @brief auto → keep → drop → auto for one cell.
   void cyclePin(int layer, int branch);
-  /// @brief Whether edits reach an engine now (a live search before the fix).
+  /// @brief Whether edits reach an engine now: an engine in this process runs the model's run
+  /// and the engine's rule (budgetEditRefusal) accepts budget edits in its state.
   bool isEditable() const;
-  /// @brief Whether an engine in this process runs the model's run (not a replay or monitor).
-  void setLive(bool live);
+  /// @brief The budget in force once the engine has answered every edit sent so far (the
+  /// acknowledged budget with the unanswered edits applied): what the panel shows, and what
+  /// the next edit changes.
+  Budget expectedBudget() const;
+  /// @brief Edits sent and not answered yet.
+  int pendingEdits() const { return static_cast<int>(pending_.size()); }
+  /// @brief What the status line says for the run's state (when no edit answer is shown).
+  QString stateText() const;
 
   QSpinBox* kSpin() const { return k_spin_; }
   QSlider* kSlider() const { return k_slider_; }
@@ -56,18 +65,27 @@ class BudgetEditor : public QWidget {
   void refresh();
   void onAck(const CommandAck& ack);
   void push(const Command& redo, const Command& undo, const QString& text);
+  void rebuildLog();
+  void showState();
+  int kernelSize() const;
+  void addLogLine(const CommandAck& ack);
+  /// Sends through post_ and remembers the edit until its answer comes.
+  int64_t send(const Command& c);
 
   RunModel* model_;
   QUndoStack* undo_;
   std::function<int64_t(const Command&)> post_;
+  std::function<int64_t(const Command&)> post_through_;
   QSpinBox* k_spin_;
   QSlider* k_slider_;
   QTableWidget* limits_;
   QTableWidget* pins_;
   QLabel* status_;
   QListWidget* log_;
+  std::vector<std::pair<int64_t, Command>> pending_;  ///< sent, not acknowledged, in order
   bool refreshing_ = false;
-  bool live_ = false;
+  RunSource source_shown_ = RunSource::None;
+  RunState state_shown_ = RunState::None;
 };
 
 }  // namespace repnas::ui

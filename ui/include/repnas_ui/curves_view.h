@@ -7,14 +7,16 @@
 
 #include <vector>
 
+#include "repnas_ui/run_model.h"
+
 class QCustomPlot;
 class QCPGraph;
 class QSlider;
 class QLabel;
+class QComboBox;
 
 namespace repnas::ui {
 
-class RunModel;
 class RedrawThrottle;
 
 class CurvesView : public QWidget {
@@ -29,6 +31,11 @@ class CurvesView : public QWidget {
   QCPGraph* lossGraph() const { return loss_smooth_; }
   QCPGraph* batchAccuracyGraph() const { return acc_smooth_; }
   QCPGraph* agreementGraph() const { return agreement_; }
+  QCPGraph* budgetGraph() const { return budget_; }
+  QCPGraph* keptGraph() const { return kept_; }
+  XAxis xAxis() const { return x_axis_; }
+  void setXAxis(XAxis axis);
+  QComboBox* xAxisBox() const { return x_axis_box_; }
 
  protected:
   void showEvent(QShowEvent* event) override;
@@ -54,6 +61,8 @@ class CurvesView : public QWidget {
   QCPGraph* speed_;
   QCPGraph* noise_;
   QCPGraph* agreement_;
+  QComboBox* x_axis_box_;
+  XAxis x_axis_ = XAxis::Step;
   QSlider* smoothing_slider_;
   QLabel* smoothing_label_;
   double smoothing_ = 0.9;

@@ -11,6 +11,7 @@ class QCheckBox;
 class QCPColorMap;
 class QCPColorScale;
 class QCPItemRect;
+class QCPItemStraightLine;
 class QCPItemText;
 class QCustomPlot;
 class QLabel;
@@ -45,6 +46,11 @@ class ImportanceView : public QWidget {
   QCustomPlot* heatmap() const { return heatmap_; }
   QCustomPlot* layerPlot() const { return layer_plot_; }
   QSlider* stepSlider() const { return slider_; }
+  QLabel* stepLabel() const { return step_label_; }
+  /// @brief The dashed line on the α plot at the step the heatmap shows.
+  QCPItemStraightLine* shownStepLine() const { return shown_line_; }
+  /// @brief What hovering a cell shows: layer, branch, α, σ(α), kept or not, and why.
+  QString cellText(int layer, int branch) const;
   /// @brief The cell under a widget position of the heatmap, or {-1, -1}.
   std::pair<int, int> cellAt(const QPointF& pos) const;
 
@@ -60,9 +66,11 @@ class ImportanceView : public QWidget {
 
  protected:
   void showEvent(QShowEvent* event) override;
+  bool eventFilter(QObject* watched, QEvent* event) override;
 
  private:
   void rebuildAxes();
+  int kernelSize() const;
   void drawSnapshot();
   void drawLabels();
   void rebuildLayerPlot();
@@ -84,6 +92,7 @@ class ImportanceView : public QWidget {
   QLabel* step_label_;
   QCustomPlot* layer_plot_;
   QLabel* layer_label_;
+  QCPItemStraightLine* shown_line_ = nullptr;
   int shown_ = -1;
   int selected_layer_ = 0;
   int layers_ = 0;

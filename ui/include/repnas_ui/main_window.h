@@ -8,6 +8,7 @@ class QAction;
 class QLabel;
 class QMenu;
 class QProgressBar;
+class QPushButton;
 class QTabWidget;
 class QUndoStack;
 
@@ -49,6 +50,16 @@ class MainWindow : public QMainWindow {
   QAction* resumeAction() const { return resume_; }
   QAction* stopAction() const { return stop_; }
   QAction* retrainAction() const { return retrain_; }
+  /// @brief How the status bar's message is shown: neutral, success, or an error (red).
+  enum class StatusKind { Info, Success, Error };
+  StatusKind statusKind() const { return status_kind_; }
+  /// @brief The bar above the tabs that offers to reopen the last run.
+  QWidget* noticeBar() const { return notice_; }
+  QPushButton* noticeButton() const { return notice_action_; }
+  /// @brief Rows of the last Help → Keyboard shortcuts list.
+  int shortcutsRows() const { return shortcuts_rows_; }
+  /// @brief The README that Help → User guide shows (empty when not found).
+  static QString userGuidePath();
   /// @brief The run folder shown (live, replayed or monitored).
   QString runDir() const { return run_dir_; }
 
@@ -66,6 +77,10 @@ class MainWindow : public QMainWindow {
   void stopRun();
   /// @brief Opens the fuse-and-export dialog for the open run.
   void exportModel();
+  void showShortcuts();
+  /// @brief "system" (the desktop's palette), "light" or "dark"; remembered.
+  void setTheme(const QString& theme);
+  void showUserGuide();
   /// @brief Writes every plot as PNG and PDF and the curves and α history as CSV into `dir`.
   QString exportPlots(const QString& dir);
 
@@ -79,6 +94,10 @@ class MainWindow : public QMainWindow {
   void addRecent(const QString& dir);
   void rebuildRecentMenu();
   void showError(const QString& title, const QString& message);
+  void setStatus(const QString& text, StatusKind kind = StatusKind::Info);
+  void onEngineFinished(const QString& status, const QString& message);
+  void offerLastRun();
+  void saveWindowState();
 
   RunModel* model_;
   EngineRunner* runner_;
@@ -103,6 +122,13 @@ class MainWindow : public QMainWindow {
   QAction* retrain_ = nullptr;
   QMenu* recent_menu_ = nullptr;
   QString run_dir_;
+  QWidget* notice_ = nullptr;
+  QLabel* notice_text_ = nullptr;
+  QPushButton* notice_action_ = nullptr;
+  StatusKind status_kind_ = StatusKind::Info;
+  bool created_run_dir_ = false;  ///< the running start made its folder
+  bool quit_when_done_ = false;   ///< "Keep running" on close: the window is gone
+  int shortcuts_rows_ = 0;
 };
 
 }  // namespace repnas::ui

@@ -13,6 +13,30 @@
 
 namespace repnas::ui {
 
+/// @brief Where a model's events come from.
+enum class RunSource {
+  None,     ///< nothing open
+  Engine,   ///< an engine in this process runs it (a run started or resumed in this window)
+  Monitor,  ///< another process writes its events.jsonl, which is followed as it grows
+  Replay,   ///< its events.jsonl was read once
+};
+
+/// @brief What the run is doing, as its events (and its source) tell.
+enum class RunState {
+  None,         ///< no run
+  Starting,     ///< an engine was started here; its first event has not arrived
+  Running,      ///< steps are being taken (monitored: the log has no result yet)
+  Paused,       ///< paused between two steps
+  Completed,
+  Stopped,      ///< stopped with a checkpoint: it can be resumed
+  Failed,
+  Interrupted,  ///< a replayed log that ends without a result (crashed, or runs elsewhere)
+};
+
+/// @brief The x axis of the curves: steps done, epochs done (fractional), or wall time since
+/// the run's first step (seconds).
+enum class XAxis { Step, Epoch, WallTime };
+
 /// @brief Everything the views draw. Fed by apply() in the GUI thread, in batches; each batch
 /// ends with one updated() signal, so views redraw at most once per batch.
 class RunModel : public QObject {
@@ -38,11 +62,25 @@ class RunModel : public QObject {
   /// @brief The budget in force (from the run start, then every acknowledged command).
   const Budget& budget() const { return budget_; }
   bool paused() const { return paused_; }
+  RunSource source() const { return source_; }
+  /// @brief Sets where events come from (the window does, before feeding them); emits updated().
+  void setSource(RunSource source);
+  RunState state() const;
+  /// @brief Whether the architecture is fixed now (phase Fixed, a fixed-mask mode, or ended).
+  bool architectureFixed() const;
   /// @brief The current phase (from the last snapshot or phase change).
   std::optional<Phase> phase() const;
   /// @brief The architecture now: the fixed ODBB once fixed (or the final one), else the mask
   /// of the last step.
   std::vector<BranchMask> currentMask() const;
+  /// @brief The x coordinate of snapshot `index` of steps() on `axis`.
+  double x(int index, XAxis axis) const;
+  /// @brief The x coordinate after `steps_done` steps on `axis` (wall time: of the nearest
+  /// snapshot at or before it).
+  double xAtStep(int64_t steps_done, XAxis axis) const;
+  /// @brief "step 120", "epoch 2.50", "wall time 1:05" for an x coordinate on `axis`.
+  static QString xText(double x, XAxis axis);
+  static QString axisLabel(XAxis axis);
   /// @brief Steps completed (last snapshot's step + 1, or the resume point).
   int64_t stepsDone() const;
 
@@ -70,7 +108,16 @@ class RunModel : public QObject {
   std::optional<RunFinished> finished_;
   Budget budget_;
   bool paused_ = false;
+  RunSource source_ = RunSource::None;
+  /// Seconds since the first snapshot, per snapshot: from wall_time, or (logs written before
+  /// it existed) the sum of step times.
+  std::vector<double> wall_;
+  void rebuildWall();
 };
+
+/// @brief "step N": N steps completed. Every view names steps this way (the heatmap, the
+/// status bar, the engine's answers, the plots' x axis).
+QString stepText(int64_t steps_done);
 
 /// @brief Writes the training curves (one row per snapshot) as CSV, atomically. Returns an
 /// error message, empty on success.

@@ -5,6 +5,9 @@
 
 #include <QWidget>
 
+#include <QPointer>
+
+#include <cstdint>
 #include <map>
 
 #include "repnas/config.h"
@@ -17,6 +20,8 @@ class QPushButton;
 class QSpinBox;
 class QDoubleSpinBox;
 class QFormLayout;
+class QTableWidget;
+class QThread;
 
 namespace repnas::ui {
 
@@ -24,6 +29,7 @@ class SetupPanel : public QWidget {
   Q_OBJECT
  public:
   explicit SetupPanel(QWidget* parent = nullptr);
+  ~SetupPanel() override;  ///< waits for a data check still reading
 
   /// @brief The configuration the form describes (valid or not).
   RunConfig config() const;
@@ -50,6 +56,12 @@ class SetupPanel : public QWidget {
   /// @brief The text under the arch. lr field: the value a run with this form would use.
   QString archLrResolution() const;
   QLineEdit* outputEdit() const { return output_; }
+  /// @brief Whether the data folder is being read (the engine's reader, in a worker thread).
+  bool isCheckingData() const { return !data_checking_.isEmpty(); }
+  /// @brief Training images of the data set as read (-1 until it has been read successfully).
+  int64_t dataTrainImages() const;
+  /// @brief Every configuration key with its value, as in config.json (Advanced section).
+  QTableWidget* advancedTable() const { return advanced_; }
   QPushButton* startButton() const { return start_; }
 
  Q_SIGNALS:
@@ -61,12 +73,32 @@ class SetupPanel : public QWidget {
  public Q_SLOTS:
   void revalidate();
 
+ protected:
+  void changeEvent(QEvent* event) override;
+
  private:
   /// Fills the mask choices (none, random, and the given mask of base_ when it has one).
   void fillMaskChoices();
   QWidget* addField(QFormLayout* form, const QString& key, const QString& label,
                     QWidget* field, const QString& tip);
   void mark(const QString& key, const QString& reason);
+  /// Reads the data set of the form in a worker thread (the check the engine runs first).
+  void checkData(const QString& key, const QString& dataset, const QString& dir);
+  QString dataKey() const;
+  void fillAdvanced();
+  /// Applies an edit of the Advanced table (key, JSON value) to base_ and the form.
+  void applyAdvancedEdit(int row);
+
+  struct DataCheck {
+    QString error;            ///< empty when the files read
+    int64_t train_images = 0;
+  };
+  std::map<QString, DataCheck> data_checks_;  ///< by dataset|folder
+  QString data_checking_;
+  QPointer<QThread> check_thread_;
+  QTableWidget* advanced_ = nullptr;
+  QWidget* advanced_box_ = nullptr;
+  bool filling_advanced_ = false;
 
   QComboBox* mode_;
   QComboBox* backbone_;

