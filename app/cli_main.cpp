@@ -215,6 +215,7 @@ int exportCommand(Args& args) {
     throw repnas::Error("nothing to export: give --onnx, --torchscript and/or --spec");
   const auto result = repnas::exportRun(request);
   std::printf("%s\n", result.report.summary().c_str());
+  for (const auto& note : result.report.notes) std::printf("note: %s\n", note.c_str());
   if (!result.exported) {
     std::fprintf(stderr, "repnas export: %s\n", result.message.c_str());
     return 1;

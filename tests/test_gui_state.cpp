@@ -20,6 +20,7 @@
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTextBrowser>
+#include "repnas/export.h"
 #include <QTimer>
 #include <QUndoStack>
 #include <qcustomplot.h>
@@ -30,6 +31,7 @@
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
 #include "repnas_ui/curves_view.h"
+#include "repnas_ui/export_dialog.h"
 #include "repnas_ui/importance_view.h"
 #include "repnas_ui/main_window.h"
 #include "repnas_ui/plot_util.h"
@@ -491,6 +493,59 @@ class TestGuiState : public QObject {
     setup.advancedTable()->item(row, 1)->setText("77");
     QCOMPARE(setup.config().test_limit, int64_t{77});
     QCOMPARE(setup.advancedTable()->item(row, 1)->text(), QString("77"));
+  }
+
+  // Items 23, 24: a layer with no searchable branch is called out; the export dialog shows file
+  // sizes, opens the folder, and cancels its verification.
+  void exportSaysWhatItWritesAndCanBeCancelled() {
+    // An ODBB whose last layer kept only its identity.
+    auto config = tinyConfig(data_);
+    config.mode = "odbb";
+    config.epochs = 1;
+    config.mask.kind = MaskSetting::Kind::Given;
+    std::vector<BranchMask> layers(8, BranchMask().set(static_cast<int>(BranchKind::KxK)));
+    layers[7] = BranchMask();
+    config.mask.layers = layers;
+    const QString run = tmp_.filePath("odbb-identity-only");
+    QDir().mkpath(run);
+    {
+      Engine engine(config, run.toStdString());
+      EventLogWriter log((run + "/events.jsonl").toStdString(), false);
+      engine.addObserver(&log);
+      const auto fin = engine.run();
+      QVERIFY2(fin.status == "completed", fin.message.c_str());
+    }
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(window.openRun(run));
+    window.importanceView()->selectLayer(7);
+    window.tabs()->setCurrentWidget(window.blockInspector());
+    QTRY_VERIFY(window.blockInspector()->inspection().has_value() && window.blockInspector()->layer() == 7);
+    QVERIFY2(window.blockInspector()->messageLabel()->text().contains("kept no searchable branch"),
+             qPrintable(window.blockInspector()->messageLabel()->text()));
+
+    ui::ExportDialog dialog(run);
+    dialog.folderEdit()->setText(tmp_.filePath("odbb-export"));
+    dialog.show();
+    // Cancel at once: nothing is written.
+    dialog.startExport();
+    QVERIFY(dialog.cancelButton()->isVisible());
+    dialog.cancelButton()->click();
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog.isWorking(), 60000);
+    QVERIFY(dialog.result() && dialog.result()->cancelled);
+    QVERIFY(!QFileInfo::exists(tmp_.filePath("odbb-export/model.onnx")));
+    QVERIFY(!dialog.openFolderButton()->isEnabled());
+    // Export: sizes, the note, the folder button.
+    dialog.startExport();
+    QTRY_VERIFY_WITH_TIMEOUT(!dialog.isWorking(), 60000);
+    QVERIFY2(dialog.result() && dialog.result()->exported, qPrintable(dialog.error()));
+    const QString report = dialog.reportView()->toPlainText();
+    QVERIFY2(report.contains("KiB") && report.contains("kept no searchable branch") && report.contains("L7"),
+             qPrintable(report));
+    QCOMPARE(dialog.result()->report.notes.size(), size_t{1});
+    QVERIFY(dialog.openFolderButton()->isEnabled());
+    saveShot(dialog, "gui_state_export");
   }
 
   // Item 20: a dark palette reaches the plots.

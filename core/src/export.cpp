@@ -481,7 +481,14 @@ ExportResult exportRun(const ExportRequest& request) {
   auto& r = result.report;
   r.images = test.size();
   int64_t correct_multi = 0, correct_folded = 0;
+  auto stopNow = [&] {
+    if (!request.cancelled || !request.cancelled()) return false;
+    result.cancelled = true;
+    result.message = "cancelled: nothing was written";
+    return true;
+  };
   for (int64_t i = 0; i < test.size(); i += 500) {
+    if (stopNow()) return result;
     const int64_t n = std::min<int64_t>(500, test.size() - i);
     const auto x = data::prepareBatch(test.images.narrow(0, i, n), run.norm, {}, nullptr);
     const auto labels = test.labels.narrow(0, i, n);
@@ -504,6 +511,21 @@ ExportResult exportRun(const ExportRequest& request) {
   r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && std::isfinite(r.max_abs_logit) &&
            r.max_abs_err <= r.tolerance;
   measureInferenceCost(*run.net, run.masks, *folded, test, run.norm, r);
+  // A layer with no searchable branch left still folds to a dense KxK conv (its identity BN
+  // becomes a scaled identity kernel): often the largest layer, so say what it costs.
+  for (int l = 0; l < static_cast<int>(run.masks.size()) && l < static_cast<int>(folded->convs_.size()); ++l) {
+    if (run.masks[l].any()) continue;
+    const auto& conv = folded->convs_[static_cast<size_t>(l)];
+    int64_t n = conv->weight.numel() + (conv->bias.defined() ? conv->bias.numel() : 0);
+    const double share = r.parameters_folded > 0 ? 100.0 * static_cast<double>(n) / static_cast<double>(r.parameters_folded) : 0;
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%.1f", share);
+    r.notes.push_back("layer " + run.backbone.layerLabel(l) + " kept no searchable branch (identity + BN "
+                      "only) yet is exported as a dense " + std::to_string(conv->weight.size(2)) + "x" +
+                      std::to_string(conv->weight.size(3)) + " conv: " + std::to_string(n) + " of the " +
+                      std::to_string(r.parameters_folded) + " folded parameters (" + pct + "%)");
+  }
+  if (stopNow()) return result;
   if (!r.pass && !request.force) {
     result.message = "refusing to export: " + r.summary() +
                      (r.images == 0 ? " (no test images)" : "") + "; use --force to export anyway";
@@ -530,6 +552,7 @@ ExportResult exportRun(const ExportRequest& request) {
                   "error " + std::to_string(err) + ")");
   };
   if (!request.onnx_path.empty()) {
+    if (stopNow()) return result;
     writeOnnx(model, request.onnx_path);
     checkReloaded(request.onnx_path, runFoldedModel(readOnnx(request.onnx_path), probe));
     result.written.push_back(request.onnx_path);

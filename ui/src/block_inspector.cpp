@@ -246,11 +246,19 @@ void BlockInspector::reload() {
     const auto mask = model_->currentMask();
     const BranchMask* kept = layer_ < static_cast<int>(mask.size()) ? &mask[layer_] : nullptr;
     inspection_ = inspectRunBlock(run_dir_.toStdString(), layer_, kept);
-    message_->setText(inspection_->complete
-                          ? tr("Weights of the finished run (%1).").arg(qs(inspection_->source))
-                          : tr("Weights of the checkpoint after %1 (%2).")
-                                .arg(stepText(inspection_->step))
-                                .arg(qs(inspection_->source)));
+    QString text = inspection_->complete
+                       ? tr("Weights of the finished run (%1).").arg(qs(inspection_->source))
+                       : tr("Weights of the checkpoint after %1 (%2).")
+                             .arg(stepText(inspection_->step))
+                             .arg(qs(inspection_->source));
+    if (inspection_->kept.none()) {
+      // Identity + BN only: still a dense KxK conv once folded (often the widest layer).
+      const auto& shape = inspection_->fused.shape;
+      const int64_t n = shape[0] * shape[1] * shape[2] * shape[3] + shape[0];  // weights + bias
+      text += tr("\nThis layer kept no searchable branch (identity + BN only), yet it is exported as "
+                 "a dense %1x%2 conv: %3 parameters.").arg(shape[2]).arg(shape[3]).arg(n);
+    }
+    message_->setText(text);
     setInk(message_, Ink::Normal);
   } catch (const std::exception& e) {
     inspection_.reset();

@@ -1,5 +1,9 @@
 #include "repnas_ui/export_dialog.h"
 
+#include <QDesktopServices>
+#include <QFileInfo>
+#include <QUrl>
+
 #include <QCheckBox>
 #include <QCloseEvent>
 #include <QDialogButtonBox>
@@ -20,6 +24,15 @@
 #include "ui_util.h"
 
 namespace repnas::ui {
+namespace {
+
+QString fileSizeText(qint64 bytes) {
+  if (bytes < 1024) return QObject::tr("%1 bytes").arg(bytes);
+  if (bytes < 1024 * 1024) return QObject::tr("%1 KiB").arg(bytes / 1024.0, 0, 'f', 1);
+  return QObject::tr("%1 MiB").arg(bytes / (1024.0 * 1024.0), 0, 'f', 2);
+}
+
+}  // namespace
 
 ExportDialog::ExportDialog(const QString& run_dir, QWidget* parent)
     : QDialog(parent), run_dir_(run_dir) {
@@ -55,10 +68,17 @@ ExportDialog::ExportDialog(const QString& run_dir, QWidget* parent)
   busy_ = new QProgressBar;
   busy_->setRange(0, 0);
   busy_->hide();
+  cancel_ = new QPushButton(tr("&Cancel verification"));
+  cancel_->setToolTip(tr("Stop folding and verifying; nothing is written."));
+  cancel_->hide();
+  open_folder_ = new QPushButton(tr("&Open folder"));
+  open_folder_->setToolTip(tr("Show the exported files in the file manager."));
+  open_folder_->setEnabled(false);
   report_view_ = new QTextBrowser;
   report_view_->setObjectName("exportReport");
   report_view_->setMinimumSize(560, 240);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close);
+  buttons->addButton(open_folder_, QDialogButtonBox::ActionRole);
 
   auto* form = new QFormLayout;
   form->addRow(tr("Formats:"), onnx_);
@@ -71,7 +91,10 @@ ExportDialog::ExportDialog(const QString& run_dir, QWidget* parent)
   layout->addWidget(new QLabel(tr("Run: %1").arg(run_dir)));
   layout->addLayout(form);
   layout->addWidget(export_);
-  layout->addWidget(busy_);
+  auto* busy_row = new QHBoxLayout;
+  busy_row->addWidget(busy_, 1);
+  busy_row->addWidget(cancel_);
+  layout->addLayout(busy_row);
   layout->addWidget(report_view_, 1);
   layout->addWidget(buttons);
 
@@ -80,6 +103,10 @@ ExportDialog::ExportDialog(const QString& run_dir, QWidget* parent)
     if (!dir.isEmpty()) folder_->setText(dir);
   });
   connect(export_, &QPushButton::clicked, this, &ExportDialog::startExport);
+  connect(cancel_, &QPushButton::clicked, this, &ExportDialog::cancelExport);
+  connect(open_folder_, &QPushButton::clicked, this, [this] {
+    QDesktopServices::openUrl(QUrl::fromLocalFile(QDir(folder_->text().trimmed()).absolutePath()));
+  });
   connect(buttons, &QDialogButtonBox::rejected, this, [this] {
     if (!working_) reject();
   });
@@ -108,9 +135,14 @@ void ExportDialog::startExport() {
   request.force = force_->isChecked();
   request.verify_images = verify_images_->value();
   request.threads = QThread::idealThreadCount();
+  cancel_flag_ = std::make_shared<std::atomic<bool>>(false);
+  request.cancelled = [flag = cancel_flag_] { return flag->load(); };
   working_ = true;
   export_->setEnabled(false);
+  open_folder_->setEnabled(false);
   busy_->show();
+  cancel_->show();
+  cancel_->setEnabled(true);
   result_.reset();
   error_.clear();
   report_view_->setHtml(tr("<p>Folding and verifying…</p>"));
@@ -134,12 +166,25 @@ void ExportDialog::startExport() {
   });
 }
 
+void ExportDialog::cancelExport() {
+  if (!working_ || !cancel_flag_) return;
+  cancel_flag_->store(true);
+  cancel_->setEnabled(false);
+  report_view_->setHtml(tr("<p>Cancelling…</p>"));
+}
+
 void ExportDialog::showResult() {
   working_ = false;
   export_->setEnabled(true);
   busy_->hide();
+  cancel_->hide();
   if (!result_) {
     report_view_->setHtml(tr("<p style='color:#c0392b'><b>Export failed:</b> %1</p>").arg(error_.toHtmlEscaped()));
+    Q_EMIT exportFinished(false);
+    return;
+  }
+  if (result_->cancelled) {
+    report_view_->setHtml(tr("<p><b>Cancelled.</b> Nothing was written.</p>"));
     Q_EMIT exportFinished(false);
     return;
   }
@@ -164,10 +209,13 @@ void ExportDialog::showResult() {
           .arg(r.latency_folded_ms, 0, 'f', 3)
           .arg(r.latency_folded_ms > 0 ? r.latency_multi_branch_ms / r.latency_folded_ms : 0, 0, 'f', 2));
   html += "</table>";
+  for (const auto& note : r.notes) html += "<p><b>Note:</b> " + qs(note).toHtmlEscaped() + "</p>";
   if (result_->exported) {
     html += tr("<p>Written and re-loaded:</p><ul>");
-    for (const auto& f : result_->written) html += "<li>" + qs(f).toHtmlEscaped() + "</li>";
+    for (const auto& f : result_->written)
+      html += "<li>" + qs(f).toHtmlEscaped() + " — " + fileSizeText(QFileInfo(qs(f)).size()) + "</li>";
     html += "</ul>";
+    open_folder_->setEnabled(true);
   } else {
     html += tr("<p style='color:#c0392b'>Nothing written: %1</p>").arg(qs(result_->message).toHtmlEscaped());
   }

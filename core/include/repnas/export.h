@@ -4,6 +4,7 @@
 /// (ONNX, TorchScript, JSON spec + safetensors); evaluate any exported file. No torch types.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ struct VerificationReport {
   int latency_batch = 1;
   double latency_multi_branch_ms = 0;
   double latency_folded_ms = 0;
+  /// What a reader of the report should know about the folded network, e.g. a layer that kept
+  /// no searchable branch (identity + BN only) yet becomes a dense KxK conv, with its share of
+  /// the folded parameters.
+  std::vector<std::string> notes;
   std::string summary() const;   ///< one line for people
 };
 
@@ -44,6 +49,9 @@ struct ExportRequest {
   int64_t verify_images = 0;      ///< test images to verify on (0: all; at least 1,000)
   std::string data_dir;           ///< override the run's data folder (empty: the run's)
   int threads = 0;
+  /// Asked between verification batches and before each file: true stops the export (nothing
+  /// is written; the result says "cancelled"). Called from the exporting thread.
+  std::function<bool()> cancelled;
 };
 
 /// @brief The outcome: the report, and what was written.
@@ -52,6 +60,7 @@ struct ExportResult {
   bool exported = false;
   std::string message;            ///< why nothing was written, when so
   std::vector<std::string> written;
+  bool cancelled = false;         ///< stopped by request.cancelled; nothing written
 };
 
 /// @brief Folds, verifies, and writes the requested files atomically (temporary file +

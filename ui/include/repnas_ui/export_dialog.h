@@ -7,6 +7,8 @@
 
 #include <memory>
 #include <optional>
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #include "repnas/export.h"
@@ -35,6 +37,10 @@ class ExportDialog : public QDialog {
   QSpinBox* verifyImagesBox() const { return verify_images_; }
   QPushButton* exportButton() const { return export_; }
   QTextBrowser* reportView() const { return report_view_; }
+  /// @brief Stops the verification (nothing is written).
+  QPushButton* cancelButton() const { return cancel_; }
+  /// @brief Opens the export folder in the desktop's file manager (after a written export).
+  QPushButton* openFolderButton() const { return open_folder_; }
   bool isWorking() const { return working_; }
   /// @brief The last result (or the error message of a failed export).
   const std::optional<ExportResult>& result() const { return result_; }
@@ -42,6 +48,7 @@ class ExportDialog : public QDialog {
 
  public Q_SLOTS:
   void startExport();
+  void cancelExport();
 
  Q_SIGNALS:
   void exportFinished(bool exported);
@@ -59,6 +66,9 @@ class ExportDialog : public QDialog {
   QPushButton* export_;
   QProgressBar* busy_;
   QTextBrowser* report_view_;
+  QPushButton* cancel_;
+  QPushButton* open_folder_;
+  std::shared_ptr<std::atomic<bool>> cancel_flag_;
   std::thread worker_;
   bool working_ = false;
   std::optional<ExportResult> result_;
