@@ -13,6 +13,8 @@
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QDockWidget>
+#include <QScrollArea>
 #include <QScrollBar>
 #include <QSettings>
 #include <QSpinBox>
@@ -31,6 +33,7 @@
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
 #include "repnas_ui/curves_view.h"
+#include "repnas_ui/explainer_view.h"
 #include "repnas_ui/export_dialog.h"
 #include "repnas_ui/importance_view.h"
 #include "repnas_ui/main_window.h"
@@ -546,6 +549,40 @@ class TestGuiState : public QObject {
     QCOMPARE(dialog.result()->report.notes.size(), size_t{1});
     QVERIFY(dialog.openFolderButton()->isEnabled());
     saveShot(dialog, "gui_state_export");
+  }
+
+  // Item 21 (in part): at the default size the teaching tab gets the window's width — the side
+  // panels step aside while it shows, and come back after.
+  void theTeachingTabGetsTheWidth() {
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    auto* setup_dock = window.findChild<QDockWidget*>("setupDock");
+    auto* budget_dock = window.findChild<QDockWidget*>("budgetDock");
+    QVERIFY(setup_dock->isVisible() && budget_dock->isVisible());
+    window.tabs()->setCurrentWidget(window.explainerView());
+    QTest::qWait(100);
+    QVERIFY(!setup_dock->isVisible() && !budget_dock->isVisible());
+    QVERIFY(window.explainerView()->width() > 1400);
+    auto* scroll = window.explainerView()->findChild<QScrollArea*>();
+    QVERIFY(scroll);
+    // Each step, as a person sees it: nothing cut at the right; the merge (step 4) and the sum
+    // (step 6), which were off screen, entirely visible without scrolling. (Step 1 folds every
+    // BN of the block, one box each: it still scrolls down.)
+    for (int step = 0; step < 6; ++step) {
+      window.explainerView()->setPage(step);
+      QTest::qWait(150);
+      QVERIFY2(!scroll->horizontalScrollBar()->isVisible(), qPrintable(QString::number(step + 1)));
+      if (step == 3 || step == 5)
+        QVERIFY2(scroll->widget()->sizeHint().height() <= scroll->viewport()->height(),
+                 qPrintable(QString("step %1: %2 > %3").arg(step + 1).arg(scroll->widget()->sizeHint().height())
+                                .arg(scroll->viewport()->height())));
+      saveShot(window, QString("gui_state_teaching_step%1").arg(step + 1));
+    }
+    window.tabs()->setCurrentWidget(window.importanceView());
+    QTest::qWait(50);
+    QVERIFY(setup_dock->isVisible() && budget_dock->isVisible());
   }
 
   // Item 20: a dark palette reaches the plots.

@@ -36,15 +36,28 @@ void KernelHeatmap::setKernel(const QString& title, int rows, int cols,
   update();
 }
 
+void KernelHeatmap::setCellSize(int pixels) {
+  cell_ = std::max(20, pixels);
+  setFixedSize(sizeHint());
+  updateGeometry();
+  update();
+}
+
 QSize KernelHeatmap::sizeHint() const {
-  const int cell = 46;
-  return {std::max(120, cols_ * cell + 8), rows_ * cell + 44};
+  const int cell = cell_;
+  // As wide as the cells, the title (8 pt) and the bias line need.
+  QFont f = font();
+  f.setPointSizeF(8);
+  const QFontMetrics fm(f);
+  int text = fm.horizontalAdvance(title_);
+  if (bias_) text = std::max(text, fm.horizontalAdvance(tr("bias %1").arg(*bias_, 0, 'g', 4)));
+  return {std::max(cols_ * cell + 8, text + 8), rows_ * cell + 44};
 }
 
 void KernelHeatmap::paintEvent(QPaintEvent*) {
   QPainter p(this);
   p.setRenderHint(QPainter::Antialiasing);
-  const int cell = 46;
+  const int cell = cell_;
   QFont f = font();
   f.setPointSizeF(8);
   p.setFont(f);

@@ -11,6 +11,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGridLayout>
+#include <QResizeEvent>
 #include <QGroupBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -116,8 +117,9 @@ QString pageTitle(int page) {
 }
 
 /// One matrix as an annotated heatmap; colours scaled within the item.
-KernelHeatmap* heatmapFor(const ExplainMatrix& m, double scale) {
+KernelHeatmap* heatmapFor(const ExplainMatrix& m, double scale, int cell = 46) {
   auto* h = new KernelHeatmap;
+  h->setCellSize(cell);
   h->setKernel(qs(m.caption), m.rows, m.cols, m.values, scale,
                m.has_bias ? std::optional<double>(m.bias) : std::nullopt);
   h->setToolTip(qs(m.caption));
@@ -175,6 +177,11 @@ struct ExplainerView::DemoState {
 };
 
 ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
+  relayout_.setSingleShot(true);
+  relayout_.setInterval(40);
+  connect(&relayout_, &QTimer::timeout, this, [this] {
+    if (page() < kProofPage) rebuildPage();
+  });
   ex_ = std::make_unique<ReparamExplainer>(ReparamExplainer::demo({}));
   undo_ = new QUndoStack(this);
 
@@ -644,26 +651,66 @@ void ExplainerView::buildStepPage(const ExplainStep& step) {
     l->setStyleSheet("color: #566573; font-style: italic;");
     layout->addWidget(l);
   }
-  for (const auto& item : step.items) {
-    auto* box = new QGroupBox(qs(item.caption));
-    auto* v = new QVBoxLayout(box);
-    auto* row = new QHBoxLayout;
-    const double scale = itemScale(item);
-    for (const auto& m : item.inputs) row->addWidget(heatmapFor(m, scale), 0, Qt::AlignTop);
-    if (!item.outputs.empty()) {
-      auto* arrow = new QLabel(QStringLiteral("→"));
-      QFont f = arrow->font();
-      f.setPointSize(f.pointSize() * 2);
-      arrow->setFont(f);
-      row->addWidget(arrow);
+  // A step must fit the page as a person sees it: the items side by side when two fit, and the
+  // kernel cells smaller (down to 30 px) until the page needs no scrolling.
+  const int header_height = layout->sizeHint().height();
+  const int available_height = scroll_->viewport()->height();
+  std::vector<QGroupBox*> boxes;
+  // Builds the items with `cell`-pixel kernel cells; true when the page then fits.
+  auto build = [&](int cell) {
+    for (auto* box : boxes) delete box;
+    boxes.clear();
+    for (const auto& item : step.items) {
+      auto* box = new QGroupBox(qs(item.caption));
+      auto* v = new QVBoxLayout(box);
+      auto* row = new QHBoxLayout;
+      const double scale = itemScale(item);
+      for (const auto& m : item.inputs) row->addWidget(heatmapFor(m, scale, cell), 0, Qt::AlignTop);
+      if (!item.outputs.empty()) {
+        auto* arrow = new QLabel(QStringLiteral("→"));
+        QFont f = arrow->font();
+        f.setPointSize(f.pointSize() * 2);
+        arrow->setFont(f);
+        row->addWidget(arrow);
+      }
+      for (const auto& m : item.outputs) row->addWidget(heatmapFor(m, scale, cell), 0, Qt::AlignTop);
+      row->addStretch();
+      v->addLayout(row);
+      for (const auto& line : item.lines) v->addWidget(textLabel(qs(line), true));
+      boxes.push_back(box);
     }
-    for (const auto& m : item.outputs) row->addWidget(heatmapFor(m, scale), 0, Qt::AlignTop);
-    row->addStretch();
-    v->addLayout(row);
-    for (const auto& line : item.lines) v->addWidget(textLabel(qs(line), true));
-    layout->addWidget(box);
-  }
+    item_width_ = 0;
+    for (auto* box : boxes) item_width_ = std::max(item_width_, box->sizeHint().width());
+    const int columns = stepColumns();
+    int height = header_height + 2 * layout->spacing() + 12;  // + the grid's own spacing
+    for (size_t i = 0; i < boxes.size(); i += static_cast<size_t>(columns)) {
+      int row_height = 0;
+      for (size_t j = i; j < std::min(boxes.size(), i + static_cast<size_t>(columns)); ++j)
+        row_height = std::max(row_height, boxes[j]->sizeHint().height());
+      height += row_height + layout->spacing();
+    }
+    step_cell_ = cell;
+    return height <= available_height;
+  };
+  bool fits = false;
+  for (const int cell : {46, 40, 34, 30})
+    if ((fits = build(cell))) break;
+  if (!fits) build(46);  // it scrolls anyway: at the readable size
+  const int columns = stepColumns();
+  step_columns_ = columns;
+  auto* grid = new QGridLayout;
+  for (size_t i = 0; i < boxes.size(); ++i)
+    grid->addWidget(boxes[i], static_cast<int>(i) / columns, static_cast<int>(i) % columns, Qt::AlignTop);
+  for (int c = 0; c < columns; ++c) grid->setColumnStretch(c, 1);
+  layout->addLayout(grid);
   layout->addStretch();
+}
+
+int ExplainerView::stepColumns() const {
+  const int available = scroll_->viewport()->width() - 24;
+  int columns = 1;
+  while (item_width_ > 0 && columns < 3 && (columns + 1) * item_width_ + columns * 12 <= available) ++columns;
+  return columns;
 }
 
 void ExplainerView::buildProofPage(bool broken) {
@@ -761,6 +808,9 @@ int ExplainerView::proofColumns() const {
 void ExplainerView::resizeEvent(QResizeEvent* event) {
   QWidget::resizeEvent(event);
   if (page() >= kProofPage && proofColumns() != proof_columns_) rebuildPage();
+  // A different size may take other columns or cells: build the step again (once the size
+  // settles: a drag resizes many times).
+  if (page() < kProofPage && event->size() != event->oldSize()) relayout_.start();
 }
 
 QList<KernelHeatmap*> ExplainerView::pageHeatmaps() const {

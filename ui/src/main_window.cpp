@@ -199,6 +199,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     progress_throttle->request();
     updateActions();
   });
+  // The teaching tab needs the width: the side panels step aside while it is shown and come
+  // back as they were when another tab is chosen.
+  connect(tabs_, &QTabWidget::currentChanged, this, [this](int) {
+    const bool teaching = tabs_->currentWidget() == explainer_;
+    if (teaching && hidden_for_teaching_.empty()) {
+      for (auto* dock : findChildren<QDockWidget*>())
+        if (dock->isVisible() && !dock->isFloating()) {
+          hidden_for_teaching_.push_back(dock);
+          dock->hide();
+        }
+    } else if (!teaching) {
+      for (auto* dock : hidden_for_teaching_) dock->show();
+      hidden_for_teaching_.clear();
+    }
+  });
   // A run started here enters Recent runs once it has really started (its first event).
   connect(model_, &RunModel::runStarted, this, [this] {
     if (model_->source() == RunSource::Engine && !run_dir_.isEmpty()) addRecent(run_dir_);

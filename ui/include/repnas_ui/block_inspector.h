@@ -28,6 +28,9 @@ class KernelHeatmap : public QWidget {
   void setKernel(const QString& title, int rows, int cols, const std::vector<double>& values,
                  double scale, std::optional<double> bias = std::nullopt);
   const std::vector<double>& values() const { return values_; }
+  /// @brief Side of one cell in pixels (46 by default; smaller to fit a page).
+  void setCellSize(int pixels);
+  int cellSize() const { return cell_; }
   QSize sizeHint() const override;
 
  protected:
@@ -38,6 +41,7 @@ class KernelHeatmap : public QWidget {
   int rows_ = 0, cols_ = 0;
   std::vector<double> values_;
   double scale_ = 1;
+  int cell_ = 46;
   std::optional<double> bias_;
 };
 

@@ -4,6 +4,8 @@
 
 #include <QMainWindow>
 
+#include <vector>
+
 class QAction;
 class QLabel;
 class QMenu;
@@ -129,6 +131,7 @@ class MainWindow : public QMainWindow {
   bool created_run_dir_ = false;  ///< the running start made its folder
   bool quit_when_done_ = false;   ///< "Keep running" on close: the window is gone
   int shortcuts_rows_ = 0;
+  std::vector<QWidget*> hidden_for_teaching_;  ///< docks hidden while the teaching tab shows
 };
 
 }  // namespace repnas::ui
