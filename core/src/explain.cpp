@@ -408,7 +408,8 @@ std::vector<ExplainStep> ReparamExplainer::steps(int out_channel, int in_channel
         pool.outputs.push_back(sliceMatrix("F2[" + std::to_string(o) + "," + std::to_string(od) + "]",
                                            kb2.kernel, o, od, kb2.bias));
         pool.lines.push_back("1/K² = 1/" + std::to_string(K * K) + " = " + num(1.0 / (K * K)) +
-                             " (padding counts as zeros in the average: count_include_pad)");
+                             " (every window averages K² values, the border ones included: "
+                             "there they are the BN-and-pad value b1 of step 4, not zeros)");
         auto bn_lines = batchNormLines(bn2, o);
         pool.lines.insert(pool.lines.end(), bn_lines.begin(), bn_lines.end());
         const double gs = bn2.weight[o].item<double>() / std::sqrt(bn2.running_var[o].item<double>() + bn2.eps);
