@@ -167,6 +167,40 @@ class TestExplain : public QObject {
     QVERIFY(text.find("γ/σ") != std::string::npos);
   }
 
+  // Each step says what the block looks like before and after it: a step changes exactly the
+  // branches it folds, and each step's "before" is the previous step's "after".
+  void eachStepShowsTheBlockBeforeAndAfter() {
+    const auto ex = ReparamExplainer::demo({});
+    const auto steps = ex.steps(0, 0);
+    QCOMPARE(steps.size(), size_t(6));
+    const int rows = kNumBranchKinds + 1;  // six branches and the identity
+    QCOMPARE(static_cast<int>(steps[0].before.size()), rows);
+    for (size_t s = 1; s < steps.size(); ++s) QCOMPARE(steps[s].before, steps[s - 1].after);
+    auto row = [&](int stage, BranchKind kind) {
+      return foldStageForms(ex.spec(), ex.active(), stage)[static_cast<size_t>(kind)];
+    };
+    // 1x1-AVG: its first BN at step 1, its pooling (and second BN) at step 3, merged at step 4.
+    const auto avg = BranchKind::OneByOneAvg;
+    QCOMPARE(row(0, avg), std::string("1x1 → BN-and-pad → avg 3x3 → BN"));
+    QVERIFY(row(1, avg) != row(0, avg));
+    QCOMPARE(row(2, avg), row(1, avg));
+    QVERIFY(row(3, avg) != row(2, avg));
+    QVERIFY(row(4, avg) != row(3, avg));
+    // The KxK changes only at step 1; the 1x1 at steps 1 and 2; the identity only at step 5.
+    for (int stage = 2; stage <= 5; ++stage) QCOMPARE(row(stage, BranchKind::KxK), row(1, BranchKind::KxK));
+    QVERIFY(row(2, BranchKind::OneByOne) != row(1, BranchKind::OneByOne));
+    const auto identity = [&](int stage) { return foldStageForms(ex.spec(), ex.active(), stage).back(); };
+    for (int stage = 1; stage <= 4; ++stage) QCOMPARE(identity(stage), identity(0));
+    QVERIFY(identity(5) != identity(4));
+    // After the sum: one conv.
+    QCOMPARE(steps[5].after, std::vector<std::string>{"one 3x3 conv + bias"});
+    // K = 5 names its kernels.
+    ReparamExplainer::DemoOptions five;
+    five.kernel_size = 5;
+    QCOMPARE(foldStageForms(ReparamExplainer::demo(five).spec(), allBranches(), 0)[static_cast<size_t>(BranchKind::OneByK)],
+             std::string("1x5 conv → BN"));
+  }
+
   void proofIsExactAndTheCounterExamplesBreakIt() {
     auto ex = ReparamExplainer::demo({});
     const auto img = testImage(12, 12);

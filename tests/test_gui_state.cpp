@@ -574,6 +574,13 @@ class TestGuiState : public QObject {
       window.explainerView()->setPage(step);
       QTest::qWait(150);
       QVERIFY2(!scroll->horizontalScrollBar()->isVisible(), qPrintable(QString::number(step + 1)));
+      // The branch diagram before → after (item 22) shows the step's own forms.
+      auto* diagram = scroll->widget()->findChild<QWidget*>("foldDiagram");
+      QVERIFY(diagram);
+      const auto& forms = window.explainerView()->steps()[static_cast<size_t>(step)];
+      QCOMPARE(diagram->property("after").toStringList().size(), static_cast<int>(forms.after.size()));
+      QCOMPARE(diagram->property("after").toStringList().back(), QString::fromStdString(forms.after.back()));
+      QCOMPARE(diagram->property("before").toStringList().front(), QString::fromStdString(forms.before.front()));
       if (step == 3 || step == 5)
         QVERIFY2(scroll->widget()->sizeHint().height() <= scroll->viewport()->height(),
                  qPrintable(QString("step %1: %2 > %3").arg(step + 1).arg(scroll->widget()->sizeHint().height())

@@ -281,6 +281,36 @@ void ReparamExplainer::setValue(const std::string& tensor, int64_t index, double
 
 // ------------------------------------------------------------------ steps
 
+std::vector<std::string> foldStageForms(const BlockSpec& spec, const BranchMask& active, int stage) {
+  const std::string K = std::to_string(spec.kernel_size);
+  const std::string kxk = K + "x" + K;
+  if (stage >= 6) return {"one " + kxk + " conv + bias"};
+  const std::string folded = kxk + " conv + b";
+  std::vector<std::string> out;
+  for (int b = 0; b < kNumBranchKinds; ++b) {
+    if (!active.test(b)) continue;
+    const auto kind = static_cast<BranchKind>(b);
+    const bool second_kxk = kind == BranchKind::OneByOneKxK && spec.second_kxk_at_stride2 && spec.stride == 2;
+    if (kind == BranchKind::KxK || second_kxk) {
+      out.push_back(stage == 0 ? kxk + " conv → BN" : folded);
+    } else if (kind == BranchKind::OneByOne || kind == BranchKind::OneByK || kind == BranchKind::KByOne) {
+      const std::string k = kind == BranchKind::OneByOne ? "1x1" : kind == BranchKind::OneByK ? "1x" + K : K + "x1";
+      out.push_back(stage == 0 ? k + " conv → BN" : stage == 1 ? k + " conv + b" : folded + " (" + k + " padded)");
+    } else if (kind == BranchKind::OneByOneKxK) {
+      out.push_back(stage == 0 ? "1x1 → BN-and-pad → " + kxk + " → BN"
+                    : stage <= 3 ? "1x1 + b1 → pad b1 → " + kxk + " + b2"
+                                 : folded + " (merged)");
+    } else {  // 1x1-AVG
+      out.push_back(stage == 0 ? "1x1 → BN-and-pad → avg " + kxk + " → BN"
+                    : stage <= 2 ? "1x1 + b1 → pad b1 → avg " + kxk + " → BN"
+                    : stage == 3 ? "1x1 + b1 → pad b1 → " + kxk + " + b2"
+                                 : folded + " (merged)");
+    }
+  }
+  if (spec.hasIdentityBranch()) out.push_back(stage <= 4 ? "identity → BN" : folded + " (identity kernel)");
+  return out;
+}
+
 std::vector<ExplainStep> ReparamExplainer::steps(int out_channel, int in_channel) const {
   torch::NoGradGuard no_grad;
   const auto& sp = spec();
@@ -504,7 +534,12 @@ std::vector<ExplainStep> ReparamExplainer::steps(int out_channel, int in_channel
     s1.notes.push_back("the 1x1-AVG branch's second BN is folded in step 3, once the pooling "
                        "is a convolution");
   if (sp.hasIdentityBranch()) s1.notes.push_back("the identity's BN is folded in step 5");
-  return {s1, s2, s3, s4, s5, s6};
+  std::vector<ExplainStep> out{s1, s2, s3, s4, s5, s6};
+  for (auto& step : out) {
+    step.before = foldStageForms(sp, active(), step.number - 1);
+    step.after = foldStageForms(sp, active(), step.number);
+  }
+  return out;
 }
 
 std::vector<KernelData> ReparamExplainer::coreBranchFolds() const {
@@ -682,6 +717,13 @@ std::string explainStepsText(const std::vector<ExplainStep>& steps) {
   for (const auto& s : steps) {
     out << "Step " << s.number << ": " << s.title << "\n  " << s.formula << "\n";
     for (const auto& n : s.notes) out << "  (" << n << ")\n";
+    auto forms = [&](const char* when, const std::vector<std::string>& list) {
+      out << "  " << when << ":";
+      for (size_t k = 0; k < list.size(); ++k) out << (k ? " + " : " ") << "[" << list[k] << "]";
+      out << "\n";
+    };
+    forms("before", s.before);
+    forms("after", s.after);
     for (const auto& item : s.items) {
       out << "  " << item.caption << "\n";
       for (const auto& m : item.inputs) writeMatrix(out, m);

@@ -116,6 +116,77 @@ QString pageTitle(int page) {
   return QObject::tr(titles[page]);
 }
 
+/// The block's branches before and after a step, side by side: what the step changes is
+/// outlined. Each column: input → one box per branch → Σ.
+class FoldDiagram : public QWidget {
+ public:
+  FoldDiagram(const QStringList& before, const QStringList& after, int step) : before_(before), after_(after), step_(step) {
+    setObjectName("foldDiagram");
+    setProperty("before", before);
+    setProperty("after", after);
+    setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
+    setToolTip(QObject::tr("The block before and after step %1: the boxes this step changes are outlined in orange.").arg(step));
+  }
+  QSize sizeHint() const override {
+    const int rows = static_cast<int>(std::max(before_.size(), after_.size()));
+    return {2 * columnWidth() + 2 * kNode + kGap + 16, 20 + rows * (kBox + 4) + 4};
+  }
+
+ protected:
+  void paintEvent(QPaintEvent*) override {
+    QPainter p(this);
+    p.setRenderHint(QPainter::Antialiasing);
+    p.setFont(smallFont());
+    const QColor ink = palette().color(QPalette::WindowText);
+    const int w = columnWidth();
+    auto column = [&](int x, const QStringList& forms, const QStringList& other, const QString& title) {
+      p.setPen(ink);
+      p.drawText(QRect(x, 0, w + 2 * kNode, 16), Qt::AlignCenter, title);
+      const int top = 20, rows = static_cast<int>(forms.size());
+      const int mid = top + rows * (kBox + 4) / 2;
+      const QPoint in(x + 4, mid), sum(x + 2 * kNode + w - 4, mid);
+      for (int r = 0; r < rows; ++r) {
+        const QRect box(x + kNode, top + r * (kBox + 4), w, kBox);
+        p.setPen(QPen(QColor(150, 150, 150), 1));
+        p.drawLine(in, QPoint(box.left(), box.center().y()));
+        p.drawLine(QPoint(box.right(), box.center().y()), sum);
+        const bool changed = r >= other.size() || other[r] != forms[r] || other.size() != forms.size();
+        p.setPen(QPen(changed ? QColor("#e67e22") : QColor(150, 150, 150), changed ? 2 : 1));
+        p.setBrush(changed ? QBrush(QColor(230, 126, 34, 40)) : QBrush(Qt::NoBrush));
+        p.drawRoundedRect(box, 4, 4);
+        p.setPen(ink);
+        p.drawText(box.adjusted(6, 0, -6, 0), Qt::AlignVCenter | Qt::AlignLeft, forms[r]);
+      }
+      p.setBrush(Qt::NoBrush);
+      p.setPen(ink);
+      p.drawText(QRect(in.x() - 4, mid - 8, 12, 16), Qt::AlignCenter, QStringLiteral("x"));
+      p.drawText(QRect(sum.x() - 6, mid - 8, 14, 16), Qt::AlignCenter, QStringLiteral("Σ"));
+    };
+    column(0, before_, after_, QObject::tr("before step %1").arg(step_));
+    p.setPen(ink);
+    const int x2 = w + 2 * kNode + kGap;
+    p.drawText(QRect(w + 2 * kNode, 0, kGap, height()), Qt::AlignCenter, QStringLiteral("⟹"));
+    column(x2, after_, before_, QObject::tr("after step %1").arg(step_));
+  }
+
+ private:
+  static constexpr int kBox = 18, kNode = 16, kGap = 28;
+  QFont smallFont() const {
+    QFont f = font();
+    f.setPointSizeF(8);
+    return f;
+  }
+  int columnWidth() const {
+    const QFontMetrics fm(smallFont());
+    int w = 80;
+    for (const auto* list : {&before_, &after_})
+      for (const auto& t : *list) w = std::max(w, fm.horizontalAdvance(t) + 14);
+    return w;
+  }
+  QStringList before_, after_;
+  int step_;
+};
+
 /// One matrix as an annotated heatmap; colours scaled within the item.
 KernelHeatmap* heatmapFor(const ExplainMatrix& m, double scale, int cell = 46) {
   auto* h = new KernelHeatmap;
@@ -637,20 +708,30 @@ void ExplainerView::rebuildPage() {
 
 void ExplainerView::buildStepPage(const ExplainStep& step) {
   auto* layout = new QVBoxLayout(content_);
+  // The header: title, formula, block and notes, with the branch diagram before → after beside.
+  auto* header = new QHBoxLayout;
+  auto* text = new QVBoxLayout;
   auto* title = new QLabel(tr("<h2>Step %1: %2</h2>").arg(step.number).arg(qs(step.title).toHtmlEscaped()));
-  layout->addWidget(title);
+  text->addWidget(title);
   auto* formula = textLabel(qs(step.formula), true);
-  formula->setStyleSheet("background: #fdf2e9; border: 1px solid #e59866; padding: 6px;");
-  layout->addWidget(formula);
-  layout->addWidget(textLabel(tr("Block: %1. Kernel slice F[o = %2, i = %3].")
-                                  .arg(qs(ex_->label()))
-                                  .arg(out_channel_)
-                                  .arg(in_channel_)));
+  formula->setStyleSheet("background: #fdf2e9; color: #1b1b1b; border: 1px solid #e59866; padding: 6px;");
+  text->addWidget(formula);
+  text->addWidget(textLabel(tr("Block: %1. Kernel slice F[o = %2, i = %3].")
+                                .arg(qs(ex_->label()))
+                                .arg(out_channel_)
+                                .arg(in_channel_)));
   for (const auto& n : step.notes) {
     auto* l = textLabel(qs(n));
     l->setStyleSheet("color: #566573; font-style: italic;");
-    layout->addWidget(l);
+    text->addWidget(l);
   }
+  text->addStretch();
+  header->addLayout(text, 1);
+  QStringList before, after;
+  for (const auto& f : step.before) before << qs(f);
+  for (const auto& f : step.after) after << qs(f);
+  header->addWidget(new FoldDiagram(before, after, step.number), 0, Qt::AlignTop);
+  layout->addLayout(header);
   // A step must fit the page as a person sees it: the items side by side when two fit, and the
   // kernel cells smaller (down to 30 px) until the page needs no scrolling.
   const int header_height = layout->sizeHint().height();

@@ -45,7 +45,16 @@ struct ExplainStep {
   std::string formula;              ///< the step's formula in one line
   std::vector<std::string> notes;   ///< e.g. "this block has no 1x1-AVG branch"
   std::vector<ExplainItem> items;
+  /// The block as it stands before and after this step: one line per active branch (identity
+  /// last), e.g. "1x1 → BN-and-pad → 3x3 → BN" becoming "1x1 + b1 → pad b1 → 3x3 + b2";
+  /// after step 6, the one KxK conv.
+  std::vector<std::string> before;
+  std::vector<std::string> after;
 };
+
+/// @brief The forms of a block's branches after `stage` folding steps (0: as trained, 1–6: after
+/// step n), one line per active branch and the identity last; stage 6 is the single conv.
+std::vector<std::string> foldStageForms(const BlockSpec& spec, const BranchMask& active, int stage);
 
 /// @brief A single-channel image (row-major).
 struct ExplainImage {
