@@ -581,6 +581,16 @@ class TestGuiState : public QObject {
       QCOMPARE(diagram->property("after").toStringList().size(), static_cast<int>(forms.after.size()));
       QCOMPARE(diagram->property("after").toStringList().back(), QString::fromStdString(forms.after.back()));
       QCOMPARE(diagram->property("before").toStringList().front(), QString::fromStdString(forms.before.front()));
+      // Every item has a colour legend with its own scale (the largest |value| it shows).
+      const auto legends = scroll->widget()->findChildren<QWidget*>("kernelColourLegend");
+      QCOMPARE(legends.size(), static_cast<int>(forms.items.size()));
+      if (!forms.items.empty()) {
+        double largest = 0;
+        for (const auto* list : {&forms.items[0].inputs, &forms.items[0].outputs})
+          for (const auto& m : *list)
+            for (double v : m.values) largest = std::max(largest, std::abs(v));
+        QCOMPARE(legends[0]->property("scale").toDouble(), largest > 0 ? largest : 1.0);
+      }
       if (step == 3 || step == 5)
         QVERIFY2(scroll->widget()->sizeHint().height() <= scroll->viewport()->height(),
                  qPrintable(QString("step %1: %2 > %3").arg(step + 1).arg(scroll->widget()->sizeHint().height())

@@ -187,6 +187,44 @@ class FoldDiagram : public QWidget {
   int step_;
 };
 
+/// What the kernel colours mean for one item: −s (blue) … 0 (white) … +s (red), s the item's
+/// largest |value|, with the heatmaps' own colour function.
+class ColourLegend : public QWidget {
+ public:
+  explicit ColourLegend(double scale) : scale_(scale) {
+    setObjectName("kernelColourLegend");
+    setProperty("scale", scale);
+    setFixedSize(150, 40);
+    setToolTip(QObject::tr("Colour of a kernel value v: blue for v < 0, red for v > 0, the deeper the "
+                           "closer |v| is to %1, the largest |v| of this item.").arg(scale, 0, 'g', 3));
+  }
+
+ protected:
+  void paintEvent(QPaintEvent*) override {
+    QPainter p(this);
+    const QRect bar(4, 4, width() - 8, 12);
+    for (int x = 0; x < bar.width(); ++x) {
+      const double v = 2.0 * x / std::max(1, bar.width() - 1) - 1;  // −1 … 1
+      const double t = std::abs(v);
+      p.setPen(v >= 0 ? QColor::fromRgbF(1, 1 - 0.75 * t, 1 - 0.8 * t) : QColor::fromRgbF(1 - 0.8 * t, 1 - 0.6 * t, 1));
+      p.drawLine(bar.left() + x, bar.top(), bar.left() + x, bar.bottom());
+    }
+    p.setPen(QColor(90, 90, 90));
+    p.drawRect(bar);
+    QFont f = font();
+    f.setPointSizeF(7.5);
+    p.setFont(f);
+    p.setPen(palette().color(QPalette::WindowText));
+    const QRect labels(0, bar.bottom() + 2, width(), 16);
+    p.drawText(labels, Qt::AlignLeft | Qt::AlignVCenter, QString::number(-scale_, 'g', 3));
+    p.drawText(labels, Qt::AlignHCenter | Qt::AlignVCenter, QStringLiteral("0"));
+    p.drawText(labels, Qt::AlignRight | Qt::AlignVCenter, QString::number(scale_, 'g', 3));
+  }
+
+ private:
+  double scale_;
+};
+
 /// One matrix as an annotated heatmap; colours scaled within the item.
 KernelHeatmap* heatmapFor(const ExplainMatrix& m, double scale, int cell = 46) {
   auto* h = new KernelHeatmap;
@@ -755,6 +793,8 @@ void ExplainerView::buildStepPage(const ExplainStep& step) {
         row->addWidget(arrow);
       }
       for (const auto& m : item.outputs) row->addWidget(heatmapFor(m, scale, cell), 0, Qt::AlignTop);
+      row->addSpacing(12);
+      row->addWidget(new ColourLegend(scale), 0, Qt::AlignVCenter);
       row->addStretch();
       v->addLayout(row);
       for (const auto& line : item.lines) v->addWidget(textLabel(qs(line), true));
@@ -771,7 +811,7 @@ void ExplainerView::buildStepPage(const ExplainStep& step) {
       height += row_height + layout->spacing();
     }
     step_cell_ = cell;
-    return height <= available_height;
+    return height <= available_height && item_width_ <= scroll_->viewport()->width() - 24;
   };
   bool fits = false;
   for (const int cell : {46, 40, 34, 30})
