@@ -37,6 +37,12 @@ QString problem(const Budget& b, int layers) {
 class TestBudget : public QObject {
   Q_OBJECT
  private Q_SLOTS:
+  void genericBranchNamesBecomeTheRunsNames() {
+    QCOMPARE(withKernelSizeNames("pin layer 1 1x1-KxK keep", 3), std::string("pin layer 1 1x1-3x3 keep"));
+    QCOMPARE(withKernelSizeNames("KxK, 1xK and Kx1; 1x1-AVG stays", 5),
+             std::string("5x5, 1x5 and 5x1; 1x1-AVG stays"));
+  }
+
   void globalTopKTakesTheHighestScores() {
     const auto masks = selectBranches(rampScores(3), freeBudget(3, 5));
     QCOMPARE(countBranches(masks), 5);

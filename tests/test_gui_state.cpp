@@ -16,6 +16,7 @@
 #include <QDockWidget>
 #include <QScrollArea>
 #include <QScrollBar>
+#include <QSignalSpy>
 #include <QSettings>
 #include <QSpinBox>
 #include <QTabWidget>
@@ -188,6 +189,13 @@ class TestGuiState : public QObject {
     QVERIFY2(window.progressBar()->text().contains(step + "/"), qPrintable(window.progressBar()->text()));
     const QString last_answer = editor->log()->item(editor->log()->count() - 1)->text();
     QVERIFY2(last_answer.startsWith("after " + step + ":"), qPrintable(last_answer));
+    // In the run's branch names (3x3 …), as everywhere else.
+    editor->requestPin(1, BranchKind::OneByOneKxK, Pin::Keep);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 5, 10000);
+    const QString pin_answer = editor->log()->item(editor->log()->count() - 1)->text();
+    QVERIFY2(pin_answer.contains("1x1-3x3") && !pin_answer.contains("KxK"), qPrintable(pin_answer));
+    editor->requestPin(1, BranchKind::OneByOneKxK, Pin::Auto);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 6, 10000);
 
     // The inspector, read once and then hidden, is marked stale by a newer checkpoint.
     window.tabs()->setCurrentWidget(window.blockInspector());
@@ -334,7 +342,7 @@ class TestGuiState : public QObject {
     QCOMPARE(curves->budgetGraph()->pen().style(), Qt::DashLine);
     QVERIFY(curves->budgetGraph()->layer() == curves->keptGraph()->layer());
     auto* loss_plot = curves->plots()[0];
-    loss_plot->replot();
+    ui::PlotInteraction::of(loss_plot)->resetView();  // all data in view, whatever the throttle did
     // Hover: the nearest point's series, step and value.
     auto* g = curves->lossGraph();
     const int i = g->dataCount() / 2;
@@ -346,14 +354,18 @@ class TestGuiState : public QObject {
              qPrintable(hover));
     QVERIFY(interaction->textAt(QPointF(-100, -100)).isEmpty());
     // Zoom with the wheel: the view stays while new points come; a double-click resets it.
+    // (Redraws are throttled, more so after a busy GUI: start from the view a reset gives.)
+    interaction->resetView();
     loss_plot->replot(QCustomPlot::rpImmediateRefresh);  // pixel positions as on screen now
     const auto full = loss_plot->xAxis->range();
     QWheelEvent wheel(pixelOf(g, i), loss_plot->mapToGlobal(pixelOf(g, i)), {}, {0, 240}, Qt::NoButton, Qt::NoModifier,
                       Qt::NoScrollPhase, false);
     QApplication::sendEvent(loss_plot, &wheel);
     QVERIFY(loss_plot->xAxis->range().size() < full.size());
-    curves->setSmoothing(0.5);  // redraws every curve
-    QTest::qWait(200);
+    QVERIFY(interaction->userView());
+    QSignalSpy redrawn(loss_plot, &QCustomPlot::afterReplot);
+    curves->setSmoothing(0.5);  // redraws every curve (throttled)
+    QTRY_VERIFY_WITH_TIMEOUT(redrawn.count() > 0, 5000);
     QVERIFY(loss_plot->xAxis->range().size() < full.size());
     QTest::mouseDClick(loss_plot, Qt::LeftButton, {}, pixelOf(g, i).toPoint());
     QTest::qWait(100);
@@ -581,6 +593,10 @@ class TestGuiState : public QObject {
       QCOMPARE(diagram->property("after").toStringList().size(), static_cast<int>(forms.after.size()));
       QCOMPARE(diagram->property("after").toStringList().back(), QString::fromStdString(forms.after.back()));
       QCOMPARE(diagram->property("before").toStringList().front(), QString::fromStdString(forms.before.front()));
+      // Step 4 pictures the sliding window over the BN-and-pad border.
+      auto* window_picture = scroll->widget()->findChild<QWidget*>("padWindowPicture");
+      QCOMPARE(window_picture != nullptr, step == 3);
+      if (window_picture) QCOMPARE(window_picture->property("kernelSize").toInt(), 3);
       // Every item has a colour legend with its own scale (the largest |value| it shows).
       const auto legends = scroll->widget()->findChildren<QWidget*>("kernelColourLegend");
       QCOMPARE(legends.size(), static_cast<int>(forms.items.size()));

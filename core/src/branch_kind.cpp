@@ -1,5 +1,7 @@
 #include "repnas/branch_kind.h"
 
+#include <utility>
+
 #include <algorithm>
 #include <cctype>
 
@@ -53,6 +55,17 @@ std::string maskName(const BranchMask& mask) {
     out += branchName(kind);
   }
   return out;
+}
+
+std::string withKernelSizeNames(std::string text, int kernel_size) {
+  const std::string k = std::to_string(kernel_size);
+  // Longest first: "1x1-KxK" holds "KxK".
+  const std::pair<std::string, std::string> names[] = {
+      {"1x1-KxK", "1x1-" + k + "x" + k}, {"KxK", k + "x" + k}, {"1xK", "1x" + k}, {"Kx1", k + "x1"}};
+  for (const auto& [from, to] : names)
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  return text;
 }
 
 }  // namespace repnas

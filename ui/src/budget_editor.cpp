@@ -296,11 +296,15 @@ void BudgetEditor::addLogLine(const CommandAck& ack) {
   // ack.step steps were done when the engine applied it: "after step N", as the heatmap and
   // the status bar count.
   auto* item = new QListWidgetItem(
-      ack.accepted ? tr("after %1: %2 — applied").arg(stepText(ack.step), qs(ack.command))
-                   : tr("after %1: %2 — refused: %3").arg(stepText(ack.step), qs(ack.command), qs(ack.reason)));
+      ack.accepted ? tr("after %1: %2 — applied").arg(stepText(ack.step), commandText(ack))
+                   : tr("after %1: %2 — refused: %3").arg(stepText(ack.step), commandText(ack), qs(ack.reason)));
   item->setForeground(ack.accepted ? QColor("#1e8449") : QColor("#c0392b"));
   log_->addItem(item);
   log_->scrollToBottom();
+}
+
+QString BudgetEditor::commandText(const CommandAck& ack) const {
+  return qs(withKernelSizeNames(ack.command, kernelSize()));  // the run's names: 3x3, not KxK
 }
 
 void BudgetEditor::rebuildLog() {
@@ -315,10 +319,10 @@ void BudgetEditor::onAck(const CommandAck& ack) {
   if (!ack.accepted) dropRefusedEdit(ack.id);
   refresh();
   addLogLine(ack);
-  status_->setText(ack.accepted ? tr("Engine applied: %1").arg(qs(ack.command))
-                                : tr("Engine refused %1: %2").arg(qs(ack.command), qs(ack.reason)));
+  status_->setText(ack.accepted ? tr("Engine applied: %1").arg(commandText(ack))
+                                : tr("Engine refused %1: %2").arg(commandText(ack), qs(ack.reason)));
   setInk(status_, ack.accepted ? Ink::Normal : Ink::Error);
-  Q_EMIT answered(ack.accepted, qs(ack.command), qs(ack.reason));
+  Q_EMIT answered(ack.accepted, commandText(ack), qs(ack.reason));
 }
 
 void BudgetEditor::dropRefusedEdit(int64_t id) {

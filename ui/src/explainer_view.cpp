@@ -187,6 +187,57 @@ class FoldDiagram : public QWidget {
   int step_;
 };
 
+/// Why step 4 is exact at the border: the 1x1 stage's output y, padded by BN-and-pad with b1
+/// (not zeros), and the KxK window of the second conv at the corner. Every tap of the window
+/// reads y or b1, and F2·(F1·x + b1) summed over the taps is the merged kernel plus the bias
+/// term Σ F2·b1 everywhere — at the border too.
+class PadWindowPicture : public QWidget {
+ public:
+  explicit PadWindowPicture(int kernel_size) : k_(kernel_size) {
+    setObjectName("padWindowPicture");
+    setProperty("kernelSize", kernel_size);
+    setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
+    setToolTip(QObject::tr("The 1x1 stage's output padded by BN-and-pad: its border holds b1 (what "
+                           "BN gives for a zero input), not 0. The %1x%1 window at the corner reads "
+                           "b1 on its border taps, exactly what the merged bias Σ F2·b1 assumes; "
+                           "with zero padding those taps would read 0 and the fold would be wrong "
+                           "at the border (see Break it).").arg(kernel_size));
+  }
+  QSize sizeHint() const override { return {side() * kCell + 8, side() * kCell + 24}; }
+
+ protected:
+  void paintEvent(QPaintEvent*) override {
+    QPainter p(this);
+    QFont f = font();
+    f.setPointSizeF(7);
+    p.setFont(f);
+    const int pad = k_ / 2, n = side();
+    const QColor ink = palette().color(QPalette::WindowText);
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c) {
+        const bool border = r < pad || c < pad || r >= n - pad || c >= n - pad;
+        const QRect cell(4 + c * kCell, 4 + r * kCell, kCell - 1, kCell - 1);
+        p.fillRect(cell, border ? QColor("#fdebd0") : QColor("#eaf2f8"));
+        p.setPen(QColor(160, 160, 160));
+        p.drawRect(cell);
+        p.setPen(QColor(60, 60, 60));
+        p.drawText(cell, Qt::AlignCenter, border ? QStringLiteral("b1") : QStringLiteral("y"));
+      }
+    // The window of the second conv at the top-left output position.
+    p.setPen(QPen(QColor("#c0392b"), 2));
+    p.setBrush(Qt::NoBrush);
+    p.drawRect(QRect(4, 4, k_ * kCell - 1, k_ * kCell - 1));
+    p.setPen(ink);
+    p.drawText(QRect(0, n * kCell + 6, width(), 16), Qt::AlignCenter,
+               QObject::tr("%1x%1 window at the corner").arg(k_));
+  }
+
+ private:
+  static constexpr int kCell = 20;
+  int side() const { return k_ / 2 * 2 + 4; }  // a 4x4 interior shown with its border
+  int k_;
+};
+
 /// What the kernel colours mean for one item: −s (blue) … 0 (white) … +s (red), s the item's
 /// largest |value|, with the heatmaps' own colour function.
 class ColourLegend : public QWidget {
@@ -765,6 +816,8 @@ void ExplainerView::buildStepPage(const ExplainStep& step) {
   }
   text->addStretch();
   header->addLayout(text, 1);
+  // Step 4: why BN-and-pad makes the merge exact at the border.
+  if (step.number == 4 && !step.items.empty()) header->addWidget(new PadWindowPicture(ex_->spec().kernel_size), 0, Qt::AlignTop);
   QStringList before, after;
   for (const auto& f : step.before) before << qs(f);
   for (const auto& f : step.after) after << qs(f);

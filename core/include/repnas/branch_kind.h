@@ -37,6 +37,9 @@ std::string_view branchName(BranchKind kind);
 
 /// @brief Name with K substituted, e.g. "1x1-3x3" for OneByOneKxK and K = 3.
 std::string branchDisplayName(BranchKind kind, int kernel_size);
+/// @brief `text` (e.g. an engine command "pin layer 1 1x1-KxK keep") with the generic branch
+/// names replaced by those for `kernel_size` ("pin layer 1 1x1-3x3 keep").
+std::string withKernelSizeNames(std::string text, int kernel_size);
 
 /// @brief Parses a canonical name (case-insensitive; also accepts K substituted, e.g. "3x3").
 std::optional<BranchKind> parseBranchKind(std::string_view name, int kernel_size = 3);

@@ -69,6 +69,7 @@ class BudgetEditor : public QWidget {
   void showState();
   int kernelSize() const;
   void addLogLine(const CommandAck& ack);
+  QString commandText(const CommandAck& ack) const;
   /// Sends through post_ and remembers the edit until its answer comes.
   int64_t send(const Command& c);
 
