@@ -570,6 +570,7 @@ class TestGuiState : public QObject {
     window.resize(1490, 860);
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.noticeBar()->hide();  // the offer to reopen an earlier test's run
     auto* setup_dock = window.findChild<QDockWidget*>("setupDock");
     auto* budget_dock = window.findChild<QDockWidget*>("budgetDock");
     QVERIFY(setup_dock->isVisible() && budget_dock->isVisible());

@@ -363,6 +363,7 @@ void ImportanceView::selectLayer(int layer) {
   selected_layer_ = layer;
   rebuildLayerPlot();
   drawSnapshot();
+  drawLabels();  // at once: the label must name the layer the plot now shows
   Q_EMIT layerSelected(layer);
 }
 
