@@ -661,7 +661,7 @@ void ExplainerView::onBranchToggled() {
   if (isDemo()) {
     const auto before = demoState();
     ex_->setDemoBranches(mask, branch_boxes_[kNumBranchKinds]->isChecked());
-    pushDemoEdit(tr("branches %1").arg(qs(maskName(mask))), before);
+    pushDemoEdit(tr("branches %1").arg(qs(withKernelSizeNames(maskName(mask), ex_->spec().kernel_size))), before);
   } else {
     ex_->setActive(mask & ex_->spec().branches);
     refresh();

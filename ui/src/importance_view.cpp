@@ -349,7 +349,8 @@ void ImportanceView::drawLabels() {
   // The selected layer's kept set.
   if (selected_layer_ < layers_) {
     const auto& info = model_->info().layers[selected_layer_];
-    QString kept_text = have ? qs(maskName(steps[shown_].mask[selected_layer_])) : tr("(no step yet)");
+    QString kept_text = have ? qs(withKernelSizeNames(maskName(steps[shown_].mask[selected_layer_]), kernelSize()))
+                             : tr("(no step yet)");
     layer_label_->setText(tr("<b>%1</b>%2 — kept at the shown step: %3")
                               .arg(qs(info.label), info.has_identity ? tr(" (+ identity)") : QString(),
                                    kept_text));
