@@ -42,6 +42,7 @@
 #include "repnas_ui/run_model.h"
 #include "repnas_ui/run_sources.h"
 #include "repnas_ui/setup_panel.h"
+#include "studio_test_util.h"
 #include "synthetic_data.h"
 
 using namespace repnas;
@@ -49,26 +50,10 @@ using namespace repnas;
 namespace {
 
 RunConfig tinyConfig(const QString& data_dir) {
-  RunConfig c;
-  c.dataset = "idx";
-  c.data_dir = data_dir.toStdString();
-  c.epochs = 1;
-  c.warmup_epochs = 1;
-  c.search_epochs = 3;
-  c.fixed_epochs = 1;
-  c.batch_size = 32;  // 640 images: 20 steps per epoch, 100 in all
-  c.eval_batch_size = 64;
-  c.threads = 1;
-  c.lr = 0.05;
-  c.arch_lr = 0.05;
-  c.seed = 3;
-  return c;
+  return testing::tinySearchConfig(data_dir, 1, 3, 1, 3);  // 5 epochs: 100 steps
 }
 
-void saveShot(QWidget& w, const QString& name) {
-  QTest::qWait(150);
-  QVERIFY(w.grab().save(QString(REPNAS_TEST_OUTPUT_DIR) + "/" + name + ".png"));
-}
+using testing::saveShot;
 
 /// Clicks the button labelled `text` of the next message box, as a person would.
 void answerNextMessageBox(const QString& text) {

@@ -37,6 +37,7 @@
 #include "repnas_ui/run_model.h"
 #include "repnas_ui/run_sources.h"
 #include "repnas_ui/setup_panel.h"
+#include "studio_test_util.h"
 #include "synthetic_data.h"
 
 using namespace repnas;
@@ -44,26 +45,11 @@ using namespace repnas;
 namespace {
 
 RunConfig tinyConfig(const QString& data_dir, int epochs = 4) {
-  RunConfig c;
-  c.dataset = "idx";
-  c.data_dir = data_dir.toStdString();
-  c.epochs = epochs;
-  c.warmup_epochs = 1;
-  c.search_epochs = 2;
-  c.fixed_epochs = std::max(0, epochs - 3);  // `epochs` in all, as before fixed_epochs
-  c.batch_size = 32;  // 640 images: 20 steps per epoch
-  c.eval_batch_size = 64;
-  c.threads = 1;
-  c.lr = 0.05;
-  c.arch_lr = 0.05;
-  c.seed = 5;
-  return c;
+  // `epochs` in all (1 warm-up, 2 search, the rest fixed), as before fixed_epochs.
+  return testing::tinySearchConfig(data_dir, epochs, 2, std::max(0, epochs - 3), 5);
 }
 
-void saveShot(QWidget& w, const QString& name) {
-  QTest::qWait(150);  // as a person sees it: layouts settled, throttled redraws done
-  QVERIFY(w.grab().save(QString(REPNAS_TEST_OUTPUT_DIR) + "/" + name + ".png"));
-}
+using testing::saveShot;
 
 }  // namespace
 

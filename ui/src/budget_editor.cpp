@@ -281,7 +281,7 @@ void BudgetEditor::requestPin(int layer, BranchKind branch, Pin pin) {
   push(Command::setPin(layer, branch, pin), Command::setPin(layer, branch, old),
        tr("pin layer %1 %2: %3 → %4")
            .arg(layer)
-           .arg(branchLabel(static_cast<int>(branch), kernelSize()), qs(pinName(old)), qs(pinName(pin))));
+           .arg(branchLabel(static_cast<int>(branch), model_->kernelSize()), qs(pinName(old)), qs(pinName(pin))));
 }
 
 void BudgetEditor::cyclePin(int layer, int branch) {
@@ -304,7 +304,7 @@ void BudgetEditor::addLogLine(const CommandAck& ack) {
 }
 
 QString BudgetEditor::commandText(const CommandAck& ack) const {
-  return qs(withKernelSizeNames(ack.command, kernelSize()));  // the run's names: 3x3, not KxK
+  return qs(withKernelSizeNames(ack.command, model_->kernelSize()));  // the run's names: 3x3, not KxK
 }
 
 void BudgetEditor::rebuildLog() {
@@ -347,10 +347,6 @@ void BudgetEditor::dropRefusedEdit(int64_t id) {
   }
 }
 
-int BudgetEditor::kernelSize() const {
-  return model_->hasRun() && model_->layers() > 0 ? model_->info().layers[0].block.kernel_size : 3;
-}
-
 void BudgetEditor::refresh() {
   refreshing_ = true;
   const auto b = expectedBudget();
@@ -369,7 +365,7 @@ void BudgetEditor::refresh() {
     pins_->setRowCount(layers);
   }
   QStringList branch_names;
-  for (int br = 0; br < kNumBranchKinds; ++br) branch_names << branchLabel(br, kernelSize());
+  for (int br = 0; br < kNumBranchKinds; ++br) branch_names << branchLabel(br, model_->kernelSize());
   pins_->setHorizontalHeaderLabels(branch_names);
   for (int l = 0; l < layers; ++l) {
     const auto label = qs(model_->info().layers[l].label);
@@ -396,7 +392,7 @@ void BudgetEditor::refresh() {
       auto* item = set(pins_, br, present ? tr(kPinText[pin]) : QStringLiteral("—"), false);
       item->setBackground(kPinColor[pin]);
       item->setToolTip(tr("%1, %2: %3 (click to cycle auto → keep → drop)")
-                           .arg(label, branchLabel(br, kernelSize()), qs(pinName(static_cast<Pin>(pin)))));
+                           .arg(label, branchLabel(br, model_->kernelSize()), qs(pinName(static_cast<Pin>(pin)))));
       item->setTextAlignment(Qt::AlignCenter);
     }
   }

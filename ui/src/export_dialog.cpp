@@ -2,6 +2,7 @@
 
 #include <QDesktopServices>
 #include <QFileInfo>
+#include <QLocale>
 #include <QUrl>
 
 #include <QCheckBox>
@@ -24,15 +25,6 @@
 #include "ui_util.h"
 
 namespace repnas::ui {
-namespace {
-
-QString fileSizeText(qint64 bytes) {
-  if (bytes < 1024) return QObject::tr("%1 bytes").arg(bytes);
-  if (bytes < 1024 * 1024) return QObject::tr("%1 KiB").arg(bytes / 1024.0, 0, 'f', 1);
-  return QObject::tr("%1 MiB").arg(bytes / (1024.0 * 1024.0), 0, 'f', 2);
-}
-
-}  // namespace
 
 ExportDialog::ExportDialog(const QString& run_dir, QWidget* parent)
     : QDialog(parent), run_dir_(run_dir) {
@@ -213,7 +205,7 @@ void ExportDialog::showResult() {
   if (result_->exported) {
     html += tr("<p>Written and re-loaded:</p><ul>");
     for (const auto& f : result_->written)
-      html += "<li>" + qs(f).toHtmlEscaped() + " — " + fileSizeText(QFileInfo(qs(f)).size()) + "</li>";
+      html += "<li>" + qs(f).toHtmlEscaped() + " — " + QLocale().formattedDataSize(QFileInfo(qs(f)).size()) + "</li>";
     html += "</ul>";
     open_folder_->setEnabled(true);
   } else {

@@ -201,7 +201,7 @@ void ImportanceView::rebuildAxes() {
   map_->data()->fill(std::nan(""));
   QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText);
   for (int b = 0; b < kNumBranchKinds; ++b)
-    xt->addTick(b, branchLabel(b, kernelSize()));
+    xt->addTick(b, branchLabel(b, model_->kernelSize()));
   heatmap_->xAxis->setTicker(xt);
   QSharedPointer<QCPAxisTickerText> yt(new QCPAxisTickerText);
   for (int l = 0; l < layers_; ++l) {
@@ -349,7 +349,7 @@ void ImportanceView::drawLabels() {
   // The selected layer's kept set.
   if (selected_layer_ < layers_) {
     const auto& info = model_->info().layers[selected_layer_];
-    QString kept_text = have ? qs(withKernelSizeNames(maskName(steps[shown_].mask[selected_layer_]), kernelSize()))
+    QString kept_text = have ? qs(withKernelSizeNames(maskName(steps[shown_].mask[selected_layer_]), model_->kernelSize()))
                              : tr("(no step yet)");
     layer_label_->setText(tr("<b>%1</b>%2 — kept at the shown step: %3")
                               .arg(qs(info.label), info.has_identity ? tr(" (+ identity)") : QString(),
@@ -368,15 +368,11 @@ void ImportanceView::selectLayer(int layer) {
   Q_EMIT layerSelected(layer);
 }
 
-int ImportanceView::kernelSize() const {
-  return model_->hasRun() && layers_ > 0 ? model_->info().layers[0].block.kernel_size : 3;
-}
-
 void ImportanceView::rebuildLayerPlot() {
   for (int b = 0; b < kNumBranchKinds; ++b) {
     auto* g = layer_plot_->graph(b);
     g->data()->clear();
-    g->setName(branchLabel(b, kernelSize()));
+    g->setName(branchLabel(b, model_->kernelSize()));
     const bool present = selected_layer_ < layers_ &&
                          model_->info().layers[selected_layer_].block.branches.test(b);
     g->setVisible(present);
@@ -447,7 +443,7 @@ QString ImportanceView::scaleLabel() const {
 QString ImportanceView::cellText(int layer, int branch) const {
   if (layer < 0 || layer >= layers_ || branch < 0 || branch >= kNumBranchKinds) return {};
   const auto& info = model_->info().layers[layer];
-  const QString name = tr("%1 · %2").arg(qs(info.label), branchLabel(branch, kernelSize()));
+  const QString name = tr("%1 · %2").arg(qs(info.label), branchLabel(branch, model_->kernelSize()));
   if (!info.block.branches.test(branch)) return tr("%1\nnot in this layer's block").arg(name);
   const auto& steps = model_->steps();
   const bool have = shown_ >= 0 && shown_ < static_cast<int>(steps.size());

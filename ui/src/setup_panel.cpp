@@ -22,6 +22,7 @@
 #include <QThread>
 #include <QToolButton>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <QVBoxLayout>
@@ -482,7 +483,8 @@ void SetupPanel::revalidate() {
 }
 
 SetupPanel::~SetupPanel() {
-  if (check_thread_) check_thread_->wait();
+  for (auto& thread : check_threads_)
+    if (thread) thread->wait();
 }
 
 QString SetupPanel::dataKey() const {
@@ -495,7 +497,9 @@ int64_t SetupPanel::dataTrainImages() const {
 }
 
 void SetupPanel::checkData(const QString& key, const QString& dataset, const QString& dir) {
-  if (check_thread_) check_thread_->wait();  // one at a time; a check takes well under a second
+  // Checks run beside each other (each reads into its own result): the GUI thread never waits
+  // for a folder being read; a result is kept under its own folder's key.
+  check_threads_.erase(std::remove(check_threads_.begin(), check_threads_.end(), nullptr), check_threads_.end());
   data_checking_ = key;
   auto result = std::make_shared<DataCheck>();
   const DatasetSpec spec{dataset.toStdString(), dir.toStdString()};
@@ -506,7 +510,7 @@ void SetupPanel::checkData(const QString& key, const QString& dataset, const QSt
       result->error = QString::fromStdString(e.what());
     }
   });
-  check_thread_ = thread;
+  check_threads_.push_back(thread);
   connect(thread, &QThread::finished, this, [this, key, result] {
     data_checks_[key] = *result;
     if (data_checking_ == key) data_checking_.clear();

@@ -67,7 +67,6 @@ class BudgetEditor : public QWidget {
   void push(const Command& redo, const Command& undo, const QString& text);
   void rebuildLog();
   void showState();
-  int kernelSize() const;
   void addLogLine(const CommandAck& ack);
   QString commandText(const CommandAck& ack) const;
   /// Sends through post_ and remembers the edit until its answer comes.

@@ -70,7 +70,6 @@ class ImportanceView : public QWidget {
 
  private:
   void rebuildAxes();
-  int kernelSize() const;
   void drawSnapshot();
   void drawLabels();
   void rebuildLayerPlot();

@@ -52,6 +52,8 @@ class RunModel : public QObject {
   bool hasRun() const { return has_info_; }
   const RunInfo& info() const { return info_; }
   int layers() const { return static_cast<int>(info_.layers.size()); }
+  /// @brief The run's K (3 before a run starts): what branch names are shown with.
+  int kernelSize() const { return has_info_ && !info_.layers.empty() ? info_.layers[0].block.kernel_size : 3; }
   bool isSearch() const { return info_.mode == "search"; }
   const std::vector<StepSnapshot>& steps() const { return steps_; }
   const std::vector<EpochSummary>& epochs() const { return epochs_; }

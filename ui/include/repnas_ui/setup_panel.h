@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <vector>
 
 #include "repnas/config.h"
 
@@ -95,7 +96,7 @@ class SetupPanel : public QWidget {
   };
   std::map<QString, DataCheck> data_checks_;  ///< by dataset|folder
   QString data_checking_;
-  QPointer<QThread> check_thread_;
+  std::vector<QPointer<QThread>> check_threads_;  ///< checks still reading (waited for at exit)
   QTableWidget* advanced_ = nullptr;
   QWidget* advanced_box_ = nullptr;
   bool filling_advanced_ = false;
