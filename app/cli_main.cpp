@@ -25,7 +25,12 @@
 
 namespace {
 
-
+/// A problem with the command line itself (exit status 2, as a configuration error); every
+/// other failure is exit status 1.
+class UsageError : public repnas::Error {
+ public:
+  using Error::Error;
+};
 
 /// Command-line arguments after the command name, consumed as they are read.
 class Args {
@@ -39,7 +44,7 @@ class Args {
   std::string value(const std::string& name, const std::string& fallback) {
     for (auto it = args_.begin(); it != args_.end(); ++it) {
       if (*it == name) {
-        if (std::next(it) == args_.end()) throw repnas::Error(name + " needs a value");
+        if (std::next(it) == args_.end()) throw UsageError(name + " needs a value");
         std::string v = *std::next(it);
         args_.erase(it, std::next(it, 2));
         return v;
@@ -56,11 +61,11 @@ class Args {
       if (used != v.size()) throw std::invalid_argument(v);
       return n;
     } catch (const std::exception&) {
-      throw repnas::Error(name + " expects an integer, got '" + v + "'");
+      throw UsageError(name + " expects an integer, got '" + v + "'");
     }
   }
   void expectEmpty() const {
-    if (!args_.empty()) throw repnas::Error("unknown argument '" + args_.front() + "'");
+    if (!args_.empty()) throw UsageError("unknown argument '" + args_.front() + "'");
   }
   /// The first argument that is not an option ("" when none), removed.
   std::string positional() {
@@ -89,7 +94,7 @@ repnas::FusionFault parseFault(const std::string& name) {
                  repnas::FusionFault::AsymmetricWrongAxis, repnas::FusionFault::PerturbedKernel,
                  repnas::FusionFault::TrainModeReference})
     if (repnas::faultName(f) == name) return f;
-  throw repnas::Error("unknown fault '" + name +
+  throw UsageError("unknown fault '" + name +
                       "' (expected zero-padding, asymmetric-wrong-axis, perturbed-kernel or "
                       "train-mode-reference)");
 }
@@ -112,20 +117,20 @@ int search(Args& args) {
   const bool resume = args.flag("--resume");
   const bool quiet = args.flag("--quiet");
   args.expectEmpty();
-  if (out.empty()) throw repnas::Error("--out DIR is required");
+  if (out.empty()) throw UsageError("--out DIR is required");
 
   repnas::RunConfig config;
   if (resume) {
-    if (!config_file.empty()) throw repnas::Error("--resume uses the run's saved config; drop --config");
+    if (!config_file.empty()) throw UsageError("--resume uses the run's saved config; drop --config");
     for (const auto& kv : overrides)
       if (kv.rfind("threads=", 0) != 0)
-        throw repnas::Error("--resume uses the run's saved config; only --set threads=N may change");
+        throw UsageError("--resume uses the run's saved config; only --set threads=N may change");
   } else if (!config_file.empty()) {
     config = repnas::loadConfigFile(config_file);
   }
   repnas::applyConfigOverrides(config, overrides);
   if (!resume && std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
-    throw repnas::Error(out + " already holds a run (checkpoint.pt); use --resume to continue it "
+    throw UsageError(out + " already holds a run (checkpoint.pt); use --resume to continue it "
                         "or choose another --out");
   return runEngine(config, out, resume, quiet, "search");
 }
@@ -136,10 +141,10 @@ int retrain(Args& args) {
   const bool quiet = args.flag("--quiet");
   const std::string run_dir = args.positional();
   args.expectEmpty();
-  if (run_dir.empty()) throw repnas::Error("retrain needs a RUN_DIR");
-  if (out.empty()) throw repnas::Error("--out DIR is required");
+  if (run_dir.empty()) throw UsageError("retrain needs a RUN_DIR");
+  if (out.empty()) throw UsageError("--out DIR is required");
   if (std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
-    throw repnas::Error(out + " already holds a run (checkpoint.pt); resume it with repnas search "
+    throw UsageError(out + " already holds a run (checkpoint.pt); resume it with repnas search "
                         "--out " + out + " --resume, or choose another --out");
   repnas::RunConfig config;
   try {
@@ -210,9 +215,9 @@ int exportCommand(Args& args) {
   request.threads = args.intValue("--threads", 0);
   request.run_dir = args.positional();
   args.expectEmpty();
-  if (request.run_dir.empty()) throw repnas::Error("export needs a RUN_DIR");
+  if (request.run_dir.empty()) throw UsageError("export needs a RUN_DIR");
   if (request.onnx_path.empty() && request.torchscript_path.empty() && request.spec_path.empty())
-    throw repnas::Error("nothing to export: give --onnx, --torchscript and/or --spec");
+    throw UsageError("nothing to export: give --onnx, --torchscript and/or --spec");
   const auto result = repnas::exportRun(request);
   std::printf("%s\n", result.report.summary().c_str());
   for (const auto& note : result.report.notes) std::printf("note: %s\n", note.c_str());
@@ -233,7 +238,7 @@ int evaluateCommand(Args& args) {
   const int threads = args.intValue("--threads", 0);
   const std::string file = args.positional();
   args.expectEmpty();
-  if (file.empty()) throw repnas::Error("evaluate needs a FILE");
+  if (file.empty()) throw UsageError("evaluate needs a FILE");
   const auto e = repnas::evaluateExport(file, data, limit, threads);
   std::printf("%s (%s): test accuracy %.2f%% on %lld images\n", file.c_str(), e.format.c_str(),
               100 * e.accuracy, static_cast<long long>(e.images));
@@ -311,7 +316,7 @@ int main(int argc, char** argv) {
            return 0;
          }
          if (repnas::cli::printCommandHelp(topic, stdout)) return 0;
-         throw repnas::Error("no command '" + topic + "' (see repnas --help)");
+         throw UsageError("no command '" + topic + "' (see repnas --help)");
        }},
       {"man",
        [](Args& a) {
@@ -328,8 +333,14 @@ int main(int argc, char** argv) {
   }
   try {
     return it->second(args);
-  } catch (const std::exception& e) {
+  } catch (const UsageError& e) {
     std::fprintf(stderr, "repnas %s: error: %s\n", command.c_str(), e.what());
     return 2;
+  } catch (const repnas::ConfigError& e) {
+    std::fprintf(stderr, "repnas %s: error: %s\n", command.c_str(), e.what());
+    return 2;
+  } catch (const std::exception& e) {  // a file, the disk, the data: the command failed
+    std::fprintf(stderr, "repnas %s: error: %s\n", command.c_str(), e.what());
+    return 1;
   }
 }

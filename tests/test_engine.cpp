@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "network.h"
+#include "run_files.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
 #include "strategy.h"
@@ -77,10 +78,9 @@ std::map<std::string, torch::Tensor> readNetworkTensors(const fs::path& file,
   RunConfig config;
   config.mode = mode;
   Network net(backboneFor(config, 1, 12, 12, 10));
-  torch::serialize::InputArchive archive;
-  archive.load_from(file.string());
+  auto archive = readRunArchive(file.string());
   torch::serialize::InputArchive net_archive;
-  archive.read("network", net_archive);
+  archive.content.read("network", net_archive);
   net->load(net_archive);
   std::map<std::string, torch::Tensor> out;
   for (const auto& p : net->named_parameters()) out[p.key()] = p.value().detach().clone();
@@ -361,9 +361,9 @@ class TestEngine : public QObject {
       // Only the kept branches exist in the network.
       Network net(backboneFor(saved, 1, 12, 12, 10));
       QVERIFY(!net->block(3)->branch(BranchKind::KxK) && net->block(3)->identity());
-      torch::serialize::InputArchive archive, net_archive;
-      archive.load_from((dir / "weights.pt").string());
-      archive.read("network", net_archive);
+      auto archive = readRunArchive((dir / "weights.pt").string());
+      torch::serialize::InputArchive net_archive;
+      archive.content.read("network", net_archive);
       net->load(net_archive);
       std::map<std::string, torch::Tensor> w;
       for (const auto& p : net->named_parameters()) w[p.key()] = p.value().clone();
@@ -463,21 +463,18 @@ class TestEngine : public QObject {
     QCOMPARE(rec.all<RunInfo>()[0].total_steps, int64_t(15));
     // weights.pt with a version-1 config in its metadata exports.
     {
-      torch::serialize::InputArchive in;
-      in.load_from((dir / "weights.pt").string());
-      c10::IValue meta_value;
-      in.read("meta", meta_value);
-      auto meta = nlohmann::json::parse(meta_value.toStringRef());
+      auto in = readRunArchive((dir / "weights.pt").string());
+      auto meta = nlohmann::json::parse(in.meta);
       meta["config"] = v1;
       torch::serialize::InputArchive net_in;
-      in.read("network", net_in);
+      in.content.read("network", net_in);
       Network net(backboneFor(loaded, 1, 12, 12, 10));
       net->load(net_in);
       torch::serialize::OutputArchive out, net_out;
       out.write("meta", c10::IValue(meta.dump()));
       net->save(net_out);
       out.write("network", net_out);
-      out.save_to((dir / "weights.pt").string());
+      out.save_to((dir / "weights.pt").string());  // the format of version-1 runs
     }
     std::ofstream(dir / "config.json") << v1.dump(2);
     ExportRequest req;

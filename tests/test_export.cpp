@@ -15,6 +15,7 @@
 
 #include "data.h"
 #include "network.h"
+#include "run_files.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
 #include "synthetic_data.h"
@@ -106,15 +107,13 @@ class TestExport : public QObject {
     const auto x = torch::randn({5, 1, 12, 12});
     const auto y = module.forward({x}).toTensor();
     // The same logits from the multi-branch network of the run, in eval mode.
-    torch::serialize::InputArchive archive;
-    archive.load_from((fs::path(run_) / "weights.pt").string());
-    c10::IValue meta_value;
-    archive.read("meta", meta_value);
-    const auto meta = nlohmann::json::parse(meta_value.toStringRef());
+    auto archive = readRunArchive((fs::path(run_) / "weights.pt").string());
+    QVERIFY(archive.checked);
+    const auto meta = nlohmann::json::parse(archive.meta);
     auto spec = backboneFor(configFromJson(meta["config"].dump()), 1, 12, 12, 10);
     Network net(spec);
     torch::serialize::InputArchive net_archive;
-    archive.read("network", net_archive);
+    archive.content.read("network", net_archive);
     net->load(net_archive);
     net->eval();
     torch::NoGradGuard no_grad;
@@ -155,15 +154,13 @@ class TestExport : public QObject {
     fs::create_directories(broken);
     fs::copy_file(fs::path(run_) / "config.json", broken / "config.json");
     {
-      torch::serialize::InputArchive archive;
-      archive.load_from((fs::path(run_) / "weights.pt").string());
-      c10::IValue meta;
-      archive.read("meta", meta);
-      const auto meta_json = nlohmann::json::parse(meta.toStringRef());
+      auto archive = readRunArchive((fs::path(run_) / "weights.pt").string());
+      const c10::IValue meta(archive.meta);
+      const auto meta_json = nlohmann::json::parse(archive.meta);
       auto spec = backboneFor(configFromJson(meta_json["config"].dump()), 1, 12, 12, 10);
       Network net(spec);
       torch::serialize::InputArchive net_archive;
-      archive.read("network", net_archive);
+      archive.content.read("network", net_archive);
       net->load(net_archive);
       torch::NoGradGuard g;
       // Layer 3's identity BN: always part of the folded layer, whichever branches were found.
@@ -172,7 +169,7 @@ class TestExport : public QObject {
       out.write("meta", meta);
       net->save(out_net);
       out.write("network", out_net);
-      out.save_to((broken / "weights.pt").string());
+      out.save_to((broken / "weights.pt").string());  // format 1: still read (unchecked)
     }
     ExportRequest req;
     req.run_dir = broken.string();

@@ -3,10 +3,12 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
+#include <cstdio>
+#include <limits>
 
+#include "input_file.h"
 #include "repnas/backbone.h"
+#include "repnas/runtime.h"
 
 namespace repnas {
 
@@ -101,6 +103,8 @@ BackboneSpec backboneFor(const RunConfig& config, int in_channels, int height, i
   return spec;
 }
 
+int maxComputeThreads() { return std::max(64, 4 * hardwareThreads()); }
+
 std::vector<ConfigProblem> RunConfig::problems() const {
   std::vector<ConfigProblem> found;
   auto fail = [&found](const std::string& key, const std::string& why) {
@@ -108,12 +112,12 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   };
   const auto& modes = modeNames();
   if (std::find(modes.begin(), modes.end(), mode) == modes.end())
-    fail("mode", "'" + mode + "' is not one of search, plain, plain+identity, repvgg, dbb, odbb");
+    fail("mode", "'" + clippedText(mode) + "' is not one of search, plain, plain+identity, repvgg, dbb, odbb");
   const auto presets = backbonePresets();
   if (std::find(presets.begin(), presets.end(), backbone) == presets.end())
-    fail("backbone", "'" + backbone + "' is not one of tiny, small, repvgg-a0, resnet18");
+    fail("backbone", "'" + clippedText(backbone) + "' is not one of tiny, small, repvgg-a0, resnet18");
   if (dataset != "fashion-mnist" && dataset != "mnist" && dataset != "idx" && dataset != "cifar10")
-    fail("dataset", "'" + dataset + "' is not one of fashion-mnist, mnist, idx, cifar10");
+    fail("dataset", "'" + clippedText(dataset) + "' is not one of fashion-mnist, mnist, idx, cifar10");
   if ((dataset == "mnist" || dataset == "idx" || dataset == "cifar10") && data_dir.empty())
     fail("data_dir", "dataset '" + dataset + "' needs a folder");
   if (epochs < 1) fail("epochs", "must be >= 1, got " + std::to_string(epochs));
@@ -134,7 +138,15 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   if (train_limit < 0) fail("train_limit", "must be >= 0");
   if (test_limit < 0) fail("test_limit", "must be >= 0");
   if (val_split < 0) fail("val_split", "must be >= 0");
-  if (threads < 0) fail("threads", "must be >= 0");
+  if (threads < 0 || threads > maxComputeThreads())
+    fail("threads", "must be in 0.." + std::to_string(maxComputeThreads()) +
+                        " (0: all cores; at most 4× this machine's " +
+                        std::to_string(hardwareThreads()) + " hardware threads, or 64)");
+  for (const auto& [key, text] : {std::pair<const char*, const std::string*>{"data_dir", &data_dir},
+                                  {"mask_source", &mask_source}})
+    if (text->size() > kMaxConfigStringLength)
+      fail(key, "is " + std::to_string(text->size()) + " characters long (at most " +
+                    std::to_string(kMaxConfigStringLength) + ")");
   if (kernel_size != 3 && kernel_size != 5) fail("kernel_size", "must be 3 or 5");
   if (!(lr > 0) || !std::isfinite(lr)) fail("lr", "must be a positive number");
   if (momentum < 0 || momentum >= 1) fail("momentum", "must be in [0, 1)");
@@ -270,6 +282,16 @@ json toJson(const RunConfig& c) {
 
 const char* typeName(const json& v) { return v.type_name(); }
 
+// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
+std::string jsonProblem(const json::exception& e) {
+  std::string text = e.what();
+  if (text.rfind("[json.exception.", 0) == 0) {
+    const auto end = text.find("] ");
+    if (end != std::string::npos) text.erase(0, end + 2);
+  }
+  return clippedText(text, 200);
+}
+
 template <typename T>
 void readField(const json& obj, const std::string& key, T& out);
 
@@ -295,22 +317,50 @@ void readField(const json& obj, const std::string& key, double& out) {
   if (!v.is_number())
     throw ConfigError("config key '" + key + "': expected a number, got " + typeName(v));
   out = v.get<double>();
+  if (!std::isfinite(out)) throw ConfigError("config key '" + key + "': must be a finite number");
+}
+
+// An integer of type Int from a JSON number, or a ConfigError naming `key` and the range:
+// never a value that wrapped (4294967297 read as an int, 2^64 as a uint64, 1e12 as an int).
+template <typename Int>
+Int integerValue(const json& v, const std::string& key) {
+  using Limits = std::numeric_limits<Int>;
+  const auto out_of_range = [&](const std::string& value) {
+    return ConfigError("config key '" + key + "': " + value + " is out of range (" +
+                       std::to_string(Limits::min()) + ".." + std::to_string(Limits::max()) + ")");
+  };
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(Limits::max())) throw out_of_range(std::to_string(u));
+    return static_cast<Int>(u);
+  }
+  if (v.is_number_integer()) {
+    const auto i = v.get<int64_t>();
+    if (std::is_unsigned_v<Int> && i < 0) throw ConfigError("config key '" + key + "': must not be negative");
+    if (i < static_cast<int64_t>(Limits::min()) ||
+        (i > 0 && static_cast<uint64_t>(i) > static_cast<uint64_t>(Limits::max())))
+      throw out_of_range(std::to_string(i));
+    return static_cast<Int>(i);
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || std::floor(d) != d)
+      throw ConfigError("config key '" + key + "': expected an integer, got a fraction");
+    // [-2^digits, 2^digits) is exactly the type's range and exactly representable.
+    const double bound = std::ldexp(1.0, Limits::digits);
+    if (d < (std::is_signed_v<Int> ? -bound : 0.0) || d >= bound) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.17g", d);
+      throw out_of_range(text);
+    }
+    return static_cast<Int>(d);
+  }
+  throw ConfigError("config key '" + key + "': expected an integer, got " + typeName(v));
 }
 
 template <typename Int>
 void readInteger(const json& obj, const std::string& key, Int& out) {
-  const auto& v = obj.at(key);
-  if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
-    out = static_cast<Int>(v.get<double>());
-    return;
-  }
-  if (!v.is_number_integer())
-    throw ConfigError("config key '" + key + "': expected an integer, got " +
-                      (v.is_number() ? std::string("a fraction") : std::string(typeName(v))));
-  if (std::is_unsigned_v<Int> && v.is_number_integer() && !v.is_number_unsigned() &&
-      v.get<int64_t>() < 0)
-    throw ConfigError("config key '" + key + "': must not be negative");
-  out = v.get<Int>();
+  out = integerValue<Int>(obj.at(key), key);
 }
 
 template <>
@@ -325,18 +375,18 @@ void readField(const json& obj, const std::string& key, std::uint64_t& out) {
 template <>
 void readField(const json& obj, const std::string& key, std::vector<int>& out) {
   const auto& v = obj.at(key);
-  if (v.is_number_integer()) {  // one value for every layer is written as a list later
-    out = {v.get<int>()};
+  if (v.is_number()) {  // one value for every layer is written as a list later
+    out = {integerValue<int>(v, key)};
     return;
   }
   if (!v.is_array())
     throw ConfigError("config key '" + key + "': expected a list of integers, got " + typeName(v));
   out.clear();
   for (const auto& e : v) {
-    if (!e.is_number_integer())
+    if (!e.is_number())
       throw ConfigError("config key '" + key + "': expected a list of integers, found " +
                         std::string(typeName(e)));
-    out.push_back(e.get<int>());
+    out.push_back(integerValue<int>(e, key));
   }
 }
 
@@ -350,7 +400,7 @@ void readField(const json& obj, const std::string& key, std::vector<PinSetting>&
     if (!e.is_object() || !e.contains("layer") || !e.contains("branch") || !e.contains("pin"))
       throw ConfigError("config key 'pins': each entry needs layer, branch and pin");
     PinSetting p;
-    readInteger(e, "layer", p.layer);
+    p.layer = integerValue<int>(e["layer"], "pins");
     if (!e["branch"].is_string() || !e["pin"].is_string())
       throw ConfigError("config key 'pins': branch and pin must be strings");
     const auto kind = parseBranchKind(e["branch"].get<std::string>());
@@ -433,7 +483,7 @@ RunConfig fromJson(const json& j, int version_when_absent) {
                       "): it was written by a newer RepNAS Studio");
   const json known = toJson(c);
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (!known.contains(it.key())) throw ConfigError("unknown config key '" + it.key() + "'");
+    if (!known.contains(it.key())) throw ConfigError("unknown config key '" + clippedText(it.key()) + "'");
 #define REPNAS_READ(field) \
   if (j.contains(#field)) readField(j, #field, c.field)
   REPNAS_READ(mode); REPNAS_READ(backbone); REPNAS_READ(dataset); REPNAS_READ(data_dir);
@@ -462,8 +512,8 @@ RunConfig configFromJson(const std::string& text, int version_when_absent) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ConfigError(std::string("the configuration is not valid JSON: ") + e.what());
+  } catch (const json::exception& e) {
+    throw ConfigError("the configuration is not valid JSON: " + jsonProblem(e));
   }
   return fromJson(j, version_when_absent);
 }
@@ -475,14 +525,16 @@ void applyConfigOverrides(RunConfig& config, const std::vector<std::string>& ove
   for (const auto& kv : overrides) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw ConfigError("--set expects key=value, got '" + kv + "'");
+      throw ConfigError("--set expects key=value, got '" + clippedText(kv) + "'");
     const std::string key = kv.substr(0, eq);
     const std::string text = kv.substr(eq + 1);
-    if (!j.contains(key)) throw ConfigError("unknown config key '" + key + "'");
+    if (!j.contains(key)) throw ConfigError("unknown config key '" + clippedText(key) + "'");
     json value;
     try {
       value = json::parse(text);
-    } catch (const json::parse_error&) {
+    } catch (const json::out_of_range&) {
+      throw ConfigError("config key '" + key + "': " + clippedText(text) + " is out of range of a number");
+    } catch (const json::exception&) {
       value = text;  // a bare word is a string
     }
     j[key] = value;
@@ -495,12 +547,14 @@ void applyConfigOverride(RunConfig& config, const std::string& kv) {
 }
 
 RunConfig loadConfigFile(const std::string& path, int version_when_absent) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError("cannot read config file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::string text;
   try {
-    return configFromJson(ss.str(), version_when_absent);
+    text = readInputFile(path, kMaxConfigFileBytes, "a configuration file");
+  } catch (const Error& e) {
+    throw ConfigError(e.what());
+  }
+  try {
+    return configFromJson(text, version_when_absent);
   } catch (const ConfigError& e) {
     throw ConfigError(path + ": " + e.what());
   }

@@ -7,8 +7,14 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "data.h"
+#include "input_file.h"
 #include "network.h"
 #include "repnas/backbone.h"
 #include "repnas/runtime.h"
@@ -24,15 +30,52 @@ using Clock = std::chrono::steady_clock;
 // ---------------------------------------------------------------- event log
 
 EventLogWriter::EventLogWriter(const std::string& path, bool append) : path_(path) {
-  out_.open(path, append ? std::ios::app : std::ios::trunc);
-  if (!out_) throw Error("cannot open event log " + path + " for writing");
+  if (const auto problem = notARegularFile(path, /*refuse_symlink=*/false); !problem.empty())
+    throw Error("cannot open event log " + path + ": it " + problem);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+  if (fd_ < 0) throw Error("cannot open event log " + path + " for writing: " + std::strerror(errno));
+  struct stat st {};
+  if (append && ::fstat(fd_, &st) == 0 && st.st_size > 0) {
+    char last = '\n';
+    if (::pread(fd_, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+      try {
+        writeLine("");  // ends the torn line; the next event starts on a line of its own
+      } catch (...) {
+        ::close(fd_);
+        throw;
+      }
+    }
+  }
+}
+
+EventLogWriter::~EventLogWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void EventLogWriter::writeLine(const std::string& line) {
+  const std::string bytes = line + '\n';
+  struct stat st {};
+  const off_t before = ::fstat(fd_, &st) == 0 ? st.st_size : -1;
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      // Back to the last complete line, so that the log never ends in a fragment.
+      if (before >= 0 && ::ftruncate(fd_, before) != 0) {
+        // Could not cut it back: readers skip the torn line, the next append starts afresh.
+      }
+      throw Error("cannot write the event log " + path_ + ": " + std::strerror(err));
+    }
+    done += static_cast<size_t>(n);
+  }
 }
 
 void EventLogWriter::onEvent(const Event& e) {
+  const std::string line = eventToJson(e);
   std::lock_guard<std::mutex> lock(mutex_);
-  out_ << eventToJson(e) << '\n';
-  out_.flush();
-  if (!out_) throw Error("cannot write the event log " + path_ + " (disk full?)");
+  writeLine(line);
 }
 
 // ---------------------------------------------------------------- engine
@@ -83,9 +126,32 @@ struct Engine::Impl {
   int64_t last_checkpoint_step = -1;
   std::vector<double> initial_kernel_norms;  // of batchNormFedKernels(), for the norm reset
 
+  // The first exception an observer threw (e.g. the event log on a full disk). The observer
+  // gets no more events, the others still get every one, and the run ends failed at the next
+  // step gate with this message: an observer can neither kill the run nor starve the rest.
+  std::optional<std::string> observer_error;
+  std::vector<const Observer*> failed_observers;
+
   template <typename E>
   void emit(const E& e) {
-    for (auto* o : observers) dispatchEvent(Event(e), *o);
+    const Event event(e);
+    for (auto* o : observers) {
+      if (std::find(failed_observers.begin(), failed_observers.end(), o) != failed_observers.end())
+        continue;
+      try {
+        dispatchEvent(event, *o);
+      } catch (const std::exception& ex) {
+        failed_observers.push_back(o);
+        if (!observer_error) observer_error = ex.what();
+      } catch (...) {
+        failed_observers.push_back(o);
+        if (!observer_error) observer_error = "an observer of the run failed";
+      }
+    }
+  }
+
+  void checkObservers() const {
+    if (observer_error) throw RunAbort{"failed", *observer_error};
   }
 
   bool isSearch() const { return config.isSearch(); }
@@ -166,7 +232,7 @@ struct Engine::Impl {
   // ------------------------------------------------------------ checkpoint
 
   json checkpointMeta() const {
-    return {{"format", "repnas-checkpoint-1"},
+    return {{"format", "repnas-checkpoint-2"},
             {"step", step},
             {"fixed", fixed},
             {"fixed_mask", maskToBits(fixed_masks)},
@@ -186,52 +252,56 @@ struct Engine::Impl {
   }
 
   void saveCheckpoint() {
-    torch::serialize::OutputArchive archive;
-    archive.write("meta", c10::IValue(checkpointMeta().dump()));
+    torch::serialize::OutputArchive content;
     torch::serialize::OutputArchive net_archive;
     net->save(net_archive);
-    archive.write("network", net_archive);
+    content.write("network", net_archive);
     torch::serialize::OutputArchive sgd_archive;
     sgd->save(sgd_archive);
-    archive.write("sgd", sgd_archive);
+    content.write("sgd", sgd_archive);
     if (strategy) {
       torch::serialize::OutputArchive strategy_archive;
       strategy->save(strategy_archive);
-      archive.write("strategy", strategy_archive);
+      content.write("strategy", strategy_archive);
     }
     const auto path = (fs::path(run_dir) / "checkpoint.pt").string();
-    writeArchiveAtomically(archive, path);
+    writeRunArchive(path, checkpointMeta().dump(), content);
     last_checkpoint_step = step;
     emit(CheckpointSaved{path, step, static_cast<int>(step / steps_per_epoch)});
   }
 
   void loadCheckpoint() {
     const auto path = (fs::path(run_dir) / "checkpoint.pt").string();
-    torch::serialize::InputArchive archive;
+    auto archive = readRunArchive(path);
     try {
-      archive.load_from(path);
-    } catch (const c10::Error& e) {
-      throw Error("cannot read checkpoint " + path + ": " + e.what_without_backtrace());
+      const auto meta = json::parse(archive.meta);
+      step = meta.at("step");
+      fixed = meta.at("fixed");
+      fixed_masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
+      budget = budgetFromJson(meta.at("budget").dump());
+      const auto& t = meta.at("epoch_totals");
+      epoch_totals = {t.at("loss_sum"), t.at("correct"), t.at("count"), t.at("seconds")};
+    } catch (const json::exception& e) {
+      throw Error("cannot read checkpoint " + path + ": malformed metadata: " + e.what());
     }
-    c10::IValue meta_value;
-    archive.read("meta", meta_value);
-    const auto meta = json::parse(meta_value.toStringRef());
-    step = meta.at("step");
-    fixed = meta.at("fixed");
-    fixed_masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
-    budget = budgetFromJson(meta.at("budget").dump());
-    const auto& t = meta.at("epoch_totals");
-    epoch_totals = {t.at("loss_sum"), t.at("correct"), t.at("count"), t.at("seconds")};
-    torch::serialize::InputArchive net_archive;
-    archive.read("network", net_archive);
-    net->load(net_archive);
-    torch::serialize::InputArchive sgd_archive;
-    archive.read("sgd", sgd_archive);
-    sgd->load(sgd_archive);
-    if (strategy) {
-      torch::serialize::InputArchive strategy_archive;
-      archive.read("strategy", strategy_archive);
-      strategy->load(strategy_archive);
+    if (step < 0 || step > total_steps)
+      throw Error("cannot read checkpoint " + path + ": step " + std::to_string(step) +
+                  " is outside the run's 0.." + std::to_string(total_steps));
+    try {
+      torch::serialize::InputArchive net_archive;
+      archive.content.read("network", net_archive);
+      net->load(net_archive);
+      torch::serialize::InputArchive sgd_archive;
+      archive.content.read("sgd", sgd_archive);
+      sgd->load(sgd_archive);
+      if (strategy) {
+        torch::serialize::InputArchive strategy_archive;
+        archive.content.read("strategy", strategy_archive);
+        strategy->load(strategy_archive);
+      }
+    } catch (const c10::Error& e) {
+      throw Error("cannot read checkpoint " + path + ": it does not fit this run's network (" +
+                  std::string(e.what_without_backtrace()).substr(0, 200) + ")");
     }
     last_checkpoint_step = step;
   }
@@ -344,11 +414,42 @@ struct Engine::Impl {
   RunFinished finish(const std::string& status, const std::string& message,
                      std::optional<double> test_accuracy = std::nullopt) {
     RunFinished f{status, message, step, test_accuracy, {}};
+    if (observer_error && status != "failed") {  // e.g. the log could not record the end
+      f.status = "failed";
+      f.message = *observer_error + " (the run had " + message + ")";
+    }
     if (net && (fixed || strategy)) {
       try { f.mask = currentArchitecture(); } catch (const std::exception&) {}
     }
     emit(f);
     return f;
+  }
+
+  /// The update just taken must leave a state worth resuming from: finite parameters, and a
+  /// finite loss on the step's batch again (a diverging update leaves finite weights whose next
+  /// forward is NaN). Train-mode forward, BatchNorm statistics restored afterwards, no gradient.
+  /// Otherwise the run fails and the previous checkpoint stays as it is.
+  void checkStateBeforeCheckpoint(const torch::Tensor& x, const Selection& sel,
+                                  const torch::Tensor& labels, int epoch) {
+    torch::NoGradGuard no_grad;
+    bool finite = true;
+    for (const auto& p : net->parameters()) finite = finite && torch::isfinite(p).all().item<bool>();
+    if (finite) {
+      std::vector<torch::Tensor> saved;
+      for (const auto& b : net->buffers()) saved.push_back(b.clone());
+      const auto logits = net->forward(x, fixed ? fixed_masks : sel.masks, sel.gates);
+      const double loss = torch::nn::functional::cross_entropy(logits, labels).item<double>();
+      size_t i = 0;
+      for (auto& b : net->buffers()) b.copy_(saved[i++]);
+      finite = std::isfinite(loss);
+    }
+    if (finite) return;
+    throw RunAbort{"failed", "training diverged in the last update of epoch " + std::to_string(epoch) +
+                                 " (step " + std::to_string(step - 1) + "): the network's loss is no longer "
+                                 "finite; try a lower lr; the last good checkpoint" +
+                                 (last_checkpoint_step >= 0 ? " (step " + std::to_string(last_checkpoint_step) + ")"
+                                                            : std::string()) +
+                                 " is intact"};
   }
 
   RunFinished loop() {
@@ -364,6 +465,7 @@ struct Engine::Impl {
       // Commands first: a stop at a phase boundary saves the state before the transition (so
       // a resumed run makes it exactly once), and budget edits there apply before the fix.
       processCommands();
+      checkObservers();
       if (stop_requested) {
         saveCheckpoint();
         return finish("stopped", "stopped by request after " + std::to_string(step) + " steps");
@@ -485,6 +587,7 @@ struct Engine::Impl {
         if (step == total_steps) final_test = e.test_accuracy;
         epoch_totals = {};
         emit(e);
+        checkStateBeforeCheckpoint(x, sel, batch.labels, epoch);
         saveCheckpoint();
       }
     }
@@ -519,16 +622,15 @@ struct Engine::Impl {
                  {"layers", layers}};
     writeTextAtomically((fs::path(run_dir) / "arch.json").string(), arch.dump(2) + "\n");
 
-    torch::serialize::OutputArchive archive;
-    json meta = {{"format", "repnas-weights-1"}, {"mask", maskToBits(masks)},
+    json meta = {{"format", "repnas-weights-2"}, {"mask", maskToBits(masks)},
                  {"input", inputShapeJson()},
                  {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
                  {"config", json::parse(configToJson(config))}};
-    archive.write("meta", c10::IValue(meta.dump()));
+    torch::serialize::OutputArchive content;
     torch::serialize::OutputArchive net_archive;
     net->save(net_archive);
-    archive.write("network", net_archive);
-    writeArchiveAtomically(archive, (fs::path(run_dir) / "weights.pt").string());
+    content.write("network", net_archive);
+    writeRunArchive((fs::path(run_dir) / "weights.pt").string(), meta.dump(), content);
   }
 };
 
@@ -545,17 +647,10 @@ RunConfig retrainConfig(const std::string& run_dir) {
   for (const char* file : {"weights.pt", "checkpoint.pt"}) {
     const auto path = dir / file;
     if (mask || !fs::exists(path)) continue;
-    torch::serialize::InputArchive archive;
-    c10::IValue meta_value;
-    try {
-      archive.load_from(path.string());
-      archive.read("meta", meta_value);
-    } catch (const c10::Error& e) {
-      throw Error("cannot read " + path.string() + ": " + e.what_without_backtrace());
-    }
+    const auto archive = readRunArchive(path.string());
     json meta;
     try {
-      meta = json::parse(meta_value.toStringRef());
+      meta = json::parse(archive.meta);
       if (meta.contains("mask")) mask = maskFromBits(meta.at("mask").get<std::vector<int>>());
       else if (meta.value("fixed", false))
         mask = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
@@ -615,11 +710,13 @@ RunFinished Engine::run() {
   } release_memory_after_the_run;
   try {
     fs::create_directories(d.run_dir);
+    removeStaleTemporaryFiles(d.run_dir);  // left by a process killed while writing
     d.prepare();
     if (d.resume) d.loadCheckpoint();
     writeTextAtomically((fs::path(d.run_dir) / "config.json").string(),
                         configToJson(d.config) + "\n");
     d.emit(d.runInfo());
+    d.checkObservers();
     if (d.step >= d.total_steps) {
       // The results are written after the last checkpoint: if that was interrupted, write
       // them now rather than leave a finished run without arch.json / weights.pt.

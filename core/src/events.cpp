@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <limits>
 
+#include "input_file.h"
 #include "repnas/error.h"
 
 namespace repnas {
@@ -103,19 +105,115 @@ json budgetJson(const Budget& b) {
   return {{"k", b.k}, {"layer_min", b.layer_min}, {"layer_max", b.layer_max}, {"pins", pins}};
 }
 
+// ------------------------------------------------------------ checked reading
+// Every field of an event line is read through these: the right JSON type, integers in the
+// range of their type (never a float cast that overflows), lists no longer than a network
+// the engine builds. A violation is an Error naming the field.
+
+[[noreturn]] void badField(const std::string& key, const std::string& why) {
+  throw Error("field '" + key + "': " + why);
+}
+
+const json& field(const json& j, const std::string& key) {
+  if (!j.is_object()) throw Error("expected an object holding '" + key + "'");
+  const auto it = j.find(key);
+  if (it == j.end()) badField(key, "missing");
+  return *it;
+}
+
+template <typename Int>
+Int integerField(const json& j, const std::string& key, Int min = std::numeric_limits<Int>::min(),
+                 Int max = std::numeric_limits<Int>::max()) {
+  const json& v = field(j, key);
+  if (!v.is_number_integer()) badField(key, std::string("expected an integer, got ") + v.type_name());
+  const bool negative = !v.is_number_unsigned() && v.get<int64_t>() < 0;
+  bool fits;
+  if (negative) fits = std::is_signed_v<Int> && v.get<int64_t>() >= static_cast<int64_t>(min);
+  else fits = v.get<uint64_t>() <= static_cast<uint64_t>(max) &&
+              (min <= 0 || v.get<uint64_t>() >= static_cast<uint64_t>(min));
+  if (!fits) badField(key, "out of range " + std::to_string(min) + ".." + std::to_string(max));
+  return negative ? static_cast<Int>(v.get<int64_t>()) : static_cast<Int>(v.get<uint64_t>());
+}
+
+int countField(const json& j, const std::string& key) { return integerField<int>(j, key, 0); }
+
+double numberField(const json& j, const std::string& key) {
+  const json& v = field(j, key);
+  if (!v.is_number()) badField(key, std::string("expected a number, got ") + v.type_name());
+  return v.get<double>();
+}
+
+std::string stringField(const json& j, const std::string& key) {
+  const json& v = field(j, key);
+  if (!v.is_string()) badField(key, std::string("expected a string, got ") + v.type_name());
+  return v.get<std::string>();
+}
+
+bool boolField(const json& j, const std::string& key) {
+  const json& v = field(j, key);
+  if (!v.is_boolean()) badField(key, std::string("expected true or false, got ") + v.type_name());
+  return v.get<bool>();
+}
+
+const json& listField(const json& j, const std::string& key, size_t max_size) {
+  const json& v = field(j, key);
+  if (!v.is_array()) badField(key, std::string("expected a list, got ") + v.type_name());
+  if (v.size() > max_size)
+    badField(key, std::to_string(v.size()) + " entries, more than the " + std::to_string(max_size) +
+                      " a network of at most " + std::to_string(kMaxNetworkLayers) + " layers has");
+  return v;
+}
+
+constexpr size_t kMaxLayerValues = static_cast<size_t>(kMaxNetworkLayers) * kNumBranchKinds;
+
+std::vector<float> floatsField(const json& j, const std::string& key) {
+  std::vector<float> out;
+  for (const auto& v : listField(j, key, kMaxLayerValues)) {
+    if (!v.is_number()) badField(key, "expected numbers");
+    out.push_back(v.get<float>());
+  }
+  return out;
+}
+
+std::vector<BranchMask> maskField(const json& j, const std::string& key) {
+  std::vector<int> bits;
+  for (const auto& v : listField(j, key, kMaxLayerValues)) {
+    if (!v.is_number_integer() || (v.get<int64_t>() != 0 && v.get<int64_t>() != 1))
+      badField(key, "expected a list of 0 and 1");
+    bits.push_back(v.get<int>());
+  }
+  if (bits.size() % kNumBranchKinds) badField(key, "needs 6 entries per layer, got " + std::to_string(bits.size()));
+  return maskFromBits(bits);
+}
+
+std::optional<double> optionalNumberField(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
+  return numberField(j, key);
+}
+
 Budget budgetFromJson(const json& j) {
   Budget b;
-  b.k = j.at("k").get<int>();
-  b.layer_min = j.at("layer_min").get<std::vector<int>>();
-  b.layer_max = j.at("layer_max").get<std::vector<int>>();
+  const int per_layer = kNumBranchKinds;
+  for (const auto& [key, out] : {std::pair<const char*, std::vector<int>*>{"layer_min", &b.layer_min},
+                                 {"layer_max", &b.layer_max}}) {
+    for (const auto& v : listField(j, key, kMaxNetworkLayers)) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > per_layer)
+        badField(key, "values must be integers in 0..6");
+      out->push_back(v.get<int>());
+    }
+  }
+  if (b.layer_min.size() != b.layer_max.size())
+    badField("layer_max", std::to_string(b.layer_max.size()) + " layers but layer_min has " +
+                              std::to_string(b.layer_min.size()));
+  b.k = integerField<int>(j, "k", 0, per_layer * static_cast<int>(b.layer_min.size()));
   std::array<Pin, kNumBranchKinds> none{};
   none.fill(Pin::Auto);
   b.pins.assign(b.layer_min.size(), none);
-  for (const auto& p : j.at("pins")) {
-    const auto layer = p.at("layer").get<size_t>();
-    const auto kind = parseBranchKind(p.at("branch").get<std::string>());
-    const auto pin = parsePin(p.at("pin").get<std::string>());
-    if (layer >= b.pins.size() || !kind || !pin) throw Error("bad pin in budget");
+  for (const auto& p : listField(j, "pins", kMaxLayerValues)) {
+    const auto layer = integerField<int>(p, "layer", 0, static_cast<int>(b.pins.size()) - 1);
+    const auto kind = parseBranchKind(stringField(p, "branch"));
+    const auto pin = parsePin(stringField(p, "pin"));
+    if (!kind || !pin) badField("pins", "unknown branch or pin");
     b.pins[layer][static_cast<int>(*kind)] = *pin;
   }
   return b;
@@ -129,13 +227,16 @@ json blockJson(const BlockSpec& s) {
 
 BlockSpec blockFromJson(const json& j) {
   BlockSpec s;
-  s.in_channels = j.at("in");
-  s.out_channels = j.at("out");
-  s.kernel_size = j.at("kernel");
-  s.stride = j.at("stride");
-  s.groups = j.at("groups");
-  s.branches = maskFromBits(j.at("branches").get<std::vector<int>>()).at(0);
-  s.identity = j.at("identity");
+  s.in_channels = integerField<int>(j, "in");
+  s.out_channels = integerField<int>(j, "out");
+  s.kernel_size = integerField<int>(j, "kernel");
+  s.stride = integerField<int>(j, "stride");
+  s.groups = integerField<int>(j, "groups");
+  const auto branches = maskField(j, "branches");
+  if (branches.size() != 1) badField("branches", "expected the 6 entries of one layer");
+  s.branches = branches[0];
+  s.identity = boolField(j, "identity");
+  s.validate();
   return s;
 }
 
@@ -153,15 +254,12 @@ Budget budgetFromJson(const std::string& text) {
     return budgetFromJson(json::parse(text));
   } catch (const json::exception& e) {
     throw Error(std::string("malformed budget: ") + e.what());
+  } catch (const Error& e) {
+    throw Error(std::string("malformed budget: ") + e.what());
   }
 }
 
 namespace {
-
-std::optional<double> optionalDouble(const json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return std::nullopt;
-  return j[key].get<double>();
-}
 
 double wallClock() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
@@ -223,8 +321,8 @@ struct ToJson {
 };
 
 Phase phaseField(const json& j, const char* key) {
-  const auto p = parsePhase(j.at(key).get<std::string>());
-  if (!p) throw Error(std::string("unknown phase in '") + key + "'");
+  const auto p = parsePhase(stringField(j, key));
+  if (!p) badField(key, "unknown phase");
   return *p;
 }
 
@@ -237,117 +335,158 @@ std::string eventToJson(const Event& event) {
 }
 
 Event eventFromJson(const std::string& line) {
+  if (line.size() > kMaxEventLineBytes)
+    throw Error("line of " + std::to_string(line.size()) + " bytes, longer than the " +
+                std::to_string(kMaxEventLineBytes) + " an event has");
   try {
     const json j = json::parse(line);
-    const std::string type = j.at("type").get<std::string>();
-    if (type == "run_started") {
-      RunInfo e;
-      e.run_dir = j.at("run_dir");
-      e.mode = j.at("mode");
-      e.backbone = j.at("backbone");
-      e.config_json = j.at("config").dump(2);
-      for (const auto& l : j.at("layers")) {
-        LayerInfo info;
-        info.index = l.at("index");
-        info.block = blockFromJson(l.at("block"));
-        info.has_identity = l.at("has_identity");
-        info.label = l.at("label");
-        e.layers.push_back(info);
+    const std::string type = stringField(j, "type");
+    Event event = [&]() -> Event {
+      if (type == "run_started") {
+        RunInfo e;
+        e.run_dir = stringField(j, "run_dir");
+        e.mode = stringField(j, "mode");
+        e.backbone = stringField(j, "backbone");
+        const json& config = field(j, "config");
+        if (!config.is_object()) badField("config", "expected an object");
+        e.config_json = config.dump(2);
+        const auto& layers = listField(j, "layers", kMaxNetworkLayers);
+        if (layers.empty()) badField("layers", "a run has at least one layer");
+        for (const auto& l : layers) {
+          LayerInfo info;
+          info.index = integerField<int>(l, "index", static_cast<int>(e.layers.size()),
+                                         static_cast<int>(e.layers.size()));
+          info.block = blockFromJson(field(l, "block"));
+          info.has_identity = boolField(l, "has_identity");
+          info.label = stringField(l, "label");
+          e.layers.push_back(info);
+        }
+        const auto& d = field(j, "dataset");
+        e.dataset.name = stringField(d, "name");
+        e.dataset.dir = stringField(d, "dir");
+        e.dataset.train_count = integerField<int64_t>(d, "train_count", 0);
+        e.dataset.test_count = integerField<int64_t>(d, "test_count", 0);
+        e.dataset.channels = integerField<int>(d, "channels", 1, kMaxChannels);
+        e.dataset.height = integerField<int>(d, "height", 1, kMaxInputSide);
+        e.dataset.width = integerField<int>(d, "width", 1, kMaxInputSide);
+        e.dataset.num_classes = integerField<int>(d, "num_classes", 1, 256);
+        e.epochs = countField(j, "epochs");
+        e.warmup_epochs = countField(j, "warmup_epochs");
+        e.search_epochs = countField(j, "search_epochs");
+        e.steps_per_epoch = integerField<int64_t>(j, "steps_per_epoch", 1);
+        e.total_steps = integerField<int64_t>(j, "total_steps", 0);
+        e.start_step = integerField<int64_t>(j, "start_step", 0, e.total_steps);
+        e.resumed = boolField(j, "resumed");
+        e.budget = budgetFromJson(field(j, "budget"));
+        e.alpha = floatsField(j, "alpha");
+        if (e.budget.layer_min.size() != e.layers.size())
+          badField("budget", "describes " + std::to_string(e.budget.layer_min.size()) +
+                                 " layers but the run has " + std::to_string(e.layers.size()));
+        if (!e.alpha.empty() && e.alpha.size() != e.layers.size() * kNumBranchKinds)
+          badField("alpha", std::to_string(e.alpha.size()) + " values for " +
+                                std::to_string(e.layers.size()) + " layers");
+        return e;
       }
-      const auto& d = j.at("dataset");
-      e.dataset.name = d.at("name");
-      e.dataset.dir = d.at("dir");
-      e.dataset.train_count = d.at("train_count");
-      e.dataset.test_count = d.at("test_count");
-      e.dataset.channels = d.at("channels");
-      e.dataset.height = d.at("height");
-      e.dataset.width = d.at("width");
-      e.dataset.num_classes = d.at("num_classes");
-      e.epochs = j.at("epochs");
-      e.warmup_epochs = j.at("warmup_epochs");
-      e.search_epochs = j.at("search_epochs");
-      e.steps_per_epoch = j.at("steps_per_epoch");
-      e.total_steps = j.at("total_steps");
-      e.start_step = j.at("start_step");
-      e.resumed = j.at("resumed");
-      e.budget = budgetFromJson(j.at("budget"));
-      e.alpha = j.at("alpha").get<std::vector<float>>();
-      return e;
-    }
-    if (type == "step") {
-      StepSnapshot e;
-      e.step = j.at("step");
-      e.epoch = j.at("epoch");
-      e.phase = phaseField(j, "phase");
-      e.loss = j.at("loss");
-      e.batch_accuracy = j.at("batch_accuracy");
-      e.lr = j.at("lr");
-      e.arch_lr = j.at("arch_lr");
-      e.alpha = j.at("alpha").get<std::vector<float>>();
-      e.sigma = j.at("sigma").get<std::vector<float>>();
-      e.mask = maskFromBits(j.at("mask").get<std::vector<int>>());
-      // Added with the annealed search; logs from before have none of them.
-      if (j.contains("topk_mask")) e.topk_mask = maskFromBits(j.at("topk_mask").get<std::vector<int>>());
-      e.noise_scale = j.value("noise_scale", 0.0);
-      e.mask_agreement = j.value("mask_agreement", 1.0);
-      e.alpha_margin = optionalDouble(j, "alpha_margin");
-      e.budget_k = j.at("budget_k");
-      e.step_ms = j.at("step_ms");
-      e.images_per_second = j.at("images_per_second");
-      e.wall_time = j.value("wall_time", 0.0);
-      return e;
-    }
-    if (type == "epoch") {
-      EpochSummary e;
-      e.epoch = j.at("epoch");
-      e.phase = phaseField(j, "phase");
-      e.step = j.at("step");
-      e.train_loss = j.at("train_loss");
-      e.train_accuracy = j.at("train_accuracy");
-      e.val_accuracy = optionalDouble(j, "val_accuracy");
-      e.test_accuracy = optionalDouble(j, "test_accuracy");
-      e.seconds = j.at("seconds");
-      return e;
-    }
-    if (type == "phase") {
-      PhaseChange e;
-      e.from = phaseField(j, "from");
-      e.to = phaseField(j, "to");
-      e.step = j.at("step");
-      e.epoch = j.at("epoch");
-      e.mask = maskFromBits(j.at("mask").get<std::vector<int>>());
-      return e;
-    }
-    if (type == "command") {
-      CommandAck e;
-      e.id = j.at("id");
-      e.command = j.at("command");
-      e.accepted = j.at("accepted");
-      e.reason = j.at("reason");
-      e.step = j.at("step");
-      e.budget = budgetFromJson(j.at("budget"));
-      return e;
-    }
-    if (type == "checkpoint") {
-      CheckpointSaved e;
-      e.path = j.at("path");
-      e.step = j.at("step");
-      e.epoch = j.at("epoch");
-      return e;
-    }
-    if (type == "finished") {
-      RunFinished e;
-      e.status = j.at("status");
-      e.message = j.at("message");
-      e.step = j.at("step");
-      e.test_accuracy = optionalDouble(j, "test_accuracy");
-      e.mask = maskFromBits(j.at("mask").get<std::vector<int>>());
-      return e;
-    }
-    throw Error("unknown event type '" + type + "'");
+      if (type == "step") {
+        StepSnapshot e;
+        e.step = integerField<int64_t>(j, "step", 0);
+        e.epoch = countField(j, "epoch");
+        e.phase = phaseField(j, "phase");
+        e.loss = numberField(j, "loss");
+        e.batch_accuracy = numberField(j, "batch_accuracy");
+        e.lr = numberField(j, "lr");
+        e.arch_lr = numberField(j, "arch_lr");
+        e.alpha = floatsField(j, "alpha");
+        e.sigma = floatsField(j, "sigma");
+        e.mask = maskField(j, "mask");
+        // Added with the annealed search; logs from before have none of them.
+        if (j.contains("topk_mask")) e.topk_mask = maskField(j, "topk_mask");
+        if (j.contains("noise_scale")) e.noise_scale = numberField(j, "noise_scale");
+        if (j.contains("mask_agreement")) e.mask_agreement = numberField(j, "mask_agreement");
+        e.alpha_margin = optionalNumberField(j, "alpha_margin");
+        e.budget_k = countField(j, "budget_k");
+        e.step_ms = numberField(j, "step_ms");
+        e.images_per_second = numberField(j, "images_per_second");
+        if (j.contains("wall_time")) e.wall_time = numberField(j, "wall_time");
+        const size_t values = e.mask.size() * kNumBranchKinds;
+        if (e.alpha.size() != values || e.sigma.size() != values)
+          badField("alpha", "alpha, sigma and mask describe different numbers of layers");
+        if (!e.topk_mask.empty() && e.topk_mask.size() != e.mask.size())
+          badField("topk_mask", "describes another number of layers than mask");
+        return e;
+      }
+      if (type == "epoch") {
+        EpochSummary e;
+        e.epoch = countField(j, "epoch");
+        e.phase = phaseField(j, "phase");
+        e.step = integerField<int64_t>(j, "step", 0);
+        e.train_loss = numberField(j, "train_loss");
+        e.train_accuracy = numberField(j, "train_accuracy");
+        e.val_accuracy = optionalNumberField(j, "val_accuracy");
+        e.test_accuracy = optionalNumberField(j, "test_accuracy");
+        e.seconds = numberField(j, "seconds");
+        return e;
+      }
+      if (type == "phase") {
+        PhaseChange e;
+        e.from = phaseField(j, "from");
+        e.to = phaseField(j, "to");
+        e.step = integerField<int64_t>(j, "step", 0);
+        e.epoch = countField(j, "epoch");
+        e.mask = maskField(j, "mask");
+        return e;
+      }
+      if (type == "command") {
+        CommandAck e;
+        e.id = integerField<int64_t>(j, "id");
+        e.command = stringField(j, "command");
+        e.accepted = boolField(j, "accepted");
+        e.reason = stringField(j, "reason");
+        e.step = integerField<int64_t>(j, "step", 0);
+        e.budget = budgetFromJson(field(j, "budget"));
+        return e;
+      }
+      if (type == "checkpoint") {
+        CheckpointSaved e;
+        e.path = stringField(j, "path");
+        e.step = integerField<int64_t>(j, "step", 0);
+        e.epoch = countField(j, "epoch");
+        return e;
+      }
+      if (type == "finished") {
+        RunFinished e;
+        e.status = stringField(j, "status");
+        e.message = stringField(j, "message");
+        e.step = integerField<int64_t>(j, "step", 0);
+        e.test_accuracy = optionalNumberField(j, "test_accuracy");
+        e.mask = maskField(j, "mask");
+        return e;
+      }
+      throw Error("unknown event type '" + clippedText(type, 40) + "'");
+    }();
+    return event;
   } catch (const json::exception& e) {
     throw Error(std::string("malformed event line: ") + e.what());
   }
+}
+
+std::optional<std::string> eventMismatch(const Event& event, const RunInfo& run) {
+  const size_t layers = run.layers.size();
+  const auto masks = [&](const std::vector<BranchMask>& m, const char* what) -> std::optional<std::string> {
+    if (!m.empty() && m.size() != layers)
+      return std::string(what) + " describes " + std::to_string(m.size()) + " layers but the run has " +
+             std::to_string(layers);
+    return std::nullopt;
+  };
+  if (const auto* s = std::get_if<StepSnapshot>(&event)) return masks(s->mask, "the step's mask");
+  if (const auto* p = std::get_if<PhaseChange>(&event)) return masks(p->mask, "the phase change's mask");
+  if (const auto* f = std::get_if<RunFinished>(&event)) return masks(f->mask, "the final mask");
+  if (const auto* c = std::get_if<CommandAck>(&event)) {
+    if (c->budget.layer_min.size() != layers)
+      return "the command's budget describes " + std::to_string(c->budget.layer_min.size()) +
+             " layers but the run has " + std::to_string(layers);
+  }
+  return std::nullopt;
 }
 
 void dispatchEvent(const Event& event, Observer& o) {

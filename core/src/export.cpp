@@ -17,6 +17,7 @@
 #include "data.h"
 #include "export_internal.h"
 #include "folded_model.h"
+#include "input_file.h"
 #include "network.h"
 #include "onnx_io.h"
 #include "repnas/config.h"
@@ -54,35 +55,44 @@ std::string VerificationReport::summary() const {
 
 namespace {
 
-json readArchiveMeta(torch::serialize::InputArchive& archive) {
-  c10::IValue meta;
-  archive.read("meta", meta);
-  return json::parse(meta.toStringRef());
+// nlohmann's message without its "[json.exception.type_error.302] " prefix.
+std::string jsonMessage(const json::exception& e) {
+  std::string text = e.what();
+  if (text.rfind("[json.exception.", 0) == 0 && text.find("] ") != std::string::npos)
+    text.erase(0, text.find("] ") + 2);
+  return clippedText(text, 200);
+}
+
+// The first line of a LibTorch message (no backtrace, no TorchScript source excerpt).
+std::string torchMessage(const c10::Error& e) {
+  const std::string text = e.what_without_backtrace();
+  return clippedText(text.substr(0, text.find('\n')), 200);
 }
 
 }  // namespace
 
 LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* data) {
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw Error("cannot read " + path + ": " + e.what_without_backtrace());
-  }
+  auto file = readRunArchive(path);
+  auto& archive = file.content;
   LoadedRun run;
   run.source = path;
   try {
-    const auto meta = readArchiveMeta(archive);
+    const auto meta = json::parse(file.meta);
     run.config = configFromJson(meta.at("config").dump(), /*version_when_absent=*/1);
     run.norm.mean = meta.at("normalization").at("mean").get<std::vector<double>>();
     run.norm.std = meta.at("normalization").at("std").get<std::vector<double>>();
     int channels, height, width, classes;
     if (meta.contains("input")) {
       const auto& in = meta["input"];
-      channels = in.at("channels");
-      height = in.at("height");
-      width = in.at("width");
-      classes = in.at("classes");
+      channels = in.at("channels").get<int>();
+      height = in.at("height").get<int>();
+      width = in.at("width").get<int>();
+      classes = in.at("classes").get<int>();
+      if (channels < 1 || channels > kMaxChannels || height < 1 || height > kMaxInputSide ||
+          width < 1 || width > kMaxInputSide || classes < 2 || classes > 256)
+        throw Error(path + ": its input " + std::to_string(channels) + "x" + std::to_string(height) +
+                    "x" + std::to_string(width) + " with " + std::to_string(classes) +
+                    " classes is outside what RepNAS Studio builds");
     } else if (data) {
       channels = data->info.channels;
       height = data->info.height;
@@ -114,9 +124,15 @@ LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* dat
       run.masks = selectBranches(scores, budgetFromJson(meta.at("budget").dump()));
     }
   } catch (const json::exception& e) {
-    throw Error(path + ": unexpected contents: " + e.what());
+    throw Error(path + ": unexpected contents: " + jsonMessage(e));
   } catch (const c10::Error& e) {
-    throw Error(path + ": unexpected contents: " + e.what_without_backtrace());
+    throw Error(path + ": unexpected contents: " + torchMessage(e));
+  } catch (const ConfigError& e) {
+    throw Error(path + ": its configuration: " + e.what());
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    if (what.rfind(path, 0) == 0) throw;
+    throw Error(path + ": " + what);
   }
   return run;
 }
@@ -344,58 +360,79 @@ void writeSpec(const FoldedModel& m, const VerificationReport& r, const std::str
 }
 
 FoldedModel readSpec(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read " + path);
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw Error(path + ": not a valid spec: " + e.what());
-  }
+  const std::string text = readInputFile(path, kMaxModelFileBytes, "a model spec");
   FoldedModel m;
+  std::string weights_path;
   try {
-    m.backbone = j.at("backbone");
-    m.mode = j.at("mode");
+    const json j = json::parse(text);
+    m.backbone = j.at("backbone").get<std::string>();
+    m.mode = j.at("mode").get<std::string>();
     const auto& input = j.at("input");
-    m.in_channels = input.at("channels");
-    m.height = input.at("height");
-    m.width = input.at("width");
+    m.in_channels = input.at("channels").get<int>();
+    m.height = input.at("height").get<int>();
+    m.width = input.at("width").get<int>();
     m.mean = input.at("mean").get<std::vector<double>>();
     m.std = input.at("std").get<std::vector<double>>();
-    m.num_classes = j.at("num_classes");
-    const auto weights_path = (fs::path(path).parent_path() / j.at("weights").get<std::string>()).string();
-    std::ifstream w(weights_path, std::ios::binary);
-    if (!w) throw Error("cannot read " + weights_path);
-    const std::string bytes((std::istreambuf_iterator<char>(w)), {});
-    if (bytes.size() < 8) throw Error(weights_path + ": truncated safetensors file");
+    m.num_classes = j.at("num_classes").get<int>();
+    // The weights sit beside the spec: a bare file name, never a path out of its folder.
+    const std::string weights_name = j.at("weights").get<std::string>();
+    if (weights_name.empty() || weights_name == "." || weights_name == ".." ||
+        weights_name.find('/') != std::string::npos || weights_name.find('\0') != std::string::npos)
+      throw Error(path + ": \"weights\" must name a file in the spec's folder, got \"" +
+                  clippedText(weights_name) + "\"");
+    weights_path = (fs::path(path).parent_path() / weights_name).string();
+    const std::string bytes = readInputFile(weights_path, kMaxModelFileBytes, "a safetensors file");
+    const auto weights_fail = [&](const std::string& why) { return Error(weights_path + ": " + why); };
+    if (bytes.size() < 8) throw weights_fail("truncated safetensors file");
     uint64_t n = 0;
     for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
-    if (n > bytes.size() - 8) throw Error(weights_path + ": header longer than the file");
-    const auto header = json::parse(bytes.substr(8, n));
+    if (n > bytes.size() - 8) throw weights_fail("header longer than the file");
+    json header;
+    try {
+      header = json::parse(bytes.substr(8, n));
+    } catch (const json::exception& e) {
+      throw weights_fail(std::string("malformed header: ") + e.what());
+    }
+    if (!header.is_object()) throw weights_fail("the header is not a JSON object");
     const size_t data_start = 8 + n;
+    // Every tensor's byte range, checked once: inside the data, and no two overlapping.
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      if (it.key() == "__metadata__") continue;
+      const auto offs = it.value().at("data_offsets").get<std::vector<uint64_t>>();
+      if (offs.size() != 2 || offs[1] < offs[0] || offs[1] > bytes.size() - data_start)
+        throw weights_fail(clippedText(it.key()) + " lies outside the file");
+      ranges.emplace_back(offs[0], offs[1]);
+    }
+    std::sort(ranges.begin(), ranges.end());
+    for (size_t i = 1; i < ranges.size(); ++i)
+      if (ranges[i].first < ranges[i - 1].second)
+        throw weights_fail("two tensors share bytes (overlapping data_offsets)");
     auto tensor = [&](const std::string& name) {
+      if (!header.contains(name)) throw weights_fail("no tensor " + name);
       const auto& e = header.at(name);
-      if (e.at("dtype") != "F32") throw Error(weights_path + ": " + name + " is not F32");
+      if (e.at("dtype") != "F32") throw weights_fail(name + " is not F32");
       const auto offs = e.at("data_offsets").get<std::vector<uint64_t>>();
-      if (offs.size() != 2 || offs[1] < offs[0] || offs[1] > bytes.size() - data_start ||
-          (offs[1] - offs[0]) % sizeof(float))
-        throw Error(weights_path + ": " + name + " lies outside the file");
+      if ((offs[1] - offs[0]) % sizeof(float)) throw weights_fail(name + ": its size is not whole floats");
       std::vector<float> v((offs[1] - offs[0]) / sizeof(float));
       std::memcpy(v.data(), bytes.data() + data_start + offs[0], v.size() * sizeof(float));
       return v;
     };
-    for (const auto& l : j.at("layers")) {
+    const auto& layers = j.at("layers");
+    if (!layers.is_array() || layers.size() > static_cast<size_t>(kMaxNetworkLayers))
+      throw Error(path + ": \"layers\" must be a list of at most " + std::to_string(kMaxNetworkLayers) + " layers");
+    for (const auto& l : layers) {
       FoldedLayer f;
-      f.name = l.at("name");
-      f.in_channels = l.at("in_channels");
-      f.out_channels = l.at("out_channels");
-      f.kernel_size = l.at("kernel_size");
-      f.stride = l.at("stride");
-      f.padding = l.at("padding");
-      f.groups = l.at("groups");
-      f.shortcut_from = l.at("shortcut_from");
-      f.shortcut_projection = l.at("shortcut_projection");
-      f.projection_stride = l.at("projection_stride");
+      f.name = l.at("name").get<std::string>();
+      f.in_channels = l.at("in_channels").get<int>();
+      f.out_channels = l.at("out_channels").get<int>();
+      f.kernel_size = l.at("kernel_size").get<int>();
+      f.stride = l.at("stride").get<int>();
+      f.padding = l.at("padding").get<int>();
+      f.groups = l.at("groups").get<int>();
+      f.shortcut_from = l.at("shortcut_from").get<int>();
+      f.shortcut_projection = l.at("shortcut_projection").get<bool>();
+      f.projection_stride = l.at("projection_stride").get<int>();
       f.weight = tensor(f.name + ".weight");
       f.bias = tensor(f.name + ".bias");
       if (f.shortcut_projection) {
@@ -407,7 +444,12 @@ FoldedModel readSpec(const std::string& path) {
     m.head_weight = tensor("head.weight");
     m.head_bias = tensor("head.bias");
   } catch (const json::exception& e) {
-    throw Error(path + ": not a valid spec: " + e.what());
+    throw Error(path + ": not a valid spec: " + jsonMessage(e));
+  }
+  try {
+    validateFoldedModel(m);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
   }
   return m;
 }
@@ -469,6 +511,14 @@ ExportResult exportRun(const ExportRequest& request) {
   const auto config = loadRunConfig(request.run_dir);
   const auto data = loadData(config, request.data_dir);
   auto run = loadRun(request.run_dir, &data);
+  // The file must describe the network that the verification images go through.
+  if (run.backbone.in_channels != data.info.channels || run.backbone.input_height != data.info.height ||
+      run.backbone.input_width != data.info.width)
+    throw Error(run.source + " records a " + std::to_string(run.backbone.in_channels) + "x" +
+                std::to_string(run.backbone.input_height) + "x" + std::to_string(run.backbone.input_width) +
+                " input but the verification images of " + data.info.name + " are " +
+                std::to_string(data.info.channels) + "x" + std::to_string(data.info.height) + "x" +
+                std::to_string(data.info.width));
   torch::NoGradGuard no_grad;
   FoldedNetwork folded(*run.net, run.masks);
   folded->eval();
@@ -611,10 +661,13 @@ Evaluation evaluateExport(const std::string& path, const DatasetSpec& spec, int6
   if (ext == ".pt") {
     e.format = "torchscript";
     torch::jit::Module module;
+    if (const auto problem = notARegularFile(path, false); !problem.empty())
+      throw Error("cannot load TorchScript " + path + ": it " + problem);
     try {
-      module = torch::jit::load(path);
+      std::istringstream in(readInputFile(path, kMaxModelFileBytes, "a TorchScript file"));
+      module = torch::jit::load(in);
     } catch (const c10::Error& err) {
-      throw Error("cannot load TorchScript " + path + ": " + err.what_without_backtrace());
+      throw Error("cannot load TorchScript " + path + ": " + torchMessage(err));
     }
     module.eval();
     data::Normalization norm;
@@ -624,9 +677,19 @@ Evaluation evaluateExport(const std::string& path, const DatasetSpec& spec, int6
     } catch (const c10::Error&) {
       throw Error(path + " has no input_mean / input_std (not written by RepNAS Studio)");
     }
-    e.accuracy = data::classificationAccuracy(test, norm, 500, [&](const torch::Tensor& x) {
-      return module.forward({x}).toTensor();
-    });
+    if (norm.mean.size() != static_cast<size_t>(data.info.channels) || norm.std.size() != norm.mean.size())
+      throw Error(path + ": input_mean / input_std have " + std::to_string(norm.mean.size()) +
+                  " channels but " + data.info.name + " has " + std::to_string(data.info.channels));
+    try {
+      e.accuracy = data::classificationAccuracy(test, norm, 500, [&](const torch::Tensor& x) {
+        const auto out = module.forward({x});
+        if (!out.isTensor() || out.toTensor().dim() != 2 || out.toTensor().size(0) != x.size(0))
+          throw Error(path + ": forward() does not return logits [N, classes]");
+        return out.toTensor();
+      });
+    } catch (const c10::Error& err) {
+      throw Error(path + ": running it failed: " + torchMessage(err));
+    }
     return e;
   }
   throw Error("cannot evaluate " + path + ": expected a run folder, .onnx, .pt or .json");

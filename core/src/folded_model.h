@@ -34,4 +34,14 @@ struct FoldedModel {
   int features() const { return layers.empty() ? in_channels : layers.back().out_channels; }
 };
 
+/// @brief Checks everything a reader of an outside file must before the model is used: sizes
+/// within what the product builds (block_spec.h limits; padding = K / 2), channels, groups,
+/// shortcuts and weight sizes that agree with each other (weights may be non-finite: a forced
+/// export of a broken network is still read back). Throws repnas::Error
+/// naming the layer and the field (callers prefix the file).
+void validateFoldedModel(const FoldedModel& model);
+
+/// @brief Largest model file (ONNX, spec, safetensors, TorchScript) a reader accepts.
+inline constexpr uint64_t kMaxModelFileBytes = uint64_t{512} << 20;
+
 }  // namespace repnas

@@ -7,8 +7,11 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 
+#include "input_file.h"
+#include "repnas/block_spec.h"
 #include "repnas/error.h"
 #include "repnas/runtime.h"
 #include "run_files.h"
@@ -147,10 +150,19 @@ void writeOnnx(const FoldedModel& m, const std::string& path) {
   writeTextAtomically(path, bytes);
 }
 
+namespace {
+
+// An int from a 64-bit field of the file, or an Error naming it (a cast would wrap 2^33 to 0).
+int intOf(int64_t v, const std::string& what, const std::string& path) {
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    throw Error(path + ": " + what + " " + std::to_string(v) + " is out of range");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
 FoldedModel readOnnx(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::string bytes = readInputFile(path, kMaxModelFileBytes, "an ONNX model");
   onnx::ModelProto model;
   if (!model.ParseFromString(bytes)) throw Error(path + ": not an ONNX model");
   auto fail = [&](const std::string& why) -> Error { return Error(path + ": " + why); };
@@ -158,12 +170,16 @@ FoldedModel readOnnx(const std::string& path) {
   for (const auto& p : model.metadata_props()) meta[p.key()] = p.value();
   if (!meta.count("repnas.input")) throw fail("no repnas.input metadata (not written by RepNAS Studio)");
   FoldedModel m;
-  const auto input = json::parse(meta["repnas.input"]);
-  m.in_channels = input.at("channels");
-  m.height = input.at("height");
-  m.width = input.at("width");
-  m.mean = input.at("mean").get<std::vector<double>>();
-  m.std = input.at("std").get<std::vector<double>>();
+  try {
+    const auto input = json::parse(meta["repnas.input"]);
+    m.in_channels = input.at("channels").get<int>();
+    m.height = input.at("height").get<int>();
+    m.width = input.at("width").get<int>();
+    m.mean = input.at("mean").get<std::vector<double>>();
+    m.std = input.at("std").get<std::vector<double>>();
+  } catch (const json::exception&) {
+    throw fail("malformed repnas.input metadata");
+  }
   m.backbone = meta["repnas.backbone"];
   m.mode = meta["repnas.mode"];
 
@@ -171,48 +187,56 @@ FoldedModel readOnnx(const std::string& path) {
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> init;
   for (const auto& t : graph.initializer()) {
     if (t.data_type() != onnx::TensorProto::FLOAT || t.raw_data().size() % 4)
-      throw fail("initializer " + t.name() + " is not raw float data");
+      throw fail("initializer " + clippedText(t.name()) + " is not raw float data");
+    if (t.dims_size() > 4) throw fail("initializer " + clippedText(t.name()) + " has more than 4 dimensions");
     std::vector<float> v(t.raw_data().size() / 4);
     std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
     init[t.name()] = {std::vector<int64_t>(t.dims().begin(), t.dims().end()), v};
   }
   auto tensor = [&](const std::string& name) -> const std::pair<std::vector<int64_t>, std::vector<float>>& {
     auto it = init.find(name);
-    if (it == init.end()) throw fail("missing initializer " + name);
+    if (it == init.end()) throw fail("missing initializer " + clippedText(name));
     return it->second;
   };
   auto attr = [&](const onnx::NodeProto& n, const std::string& name) -> const onnx::AttributeProto& {
     for (const auto& a : n.attribute())
       if (a.name() == name) return a;
-    throw fail("node " + n.name() + " has no attribute " + name);
+    throw fail("node " + clippedText(n.name()) + " has no attribute " + name);
   };
   auto firstInt = [&](const onnx::NodeProto& n, const std::string& name) -> int {
     const auto& a = attr(n, name);
-    if (a.ints_size() < 1) throw fail("node " + n.name() + ": attribute " + name + " is empty");
-    return static_cast<int>(a.ints(0));
+    if (a.ints_size() < 1) throw fail("node " + clippedText(n.name()) + ": attribute " + name + " is empty");
+    return intOf(a.ints(0), "node " + clippedText(n.name()) + ": " + name, path);
   };
   auto currentLayer = [&](const onnx::NodeProto& n) -> FoldedLayer& {
-    if (m.layers.empty()) throw fail("node " + n.name() + " comes before any layer");
+    if (m.layers.empty()) throw fail("node " + clippedText(n.name()) + " comes before any layer");
     return m.layers.back();
   };
   auto inputs = [&](const onnx::NodeProto& n, int count) {
-    if (n.input_size() < count) throw fail("node " + n.name() + " has too few inputs");
+    if (n.input_size() < count) throw fail("node " + clippedText(n.name()) + " has too few inputs");
   };
   std::map<std::string, int> layer_of_input;  // tensor name -> index of the layer it feeds
-  std::map<std::string, int> layer_of_output;
   for (const auto& n : graph.node()) {
     const std::string& op = n.op_type();
     if (op == "Conv" || op == "Gemm") inputs(n, 3);
     if (op == "Add") inputs(n, 2);
+    const std::string node = clippedText(n.name());
     if (op == "Conv" && n.name().size() > 5 && n.name().substr(n.name().size() - 5) == "/conv") {
+      if (m.layers.size() >= static_cast<size_t>(kMaxNetworkLayers))
+        throw fail("more than " + std::to_string(kMaxNetworkLayers) + " layers (the most RepNAS Studio builds)");
       FoldedLayer f;
       f.name = n.name().substr(0, n.name().size() - 5);
       const auto& w = tensor(n.input(1));
-      if (w.first.size() != 4) throw fail(n.name() + ": weight is not 4-D");
-      f.out_channels = static_cast<int>(w.first[0]);
-      f.groups = static_cast<int>(attr(n, "group").i());
-      f.in_channels = static_cast<int>(w.first[1]) * f.groups;
-      f.kernel_size = static_cast<int>(w.first[2]);
+      if (w.first.size() != 4) throw fail(node + ": weight is not 4-D");
+      f.out_channels = intOf(w.first[0], node + ": output channels", path);
+      f.groups = intOf(attr(n, "group").i(), node + ": group", path);
+      const int per_group = intOf(w.first[1], node + ": input channels per group", path);
+      if (f.groups < 1 || f.groups > kMaxChannels || per_group < 1 || per_group > kMaxChannels)
+        throw fail(node + ": group " + std::to_string(f.groups) + " with " + std::to_string(per_group) +
+                   " input channels per group is out of range");
+      f.in_channels = per_group * f.groups;
+      f.kernel_size = intOf(w.first[2], node + ": kernel size", path);
+      if (w.first[3] != w.first[2]) throw fail(node + ": the kernel is not square");
       f.stride = firstInt(n, "strides");
       f.padding = firstInt(n, "pads");
       f.weight = w.second;
@@ -227,25 +251,31 @@ FoldedModel readOnnx(const std::string& path) {
       f.projection_weight = tensor(n.input(1)).second;
       f.projection_bias = tensor(n.input(2)).second;
       const auto from = layer_of_input.find(n.input(0));
-      if (from == layer_of_input.end()) throw fail(n.name() + ": the shortcut input is no layer's input");
+      if (from == layer_of_input.end()) throw fail(node + ": the shortcut input is no layer's input");
       f.shortcut_from = from->second;
     } else if (op == "Add") {
       auto& f = currentLayer(n);
       if (!f.shortcut_projection) {
         const auto it = layer_of_input.find(n.input(1));
-        if (it == layer_of_input.end()) throw fail(n.name() + ": the added tensor is no layer's input");
+        if (it == layer_of_input.end()) throw fail(node + ": the added tensor is no layer's input");
         f.shortcut_from = it->second;
       }
     } else if (op == "Gemm") {
       const auto& w = tensor(n.input(1));
-      m.num_classes = static_cast<int>(w.first.at(0));
+      if (w.first.size() != 2) throw fail(node + ": the head weight is not 2-D");
+      m.num_classes = intOf(w.first[0], node + ": classes", path);
       m.head_weight = w.second;
       m.head_bias = tensor(n.input(2)).second;
     } else if (op != "Relu" && op != "GlobalAveragePool" && op != "Flatten") {
-      throw fail("unsupported operator " + op + " (node " + n.name() + ")");
+      throw fail("unsupported operator " + clippedText(op) + " (node " + node + ")");
     }
   }
   if (m.layers.empty() || m.head_weight.empty()) throw fail("no layers or no head");
+  try {
+    validateFoldedModel(m);
+  } catch (const Error& e) {
+    throw fail(e.what());
+  }
   return m;
 }
 

@@ -224,6 +224,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   });
   connect(follower_, &EventLogFollower::problem, this,
           [this](const QString& m) { statusBar()->showMessage(m, 8000); });
+  connect(model_, &RunModel::eventRejected, this,
+          [this](const QString& m) { statusBar()->showMessage(m, 8000); });
   connect(follower_, &EventLogFollower::runFinished, this, [this] { updateProgress(); });
 
   QSettings settings;

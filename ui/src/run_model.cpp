@@ -43,6 +43,19 @@ void RunModel::apply(const std::vector<Event>& events) {
 
 void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_changed,
                         bool& phase_changed) {
+  // Views index per-layer fields by the run's layers: an event that does not fit is dropped.
+  if (!std::holds_alternative<RunInfo>(e)) {
+    std::optional<std::string> why;
+    const auto* fin = std::get_if<RunFinished>(&e);
+    if (!has_info_ && !(fin && fin->mask.empty()))  // a run that failed before it started
+      why = "an event before the run's run_started line";
+    else if (has_info_)
+      why = eventMismatch(e, info_);
+    if (why) {
+      Q_EMIT eventRejected(tr("ignored an event: %1").arg(QString::fromStdString(*why)));
+      return;
+    }
+  }
   if (const auto* info = std::get_if<RunInfo>(&e)) {
     const bool continues = info->resumed && has_info_;
     if (!continues) {

@@ -168,28 +168,48 @@ void EventLogFollower::poll() {
     offset_ = 0;
     line_number_ = 0;
     partial_.clear();
+    skipping_line_ = false;
   }
   if (file.size() == offset_) return;
   file.seek(offset_);
-  const QByteArray bytes = file.readAll();
-  offset_ += bytes.size();
-  partial_.append(bytes.constData(), bytes.size());
+  // In chunks, so that memory stays bounded by a chunk and the longest accepted line.
+  constexpr qint64 kChunk = qint64{4} << 20;
   std::vector<Event> events;
   bool finished = false;
-  size_t start = 0;
-  for (size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1) {
-    ++line_number_;
-    const std::string line = partial_.substr(start, nl - start);
-    if (line.empty()) continue;
-    try {
-      events.push_back(eventFromJson(line));
-      if (std::holds_alternative<RunFinished>(events.back())) finished = true;
-    } catch (const std::exception& e) {
-      ++bad_lines_;
-      Q_EMIT problem(tr("%1 line %2: %3").arg(log_path_).arg(line_number_).arg(qs(e.what())));
+  const auto report = [&](qint64 line, const QString& what) {
+    ++bad_lines_;
+    Q_EMIT problem(tr("%1 line %2: %3").arg(log_path_).arg(line).arg(what));
+  };
+  for (QByteArray bytes; !(bytes = file.read(kChunk)).isEmpty();) {
+    offset_ += bytes.size();
+    size_t start = 0;
+    const std::string_view chunk(bytes.constData(), static_cast<size_t>(bytes.size()));
+    for (size_t nl; (nl = chunk.find('\n', start)) != std::string_view::npos; start = nl + 1) {
+      ++line_number_;
+      if (skipping_line_) {  // the end of an oversized line
+        skipping_line_ = false;
+        continue;
+      }
+      partial_.append(chunk.substr(start, nl - start));
+      const std::string line = std::move(partial_);
+      partial_.clear();
+      if (line.empty()) continue;
+      try {
+        events.push_back(eventFromJson(line));
+        if (std::holds_alternative<RunFinished>(events.back())) finished = true;
+      } catch (const std::exception& e) {
+        // A line torn by a crash or a full disk, or a damaged one: skipped, the rest is read.
+        report(line_number_, qs(e.what()));
+      }
+    }
+    if (!skipping_line_) partial_.append(chunk.substr(start));  // an incomplete last line
+    if (partial_.size() > kMaxEventLineBytes) {
+      report(line_number_ + 1, tr("longer than %1 bytes: skipped").arg(kMaxEventLineBytes));
+      partial_.clear();
+      partial_.shrink_to_fit();
+      skipping_line_ = true;
     }
   }
-  partial_.erase(0, start);  // keep an incomplete last line for the next read
   model_->apply(events);
   if (finished) Q_EMIT runFinished();
 }

@@ -78,7 +78,7 @@ class GuiLoadGovernor {
 
  private:
   GuiLoadGovernor() : last_cpu_ms_(threadCpuMs()) { clock_.start(); }
-  static constexpr double kTargetShare = 0.03;
+  static constexpr double kTargetShare = 0.015;
   QElapsedTimer clock_;
   double last_cpu_ms_;
   double factor_ = 1;

@@ -8,6 +8,14 @@
 
 namespace repnas {
 
+/// @brief What the product builds, and so the most a file it reads may describe: kernels
+/// 3..kMaxKernelSize, up to kMaxChannels channels per layer, kMaxNetworkLayers layers, inputs
+/// up to kMaxInputSide pixels a side. Readers of outside files refuse anything larger.
+inline constexpr int kMaxKernelSize = 7;
+inline constexpr int kMaxChannels = 4096;
+inline constexpr int kMaxNetworkLayers = 64;
+inline constexpr int kMaxInputSide = 1024;
+
 /// @brief Geometry and branch set of a Diverse Branch Block (DESIGN.md 1.1).
 struct BlockSpec {
   int in_channels = 16;   ///< C_in
@@ -30,7 +38,8 @@ struct BlockSpec {
   bool isDepthwise() const { return groups == in_channels && groups > 1; }
   /// @brief Padding of the folded KxK conv: K // 2.
   int padding() const { return kernel_size / 2; }
-  /// @brief Throws repnas::Error naming the first invalid field.
+  /// @brief Throws repnas::Error naming the first invalid field (including sizes beyond the
+  /// limits above).
   void validate() const;
   /// @brief Geometry in words, e.g. "k3 s2 g1 16->32" or "k3 s1 gdw 16->16".
   std::string geometryName() const;

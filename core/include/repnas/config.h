@@ -38,6 +38,15 @@ struct ConfigProblem {
 /// α in the warm-up clip norm or stride-2 second KxK. A version-1 file loads with that meaning.
 inline constexpr int kConfigVersion = 2;
 
+/// @brief Largest configuration file read (a run's config.json is about 2 KB).
+inline constexpr uint64_t kMaxConfigFileBytes = uint64_t{1} << 20;
+/// @brief Longest string value (a path, a mask's source) a configuration may hold.
+inline constexpr size_t kMaxConfigStringLength = 4096;
+
+/// @brief Most LibTorch threads a run may ask for on this machine: 4× its hardware threads,
+/// and at least 64 (so that a configuration written on a larger machine still loads).
+int maxComputeThreads();
+
 /// @brief Which branches a run trains when it does not search.
 struct MaskSetting {
   enum class Kind { None, Random, Given };

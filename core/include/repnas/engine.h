@@ -50,17 +50,25 @@ class Engine {
 /// Throws repnas::Error naming the folder when it holds no search or no fixed architecture.
 RunConfig retrainConfig(const std::string& run_dir);
 
-/// @brief Appends every event as one JSON line to a file, flushed per line, so that a reader
-/// can follow a running search.
+/// @brief Appends every event as one JSON line to a file, written per line, so that a reader
+/// can follow a running search. A line is written whole or not at all: when a write fails
+/// (a full disk) the file is cut back to its last complete line and onEvent throws
+/// repnas::Error naming the file and the reason. Appending to a log whose last line was torn
+/// (a crash mid-write) starts on a fresh line; readers skip the torn one.
 class EventLogWriter : public EventObserver {
  public:
-  /// @brief Opens `path`, appending (a resumed run) or starting it anew.
+  /// @brief Opens `path`, appending (a resumed run) or starting it anew. Throws repnas::Error
+  /// with the reason when it cannot.
   explicit EventLogWriter(const std::string& path, bool append = true);
+  ~EventLogWriter() override;
+  EventLogWriter(const EventLogWriter&) = delete;
+  EventLogWriter& operator=(const EventLogWriter&) = delete;
   void onEvent(const Event& e) override;
 
  private:
+  void writeLine(const std::string& line);
   std::mutex mutex_;
-  std::ofstream out_;
+  int fd_ = -1;
   std::string path_;
 };
 

@@ -188,10 +188,19 @@ class EventObserver : public Observer {
   void onFinished(const RunFinished& e) final { onEvent(e); }
 };
 
+/// @brief Longest line of events.jsonl a reader accepts (a step of the largest network is
+/// about 10 KB); readers skip a longer line and say so.
+inline constexpr size_t kMaxEventLineBytes = size_t{1} << 20;
+
 /// @brief One JSON object (no newline) for an event, as written to events.jsonl.
 std::string eventToJson(const Event& event);
-/// @brief Parses one line of events.jsonl. Throws repnas::Error naming the problem.
+/// @brief Parses one line of events.jsonl. Every field is checked (type, range, sizes that
+/// agree with each other and stay within kMaxNetworkLayers); throws repnas::Error naming the
+/// problem, for any bytes.
 Event eventFromJson(const std::string& line);
+/// @brief Why `event` cannot belong to `run` (a per-layer field sized for another number of
+/// layers), or nullopt. Readers drop such events instead of indexing past the run's layers.
+std::optional<std::string> eventMismatch(const Event& event, const RunInfo& run);
 /// @brief Delivers an event to the matching Observer method.
 void dispatchEvent(const Event& event, Observer& observer);
 

@@ -96,6 +96,9 @@ class RunModel : public QObject {
   void checkpointSaved(const QString& path, qint64 step);
   void runFinished();
   void updated();
+  /// @brief An event that cannot belong to this run (before its run_started, or sized for
+  /// another number of layers) was dropped; `why` says which and why.
+  void eventRejected(const QString& why);
 
  private:
   void applyOne(const Event& e, int& first_new_step, bool& epochs_changed, bool& phase_changed);

@@ -88,6 +88,7 @@ class EventLogFollower : public QObject {
   qint64 offset_ = 0;
   qint64 line_number_ = 0;
   std::string partial_;
+  bool skipping_line_ = false;  ///< inside a line longer than kMaxEventLineBytes
   int bad_lines_ = 0;
 };
 
