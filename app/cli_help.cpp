@@ -26,7 +26,7 @@ struct CommandHelp {
 
 const std::vector<CommandHelp>& commands() {
   static const std::vector<CommandHelp> table = {
-      {"search", "search --out DIR [--config FILE] [--set KEY=VALUE ...] [--resume] [--quiet]",
+      {"search", "search --out DIR [--config FILE] [--set KEY=VALUE ...] [--resume [--override]] [--quiet]",
        "train on real data: the RepNAS search, or a fixed-mask baseline",
        "Trains a network in one of its modes (config key mode): search (RepNAS: a warm-up "
        "that trains uniformly random k-subsets of the branches with α frozen, a search that "
@@ -47,8 +47,10 @@ const std::vector<CommandHelp>& commands() {
         {"--set KEY=VALUE", "set one key (repeatable, applied after --config); VALUE is JSON when "
                             "it parses as JSON, else a string"},
         {"--resume", "continue DIR from its checkpoint with its saved configuration (only --set "
-                     "threads=N may change); with the same seed and threads the result equals an "
-                     "uninterrupted run"},
+                     "threads=N may change; an edited config.json is refused, naming the key); "
+                     "with the same seed and threads the result equals an uninterrupted run"},
+        {"--override", "with --resume: also accept --set lr=V, epochs=N or fixed_epochs=N (e.g. "
+                       "a lower lr after a diverged run); the change is recorded in events.jsonl"},
         {"--quiet", "no progress bar; print only the final status"}}},
       {"retrain", "retrain RUN_DIR --out DIR [--set KEY=VALUE ...] [--quiet]",
        "train the ODBB a search found from scratch, with the fixed-mask recipe",
@@ -133,8 +135,9 @@ std::string wrap(const std::string& text, size_t indent, size_t width = 92) {
 }
 
 const char* kExitStatus =
-    "0: success. 1: the run failed (data, NaN loss, ...), the export was refused, or a fusion "
-    "case failed. 2: a usage or configuration error (the message names the argument or key). "
+    "0: success. 1: the run failed (data, disk, NaN loss, ...), a file could not be read or "
+    "written, the export was refused, or a fusion case failed. 2: a usage or configuration "
+    "error (the message names the argument or key). "
     "3: the search was stopped (Ctrl+C) after saving a checkpoint. 130: a second Ctrl+C.";
 
 /// The default value of a configuration key, as JSON (strings unquoted).

@@ -108,32 +108,50 @@ extern "C" void onInterrupt(int) {
 /// Runs `config` in `out` (a new run, or resumed) with the event log, the progress bar and
 /// Ctrl+C handling; the exit status of repnas search.
 int runEngine(const repnas::RunConfig& config, const std::string& out, bool resume, bool quiet,
-              const char* command);
+              const char* command, const std::vector<std::string>& resume_changes = {});
 
 int search(Args& args) {
   const std::string out = args.value("--out", "");
   const std::string config_file = args.value("--config", "");
   const auto overrides = args.values("--set");
   const bool resume = args.flag("--resume");
+  const bool override_saved = args.flag("--override");
   const bool quiet = args.flag("--quiet");
   args.expectEmpty();
   if (out.empty()) throw UsageError("--out DIR is required");
 
   repnas::RunConfig config;
+  std::vector<std::string> resume_changes;
   if (resume) {
     if (!config_file.empty()) throw UsageError("--resume uses the run's saved config; drop --config");
-    for (const auto& kv : overrides)
-      if (kv.rfind("threads=", 0) != 0)
-        throw UsageError("--resume uses the run's saved config; only --set threads=N may change");
-  } else if (!config_file.empty()) {
-    config = repnas::loadConfigFile(config_file);
+    std::vector<std::string> threads;
+    for (const auto& kv : overrides) {
+      const std::string key = kv.substr(0, kv.find('='));
+      const auto& changeable = repnas::resumeChangeableKeys();
+      if (key == "threads") {
+        threads.push_back(kv);
+      } else if (std::find(changeable.begin(), changeable.end(), key) != changeable.end()) {
+        if (!override_saved)
+          throw UsageError("--resume uses the run's saved config; only --set threads=N may change "
+                           "(and lr, epochs or fixed_epochs with --override)");
+        resume_changes.push_back(kv);
+      } else {
+        throw UsageError("--resume uses the run's saved config; only --set threads=N may change "
+                         "(and lr, epochs or fixed_epochs with --override), not '" + key + "'");
+      }
+    }
+    repnas::applyConfigOverrides(config, threads);
+  } else {
+    if (override_saved) throw UsageError("--override goes with --resume");
+    if (!config_file.empty()) config = repnas::loadConfigFile(config_file);
+    repnas::applyConfigOverrides(config, overrides);
   }
-  repnas::applyConfigOverrides(config, overrides);
   if (!resume && std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
     throw UsageError(out + " already holds a run (checkpoint.pt); use --resume to continue it "
-                        "or choose another --out");
-  return runEngine(config, out, resume, quiet, "search");
+                     "or choose another --out");
+  return runEngine(config, out, resume, quiet, "search", resume_changes);
 }
+
 
 int retrain(Args& args) {
   const std::string out = args.value("--out", "");
@@ -158,8 +176,8 @@ int retrain(Args& args) {
 }
 
 int runEngine(const repnas::RunConfig& config, const std::string& out, bool resume, bool quiet,
-              const char* command) {
-  repnas::Engine engine(config, out, resume);
+              const char* command, const std::vector<std::string>& resume_changes) {
+  repnas::Engine engine(config, out, resume, resume_changes);
   std::filesystem::create_directories(out);
   // A new run starts its log anew (a failed earlier attempt may have left one); a resumed run
   // appends to it.
@@ -282,6 +300,9 @@ int verifyFusion(Args& args) {
 
 int main(int argc, char** argv) {
   repnas::reuseFreedMemory();  // before any thread starts (see runtime.h)
+  // A file-size limit (ulimit -f) makes a write fail with EFBIG, reported like a full disk,
+  // instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     repnas::cli::printUsage(stderr);
     return 2;

@@ -4,6 +4,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QDir>
+#include <QFileInfo>
 #include <QProcess>
 #include <QTemporaryDir>
 
@@ -44,6 +46,24 @@ Run runCli(const QStringList& args) {
   r.out = p.readAllStandardOutput();
   r.err = p.readAllStandardError();
   return r;
+}
+
+/// `repnas ARGS` with every file it writes limited to `bytes` (RLIMIT_FSIZE, via util-linux's
+/// prlimit): a write past the limit fails with EFBIG, as a write to a full disk fails.
+Run runCliWithFileLimit(qint64 bytes, const QStringList& args) {
+  QProcess p;
+  p.start("prlimit", QStringList{QString("--fsize=%1").arg(bytes), "--", REPNAS_CLI} + args);
+  Run r;
+  if (!p.waitForFinished(300000)) return r;
+  r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+  r.out = p.readAllStandardOutput();
+  r.err = p.readAllStandardError();
+  return r;
+}
+
+/// Files of `dir` whose name says they are a temporary of an atomic write.
+QStringList temporaryFiles(const QString& dir) {
+  return QDir(dir).entryList({"*.tmp*"}, QDir::Files);
 }
 
 }  // namespace
@@ -208,6 +228,107 @@ class TestCli : public QObject {
     const auto refused = runCli({"search", "--out", killed, "--resume", "--set", "epochs=9"});
     QCOMPARE(refused.exit_code, 2);
     QVERIFY(refused.err.contains("only --set threads=N"));
+  }
+
+  // Fault injection of the write paths: each write fails in turn; the run or the export ends
+  // with a message and exit 1, nothing saved before is damaged, no temporary file stays, and
+  // the run resumes once the space is back.
+  void fullDiskWhileWritingCheckpointEndsTheRunFailed() {
+    const QString full = tmp_.filePath("run");  // the completed run of searchWritesTheRunDirectory
+    const qint64 checkpoint = QFileInfo(full + "/checkpoint.pt").size();
+    const qint64 log = QFileInfo(full + "/events.jsonl").size();
+    QVERIFY2(checkpoint > 2 * log, "the limit must fall between the log and the checkpoint");
+    const qint64 limit = (checkpoint + log) / 2;
+
+    const QString out = tmp_.filePath("fulldisk");
+    auto r = runCliWithFileLimit(limit, searchArgs(out, 3));
+    QCOMPARE(r.exit_code, 1);
+    QVERIFY2(r.err.contains("checkpoint.pt") && r.err.contains("File too large"), r.err.constData());
+    QVERIFY2(!r.err.contains("terminate called"), r.err.constData());
+    QVERIFY2(temporaryFiles(out).isEmpty(), qPrintable(temporaryFiles(out).join(", ")));
+    const auto events = readEvents(out + "/events.jsonl");
+    QVERIFY(!events.isEmpty());
+    QCOMPARE(events.last()["type"].toString(), QString("finished"));  // a monitor sees the end
+    QCOMPARE(events.last()["status"].toString(), QString("failed"));
+    QVERIFY(!QFile::exists(out + "/checkpoint.pt"));  // no torn checkpoint in its place
+
+    // A second run reaches its first checkpoint; then the disk fills while it writes the next.
+    const QString later = tmp_.filePath("fulldisk2");
+    QVERIFY(runCli(searchArgs(later, 1)).exit_code == 0);
+    const QByteArray good = [&] { QFile f(later + "/checkpoint.pt"); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+    r = runCliWithFileLimit(limit, {"search", "--out", later, "--resume", "--quiet", "--override",
+                                    "--set", "fixed_epochs=2"});
+    QCOMPARE(r.exit_code, 1);
+    QVERIFY(temporaryFiles(later).isEmpty());
+    const QByteArray after = [&] { QFile f(later + "/checkpoint.pt"); f.open(QIODevice::ReadOnly); return f.readAll(); }();
+    QVERIFY(after == good);  // the last good checkpoint is untouched
+    // Space again: the run resumes (the log's last line was whole: it starts a fresh one).
+    r = runCli({"search", "--out", later, "--resume", "--quiet", "--override", "--set", "fixed_epochs=2"});
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    for (const auto& e : readEvents(later + "/events.jsonl")) QVERIFY(e.contains("type"));
+  }
+
+  void fullDiskWhileWritingTheEventLogEndsTheRunFailed() {
+    const QString out = tmp_.filePath("fulllog");
+    const auto r = runCliWithFileLimit(4096, searchArgs(out, 3));
+    QCOMPARE(r.exit_code, 1);
+    QVERIFY2(r.err.contains("File too large") && !r.err.contains("terminate called"), r.err.constData());
+    QVERIFY(temporaryFiles(out).isEmpty());
+    // Every line in the log is whole.
+    QFile f(out + "/events.jsonl");
+    if (f.open(QIODevice::ReadOnly)) {
+      const auto bytes = f.readAll();
+      QVERIFY(bytes.isEmpty() || bytes.endsWith('\n'));
+    }
+  }
+
+  void fullDiskWhileExportingLeavesNoFile() {
+    const QString run = tmp_.filePath("run");
+    const QString onnx = tmp_.filePath("limited.onnx");
+    const auto r = runCliWithFileLimit(20000, {"export", run, "--onnx", onnx, "--threads", "1"});
+    QCOMPARE(r.exit_code, 1);
+    QVERIFY2(r.err.contains("limited.onnx") && !r.err.contains("terminate called"), r.err.constData());
+    QVERIFY(!QFile::exists(onnx));
+    QVERIFY(temporaryFiles(tmp_.path()).isEmpty());
+    const QString ts = tmp_.filePath("limited.pt");
+    const auto t = runCliWithFileLimit(20000, {"export", run, "--torchscript", ts, "--threads", "1"});
+    QCOMPARE(t.exit_code, 1);
+    QVERIFY2(t.err.contains("limited.pt") && !t.err.contains("terminate called"), t.err.constData());
+    QVERIFY(!QFile::exists(ts));
+    QVERIFY(temporaryFiles(tmp_.path()).isEmpty());
+  }
+
+  void editedConfigIsRefusedOnResumeAndAnOverrideIsRecorded() {
+    const QString out = tmp_.filePath("edited");
+    QVERIFY(runCli(searchArgs(out, 1)).exit_code == 0);
+    QFile cfg(out + "/config.json");
+    QVERIFY(cfg.open(QIODevice::ReadOnly));
+    const QByteArray original = cfg.readAll();
+    cfg.close();
+    auto edited = QJsonDocument::fromJson(original).object();
+    edited["seed"] = 7;
+    QVERIFY(cfg.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    cfg.write(QJsonDocument(edited).toJson());
+    cfg.close();
+    auto r = runCli({"search", "--out", out, "--resume", "--quiet"});
+    QCOMPARE(r.exit_code, 1);
+    QVERIFY2(r.err.contains("config key 'seed'") && r.err.contains("edited"), r.err.constData());
+    QVERIFY(cfg.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    cfg.write(original);
+    cfg.close();
+    // lr only with --override; then it is applied and recorded.
+    r = runCli({"search", "--out", out, "--resume", "--quiet", "--set", "lr=0.01"});
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("--override"), r.err.constData());
+    r = runCli({"search", "--out", out, "--resume", "--quiet", "--override", "--set", "lr=0.01",
+                "--set", "epochs=2", "--set", "fixed_epochs=1"});
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    bool recorded = false;
+    for (const auto& e : readEvents(out + "/events.jsonl"))
+      if (e["type"].toString() == "run_started" && e["resumed"].toBool())
+        recorded |= e["resume_changes"].toArray().contains(QJsonValue("lr: 0.1 -> 0.01"));
+    QVERIFY(recorded);
+    QCOMPARE(readJsonFile(out + "/config.json")["lr"].toDouble(), 0.01);
   }
 
   void interruptStopsCleanlyWithACheckpoint() {

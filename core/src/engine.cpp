@@ -32,7 +32,8 @@ using Clock = std::chrono::steady_clock;
 EventLogWriter::EventLogWriter(const std::string& path, bool append) : path_(path) {
   if (const auto problem = notARegularFile(path, /*refuse_symlink=*/false); !problem.empty())
     throw Error("cannot open event log " + path + ": it " + problem);
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+  // Read-write: appending checks the last byte (a torn line) first.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
   if (fd_ < 0) throw Error("cannot open event log " + path + " for writing: " + std::strerror(errno));
   struct stat st {};
   if (append && ::fstat(fd_, &st) == 0 && st.st_size > 0) {
@@ -98,6 +99,7 @@ struct Engine::Impl {
   RunConfig config;
   std::string run_dir;
   bool resume = false;
+  std::vector<std::string> resume_changes;   // "lr: 0.1 -> 0.05"
   std::vector<Observer*> observers;
 
   // Commands, posted from any thread.
@@ -270,11 +272,36 @@ struct Engine::Impl {
     emit(CheckpointSaved{path, step, static_cast<int>(step / steps_per_epoch)});
   }
 
+  /// config.json must be the configuration the checkpoint was written with (a version-1
+  /// checkpoint's is read with version 1's meaning), but for `threads` and the changes asked
+  /// for with this resume.
+  void checkConfigMatchesCheckpoint(const json& checkpoint_config, const std::string& path) const {
+    json saved, found;
+    try {
+      saved = json::parse(configToJson(configFromJson(checkpoint_config.dump(), /*version_when_absent=*/1)));
+    } catch (const ConfigError& e) {
+      throw Error("cannot read checkpoint " + path + ": its configuration: " + e.what());
+    }
+    found = json::parse(configToJson(config));
+    for (auto it = saved.begin(); it != saved.end(); ++it) {
+      const bool asked = std::any_of(resume_changes.begin(), resume_changes.end(), [&](const std::string& c) {
+        return c.rfind(it.key() + ": ", 0) == 0;
+      });
+      if (asked || it.key() == "threads" || !found.contains(it.key()) || found[it.key()] == it.value()) continue;
+      throw ConfigError("cannot resume: config key '" + it.key() + "' in " + run_dir +
+                        "/config.json is " + clippedText(found[it.key()].dump()) + " but the checkpoint was "
+                        "written with " + clippedText(it.value().dump()) + ": config.json was edited; "
+                        "restore it (a resume may change threads, and lr, epochs or fixed_epochs with "
+                        "--override --set KEY=VALUE)");
+    }
+  }
+
   void loadCheckpoint() {
     const auto path = (fs::path(run_dir) / "checkpoint.pt").string();
     auto archive = readRunArchive(path);
     try {
       const auto meta = json::parse(archive.meta);
+      checkConfigMatchesCheckpoint(meta.at("config"), path);
       step = meta.at("step");
       fixed = meta.at("fixed");
       fixed_masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
@@ -391,6 +418,7 @@ struct Engine::Impl {
     info.total_steps = total_steps;
     info.start_step = step;
     info.resumed = resume;
+    info.resume_changes = resume_changes;
     info.budget = budget;
     info.alpha = alphaVector();
     return info;
@@ -672,7 +700,13 @@ RunConfig retrainConfig(const std::string& run_dir) {
   return config;
 }
 
-Engine::Engine(const RunConfig& config, const std::string& run_dir, bool resume)
+const std::vector<std::string>& resumeChangeableKeys() {
+  static const std::vector<std::string> keys = {"lr", "epochs", "fixed_epochs"};
+  return keys;
+}
+
+Engine::Engine(const RunConfig& config, const std::string& run_dir, bool resume,
+               const std::vector<std::string>& resume_changes)
     : impl_(std::make_unique<Impl>()) {
   impl_->run_dir = run_dir;
   impl_->resume = resume;
@@ -683,6 +717,18 @@ Engine::Engine(const RunConfig& config, const std::string& run_dir, bool resume)
     impl_->config.threads = config.threads;
     if (!fs::exists(fs::path(run_dir) / "checkpoint.pt"))
       throw Error("cannot resume: no checkpoint.pt in " + run_dir);
+    const json before = json::parse(configToJson(impl_->config));
+    for (const auto& change : resume_changes) {
+      const std::string key = change.substr(0, change.find('='));
+      const auto& keys = resumeChangeableKeys();
+      if (std::find(keys.begin(), keys.end(), key) == keys.end())
+        throw ConfigError("config key '" + clippedText(key) + "': a resumed run cannot change it "
+                          "(only lr, epochs and fixed_epochs, and threads)");
+      applyConfigOverride(impl_->config, change);
+      const json after = json::parse(configToJson(impl_->config));
+      impl_->resume_changes.push_back(key + ": " + before.at(key).dump() + " -> " + after.at(key).dump());
+    }
+    impl_->config.validate();
   } else {
     config.validate();
     impl_->config = config;

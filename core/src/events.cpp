@@ -283,7 +283,8 @@ struct ToJson {
             {"epochs", e.epochs}, {"warmup_epochs", e.warmup_epochs},
             {"search_epochs", e.search_epochs}, {"steps_per_epoch", e.steps_per_epoch},
             {"total_steps", e.total_steps}, {"start_step", e.start_step},
-            {"resumed", e.resumed}, {"budget", budgetJson(e.budget)}, {"alpha", e.alpha}};
+            {"resumed", e.resumed}, {"resume_changes", e.resume_changes},
+            {"budget", budgetJson(e.budget)}, {"alpha", e.alpha}};
   }
   json operator()(const StepSnapshot& e) const {
     return {{"type", "step"}, {"step", e.step}, {"epoch", e.epoch},
@@ -377,6 +378,11 @@ Event eventFromJson(const std::string& line) {
         e.total_steps = integerField<int64_t>(j, "total_steps", 0);
         e.start_step = integerField<int64_t>(j, "start_step", 0, e.total_steps);
         e.resumed = boolField(j, "resumed");
+        if (j.contains("resume_changes"))  // since format 2 of the run archives
+          for (const auto& c : listField(j, "resume_changes", 16)) {
+            if (!c.is_string()) badField("resume_changes", "expected strings");
+            e.resume_changes.push_back(c.get<std::string>());
+          }
         e.budget = budgetFromJson(field(j, "budget"));
         e.alpha = floatsField(j, "alpha");
         if (e.budget.layer_min.size() != e.layers.size())

@@ -279,7 +279,15 @@ void writeTorchScript(const FoldedModel& m, const std::string& path) {
   src << "    return torch.addmm(self.head_bias, h, self.head_weight.t())\n";
   module.define(src.str());
   module.eval();
-  writeAtomically(path, [&](const std::string& tmp) { module.save(tmp); });
+  // In memory first: LibTorch's file writer aborts the process (it throws from a destructor)
+  // when the disk is full; the atomic writer reports it instead.
+  std::ostringstream bytes;
+  try {
+    module.save(bytes);
+  } catch (const c10::Error& e) {
+    throw Error("cannot write " + path + ": " + torchMessage(e));
+  }
+  writeTextAtomically(path, bytes.str());
 }
 
 namespace {

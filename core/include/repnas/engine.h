@@ -22,8 +22,12 @@ namespace repnas {
 class Engine {
  public:
   /// @brief Prepares a run; validates the configuration (ConfigError). With `resume`, the
-  /// configuration is read from run_dir/config.json and only `threads` is taken from `config`.
-  Engine(const RunConfig& config, const std::string& run_dir, bool resume = false);
+  /// configuration is read from run_dir/config.json and only `threads` is taken from `config`;
+  /// `resume_changes` ("key=value", keys in resumeChangeableKeys()) change the saved
+  /// configuration on purpose, and the run_started event records them. config.json must
+  /// otherwise be what the checkpoint was written with: an edit is refused naming the key.
+  Engine(const RunConfig& config, const std::string& run_dir, bool resume = false,
+         const std::vector<std::string>& resume_changes = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -42,6 +46,10 @@ class Engine {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// @brief The keys a resumed run may change on request (`repnas search --resume --override
+/// --set KEY=VALUE`): lr, epochs, fixed_epochs. `threads` may always change.
+const std::vector<std::string>& resumeChangeableKeys();
 
 /// @brief The configuration that trains the architecture a search in `run_dir` found, from
 /// scratch (the protocol's retraining, `repnas retrain`): the search's configuration with mode

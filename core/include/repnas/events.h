@@ -44,6 +44,8 @@ struct RunInfo {
   int64_t total_steps = 0;
   int64_t start_step = 0;  ///< > 0 when resumed
   bool resumed = false;
+  /// Configuration changes asked for when resuming, e.g. "lr: 0.1 -> 0.05" (empty otherwise).
+  std::vector<std::string> resume_changes;
   Budget budget;
   std::vector<float> alpha;  ///< [L × 6] at start (zeros for a new run)
 };

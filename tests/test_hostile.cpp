@@ -1,0 +1,367 @@
+// Issue #15's failures, one test each, named after the failure: hostile files, full disks,
+// absurd configs. Private headers (readers callable on their own), so torch before Qt.
+#include <torch/torch.h>
+
+#include <QtTest>
+
+#include <QTemporaryDir>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "folded_model.h"
+#include "repnas/config.h"
+#include "repnas/engine.h"
+#include "repnas/export.h"
+#include "run_files.h"
+#include "synthetic_data.h"
+
+using namespace repnas;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string readAll(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+void writeAll(const fs::path& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+/// The message of the Error `f` throws ("" when it throws none).
+template <typename F>
+std::string errorOf(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+/// Throws from onStep after `after` steps: an event log on a disk that just filled up.
+class FailingObserver : public Observer {
+ public:
+  explicit FailingObserver(int after) : after_(after) {}
+  void onStep(const StepSnapshot&) override {
+    if (++steps_ > after_) throw Error("cannot write the event log x: No space left on device");
+  }
+  int steps_ = 0;
+
+ private:
+  int after_;
+};
+
+struct Recorder : Observer {
+  std::vector<RunFinished> finished;
+  int steps = 0;
+  void onStep(const StepSnapshot&) override { ++steps; }
+  void onFinished(const RunFinished& f) override { finished.push_back(f); }
+};
+
+}  // namespace
+
+class TestHostile : public QObject {
+  Q_OBJECT
+  QTemporaryDir tmp_;
+  std::string data_, run_;
+
+  fs::path path(const std::string& name) const { return fs::path(tmp_.path().toStdString()) / name; }
+
+  RunConfig tinyConfig() const {
+    RunConfig c;
+    c.dataset = "idx";
+    c.data_dir = data_;
+    c.epochs = 1;
+    c.warmup_epochs = 0;
+    c.search_epochs = 1;
+    c.fixed_epochs = 1;
+    c.batch_size = 32;
+    c.threads = 1;
+    return c;
+  }
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QVERIFY(tmp_.isValid());
+    data_ = path("data").string();
+    fs::create_directories(data_);
+    testing::writeIdxDataset(data_, 96, 64, 12, 12);
+    run_ = path("run").string();
+    fs::create_directories(run_);
+    Engine engine(tinyConfig(), run_);
+    EventLogWriter log((fs::path(run_) / "events.jsonl").string(), false);
+    engine.addObserver(&log);
+    const auto r = engine.run();
+    QVERIFY2(r.status == "completed", r.message.c_str());
+  }
+
+  // ---------------------------------------------------------------- crashes and aborts
+
+  void observerExceptionDoesNotEscapeRunAndOthersStillHearTheEnd() {
+    Engine engine(tinyConfig(), path("observer").string());
+    FailingObserver failing(2);
+    Recorder rec;
+    engine.addObserver(&failing);
+    engine.addObserver(&rec);
+    RunFinished r;
+    try {
+      r = engine.run();
+    } catch (...) {
+      QFAIL("Engine::run threw");
+    }
+    QCOMPARE(QString::fromStdString(r.status), QString("failed"));
+    QVERIFY2(contains(r.message, "No space left on device"), r.message.c_str());
+    QCOMPARE(failing.steps_, 3);  // no more events after it threw
+    QCOMPARE(rec.finished.size(), size_t(1));  // the observer after it heard the end
+    QCOMPARE(rec.steps, 3);
+  }
+
+  void archiveWriteFailureLeavesNoTemporaryFileAndTheOldFileIntact() {
+    // A folder where the archive should go: the write fails; the old file stays as it was.
+    const auto dir = path("archive");
+    fs::create_directories(dir);
+    const auto target = dir / "weights.pt";
+    writeAll(target, "old");
+    torch::serialize::OutputArchive content;
+    content.write("x", torch::ones({3}));
+    // Unwritable folder (as root the permission is ignored, so fill the name with a folder).
+    fs::create_directories(dir / ("weights.pt.tmp" + std::to_string(::getpid())));
+    const auto why = errorOf([&] { writeRunArchive(target.string(), "{}", content); });
+    QVERIFY2(contains(why, target.string()), why.c_str());
+    QCOMPARE(QString::fromStdString(readAll(target)), QString("old"));
+    fs::remove_all(dir / ("weights.pt.tmp" + std::to_string(::getpid())));
+    // And then it works, and reads back checked.
+    writeRunArchive(target.string(), "{\"a\": 1}", content);
+    auto back = readRunArchive(target.string());
+    QVERIFY(back.checked);
+    QCOMPARE(QString::fromStdString(back.meta), QString("{\"a\": 1}"));
+    for (const auto& e : fs::directory_iterator(dir))
+      QVERIFY2(e.path().filename() == "weights.pt", e.path().c_str());
+  }
+
+  void onnxWithGroupZeroIsRefusedNotADivisionByZero() {
+    FoldedModel m;
+    m.in_channels = 1;
+    m.height = m.width = 12;
+    m.num_classes = 2;
+    m.mean = {0.5};
+    m.std = {0.25};
+    FoldedLayer f;
+    f.in_channels = 1;
+    f.out_channels = 2;
+    f.groups = 0;
+    f.weight.assign(18, 0.f);
+    f.bias.assign(2, 0.f);
+    m.layers.push_back(f);
+    m.head_weight.assign(4, 0.f);
+    m.head_bias.assign(2, 0.f);
+    QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "groups 0"));
+    m.layers[0].groups = 1;
+    validateFoldedModel(m);  // the same model with group 1 is fine
+    m.layers[0].padding = 300;
+    QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "padding 300"));
+    m.layers[0].padding = 1;
+    m.layers.assign(kMaxNetworkLayers + 1, m.layers[0]);
+    QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "number of layers"));
+  }
+
+  void eventLineWithEmptyLayerMaxIsRefusedWhereItIsParsed() {
+    // A real run_started line with its budget's layer_max emptied (the GUI segfaulted on it).
+    std::ifstream in(fs::path(run_) / "events.jsonl");
+    std::string line;
+    std::getline(in, line);
+    QVERIFY2(!line.empty(), ("empty first line; size " + std::to_string(fs::file_size(fs::path(run_) / "events.jsonl"))).c_str());
+    const std::string first_line = line;
+    auto j = json::parse(line);
+    QCOMPARE(QString::fromStdString(j["type"].get<std::string>()), QString("run_started"));
+    eventFromJson(j.dump());  // as written: fine
+    j["budget"]["layer_max"] = json::array();
+    QVERIFY(contains(errorOf([&] { eventFromJson(j.dump()); }), "layer_max"));
+    // A run of 1,000 layers, a float where a step count belongs, a group of 0.
+    auto many = json::parse(line);
+    for (int i = 0; i < 1000; ++i) many["layers"].push_back(many["layers"][0]);
+    QVERIFY(contains(errorOf([&] { eventFromJson(many.dump()); }), "layers"));
+    auto fraction = json::parse(line);
+    fraction["total_steps"] = 1e300;
+    QVERIFY(contains(errorOf([&] { eventFromJson(fraction.dump()); }), "total_steps"));
+    auto groups = json::parse(line);
+    groups["layers"][0]["block"]["groups"] = 0;
+    QVERIFY(contains(errorOf([&] { eventFromJson(groups.dump()); }), "groups"));
+    // A step whose α does not match its mask.
+    std::getline(in, line);
+    QVERIFY2(!line.empty(), "no second line");
+    auto step = json::parse(line);
+    QCOMPARE(QString::fromStdString(step["type"].get<std::string>()), QString("step"));
+    step["alpha"] = json::array({1.0});
+    QVERIFY(contains(errorOf([&] { eventFromJson(step.dump()); }), "alpha"));
+    // A step of another network does not fit this run.
+    const auto info = std::get<RunInfo>(eventFromJson(first_line));
+    StepSnapshot other;
+    other.mask.resize(info.layers.size() + 1);
+    QVERIFY(eventMismatch(other, info).has_value());
+    other.mask.resize(info.layers.size());
+    QVERIFY(!eventMismatch(other, info).has_value());
+    QVERIFY(contains(errorOf([&] { eventFromJson(std::string(kMaxEventLineBytes + 1, ' ')); }), "longer"));
+  }
+
+  // ---------------------------------------------------------------- hangs and memory
+
+  void absurdThreadCountIsRefusedBeforeAnyThreadStarts() {
+    RunConfig c = tinyConfig();
+    c.threads = 100000;
+    const auto why = errorOf([&] { Engine e(c, path("threads").string()); });
+    QVERIFY2(contains(why, "config key 'threads'") && contains(why, "must be in 0.."), why.c_str());
+    QVERIFY(!fs::exists(path("threads")));
+  }
+
+  void modelFileThatIsADeviceIsRefused() {
+    const auto link = path("zero.onnx");
+    fs::create_symlink("/dev/zero", link);
+    const auto why = errorOf([&] { evaluateExport(link.string(), {"idx", data_}, 10, 1); });
+    QVERIFY2(contains(why, "not a regular file"), why.c_str());
+  }
+
+  void specWeightsOutsideItsFolderAreNotRead() {
+    ExportRequest req;
+    req.run_dir = run_;
+    req.spec_path = path("m.json").string();
+    req.threads = 1;
+    QVERIFY(exportRun(req).exported);
+    auto spec = json::parse(readAll(req.spec_path));
+    spec["weights"] = "../../../../etc/passwd";
+    writeAll(path("evil.json"), spec.dump());
+    auto why = errorOf([&] { evaluateExport(path("evil.json").string(), {"idx", data_}, 10, 1); });
+    QVERIFY2(contains(why, "must name a file in the spec's folder"), why.c_str());
+    // Padding of 400 and a layer repeated beyond what the product builds.
+    spec = json::parse(readAll(req.spec_path));
+    spec["layers"][0]["padding"] = 400;
+    writeAll(path("pad.json"), spec.dump());
+    why = errorOf([&] { evaluateExport(path("pad.json").string(), {"idx", data_}, 10, 1); });
+    QVERIFY2(contains(why, "pad.json") && contains(why, "padding 400"), why.c_str());
+    // Overlapping tensors in the safetensors file.
+    auto bytes = readAll(path("m.safetensors"));
+    uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) n |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+    auto header = json::parse(bytes.substr(8, n));
+    header["layer0.bias"]["data_offsets"] = header["layer0.weight"]["data_offsets"];
+    const std::string h = header.dump();
+    std::string length(8, '\0');
+    for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((h.size() >> (8 * i)) & 0xff);
+    writeAll(path("overlap.safetensors"), length + h + bytes.substr(8 + n));
+    spec = json::parse(readAll(req.spec_path));
+    spec["weights"] = "overlap.safetensors";
+    writeAll(path("overlap.json"), spec.dump());
+    why = errorOf([&] { evaluateExport(path("overlap.json").string(), {"idx", data_}, 10, 1); });
+    QVERIFY2(contains(why, "overlapping"), why.c_str());
+  }
+
+  // ---------------------------------------------------------------- data integrity
+
+  void flippedBitsInsideSavedTensorsAreDetected() {
+    const auto copy = path("flipped");
+    fs::create_directories(copy);
+    for (const char* f : {"config.json", "weights.pt", "events.jsonl", "arch.json"})
+      fs::copy_file(fs::path(run_) / f, copy / f);
+    auto bytes = readAll(copy / "weights.pt");
+    // Flip an exponent bit in the middle of the file (inside the content tensor's data).
+    bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x40);
+    writeAll(copy / "weights.pt", bytes);
+    const auto why = errorOf([&] { evaluateExport(copy.string(), {"idx", data_}, 10, 1); });
+    QVERIFY2(contains(why, "weights.pt") && (contains(why, "damaged") || contains(why, "cannot read")), why.c_str());
+  }
+
+  void divergingLastUpdateOfAnEpochDoesNotReachTheCheckpoint() {
+    // One step per epoch, so that the update before each checkpoint is the one that diverges.
+    RunConfig c = tinyConfig();
+    c.mode = "plain";
+    c.epochs = 1;
+    c.batch_size = 96;
+    const auto dir = path("diverge");
+    {
+      Engine engine(c, dir.string());
+      QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+    }
+    const auto good = readAll(dir / "checkpoint.pt");
+    {
+      Engine engine(c, dir.string(), /*resume=*/true, {"lr=1e20", "epochs=3"});
+      const auto r = engine.run();
+      QCOMPARE(QString::fromStdString(r.status), QString("failed"));
+      QVERIFY2(contains(r.message, "last update of epoch 1") && contains(r.message, "intact"), r.message.c_str());
+    }
+    QVERIFY(readAll(dir / "checkpoint.pt") == good);  // the diverged state was not saved
+    // The same resume with a lower lr works from that checkpoint.
+    Engine engine(c, dir.string(), /*resume=*/true, {"lr=0.05", "epochs=3"});
+    const auto r = engine.run();
+    QVERIFY2(r.status == "completed", r.message.c_str());
+  }
+
+  void tornEventLogLineIsEndedAndTheNextEventStartsAFreshLine() {
+    const auto log = path("torn.jsonl");
+    writeAll(log, "{\"type\": \"step\", \"st");
+    {
+      EventLogWriter w(log.string(), /*append=*/true);
+      w.onEvent(CheckpointSaved{"x", 3, 0});
+    }
+    std::ifstream in(log);
+    std::string first, second;
+    std::getline(in, first);
+    std::getline(in, second);
+    QVERIFY2(!second.empty(), readAll(log).c_str());
+    QVERIFY(!errorOf([&] { eventFromJson(first); }).empty());  // the torn line: skipped by readers
+    QVERIFY(std::holds_alternative<CheckpointSaved>(eventFromJson(second)));
+  }
+
+  void eventLogThatCannotBeOpenedSaysWhy() {
+    const auto why = errorOf([&] { EventLogWriter w(path("no/such/folder/events.jsonl").string(), false); });
+    QVERIFY2(contains(why, "No such file or directory"), why.c_str());
+  }
+
+  void exportOntoADeviceNodeIsRefused() {
+    ExportRequest req;
+    req.run_dir = run_;
+    req.onnx_path = "/dev/null";
+    req.threads = 1;
+    const auto why = errorOf([&] { exportRun(req); });
+    QVERIFY2(contains(why, "/dev/null") && contains(why, "refusing to replace it"), why.c_str());
+    QVERIFY(fs::is_character_file("/dev/null"));
+  }
+
+  void integerConfigValuesDoNotWrap() {
+    RunConfig c;
+    auto why = errorOf([&] { applyConfigOverrides(c, {"epochs=4294967297"}); });
+    QVERIFY2(contains(why, "config key 'epochs'") && contains(why, "out of range"), why.c_str());
+    why = errorOf([&] { applyConfigOverrides(c, {"epochs=1e12"}); });
+    QVERIFY2(contains(why, "1000000000000 is out of range") && !contains(why, "got -2147483648"), why.c_str());
+    why = errorOf([&] { applyConfigOverrides(c, {"seed=18446744073709551616"}); });
+    QVERIFY2(contains(why, "config key 'seed'"), why.c_str());
+    why = errorOf([&] { applyConfigOverrides(c, {"lr=1e400"}); });
+    QVERIFY2(contains(why, "config key 'lr'") && !contains(why, "json.exception"), why.c_str());
+    why = errorOf([&] { applyConfigOverrides(c, {"layer_min=[4294967297]"}); });
+    QVERIFY2(contains(why, "config key 'layer_min'"), why.c_str());
+    why = errorOf([&] { applyConfigOverrides(c, {"mode=" + std::string(10 << 20, 'x')}); });
+    QVERIFY2(why.size() < 400, why.substr(0, 200).c_str());  // not echoed in full
+    why = errorOf([&] { loadConfigFile(tmp_.path().toStdString()); });
+    QVERIFY2(contains(why, "is a folder"), why.c_str());
+  }
+
+  void staleTemporaryFilesOfAKilledWriteAreRemoved() {
+    const auto dir = path("stale");
+    fs::create_directories(dir);
+    writeAll(dir / "weights.pt.tmp999999999", "x");  // no such process
+    writeAll(dir / "notes.txt.tmp1", "x");           // not ours: kept
+    QCOMPARE(removeStaleTemporaryFiles(dir.string()), 1);
+    QVERIFY(!fs::exists(dir / "weights.pt.tmp999999999"));
+    QVERIFY(fs::exists(dir / "notes.txt.tmp1"));
+  }
+};
+
+QTEST_GUILESS_MAIN(TestHostile)
+#include "test_hostile.moc"
