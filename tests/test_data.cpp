@@ -353,9 +353,11 @@ class TestData : public QObject {
   void errorAbsurdHeader() {
     const auto p = path("absurd");
     writeFile(p, idxImages(0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, Bytes(64, 1)));
-    VERIFY_DATA_ERROR([&] { readIdxImages(p); }, p, "truncated", "4294967295 images");
+    VERIFY_DATA_ERROR([&] { readIdxImages(p); }, p, "too large", "4294967295 images");
     writeFile(p, idxImages(0x10000, 0x10000, 0x10000, Bytes(64, 1)));
-    VERIFY_DATA_ERROR([&] { readIdxImages(p); }, p, "truncated");
+    VERIFY_DATA_ERROR([&] { readIdxImages(p); }, p, "too large");
+    writeFile(p, idxImages(1000, 28, 28, Bytes(64, 1)));  // plausible header, short file
+    VERIFY_DATA_ERROR([&] { readIdxImages(p); }, p, "truncated", "784016 bytes");
     writeFile(p, idxImages(0, 28, 28, {}));
     VERIFY_DATA_ERROR([&] { readIdxImages(p); }, p, "empty");
     writeFile(p, idxImages(3, 0, 28, {}));
@@ -371,6 +373,39 @@ class TestData : public QObject {
     labels.push_back(0);
     writeFile(q, labels);
     VERIFY_DATA_ERROR([&] { readIdxLabels(q); }, q, "trailing");
+  }
+
+  // A gzip bomb: a valid header for one 1x1 image, then 300 MB of zeros (about 300 kB
+  // compressed). It is refused as trailing data after decoding at most 64 MiB of the rest, and
+  // a header that claims more than a data file may hold is refused before anything is decoded.
+  void gzipBombIsRefusedWithoutDecodingItWhole() {
+    const auto p = path("bomb.gz");
+    gzFile f = gzopen(p.c_str(), "wb9");
+    QVERIFY(f);
+    const Bytes header = idxImages(1, 1, 1, Bytes(1, 7));
+    gzwrite(f, header.data(), static_cast<unsigned>(header.size()));
+    const Bytes zeros(1 << 20, 0);
+    for (int i = 0; i < 300; ++i) gzwrite(f, zeros.data(), static_cast<unsigned>(zeros.size()));
+    gzclose(f);
+    QVERIFY(std::filesystem::file_size(p) < (2u << 20));
+    QElapsedTimer t;
+    t.start();
+    VERIFY_DATA_ERROR([&] { readIdxImages(p); }, p, "trailing data", "more than");
+    qInfo("refused in %lld ms", static_cast<long long>(t.elapsed()));
+    // Trailing bytes that are not a gzip member.
+    const auto q = path("junk.gz");
+    writeFile(q, idxLabels({1, 2}), true);
+    {
+      std::ofstream out(q, std::ios::app | std::ios::binary);
+      out << "junk";
+    }
+    VERIFY_DATA_ERROR([&] { readIdxLabels(q); }, q, "trailing data");
+  }
+
+  void dataFileThatIsNotARegularFileIsRefused() {
+    const auto link = path("zero-images");
+    std::filesystem::create_symlink("/dev/zero", link);
+    VERIFY_DATA_ERROR([&] { readIdxImages(link); }, link, "not a regular file");
   }
 
   void errorLabelOutOfRange() {

@@ -1,11 +1,12 @@
 // Data set readers, validation, normalisation, augmentation and batching (see data.h).
 //
-// Every file is read whole through zlib's gzread, which passes plain files through unchanged,
-// and checked against its header before any tensor is shaped from it: sizes are computed with
-// overflow checks, so an absurd header is reported as a truncated file instead of being
-// allocated. Torch is only called on inputs that were validated first, so no c10::Error
-// escapes on a bad file.
+// The formats themselves are parsed on bytes by data_formats.cpp (no torch, fuzzed): a file is
+// read as stored (a regular file, bounded), decoded only as far as its header says it holds,
+// and turned into tensors here once it is valid, so no c10::Error escapes on a bad file.
 #include "data.h"
+
+#include "data_formats.h"
+#include "input_file.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <zlib.h>
@@ -26,67 +27,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr uint32_t kIdxImagesMagic = 0x00000803;
-constexpr uint32_t kIdxLabelsMagic = 0x00000801;
 constexpr int64_t kCifarSide = 32;
 constexpr int64_t kCifarChannels = 3;
-constexpr int64_t kCifarImageBytes = kCifarChannels * kCifarSide * kCifarSide;  // 3072
-constexpr int64_t kCifarRecordBytes = 1 + kCifarImageBytes;                       // 3073
-constexpr int kCifarClasses = 10;
-// Larger than any image data set this program is meant for; stops a gzip bomb or a wrong file
-// from exhausting memory.
-constexpr uint64_t kMaxFileBytes = uint64_t{8} << 30;
-
-[[noreturn]] void fail(const std::string& path, const std::string& problem) {
-  throw DataError(path + ": " + problem);
-}
-
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08X", v);
-  return buf;
-}
-
-uint32_t bigEndian32(const std::vector<uint8_t>& bytes, size_t offset) {
-  return (uint32_t{bytes[offset]} << 24) | (uint32_t{bytes[offset + 1]} << 16) |
-         (uint32_t{bytes[offset + 2]} << 8) | uint32_t{bytes[offset + 3]};
-}
-
-// a * b, or false on uint64 overflow.
-bool mulChecked(uint64_t a, uint64_t b, uint64_t& out) { return !__builtin_mul_overflow(a, b, &out); }
-
-// A uint8 tensor of `sizes` holding bytes [offset, offset + numel) of `bytes` (copied).
-torch::Tensor bytesToTensor(const std::vector<uint8_t>& bytes, size_t offset,
-                            std::vector<int64_t> sizes) {
-  auto view = torch::from_blob(const_cast<uint8_t*>(bytes.data() + offset), sizes, torch::kUInt8);
-  return view.clone();
-}
-
-// The first index whose label is >= num_classes, or -1.
-int64_t firstLabelOutOfRange(const torch::Tensor& labels, int num_classes) {
-  const auto bad = (labels >= num_classes).nonzero();
-  return bad.size(0) == 0 ? -1 : bad[0][0].item<int64_t>();
-}
-
-void checkNumClasses(const std::string& path, int num_classes) {
-  if (num_classes < 1 || num_classes > 256)
-    fail(path, "number of classes " + std::to_string(num_classes) +
-                   " is outside 1..256 (labels are single bytes)");
-}
 
 std::string shapeText(const torch::Tensor& images) {
   return std::to_string(images.size(1)) + "x" + std::to_string(images.size(2)) + "x" +
          std::to_string(images.size(3));
-}
-
-// zlib's message for a failed gzread, without the path it prefixes.
-std::string gzipProblem(gzFile file, const std::string& path) {
-  int errnum = 0;
-  const char* msg = gzerror(file, &errnum);
-  if (errnum == Z_ERRNO) return std::string("read error: ") + std::strerror(errno);
-  std::string text = msg && *msg ? msg : "unknown zlib error";
-  if (text.rfind(path + ": ", 0) == 0) text.erase(0, path.size() + 2);
-  return "corrupt gzip stream: " + text;
 }
 
 // splitmix64 finaliser: a bijection that scatters nearby inputs.
@@ -125,118 +71,51 @@ namespace data {
 // ---------------------------------------------------------------------------------------------
 // Files
 
-std::vector<uint8_t> readFileMaybeGzip(const std::string& path) {
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  if (!ec && !fs::exists(status)) fail(path, "missing file: it does not exist");
-  if (ec && ec != std::errc::no_such_file_or_directory) fail(path, "cannot access: " + ec.message());
-  if (ec) fail(path, "missing file: it does not exist");
-  if (fs::is_directory(status)) fail(path, "is a folder, not a data file");
+namespace {
 
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (!file) {
-    const int err = errno;
-    fail(path, std::string("cannot open: ") + (err ? std::strerror(err) : "out of memory"));
-  }
-  gzbuffer(file, 1 << 17);
-
-  std::vector<uint8_t> bytes;
+// The raw bytes of a data file: a regular file (not a folder, a device or a FIFO, also not
+// through a symlink), at most kMaxDataFileBytes as stored.
+std::string readDataFile(const std::string& path) {
   try {
-    // Plain files: the size is known. Gzip files grow the buffer as they decompress.
-    constexpr unsigned kChunk = 1u << 20;
-    const auto file_size = fs::file_size(path, ec);
-    if (!ec && file_size < kMaxFileBytes) bytes.reserve(static_cast<size_t>(file_size) + kChunk);
-    for (;;) {
-      const size_t old_size = bytes.size();
-      if (old_size > kMaxFileBytes)
-        fail(path, "too large: more than " + std::to_string(kMaxFileBytes >> 30) +
-                       " GiB of data (not a data set file?)");
-      bytes.resize(old_size + kChunk);
-      const int got = gzread(file, bytes.data() + old_size, kChunk);
-      if (got < 0) fail(path, gzipProblem(file, path));
-      bytes.resize(old_size + static_cast<size_t>(got));
-      if (got == 0) break;
-    }
-    // gzread reports a stream that ends early as end of file with a pending error.
-    int errnum = 0;
-    gzerror(file, &errnum);
-    if (errnum != Z_OK && errnum != Z_STREAM_END) fail(path, gzipProblem(file, path));
-  } catch (const std::bad_alloc&) {
-    gzclose(file);
-    fail(path, "out of memory while reading");
-  } catch (...) {
-    gzclose(file);
+    return readInputFile(path, kMaxDataFileBytes, "a data file");
+  } catch (const DataError&) {
     throw;
+  } catch (const Error& e) {
+    throw DataError(e.what());
   }
-  gzclose(file);
-  if (bytes.capacity() > bytes.size() + bytes.size() / 4) bytes.shrink_to_fit();
-  return bytes;
+}
+
+const uint8_t* bytesOf(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+// Owns the decoded bytes: a uint8 tensor of `sizes` copied from `bytes`.
+torch::Tensor toTensor(const std::vector<uint8_t>& bytes, std::vector<int64_t> sizes) {
+  return torch::from_blob(const_cast<uint8_t*>(bytes.data()), sizes, torch::kUInt8).clone();
+}
+
+}  // namespace
+
+std::vector<uint8_t> readFileMaybeGzip(const std::string& path) {
+  const auto raw = readDataFile(path);
+  ByteStream in(bytesOf(raw), raw.size(), path);
+  return readAll(in);
 }
 
 torch::Tensor readIdxImages(const std::string& path) {
-  const auto bytes = readFileMaybeGzip(path);
-  if (bytes.size() < 4)
-    fail(path, "truncated: " + std::to_string(bytes.size()) +
-                   " bytes, shorter than the 16-byte IDX image header");
-  const uint32_t magic = bigEndian32(bytes, 0);
-  if (magic != kIdxImagesMagic)
-    fail(path, "wrong magic number " + hex32(magic) + ", expected " + hex32(kIdxImagesMagic) +
-                   " (IDX images)");
-  if (bytes.size() < 16)
-    fail(path, "truncated: " + std::to_string(bytes.size()) +
-                   " bytes, shorter than the 16-byte IDX image header");
-  const uint64_t n = bigEndian32(bytes, 4), h = bigEndian32(bytes, 8), w = bigEndian32(bytes, 12);
-  const std::string described = std::to_string(n) + " images of " + std::to_string(h) + "x" +
-                                std::to_string(w);
-  if (n == 0 || h == 0 || w == 0) fail(path, "empty: header says " + described);
-
-  uint64_t pixels = 0, expected = 0;
-  const bool fits = mulChecked(n, h, pixels) && mulChecked(pixels, w, pixels) &&
-                    !__builtin_add_overflow(pixels, uint64_t{16}, &expected);
-  const uint64_t actual = bytes.size();
-  if (!fits)
-    fail(path, "truncated: header says " + described + " (more than 2^64 bytes) but the file has " +
-                   std::to_string(actual) + " bytes");
-  if (actual < expected)
-    fail(path, "truncated: header says " + described + " (" + std::to_string(expected) +
-                   " bytes) but the file has " + std::to_string(actual) + " bytes");
-  if (actual > expected)
-    fail(path, "trailing data: header says " + described + " (" + std::to_string(expected) +
-                   " bytes) but the file has " + std::to_string(actual) + " bytes");
-  return bytesToTensor(bytes, 16,
-                       {static_cast<int64_t>(n), 1, static_cast<int64_t>(h), static_cast<int64_t>(w)});
+  const auto raw = readDataFile(path);
+  ByteStream in(bytesOf(raw), raw.size(), path);
+  const auto images = parseIdxImages(in);
+  return toTensor(images.pixels, {static_cast<int64_t>(images.n), 1, static_cast<int64_t>(images.height),
+                                  static_cast<int64_t>(images.width)});
 }
 
 torch::Tensor readIdxLabels(const std::string& path, int num_classes) {
-  checkNumClasses(path, num_classes);
-  const auto bytes = readFileMaybeGzip(path);
-  if (bytes.size() < 4)
-    fail(path, "truncated: " + std::to_string(bytes.size()) +
-                   " bytes, shorter than the 8-byte IDX label header");
-  const uint32_t magic = bigEndian32(bytes, 0);
-  if (magic != kIdxLabelsMagic)
-    fail(path, "wrong magic number " + hex32(magic) + ", expected " + hex32(kIdxLabelsMagic) +
-                   " (IDX labels)");
-  if (bytes.size() < 8)
-    fail(path, "truncated: " + std::to_string(bytes.size()) +
-                   " bytes, shorter than the 8-byte IDX label header");
-  const uint64_t n = bigEndian32(bytes, 4);
-  if (n == 0) fail(path, "empty: header says 0 labels");
-  const uint64_t expected = 8 + n, actual = bytes.size();
-  if (actual < expected)
-    fail(path, "truncated: header says " + std::to_string(n) + " labels (" +
-                   std::to_string(expected) + " bytes) but the file has " + std::to_string(actual) +
-                   " bytes");
-  if (actual > expected)
-    fail(path, "trailing data: header says " + std::to_string(n) + " labels (" +
-                   std::to_string(expected) + " bytes) but the file has " + std::to_string(actual) +
-                   " bytes");
-  auto labels = bytesToTensor(bytes, 8, {static_cast<int64_t>(n)}).to(torch::kLong);
-  const int64_t bad = firstLabelOutOfRange(labels, num_classes);
-  if (bad >= 0)
-    fail(path, "label " + std::to_string(labels[bad].item<int64_t>()) + " at index " +
-                   std::to_string(bad) + " is outside 0.." + std::to_string(num_classes - 1));
-  return labels;
+  if (num_classes < 1 || num_classes > 256)
+    throw DataError(path + ": number of classes " + std::to_string(num_classes) +
+                    " is outside 1..256 (labels are single bytes)");
+  const auto raw = readDataFile(path);
+  ByteStream in(bytesOf(raw), raw.size(), path);
+  const auto labels = parseIdxLabels(in, num_classes);
+  return toTensor(labels, {static_cast<int64_t>(labels.size())}).to(torch::kLong);
 }
 
 ImageSet readIdxPair(const std::string& images_path, const std::string& labels_path,
@@ -255,24 +134,12 @@ ImageSet readCifar10Batches(const std::vector<std::string>& paths) {
   if (paths.empty()) throw DataError("CIFAR-10: no batch files given");
   std::vector<torch::Tensor> images, labels;
   for (const auto& path : paths) {
-    const auto bytes = readFileMaybeGzip(path);
-    if (bytes.empty()) fail(path, "empty file (expected CIFAR-10 records of 3073 bytes)");
-    if (bytes.size() % kCifarRecordBytes != 0)
-      fail(path, "size " + std::to_string(bytes.size()) + " bytes is not a multiple of " +
-                     std::to_string(kCifarRecordBytes) +
-                     " (CIFAR-10 record: 1 label byte + 3072 image bytes)");
-    const auto n = static_cast<int64_t>(bytes.size() / kCifarRecordBytes);
-    const auto records = torch::from_blob(const_cast<uint8_t*>(bytes.data()),
-                                          {n, kCifarRecordBytes}, torch::kUInt8);
-    auto file_labels = records.select(1, 0).to(torch::kLong);  // a copy
-    const int64_t bad = firstLabelOutOfRange(file_labels, kCifarClasses);
-    if (bad >= 0)
-      fail(path, "label " + std::to_string(file_labels[bad].item<int64_t>()) + " at record " +
-                     std::to_string(bad) + " is outside 0.." + std::to_string(kCifarClasses - 1));
-    images.push_back(records.narrow(1, 1, kCifarImageBytes)
-                         .reshape({n, kCifarChannels, kCifarSide, kCifarSide})
-                         .clone());
-    labels.push_back(std::move(file_labels));
+    const auto raw = readDataFile(path);
+    ByteStream in(bytesOf(raw), raw.size(), path);
+    const auto batch = parseCifar10Batch(in);
+    const auto n = static_cast<int64_t>(batch.n);
+    images.push_back(toTensor(batch.pixels, {n, kCifarChannels, kCifarSide, kCifarSide}));
+    labels.push_back(toTensor(batch.labels, {n}).to(torch::kLong));
   }
   ImageSet set;
   set.images = images.size() == 1 ? images[0] : torch::cat(images, 0);
