@@ -96,7 +96,7 @@ size_t ByteStream::read(uint8_t* out, size_t n) {
   }
   if (!gzip_) {
     const size_t take = std::min(n - done, size_ - pos_);
-    std::memcpy(out + done, data_ + pos_, take);
+    if (take) std::memcpy(out + done, data_ + pos_, take);
     pos_ += take;
     return done + take;
   }

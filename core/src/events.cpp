@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "input_file.h"
+#include "json_fields.h"
 #include "repnas/error.h"
 
 namespace repnas {
@@ -109,51 +110,6 @@ json budgetJson(const Budget& b) {
 // Every field of an event line is read through these: the right JSON type, integers in the
 // range of their type (never a float cast that overflows), lists no longer than a network
 // the engine builds. A violation is an Error naming the field.
-
-[[noreturn]] void badField(const std::string& key, const std::string& why) {
-  throw Error("field '" + key + "': " + why);
-}
-
-const json& field(const json& j, const std::string& key) {
-  if (!j.is_object()) throw Error("expected an object holding '" + key + "'");
-  const auto it = j.find(key);
-  if (it == j.end()) badField(key, "missing");
-  return *it;
-}
-
-template <typename Int>
-Int integerField(const json& j, const std::string& key, Int min = std::numeric_limits<Int>::min(),
-                 Int max = std::numeric_limits<Int>::max()) {
-  const json& v = field(j, key);
-  if (!v.is_number_integer()) badField(key, std::string("expected an integer, got ") + v.type_name());
-  const bool negative = !v.is_number_unsigned() && v.get<int64_t>() < 0;
-  bool fits;
-  if (negative) fits = std::is_signed_v<Int> && v.get<int64_t>() >= static_cast<int64_t>(min);
-  else fits = v.get<uint64_t>() <= static_cast<uint64_t>(max) &&
-              (min <= 0 || v.get<uint64_t>() >= static_cast<uint64_t>(min));
-  if (!fits) badField(key, "out of range " + std::to_string(min) + ".." + std::to_string(max));
-  return negative ? static_cast<Int>(v.get<int64_t>()) : static_cast<Int>(v.get<uint64_t>());
-}
-
-int countField(const json& j, const std::string& key) { return integerField<int>(j, key, 0); }
-
-double numberField(const json& j, const std::string& key) {
-  const json& v = field(j, key);
-  if (!v.is_number()) badField(key, std::string("expected a number, got ") + v.type_name());
-  return v.get<double>();
-}
-
-std::string stringField(const json& j, const std::string& key) {
-  const json& v = field(j, key);
-  if (!v.is_string()) badField(key, std::string("expected a string, got ") + v.type_name());
-  return v.get<std::string>();
-}
-
-bool boolField(const json& j, const std::string& key) {
-  const json& v = field(j, key);
-  if (!v.is_boolean()) badField(key, std::string("expected true or false, got ") + v.type_name());
-  return v.get<bool>();
-}
 
 const json& listField(const json& j, const std::string& key, size_t max_size) {
   const json& v = field(j, key);

@@ -24,6 +24,7 @@
 #include "repnas/events.h"
 #include "repnas/runtime.h"
 #include "run_files.h"
+#include "spec_io.h"
 
 namespace repnas {
 
@@ -369,97 +370,10 @@ void writeSpec(const FoldedModel& m, const VerificationReport& r, const std::str
 
 FoldedModel readSpec(const std::string& path) {
   const std::string text = readInputFile(path, kMaxModelFileBytes, "a model spec");
-  FoldedModel m;
-  std::string weights_path;
-  try {
-    const json j = json::parse(text);
-    m.backbone = j.at("backbone").get<std::string>();
-    m.mode = j.at("mode").get<std::string>();
-    const auto& input = j.at("input");
-    m.in_channels = input.at("channels").get<int>();
-    m.height = input.at("height").get<int>();
-    m.width = input.at("width").get<int>();
-    m.mean = input.at("mean").get<std::vector<double>>();
-    m.std = input.at("std").get<std::vector<double>>();
-    m.num_classes = j.at("num_classes").get<int>();
-    // The weights sit beside the spec: a bare file name, never a path out of its folder.
-    const std::string weights_name = j.at("weights").get<std::string>();
-    if (weights_name.empty() || weights_name == "." || weights_name == ".." ||
-        weights_name.find('/') != std::string::npos || weights_name.find('\0') != std::string::npos)
-      throw Error(path + ": \"weights\" must name a file in the spec's folder, got \"" +
-                  clippedText(weights_name) + "\"");
-    weights_path = (fs::path(path).parent_path() / weights_name).string();
-    const std::string bytes = readInputFile(weights_path, kMaxModelFileBytes, "a safetensors file");
-    const auto weights_fail = [&](const std::string& why) { return Error(weights_path + ": " + why); };
-    if (bytes.size() < 8) throw weights_fail("truncated safetensors file");
-    uint64_t n = 0;
-    for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
-    if (n > bytes.size() - 8) throw weights_fail("header longer than the file");
-    json header;
-    try {
-      header = json::parse(bytes.substr(8, n));
-    } catch (const json::exception& e) {
-      throw weights_fail(std::string("malformed header: ") + e.what());
-    }
-    if (!header.is_object()) throw weights_fail("the header is not a JSON object");
-    const size_t data_start = 8 + n;
-    // Every tensor's byte range, checked once: inside the data, and no two overlapping.
-    std::vector<std::pair<uint64_t, uint64_t>> ranges;
-    for (auto it = header.begin(); it != header.end(); ++it) {
-      if (it.key() == "__metadata__") continue;
-      const auto offs = it.value().at("data_offsets").get<std::vector<uint64_t>>();
-      if (offs.size() != 2 || offs[1] < offs[0] || offs[1] > bytes.size() - data_start)
-        throw weights_fail(clippedText(it.key()) + " lies outside the file");
-      ranges.emplace_back(offs[0], offs[1]);
-    }
-    std::sort(ranges.begin(), ranges.end());
-    for (size_t i = 1; i < ranges.size(); ++i)
-      if (ranges[i].first < ranges[i - 1].second)
-        throw weights_fail("two tensors share bytes (overlapping data_offsets)");
-    auto tensor = [&](const std::string& name) {
-      if (!header.contains(name)) throw weights_fail("no tensor " + name);
-      const auto& e = header.at(name);
-      if (e.at("dtype") != "F32") throw weights_fail(name + " is not F32");
-      const auto offs = e.at("data_offsets").get<std::vector<uint64_t>>();
-      if ((offs[1] - offs[0]) % sizeof(float)) throw weights_fail(name + ": its size is not whole floats");
-      std::vector<float> v((offs[1] - offs[0]) / sizeof(float));
-      std::memcpy(v.data(), bytes.data() + data_start + offs[0], v.size() * sizeof(float));
-      return v;
-    };
-    const auto& layers = j.at("layers");
-    if (!layers.is_array() || layers.size() > static_cast<size_t>(kMaxNetworkLayers))
-      throw Error(path + ": \"layers\" must be a list of at most " + std::to_string(kMaxNetworkLayers) + " layers");
-    for (const auto& l : layers) {
-      FoldedLayer f;
-      f.name = l.at("name").get<std::string>();
-      f.in_channels = l.at("in_channels").get<int>();
-      f.out_channels = l.at("out_channels").get<int>();
-      f.kernel_size = l.at("kernel_size").get<int>();
-      f.stride = l.at("stride").get<int>();
-      f.padding = l.at("padding").get<int>();
-      f.groups = l.at("groups").get<int>();
-      f.shortcut_from = l.at("shortcut_from").get<int>();
-      f.shortcut_projection = l.at("shortcut_projection").get<bool>();
-      f.projection_stride = l.at("projection_stride").get<int>();
-      f.weight = tensor(f.name + ".weight");
-      f.bias = tensor(f.name + ".bias");
-      if (f.shortcut_projection) {
-        f.projection_weight = tensor(f.name + ".shortcut.weight");
-        f.projection_bias = tensor(f.name + ".shortcut.bias");
-      }
-      m.layers.push_back(f);
-    }
-    m.head_weight = tensor("head.weight");
-    m.head_bias = tensor("head.bias");
-  } catch (const json::exception& e) {
-    throw Error(path + ": not a valid spec: " + jsonMessage(e));
-  }
-  try {
-    validateFoldedModel(m);
-  } catch (const Error& e) {
-    throw Error(path + ": " + e.what());
-  }
-  return m;
+  const fs::path dir = fs::path(path).parent_path();
+  return parseSpec(text, path, [&](const std::string& file) {
+    return readInputFile((dir / file).string(), kMaxModelFileBytes, "a safetensors file");
+  });
 }
 
 int64_t countParameters(const torch::nn::Module& module) {

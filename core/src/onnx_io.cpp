@@ -11,10 +11,11 @@
 #include <map>
 
 #include "input_file.h"
+#include "json_fields.h"
 #include "repnas/block_spec.h"
 #include "repnas/error.h"
 #include "repnas/runtime.h"
-#include "run_files.h"
+#include "atomic_file.h"
 
 namespace repnas {
 
@@ -162,7 +163,10 @@ int intOf(int64_t v, const std::string& what, const std::string& path) {
 }  // namespace
 
 FoldedModel readOnnx(const std::string& path) {
-  const std::string bytes = readInputFile(path, kMaxModelFileBytes, "an ONNX model");
+  return parseOnnx(readInputFile(path, kMaxModelFileBytes, "an ONNX model"), path);
+}
+
+FoldedModel parseOnnx(const std::string& bytes, const std::string& path) {
   onnx::ModelProto model;
   if (!model.ParseFromString(bytes)) throw Error(path + ": not an ONNX model");
   auto fail = [&](const std::string& why) -> Error { return Error(path + ": " + why); };
@@ -172,13 +176,15 @@ FoldedModel readOnnx(const std::string& path) {
   FoldedModel m;
   try {
     const auto input = json::parse(meta["repnas.input"]);
-    m.in_channels = input.at("channels").get<int>();
-    m.height = input.at("height").get<int>();
-    m.width = input.at("width").get<int>();
-    m.mean = input.at("mean").get<std::vector<double>>();
-    m.std = input.at("std").get<std::vector<double>>();
+    m.in_channels = integerField<int>(input, "channels");
+    m.height = integerField<int>(input, "height");
+    m.width = integerField<int>(input, "width");
+    m.mean = numbersField(input, "mean", kMaxChannels);
+    m.std = numbersField(input, "std", kMaxChannels);
   } catch (const json::exception&) {
     throw fail("malformed repnas.input metadata");
+  } catch (const Error& e) {
+    throw fail(std::string("repnas.input metadata: ") + e.what());
   }
   m.backbone = meta["repnas.backbone"];
   m.mode = meta["repnas.mode"];
@@ -190,7 +196,7 @@ FoldedModel readOnnx(const std::string& path) {
       throw fail("initializer " + clippedText(t.name()) + " is not raw float data");
     if (t.dims_size() > 4) throw fail("initializer " + clippedText(t.name()) + " has more than 4 dimensions");
     std::vector<float> v(t.raw_data().size() / 4);
-    std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
+    if (!v.empty()) std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
     init[t.name()] = {std::vector<int64_t>(t.dims().begin(), t.dims().end()), v};
   }
   auto tensor = [&](const std::string& name) -> const std::pair<std::vector<int64_t>, std::vector<float>>& {

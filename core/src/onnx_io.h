@@ -18,4 +18,9 @@ void writeOnnx(const FoldedModel& model, const std::string& path);
 /// repnas::Error naming the file and the problem.
 FoldedModel readOnnx(const std::string& path);
 
+/// @brief The same on the bytes of a file (`path` names it in messages): every field is
+/// validated (validateFoldedModel) before the model is returned; throws repnas::Error for any
+/// bytes.
+FoldedModel parseOnnx(const std::string& bytes, const std::string& path);
+
 }  // namespace repnas

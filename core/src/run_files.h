@@ -1,8 +1,10 @@
 #pragma once
-// Files of a run directory, written atomically: a temporary file beside the target, then
-// rename, so a crash or a full disk never leaves a half-written file in place of a good one.
+// Files of a run directory: the archives (checkpoint.pt, weights.pt), written atomically
+// (atomic_file.h), checked on load.
 
 #include <torch/torch.h>
+
+#include "atomic_file.h"
 
 #include <cstdint>
 #include <functional>
@@ -18,16 +20,6 @@ struct EpochTotals {
   int64_t count = 0;
   double seconds = 0;
 };
-
-/// @brief Writes `text` to `path` atomically. Throws repnas::Error naming the path and the
-/// reason (e.g. no space left on device); the old file, if any, is untouched.
-void writeTextAtomically(const std::string& path, const std::string& text);
-
-/// @brief The one mechanism behind every write below: `write` fills a temporary file beside
-/// `path`; then fsync, rename, fsync of the folder. On any failure (an exception from `write`
-/// included) the temporary file is removed and repnas::Error names `path` and the reason.
-void writeAtomically(const std::string& path,
-                     const std::function<void(const std::string& tmp)>& write);
 
 /// @brief A run archive (checkpoint.pt, weights.pt). Written since format 2 as an outer
 /// archive of "meta" (the JSON text), "content" (the serialized inner archive: network,
