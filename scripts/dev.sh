@@ -2,7 +2,8 @@
 # RepNAS Studio developer entry point. On a fresh Debian 12 machine (as root, or with sudo):
 #   ./scripts/dev.sh run    install what is missing, build, open RepNAS Studio (the default search on
 #                           Fashion-MNIST ready to start; --headless or no display: run it in the terminal)
-#   ./scripts/dev.sh test   install what is missing, build, run every test through CTest
+#   ./scripts/dev.sh test   install what is missing, build, run every test through CTest: the suite,
+#                           the engine and CLI tests again under ASan + UBSan, the fuzzers' smoke runs
 #   ./scripts/dev.sh deps   only install the Debian packages
 #   ./scripts/dev.sh build  only configure and build
 set -euo pipefail
@@ -12,7 +13,7 @@ cd "$ROOT"
 
 # Build tools, libraries, the default data set, and the independent checkers used by tests.
 PACKAGES=(
-  g++ cmake ninja-build ccache pkg-config
+  g++ cmake ninja-build ccache pkg-config clang-14 libfuzzer-14-dev util-linux
   qt6-base-dev libqt6svg6 libqcustomplot-dev libtorch-dev libgloo-dev libonnx-dev nlohmann-json3-dev zlib1g-dev
   libopenblas0-pthread
   dataset-fashion-mnist
@@ -66,6 +67,15 @@ case "${1:-}" in
   test)
     deps; build
     ctest --preset default
+    # The engine, data, export and CLI tests again under AddressSanitizer + UndefinedBehavior-
+    # Sanitizer (GCC; the GUI tests are not in this build).
+    cmake --preset asan
+    cmake --build --preset asan
+    ctest --preset asan
+    # The fuzz targets (clang, libFuzzer): a 30-second smoke run of each on the seed corpus.
+    CC=clang-14 CXX=clang++-14 cmake -S fuzz -B build-fuzz -G Ninja
+    cmake --build build-fuzz
+    ctest --test-dir build-fuzz --output-on-failure -j2
     ;;
   *)
     sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'

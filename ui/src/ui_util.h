@@ -49,7 +49,7 @@ namespace repnas::ui {
 
 /// @brief Keeps the GUI thread's CPU use low while a search runs: measures the thread's CPU
 /// time (CLOCK_THREAD_CPUTIME_ID) once a second and returns a multiplier for every redraw
-/// interval, raised while the GUI thread uses more than 3% of a core, lowered back to 1 when
+/// interval, raised while the GUI thread uses more than 1.5% of a core, lowered back to 1 when
 /// it does not. Every wake-up of the GUI thread preempts one of the training threads, whose
 /// parallel regions then wait for it, so this costs the search more than the CPU time itself.
 /// GUI thread only.
