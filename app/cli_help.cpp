@@ -138,7 +138,8 @@ const char* kExitStatus =
     "0: success. 1: the run failed (data, disk, NaN loss, ...), a file could not be read or "
     "written, the export was refused, or a fusion case failed. 2: a usage or configuration "
     "error (the message names the argument or key). "
-    "3: the search was stopped (Ctrl+C) after saving a checkpoint. 130: a second Ctrl+C.";
+    "3: stopped by Ctrl+C or SIGTERM (a search stopped between steps saves a checkpoint first; an "
+    "export writes nothing). 130: a second Ctrl+C.";
 
 /// The default value of a configuration key, as JSON (strings unquoted).
 std::string configDefault(const std::string& key) {

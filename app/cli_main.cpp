@@ -236,7 +236,17 @@ int exportCommand(Args& args) {
   if (request.run_dir.empty()) throw UsageError("export needs a RUN_DIR");
   if (request.onnx_path.empty() && request.torchscript_path.empty() && request.spec_path.empty())
     throw UsageError("nothing to export: give --onnx, --torchscript and/or --spec");
+  // Ctrl+C (or SIGTERM) cancels between the export's stages; nothing is written then.
+  std::signal(SIGINT, onInterrupt);
+  std::signal(SIGTERM, onInterrupt);
+  request.cancelled = [] { return g_interrupts.load() > 0; };
   const auto result = repnas::exportRun(request);
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (result.cancelled) {
+    std::fprintf(stderr, "repnas export: %s\n", result.message.c_str());
+    return 3;
+  }
   std::printf("%s\n", result.report.summary().c_str());
   for (const auto& note : result.report.notes) std::printf("note: %s\n", note.c_str());
   if (!result.exported) {

@@ -222,6 +222,17 @@ class TestHostile : public QObject {
     QVERIFY(!fs::exists(path("threads")));
   }
 
+  void stopBeforeTrainingEndsTheRunWhileLoading() {
+    // SIGTERM during loading reaches the engine as a stop: honoured before any step.
+    Engine engine(tinyConfig(), path("stop-early").string());
+    engine.post(Command::stop());
+    const auto r = engine.run();
+    QCOMPARE(QString::fromStdString(r.status), QString("stopped"));
+    QVERIFY2(contains(r.message, "while loading the data"), r.message.c_str());
+    QCOMPARE(r.step, int64_t(0));
+    QVERIFY(!fs::exists(path("stop-early") / "checkpoint.pt"));
+  }
+
   void modelFileThatIsADeviceIsRefused() {
     const auto link = path("zero.onnx");
     fs::create_symlink("/dev/zero", link);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -107,6 +108,7 @@ struct Engine::Impl {
   std::condition_variable command_cv;
   std::deque<std::pair<int64_t, Command>> commands;
   int64_t next_command_id = 1;
+  std::atomic<bool> stop_posted{false};  // set by post(stop) at once: honoured in any phase
 
   // Run state.
   BackboneSpec backbone;
@@ -168,10 +170,12 @@ struct Engine::Impl {
   // ------------------------------------------------------------ setup
 
   void prepare() {
-    setComputeThreads(config.threads);
     reuseFreedMemory();
+    // The data first: a missing or bad data set is reported before any thread pool starts.
     DatasetSpec ds{config.dataset, config.data_dir};
     dataset = data::loadDataset(ds);
+    setComputeThreads(config.threads);
+    stopIfAsked("while loading the data");
     if (const auto problems = config.dataProblems(dataset.train.size()); !problems.empty())
       throw ConfigError("config key '" + problems.front().key + "': " + problems.front().message);
     auto train = data::takeFirst(dataset.train, config.train_limit);
@@ -381,14 +385,31 @@ struct Engine::Impl {
     return fixed ? fixed_masks : strategy->derive(budget);
   }
 
+  /// A stop posted while the engine is not between steps (loading, evaluating) ends the run
+  /// there: nothing is saved, the last checkpoint stays as it is.
+  void stopIfAsked(const std::string& where) const {
+    if (!stop_posted.load()) return;
+    throw RunAbort{"stopped", "stopped by request " + where + "; " +
+                                  (last_checkpoint_step >= 0
+                                       ? "the last checkpoint (step " + std::to_string(last_checkpoint_step) + ") is intact"
+                                       : std::string("no checkpoint was written yet"))};
+  }
+
   /// Accuracy of the folded network (exactly the eval-mode multi-branch network).
   double evaluate(const data::ImageSet& set) {
     torch::NoGradGuard no_grad;
     net->eval();
     FoldedNetwork folded(*net, currentArchitecture());
     folded->eval();
+    // A stop that came during the last training step waits for the checkpoint after this
+    // evaluation; one that comes during it ends the run at once (the epoch is then repeated
+    // on resume).
+    const bool stop_before = stop_posted.load();
     const double accuracy = data::classificationAccuracy(
-        set, norm, config.eval_batch_size, [&](const torch::Tensor& x) { return folded->forward(x); });
+        set, norm, config.eval_batch_size, [&](const torch::Tensor& x) {
+          if (!stop_before) stopIfAsked("during an evaluation");
+          return folded->forward(x);
+        });
     net->train();
     return accuracy;
   }
@@ -742,6 +763,7 @@ void Engine::addObserver(Observer* observer) { impl_->observers.push_back(observ
 int64_t Engine::post(const Command& command) {
   std::lock_guard<std::mutex> lock(impl_->command_mutex);
   const int64_t id = impl_->next_command_id++;
+  if (command.type == Command::Type::Stop) impl_->stop_posted = true;
   impl_->commands.emplace_back(id, command);
   impl_->command_cv.notify_all();
   return id;
