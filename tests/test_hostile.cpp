@@ -359,6 +359,11 @@ class TestHostile : public QObject {
     QVERIFY2(contains(why, "config key 'layer_min'"), why.c_str());
     why = errorOf([&] { applyConfigOverrides(c, {"mode=" + std::string(10 << 20, 'x')}); });
     QVERIFY2(why.size() < 400, why.substr(0, 200).c_str());  // not echoed in full
+    // Found by fuzz_config: epochs near 2^31 overflowed the sum of the phases.
+    why = errorOf([&] { configFromJson(R"({ "epochs":1438456807})"); });
+    QVERIFY2(contains(why, "config key 'epochs'") && contains(why, "1.."), why.c_str());
+    why = errorOf([&] { configFromJson(R"({"mode": "search", "epochs": -2000000000, "search_epochs": 2000000000})", 1); });
+    QVERIFY2(contains(why, "config key"), why.c_str());
     why = errorOf([&] { loadConfigFile(tmp_.path().toStdString()); });
     QVERIFY2(contains(why, "is a folder"), why.c_str());
   }

@@ -1,13 +1,19 @@
 // The main window offscreen: run the fusion check from the GUI and check what a person sees.
 #include <QtTest>
 
+#include <QDir>
+#include <QFile>
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <qcustomplot.h>
 
+#include "repnas/budget.h"
+#include "repnas/events.h"
 #include "repnas/fusion_check.h"
 #include "repnas_ui/fusion_check_panel.h"
 #include "repnas_ui/main_window.h"
+#include "repnas_ui/run_model.h"
+#include "repnas_ui/run_sources.h"
 
 using namespace repnas;
 
@@ -53,6 +59,59 @@ class TestUi : public QObject {
     QCoreApplication::processEvents();
     const QString path = QString(REPNAS_TEST_OUTPUT_DIR) + "/main_window_fusion_check.png";
     QVERIFY(window.grab().save(path));
+  }
+
+  // Issue #15: a one-line run_started whose budget has layer_max [] segfaulted the window; a
+  // 100 MB line cost 1.5 GB. Now each bad line is skipped and reported, and the rest shows.
+  void hostileEventLogIsSkippedLineByLineAndTheRestShows() {
+    RunInfo info;
+    info.mode = "search";
+    info.backbone = "tiny";
+    for (int l = 0; l < 2; ++l) info.layers.push_back({l, BlockSpec{}, true, "L" + std::to_string(l)});
+    info.dataset = {"fashion-mnist", "/data", 60000, 10000, 1, 28, 28, 10, {}};
+    info.steps_per_epoch = 10;
+    info.total_steps = 20;
+    info.epochs = 2;
+    info.budget = defaultBudget({true, true}, 0.5);
+    StepSnapshot good;
+    good.alpha.assign(12, 0.f);
+    good.sigma.assign(12, 0.5f);
+    good.mask.assign(2, allBranches());
+    StepSnapshot foreign = good;  // a step of a 3-layer network
+    foreign.alpha.assign(18, 0.f);
+    foreign.sigma.assign(18, 0.5f);
+    foreign.mask.assign(3, allBranches());
+    std::string bad_budget = eventToJson(info);
+    const auto at = bad_budget.find("\"layer_max\":[");
+    QVERIFY(at != std::string::npos);
+    bad_budget.replace(at, bad_budget.find(']', at) - at + 1, "\"layer_max\":[]");
+    const QString path = QDir(QDir::tempPath()).filePath("test_ui_hostile_events.jsonl");
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write(QByteArray::fromStdString(bad_budget + "\n"));                 // refused where parsed
+    f.write(QByteArray::fromStdString(eventToJson(info) + "\n"));
+    f.write(QByteArray::fromStdString(eventToJson(foreign) + "\n"));       // does not fit the run
+    f.write(QByteArray(int(kMaxEventLineBytes) + 10, 'x') + "\n");       // oversized: skipped
+    f.write(QByteArray::fromStdString(eventToJson(good) + "\n"));
+    f.close();
+
+    ui::MainWindow window;
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QSignalSpy problems(window.follower(), &ui::EventLogFollower::problem);
+    QSignalSpy rejected(window.model(), &ui::RunModel::eventRejected);
+    QVERIFY(window.follower()->open(path, /*follow=*/false).isEmpty());
+    QStringList said;
+    for (const auto& p : problems) said << p.at(0).toString().left(160);
+    QVERIFY2(window.follower()->badLines() == 2, qPrintable(said.join(" | ")));
+    QCOMPARE(problems.count(), 2);
+    QVERIFY(problems.at(0).at(0).toString().contains("layer_max"));
+    QVERIFY(problems.at(1).at(0).toString().contains("line 4"));
+    QCOMPARE(rejected.count(), 1);
+    QCOMPARE(window.model()->steps().size(), size_t(1));  // the good step
+    QCoreApplication::processEvents();
+    QVERIFY(!window.grab().isNull());
+    QFile::remove(path);
   }
 
   void closingDuringARunStopsTheWorker() {

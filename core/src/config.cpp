@@ -120,11 +120,13 @@ std::vector<ConfigProblem> RunConfig::problems() const {
     fail("dataset", "'" + clippedText(dataset) + "' is not one of fashion-mnist, mnist, idx, cifar10");
   if ((dataset == "mnist" || dataset == "idx" || dataset == "cifar10") && data_dir.empty())
     fail("data_dir", "dataset '" + dataset + "' needs a folder");
-  if (epochs < 1) fail("epochs", "must be >= 1, got " + std::to_string(epochs));
-  if (warmup_epochs < -1) fail("warmup_epochs", "must be >= 0 (or -1 for automatic)");
-  if (search_epochs < -1) fail("search_epochs", "must be >= 0 (or -1 for automatic)");
-  if (fixed_epochs < -1) fail("fixed_epochs", "must be >= 0 (or -1 for epochs)");
-  if (isSearch() && totalEpochs() < 1)
+  const int max_epochs = kMaxEpochs;
+  const std::string upto = " (at most " + std::to_string(max_epochs) + ")";
+  if (epochs < 1 || epochs > max_epochs) fail("epochs", "must be in 1.." + std::to_string(max_epochs) + ", got " + std::to_string(epochs));
+  if (warmup_epochs < -1 || warmup_epochs > max_epochs) fail("warmup_epochs", "must be >= 0 (or -1 for automatic)" + upto);
+  if (search_epochs < -1 || search_epochs > max_epochs) fail("search_epochs", "must be >= 0 (or -1 for automatic)" + upto);
+  if (fixed_epochs < -1 || fixed_epochs > max_epochs) fail("fixed_epochs", "must be >= 0 (or -1 for epochs)" + upto);
+  if (found.empty() && isSearch() && totalEpochs() < 1)
     fail("fixed_epochs", "warm-up, search and fixed epochs are all 0: nothing to train");
   if (mode == "odbb" && mask.kind == MaskSetting::Kind::None)
     fail("mask", "mode odbb trains a given mask: set mask to \"random\" or to one list of "
@@ -133,8 +135,10 @@ std::vector<ConfigProblem> RunConfig::problems() const {
     fail("mask", "only mode odbb trains a given mask (mode is " + mode + ")");
   if (budget < -1) fail("budget", "must be >= 0 (or -1 for ⌊budget_ratio · 6L⌋)");
   if (!(budget_ratio > 0 && budget_ratio <= 1)) fail("budget_ratio", "must be in (0, 1]");
-  if (batch_size < 1) fail("batch_size", "must be >= 1");
-  if (eval_batch_size < 1) fail("eval_batch_size", "must be >= 1");
+  if (batch_size < 1 || batch_size > kMaxBatchSize)
+    fail("batch_size", "must be in 1.." + std::to_string(kMaxBatchSize));
+  if (eval_batch_size < 1 || eval_batch_size > kMaxBatchSize)
+    fail("eval_batch_size", "must be in 1.." + std::to_string(kMaxBatchSize));
   if (train_limit < 0) fail("train_limit", "must be >= 0");
   if (test_limit < 0) fail("test_limit", "must be >= 0");
   if (val_split < 0) fail("val_split", "must be >= 0");
@@ -464,8 +468,9 @@ void upgradeFromVersion1(const json& j, RunConfig& c) {
                            : std::max(1, static_cast<int>(std::lround(0.23 * c.epochs)));
     c.warmup_epochs = warmup;
     c.search_epochs = search;
-    c.fixed_epochs = std::max(0, c.epochs - warmup - search);
-    if (warmup + search > c.epochs)
+    const int64_t fixed = int64_t{c.epochs} - warmup - search;  // no int overflow for any input
+    c.fixed_epochs = static_cast<int>(std::clamp<int64_t>(fixed, 0, std::numeric_limits<int>::max()));
+    if (fixed < 0)
       throw ConfigError("config key 'search_epochs': warm-up " + std::to_string(warmup) +
                         " + search " + std::to_string(search) + " epochs exceed epochs " +
                         std::to_string(c.epochs));

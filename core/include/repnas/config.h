@@ -40,6 +40,10 @@ inline constexpr int kConfigVersion = 2;
 
 /// @brief Largest configuration file read (a run's config.json is about 2 KB).
 inline constexpr uint64_t kMaxConfigFileBytes = uint64_t{1} << 20;
+/// @brief Most epochs of any phase (and of `epochs`), and the largest batch.
+inline constexpr int kMaxEpochs = 100000;
+inline constexpr int kMaxBatchSize = 1 << 16;
+
 /// @brief Longest string value (a path, a mask's source) a configuration may hold.
 inline constexpr size_t kMaxConfigStringLength = 4096;
 
