@@ -53,7 +53,9 @@ class FailingObserver : public Observer {
   void onStep(const StepSnapshot&) override {
     if (++steps_ > after_) throw Error("cannot write the event log x: No space left on device");
   }
+  void onFinished(const RunFinished&) override { ++finished_; }
   int steps_ = 0;
+  int finished_ = 0;
 
  private:
   int after_;
@@ -119,7 +121,8 @@ class TestHostile : public QObject {
     }
     QCOMPARE(QString::fromStdString(r.status), QString("failed"));
     QVERIFY2(contains(r.message, "No space left on device"), r.message.c_str());
-    QCOMPARE(failing.steps_, 3);  // no more events after it threw
+    QCOMPARE(failing.steps_, 3);  // no more steps after it threw,
+    QCOMPARE(failing.finished_, 1);  // but the end: the log gets its finished line if it can
     QCOMPARE(rec.finished.size(), size_t(1));  // the observer after it heard the end
     QCOMPARE(rec.steps, 3);
   }

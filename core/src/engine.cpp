@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <type_traits>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -131,16 +132,21 @@ struct Engine::Impl {
   std::vector<double> initial_kernel_norms;  // of batchNormFedKernels(), for the norm reset
 
   // The first exception an observer threw (e.g. the event log on a full disk). The observer
-  // gets no more events, the others still get every one, and the run ends failed at the next
-  // step gate with this message: an observer can neither kill the run nor starve the rest.
+  // gets no more events but the last, the others still get every one, and the run ends failed
+  // at the next step gate with this message: an observer can neither kill the run nor starve
+  // the rest.
   std::optional<std::string> observer_error;
   std::vector<const Observer*> failed_observers;
 
   template <typename E>
   void emit(const E& e) {
     const Event event(e);
+    // The end of the run goes to every observer, a failed one too: a full disk often has room
+    // again once the failed write's temporary file is gone, and a monitor then sees the end.
+    constexpr bool last_event = std::is_same_v<E, RunFinished>;
     for (auto* o : observers) {
-      if (std::find(failed_observers.begin(), failed_observers.end(), o) != failed_observers.end())
+      if (!last_event &&
+          std::find(failed_observers.begin(), failed_observers.end(), o) != failed_observers.end())
         continue;
       try {
         dispatchEvent(event, *o);
