@@ -37,9 +37,10 @@ QList<QJsonObject> readEvents(const QString& path) {
   return out;
 }
 
-Run runCli(const QStringList& args) {
+/// `program args` (by default `repnas args`), waited for, its exit code and output.
+Run runCli(const QStringList& args, const QString& program = REPNAS_CLI) {
   QProcess p;
-  p.start(REPNAS_CLI, args);
+  p.start(program, args);
   Run r;
   if (!p.waitForFinished(300000)) return r;
   r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
@@ -51,14 +52,7 @@ Run runCli(const QStringList& args) {
 /// `repnas ARGS` with every file it writes limited to `bytes` (RLIMIT_FSIZE, via util-linux's
 /// prlimit): a write past the limit fails with EFBIG, as a write to a full disk fails.
 Run runCliWithFileLimit(qint64 bytes, const QStringList& args) {
-  QProcess p;
-  p.start("prlimit", QStringList{QString("--fsize=%1").arg(bytes), "--", REPNAS_CLI} + args);
-  Run r;
-  if (!p.waitForFinished(300000)) return r;
-  r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  r.out = p.readAllStandardOutput();
-  r.err = p.readAllStandardError();
-  return r;
+  return runCli(QStringList{QString("--fsize=%1").arg(bytes), "--", REPNAS_CLI} + args, "prlimit");
 }
 
 /// Files of `dir` whose name says they are a temporary of an atomic write.

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "input_file.h"
+#include "json_fields.h"
 #include "repnas/backbone.h"
 #include "repnas/runtime.h"
 
@@ -286,16 +287,6 @@ json toJson(const RunConfig& c) {
 
 const char* typeName(const json& v) { return v.type_name(); }
 
-// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
-std::string jsonProblem(const json::exception& e) {
-  std::string text = e.what();
-  if (text.rfind("[json.exception.", 0) == 0) {
-    const auto end = text.find("] ");
-    if (end != std::string::npos) text.erase(0, end + 2);
-  }
-  return clippedText(text, 200);
-}
-
 template <typename T>
 void readField(const json& obj, const std::string& key, T& out);
 
@@ -518,7 +509,7 @@ RunConfig configFromJson(const std::string& text, int version_when_absent) {
   try {
     j = json::parse(text);
   } catch (const json::exception& e) {
-    throw ConfigError("the configuration is not valid JSON: " + jsonProblem(e));
+    throw ConfigError("the configuration is not valid JSON: " + jsonMessage(e));
   }
   return fromJson(j, version_when_absent);
 }

@@ -18,6 +18,7 @@
 #include "export_internal.h"
 #include "folded_model.h"
 #include "input_file.h"
+#include "json_fields.h"
 #include "network.h"
 #include "onnx_io.h"
 #include "repnas/config.h"
@@ -55,14 +56,6 @@ std::string VerificationReport::summary() const {
 }
 
 namespace {
-
-// nlohmann's message without its "[json.exception.type_error.302] " prefix.
-std::string jsonMessage(const json::exception& e) {
-  std::string text = e.what();
-  if (text.rfind("[json.exception.", 0) == 0 && text.find("] ") != std::string::npos)
-    text.erase(0, text.find("] ") + 2);
-  return clippedText(text, 200);
-}
 
 // The first line of a LibTorch message (no backtrace, no TorchScript source excerpt).
 std::string torchMessage(const c10::Error& e) {

@@ -16,6 +16,14 @@ namespace repnas {
 
 using nlohmann::json;
 
+/// nlohmann's message without its "[json.exception.type_error.302] " prefix, clipped.
+inline std::string jsonMessage(const json::exception& e) {
+  std::string text = e.what();
+  if (text.rfind("[json.exception.", 0) == 0 && text.find("] ") != std::string::npos)
+    text.erase(0, text.find("] ") + 2);
+  return text.size() > 200 ? text.substr(0, 200) + "…" : text;
+}
+
 [[noreturn]] inline void badField(const std::string& key, const std::string& why) {
   throw Error("field '" + key + "': " + why);
 }

@@ -16,18 +16,6 @@ namespace repnas {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// nlohmann's message without its "[json.exception.type_error.302] " prefix.
-std::string jsonMessage(const json::exception& e) {
-  std::string text = e.what();
-  if (text.rfind("[json.exception.", 0) == 0 && text.find("] ") != std::string::npos)
-    text.erase(0, text.find("] ") + 2);
-  return clippedText(text, 200);
-}
-
-}  // namespace
-
 FoldedModel parseSpec(const std::string& text, const std::string& path,
                       const std::function<std::string(const std::string& file)>& read_beside) {
   FoldedModel m;
