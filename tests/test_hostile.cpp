@@ -348,6 +348,33 @@ class TestHostile : public QObject {
     QVERIFY(fs::is_character_file("/dev/null"));
   }
 
+  void writeOntoASymlinkIsRefusedAndItsTargetKept() {
+    const auto target = path("target.json");
+    writeAll(target, "kept");
+    const auto link = path("link.json");
+    fs::create_symlink(target, link);
+    const auto why = errorOf([&] { writeTextAtomically(link.string(), "new"); });
+    QVERIFY2(contains(why, "symbolic link") && contains(why, "refusing to replace it"), why.c_str());
+    QVERIFY(fs::is_symlink(link));
+    QCOMPARE(QString::fromStdString(readAll(target)), QString("kept"));
+  }
+
+  void exportRefusesARunWhoseInputDiffersFromTheVerificationImages() {
+    // The run folder says 12x12 inputs; verifying it on 10x10 images would export a network
+    // declared for another input than the one it was checked on.
+    const auto other = path("data10");
+    fs::create_directories(other);
+    testing::writeIdxDataset(other.string(), 40, 20, 10, 10);
+    ExportRequest req;
+    req.run_dir = run_;
+    req.onnx_path = path("other.onnx").string();
+    req.data_dir = other.string();
+    req.threads = 1;
+    const auto why = errorOf([&] { exportRun(req); });
+    QVERIFY2(contains(why, "1x12x12 input") && contains(why, "1x10x10"), why.c_str());
+    QVERIFY(!fs::exists(req.onnx_path));
+  }
+
   void integerConfigValuesDoNotWrap() {
     RunConfig c;
     auto why = errorOf([&] { applyConfigOverrides(c, {"epochs=4294967297"}); });
