@@ -154,16 +154,30 @@ std::vector<uint8_t> readAll(ByteStream& in, uint64_t max_bytes) {
 
 // ---------------------------------------------------------------- IDX
 
+namespace {
+
+// The `size`-byte header of an IDX file of `kind` ("image", "label"): the magic number first
+// (so that a wrong file is named as such), then the dimensions.
+void readIdxHeader(ByteStream& in, uint8_t* header, size_t size, uint32_t expected_magic,
+                   const std::string& kind) {
+  const auto& name = in.name();
+  const std::string shorter = "-byte IDX " + kind + " header";
+  const size_t got = in.read(header, 4);
+  if (got < 4) fail(name, "truncated: " + bytesText(got) + ", shorter than the " + std::to_string(size) + shorter);
+  const uint32_t magic = bigEndian32(header);
+  if (magic != expected_magic)
+    fail(name, "wrong magic number " + hex32(magic) + ", expected " + hex32(expected_magic) + " (IDX " + kind + "s)");
+  const size_t rest = in.read(header + 4, size - 4);
+  if (rest < size - 4)
+    fail(name, "truncated: " + bytesText(4 + rest) + ", shorter than the " + std::to_string(size) + shorter);
+}
+
+}  // namespace
+
 IdxImages parseIdxImages(ByteStream& in) {
   const auto& name = in.name();
   uint8_t header[16];
-  const size_t got = in.read(header, 4);
-  if (got < 4) fail(name, "truncated: " + bytesText(got) + ", shorter than the 16-byte IDX image header");
-  const uint32_t magic = bigEndian32(header);
-  if (magic != kIdxImagesMagic)
-    fail(name, "wrong magic number " + hex32(magic) + ", expected " + hex32(kIdxImagesMagic) + " (IDX images)");
-  const size_t rest = in.read(header + 4, 12);
-  if (rest < 12) fail(name, "truncated: " + bytesText(4 + rest) + ", shorter than the 16-byte IDX image header");
+  readIdxHeader(in, header, sizeof header, kIdxImagesMagic, "image");
   IdxImages out;
   out.n = bigEndian32(header + 4);
   out.height = bigEndian32(header + 8);
@@ -191,13 +205,7 @@ std::vector<uint8_t> parseIdxLabels(ByteStream& in, int num_classes) {
   if (num_classes < 1 || num_classes > 256)
     fail(name, "number of classes " + std::to_string(num_classes) + " is outside 1..256 (labels are single bytes)");
   uint8_t header[8];
-  const size_t got = in.read(header, 4);
-  if (got < 4) fail(name, "truncated: " + bytesText(got) + ", shorter than the 8-byte IDX label header");
-  const uint32_t magic = bigEndian32(header);
-  if (magic != kIdxLabelsMagic)
-    fail(name, "wrong magic number " + hex32(magic) + ", expected " + hex32(kIdxLabelsMagic) + " (IDX labels)");
-  const size_t rest = in.read(header + 4, 4);
-  if (rest < 4) fail(name, "truncated: " + bytesText(4 + rest) + ", shorter than the 8-byte IDX label header");
+  readIdxHeader(in, header, sizeof header, kIdxLabelsMagic, "label");
   const uint64_t n = bigEndian32(header + 4);
   if (n == 0) fail(name, "empty: header says 0 labels");
   std::vector<uint8_t> labels;

@@ -38,7 +38,8 @@ EventLogWriter::EventLogWriter(const std::string& path, bool append) : path_(pat
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
   if (fd_ < 0) throw Error("cannot open event log " + path + " for writing: " + std::strerror(errno));
   struct stat st {};
-  if (append && ::fstat(fd_, &st) == 0 && st.st_size > 0) {
+  if (::fstat(fd_, &st) == 0) size_ = st.st_size;
+  if (append && size_ > 0) {
     char last = '\n';
     if (::pread(fd_, &last, 1, st.st_size - 1) == 1 && last != '\n') {
       try {
@@ -57,8 +58,7 @@ EventLogWriter::~EventLogWriter() {
 
 void EventLogWriter::writeLine(const std::string& line) {
   const std::string bytes = line + '\n';
-  struct stat st {};
-  const off_t before = ::fstat(fd_, &st) == 0 ? st.st_size : -1;
+  const off_t before = size_;  // this writer is the file's only writer: no fstat per line
   size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
@@ -66,13 +66,14 @@ void EventLogWriter::writeLine(const std::string& line) {
     if (n <= 0) {
       const int err = n < 0 ? errno : ENOSPC;
       // Back to the last complete line, so that the log never ends in a fragment.
-      if (before >= 0 && ::ftruncate(fd_, before) != 0) {
+      if (::ftruncate(fd_, before) != 0) {
         // Could not cut it back: readers skip the torn line, the next append starts afresh.
       }
       throw Error("cannot write the event log " + path_ + ": " + std::strerror(err));
     }
     done += static_cast<size_t>(n);
   }
+  size_ += static_cast<off_t>(bytes.size());
 }
 
 void EventLogWriter::onEvent(const Event& e) {

@@ -77,6 +77,7 @@ class EventLogWriter : public EventObserver {
   void writeLine(const std::string& line);
   std::mutex mutex_;
   int fd_ = -1;
+  long long size_ = 0;  ///< bytes in the file: where a failed write is cut back to
   std::string path_;
 };
 
