@@ -90,6 +90,17 @@ nlohmann::json searchStatsJson(const SearchStats& st) {
           {"mask_agreement_last_search_epoch", st.agreement_last_epoch}};
 }
 
+SearchStats searchStatsFromJson(const nlohmann::json& j) {
+  SearchStats st;
+  if (j.is_null()) return st;
+  st.has = true;
+  st.max_abs_alpha = j.at("max_abs_alpha_at_fix");
+  if (!j.at("alpha_margin_at_fix").is_null()) st.alpha_margin = j.at("alpha_margin_at_fix").get<double>();
+  st.final_noise = j.at("noise_at_fix");
+  st.agreement_last_epoch = j.at("mask_agreement_last_search_epoch");
+  return st;
+}
+
 std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& config_json) {
   std::ifstream in(dir / kSummaryFile);
   if (!in) return std::nullopt;
@@ -100,12 +111,21 @@ std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& c
     o.status = j.at("status");
     o.test_accuracy = j.at("test_accuracy");
     o.seconds = j.at("seconds");
-    const auto log = readLog(dir / "events.jsonl");
-    // Summaries written before epoch_seconds existed: read it from the event log.
-    o.epoch_seconds = j.contains("epoch_seconds") ? j.at("epoch_seconds").get<double>()
-                                                  : log.epoch_seconds;
     o.branches = j.at("branches");
     o.budget_k = j.at("budget_k");
+    if (j.contains("log")) {
+      // The summary holds what the event log said: the folder's other files may be gone (a
+      // finished run kept in the repository is only its summary, config and weights).
+      const auto& log = j.at("log");
+      o.epoch_seconds = log.at("epoch_seconds");
+      if (!log.at("val_accuracy").is_null()) o.val_accuracy = log.at("val_accuracy").get<double>();
+      o.search = searchStatsFromJson(log.at("search"));
+      return o;
+    }
+    // Summaries written before the log summary was kept in them: read the event log.
+    const auto log = readLog(dir / "events.jsonl");
+    o.epoch_seconds = j.contains("epoch_seconds") ? j.at("epoch_seconds").get<double>()
+                                                  : log.epoch_seconds;
     o.val_accuracy = log.val_accuracy;
     o.search = log.search;
     return o;
@@ -167,9 +187,12 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   nlohmann::json j = {{"config", nlohmann::json::parse(config_json)}, {"status", o.status},
                       {"test_accuracy", o.test_accuracy}, {"seconds", o.seconds},
                       {"epoch_seconds", o.epoch_seconds}, {"branches", o.branches},
-                      {"budget_k", o.budget_k}};
-  std::ofstream out(dir / kSummaryFile);
-  out << j.dump(2) << "\n";
+                      {"budget_k", o.budget_k},
+                      {"log", {{"epoch_seconds", o.epoch_seconds},
+                               {"val_accuracy", o.val_accuracy ? nlohmann::json(*o.val_accuracy)
+                                                               : nlohmann::json(nullptr)},
+                               {"search", searchStatsJson(o.search)}}}};
+  bench::writeJsonAtomically((dir / kSummaryFile).string(), j);
   return o;
 }
 

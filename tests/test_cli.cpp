@@ -55,6 +55,30 @@ Run runCliWithFileLimit(qint64 bytes, const QStringList& args) {
   return runCli(QStringList{QString("--fsize=%1").arg(bytes), "--", REPNAS_CLI} + args, "prlimit");
 }
 
+/// `repnas ARGS` with fsync failing (EIO) for the files whose name starts with `prefix`: the
+/// write of that one file fails as on a disk that lost the data (tests/fault_fsync.cpp).
+Run runCliWithFailingFsync(const QString& prefix, const QStringList& args) {
+  QProcess p;
+  auto env = QProcessEnvironment::systemEnvironment();
+  env.insert("LD_PRELOAD", REPNAS_FAULT_FSYNC);
+  env.insert("REPNAS_TEST_FAIL_FSYNC", prefix);
+  // Under AddressSanitizer the preloaded library comes before the sanitizer's runtime.
+  env.insert("ASAN_OPTIONS", env.value("ASAN_OPTIONS") + ":verify_asan_link_order=0");
+  p.setProcessEnvironment(env);
+  p.start(REPNAS_CLI, args);
+  Run r;
+  if (!p.waitForFinished(300000)) return r;
+  r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+  r.out = p.readAllStandardOutput();
+  r.err = p.readAllStandardError();
+  return r;
+}
+
+QByteArray fileBytes(const QString& path) {
+  QFile f(path);
+  return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
 /// Files of `dir` whose name says they are a temporary of an atomic write.
 QStringList temporaryFiles(const QString& dir) {
   return QDir(dir).entryList({"*.tmp*"}, QDir::Files);
@@ -260,6 +284,37 @@ class TestCli : public QObject {
     r = runCli({"search", "--out", later, "--resume", "--quiet", "--override", "--set", "fixed_epochs=2"});
     QVERIFY2(r.exit_code == 0, r.err.constData());
     for (const auto& e : readEvents(later + "/events.jsonl")) QVERIFY(e.contains("type"));
+  }
+
+  // The results of a finished run are written last, each on its own: weights.pt, then
+  // arch.json failing in turn ends the run failed naming the file, leaves the last checkpoint
+  // and no temporary, and a resume writes the results the uninterrupted run wrote.
+  void failedWriteOfWeightsOrArchEndsTheRunFailedAndResumes() {
+    const QString whole = tmp_.filePath("run");  // the completed run of searchWritesTheRunDirectory
+    for (const QString file : {"weights.pt", "arch.json"}) {
+      const QString out = tmp_.filePath("faulty-" + file);
+      auto r = runCliWithFailingFsync(file + ".tmp", searchArgs(out, 3));
+      QCOMPARE(r.exit_code, 1);
+      QVERIFY2(r.err.contains(("cannot write " + out + "/" + file).toUtf8()) &&
+                   r.err.contains("did not reach the disk"), r.err.constData());
+      QVERIFY2(temporaryFiles(out).isEmpty(), qPrintable(temporaryFiles(out).join(", ")));
+      QVERIFY(!QFile::exists(out + "/" + file));
+      QVERIFY(QFile::exists(out + "/checkpoint.pt"));
+      const auto events = readEvents(out + "/events.jsonl");
+      QCOMPARE(events.last()["type"].toString(), QString("finished"));
+      QCOMPARE(events.last()["status"].toString(), QString("failed"));
+      const QByteArray checkpoint = fileBytes(out + "/checkpoint.pt");
+
+      r = runCli({"search", "--out", out, "--resume", "--quiet"});
+      QVERIFY2(r.exit_code == 0, r.err.constData());
+      QVERIFY(fileBytes(out + "/checkpoint.pt") == checkpoint);  // nothing trained again
+      QCOMPARE(readJsonFile(out + "/arch.json")["layers"], readJsonFile(whole + "/arch.json")["layers"]);
+      QCOMPARE(readJsonFile(out + "/arch.json")["test_accuracy"].toDouble(),
+               readJsonFile(whole + "/arch.json")["test_accuracy"].toDouble());
+      QVERIFY(QFile::exists(out + "/weights.pt"));
+      const auto ev = runCli({"evaluate", out, "--data", data_, "--threads", "1"});
+      QVERIFY2(ev.exit_code == 0, ev.err.constData());
+    }
   }
 
   void fullDiskWhileWritingTheEventLogEndsTheRunFailed() {

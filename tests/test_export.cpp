@@ -184,6 +184,33 @@ class TestExport : public QObject {
     QVERIFY(result.exported);
   }
 
+  // Ctrl+C or SIGTERM reaches an export as `cancelled`: asked after loading and between the
+  // verification batches. Cancelled at each of those points in turn, the export writes nothing.
+  void cancelledExportWritesNothingAtEveryPoint() {
+    ExportRequest req;
+    req.run_dir = run_;
+    req.onnx_path = path("c.onnx").string();
+    req.torchscript_path = path("c.pt").string();
+    req.spec_path = path("c.json").string();
+    req.threads = 1;
+    int asked = 0;
+    req.cancelled = [&] { ++asked; return false; };
+    QVERIFY(exportRun(req).exported);
+    QVERIFY2(asked >= 3, "asked after loading, per verification batch and before writing");
+    for (const auto& f : {"c.onnx", "c.pt", "c.json", "c.safetensors"}) fs::remove(path(f));
+    for (int at = 1; at <= asked; ++at) {
+      int calls = 0;
+      req.cancelled = [&] { return ++calls == at; };
+      const auto result = exportRun(req);
+      QVERIFY(result.cancelled);
+      QVERIFY(!result.exported);
+      QCOMPARE(QString::fromStdString(result.message), QString("cancelled: nothing was written"));
+      QVERIFY(result.written.empty());
+      for (const auto& f : {"c.onnx", "c.pt", "c.json", "c.safetensors"})
+        QVERIFY2(!fs::exists(path(f)), f);
+    }
+  }
+
   void unwritablePathIsAClearErrorAndLeavesNothing() {
     ExportRequest req;
     req.run_dir = run_;

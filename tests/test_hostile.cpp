@@ -6,8 +6,11 @@
 
 #include <QTemporaryDir>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -234,6 +237,47 @@ class TestHostile : public QObject {
     QVERIFY2(contains(r.message, "while loading the data"), r.message.c_str());
     QCOMPARE(r.step, int64_t(0));
     QVERIFY(!fs::exists(path("stop-early") / "checkpoint.pt"));
+  }
+
+  void stopDuringAnEvaluationEndsTheRunThereAndResumes() {
+    // SIGTERM during the test evaluation after the last step reaches the engine as a stop:
+    // honoured between evaluation batches, not after the whole test set.
+    const auto data = path("many-test-images").string();
+    fs::create_directories(data);
+    testing::writeIdxDataset(data, 64, 8000, 12, 12);
+    RunConfig c = tinyConfig();
+    c.data_dir = data;
+    c.eval_batch_size = 1;  // 8,000 batches (about a second): the stop lands inside
+    c.epochs = 2;           // the first epoch leaves a checkpoint to resume from
+    c.search_epochs = 1;
+    c.fixed_epochs = 1;
+    const auto dir = path("stop-in-evaluation");
+    Engine engine(c, dir.string());
+    std::thread poster;
+    struct LastStep : Observer {
+      std::function<void(const StepSnapshot&)> f;
+      void onStep(const StepSnapshot& s) override { f(s); }
+    } last_step;
+    last_step.f = [&](const StepSnapshot& s) {
+      if (s.step != 3) return;  // the last of 2 epochs × 2 steps (numbered from 0)
+      // Posted from outside the engine's thread once the evaluation has begun.
+      poster = std::thread([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        engine.post(Command::stop());
+      });
+    };
+    engine.addObserver(&last_step);
+    const auto r = engine.run();
+    if (poster.joinable()) poster.join();
+    QVERIFY2(r.status == "stopped", (r.status + ": " + r.message).c_str());
+    QVERIFY2(contains(r.message, "during an evaluation"), r.message.c_str());
+    QVERIFY(!fs::exists(dir / "arch.json"));
+    QVERIFY(!fs::exists(dir / "weights.pt"));
+    QVERIFY2(contains(r.message, "the last checkpoint (step 2) is intact"), r.message.c_str());
+    Engine resumed(c, dir.string(), /*resume=*/true);
+    const auto done = resumed.run();
+    QVERIFY2(done.status == "completed", done.message.c_str());
+    QVERIFY(fs::exists(dir / "weights.pt"));
   }
 
   void modelFileThatIsADeviceIsRefused() {

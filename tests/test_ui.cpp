@@ -114,6 +114,60 @@ class TestUi : public QObject {
     QFile::remove(path);
   }
 
+  // Issue #15: an unfinished last line was buffered whole and kept growing. Followed across
+  // polls, a line that is still being written is joined when it ends; one that grows past the
+  // line limit is reported once and skipped up to its end, and what follows shows.
+  void growingUnfinishedLastLineIsJoinedOrSkippedAcrossPolls() {
+    RunInfo info;
+    info.mode = "search";
+    info.backbone = "tiny";
+    for (int l = 0; l < 2; ++l) info.layers.push_back({l, BlockSpec{}, true, "L" + std::to_string(l)});
+    info.dataset = {"fashion-mnist", "/data", 60000, 10000, 1, 28, 28, 10, {}};
+    info.steps_per_epoch = 10;
+    info.total_steps = 20;
+    info.epochs = 2;
+    info.budget = defaultBudget({true, true}, 0.5);
+    StepSnapshot step;
+    step.alpha.assign(12, 0.f);
+    step.sigma.assign(12, 0.5f);
+    step.mask.assign(2, allBranches());
+    const QString path = QDir(QDir::tempPath()).filePath("test_ui_growing_events.jsonl");
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    auto append = [&](const QByteArray& bytes) {
+      QVERIFY(f.write(bytes) == bytes.size());
+      QVERIFY(f.flush());
+    };
+    append(QByteArray::fromStdString(eventToJson(info) + "\n"));
+    const auto line = QByteArray::fromStdString(eventToJson(step));
+    append(line.left(line.size() / 2));  // a step half written when the GUI reads
+
+    ui::MainWindow window;
+    QSignalSpy problems(window.follower(), &ui::EventLogFollower::problem);
+    QVERIFY(window.follower()->open(path, /*follow=*/false).isEmpty());
+    QCOMPARE(window.model()->steps().size(), size_t(0));
+    append(line.mid(line.size() / 2) + "\n");
+    window.follower()->poll();
+    QCOMPARE(window.model()->steps().size(), size_t(1));  // joined across the two reads
+    QCOMPARE(problems.count(), 0);
+
+    // A line that keeps growing without an end, in pieces below the limit each.
+    const QByteArray piece(int(kMaxEventLineBytes / 3), 'x');
+    for (int i = 0; i < 8; ++i) {
+      append(piece);
+      window.follower()->poll();
+    }
+    QCOMPARE(problems.count(), 1);  // reported once, when it passed the limit
+    QVERIFY(problems.at(0).at(0).toString().contains("line 3"));
+    QVERIFY(problems.at(0).at(0).toString().contains("longer than"));
+    append("\n" + line + "\n");
+    window.follower()->poll();
+    QCOMPARE(window.follower()->badLines(), 1);
+    QCOMPARE(window.model()->steps().size(), size_t(2));  // the step after it shows
+    f.close();
+    QFile::remove(path);
+  }
+
   void closingDuringARunStopsTheWorker() {
     auto* window = new ui::MainWindow;
     window->show();

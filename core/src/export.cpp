@@ -422,9 +422,17 @@ data::LoadedDataset loadData(const RunConfig& config, const std::string& dir_ove
 }  // namespace
 
 ExportResult exportRun(const ExportRequest& request) {
+  ExportResult result;
+  auto stopNow = [&] {
+    if (!request.cancelled || !request.cancelled()) return false;
+    result.cancelled = true;
+    result.message = "cancelled: nothing was written";
+    return true;
+  };
   setComputeThreads(request.threads);
   const auto config = loadRunConfig(request.run_dir);
   const auto data = loadData(config, request.data_dir);
+  if (stopNow()) return result;
   auto run = loadRun(request.run_dir, &data);
   // The file must describe the network that the verification images go through.
   if (run.backbone.in_channels != data.info.channels || run.backbone.input_height != data.info.height ||
@@ -442,16 +450,9 @@ ExportResult exportRun(const ExportRequest& request) {
   // At least 1,000 images (or the whole test split when it is smaller).
   auto test = data::takeFirst(
       data.test, request.verify_images > 0 ? std::max<int64_t>(1000, request.verify_images) : 0);
-  ExportResult result;
   auto& r = result.report;
   r.images = test.size();
   int64_t correct_multi = 0, correct_folded = 0;
-  auto stopNow = [&] {
-    if (!request.cancelled || !request.cancelled()) return false;
-    result.cancelled = true;
-    result.message = "cancelled: nothing was written";
-    return true;
-  };
   for (int64_t i = 0; i < test.size(); i += 500) {
     if (stopNow()) return result;
     const int64_t n = std::min<int64_t>(500, test.size() - i);
@@ -490,6 +491,8 @@ ExportResult exportRun(const ExportRequest& request) {
                       std::to_string(conv->weight.size(3)) + " conv: " + std::to_string(n) + " of the " +
                       std::to_string(r.parameters_folded) + " folded parameters (" + pct + "%)");
   }
+  // The last point of cancellation: the files are then written and checked as one stage
+  // (milliseconds each), so that a cancelled export never leaves some of them.
   if (stopNow()) return result;
   if (!r.pass && !request.force) {
     result.message = "refusing to export: " + r.summary() +
@@ -517,7 +520,6 @@ ExportResult exportRun(const ExportRequest& request) {
                   "error " + std::to_string(err) + ")");
   };
   if (!request.onnx_path.empty()) {
-    if (stopNow()) return result;
     writeOnnx(model, request.onnx_path);
     checkReloaded(request.onnx_path, runFoldedModel(readOnnx(request.onnx_path), probe));
     result.written.push_back(request.onnx_path);

@@ -49,8 +49,9 @@ struct ExportRequest {
   int64_t verify_images = 0;      ///< test images to verify on (0: all; at least 1,000)
   std::string data_dir;           ///< override the run's data folder (empty: the run's)
   int threads = 0;
-  /// Asked between verification batches and before each file: true stops the export (nothing
-  /// is written; the result says "cancelled"). Called from the exporting thread.
+  /// Asked after loading, between verification batches and before the files are written:
+  /// true stops the export there (nothing is written; the result says "cancelled"). Once
+  /// writing has begun, every requested file is written. Called from the exporting thread.
   std::function<bool()> cancelled;
 };
 
