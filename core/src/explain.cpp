@@ -64,11 +64,13 @@ std::vector<std::string> batchNormLines(const fold::BatchNormStats& bn, int64_t 
   const double g = bn.weight[c].item<double>(), b = bn.bias[c].item<double>(),
                mu = bn.running_mean[c].item<double>(), var = bn.running_var[c].item<double>();
   const double sigma = std::sqrt(var + bn.eps);
-  return {"BN channel " + std::to_string(c) + ": γ = " + num(g) + ", β = " + num(b) + ", μ = " +
-              num(mu) + ", σ² = " + num(var) + ", ε = " + num(bn.eps),
+  // Four short lines (the step's formula above them gives b' = β − μγ/σ): they fit an item
+  // of the teaching page without wrapping.
+  return {"BN channel " + std::to_string(c) + ": γ = " + num(g) + ", β = " + num(b) + ",",
+          "μ = " + num(mu) + ", σ² = " + num(var) + ", ε = " + num(bn.eps),
           "γ/σ = " + num(g) + " / √(" + num(var) + " + " + num(bn.eps) + ") = " + num(g / sigma),
-          "b'[" + std::to_string(c) + "] = β − μ·γ/σ = " + num(b) + " − " + factor(mu) + "·" +
-              factor(g / sigma) + " = " + num(b - mu * g / sigma)};
+          "b'[" + std::to_string(c) + "] = " + num(b) + " − " + factor(mu) + "·" + factor(g / sigma) +
+              " = " + num(b - mu * g / sigma)};
 }
 
 /// Products written out, e.g. "a·b + c·(−d)" (at most 6 terms shown).
@@ -401,8 +403,7 @@ std::vector<ExplainStep> ReparamExplainer::steps(int out_channel, int in_channel
                                            kb1.kernel.index_select(0, rows).select(1, i).flatten()));
       first.outputs.push_back(columnMatrix("b1[·]", kb1.bias.index_select(0, rows)));
       first.lines = batchNormLines(bn1, group * Dg);
-      first.lines.push_back("BN-and-pad: the border of this stage's output is filled with b1 "
-                            "(= BN of a zero input), not with 0");
+      first.lines.push_back("BN-and-pad: its output's border holds b1 (BN of 0), not 0");
       s1.items.push_back(first);
 
       torch::Tensor w2;

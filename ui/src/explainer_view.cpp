@@ -129,7 +129,7 @@ class FoldDiagram : public QWidget {
   }
   QSize sizeHint() const override {
     const int rows = static_cast<int>(std::max(before_.size(), after_.size()));
-    return {2 * columnWidth() + 2 * kNode + kGap + 16, 20 + rows * (kBox + 4) + 4};
+    return {2 * columnWidth() + 2 * kNode + kGap + 16, 20 + rows * (kBox + kRowGap) + 4};
   }
 
  protected:
@@ -143,10 +143,10 @@ class FoldDiagram : public QWidget {
       p.setPen(ink);
       p.drawText(QRect(x, 0, w + 2 * kNode, 16), Qt::AlignCenter, title);
       const int top = 20, rows = static_cast<int>(forms.size());
-      const int mid = top + rows * (kBox + 4) / 2;
+      const int mid = top + rows * (kBox + kRowGap) / 2;
       const QPoint in(x + 4, mid), sum(x + 2 * kNode + w - 4, mid);
       for (int r = 0; r < rows; ++r) {
-        const QRect box(x + kNode, top + r * (kBox + 4), w, kBox);
+        const QRect box(x + kNode, top + r * (kBox + kRowGap), w, kBox);
         p.setPen(QPen(QColor(150, 150, 150), 1));
         p.drawLine(in, QPoint(box.left(), box.center().y()));
         p.drawLine(QPoint(box.right(), box.center().y()), sum);
@@ -170,7 +170,7 @@ class FoldDiagram : public QWidget {
   }
 
  private:
-  static constexpr int kBox = 18, kNode = 16, kGap = 28;
+  static constexpr int kBox = 17, kRowGap = 2, kNode = 16, kGap = 28;
   QFont smallFont() const {
     QFont f = font();
     f.setPointSizeF(8);
@@ -239,13 +239,15 @@ class PadWindowPicture : public QWidget {
 };
 
 /// What the kernel colours mean for one item: −s (blue) … 0 (white) … +s (red), s the item's
-/// largest |value|, with the heatmaps' own colour function.
+/// largest |value|, with the heatmaps' own colour function. Horizontal beside large kernels,
+/// upright (narrower) beside small ones.
 class ColourLegend : public QWidget {
  public:
-  explicit ColourLegend(double scale) : scale_(scale) {
+  ColourLegend(double scale, bool upright) : scale_(scale), upright_(upright) {
     setObjectName("kernelColourLegend");
     setProperty("scale", scale);
-    setFixedSize(150, 40);
+    if (upright) setFixedSize(54, 76);
+    else setFixedSize(150, 40);
     setToolTip(QObject::tr("Colour of a kernel value v: blue for v < 0, red for v > 0, the deeper the "
                            "closer |v| is to %1, the largest |v| of this item.").arg(scale, 0, 'g', 3));
   }
@@ -253,12 +255,15 @@ class ColourLegend : public QWidget {
  protected:
   void paintEvent(QPaintEvent*) override {
     QPainter p(this);
-    const QRect bar(4, 4, width() - 8, 12);
-    for (int x = 0; x < bar.width(); ++x) {
-      const double v = 2.0 * x / std::max(1, bar.width() - 1) - 1;  // −1 … 1
+    const QRect bar = upright_ ? QRect(4, 4, 12, height() - 8) : QRect(4, 4, width() - 8, 12);
+    const int length = upright_ ? bar.height() : bar.width();
+    for (int x = 0; x < length; ++x) {
+      // −1 … 1 from left to right, or from the bottom up.
+      const double v = upright_ ? 1 - 2.0 * x / std::max(1, length - 1) : 2.0 * x / std::max(1, length - 1) - 1;
       const double t = std::abs(v);
       p.setPen(v >= 0 ? QColor::fromRgbF(1, 1 - 0.75 * t, 1 - 0.8 * t) : QColor::fromRgbF(1 - 0.8 * t, 1 - 0.6 * t, 1));
-      p.drawLine(bar.left() + x, bar.top(), bar.left() + x, bar.bottom());
+      if (upright_) p.drawLine(bar.left(), bar.top() + x, bar.right(), bar.top() + x);
+      else p.drawLine(bar.left() + x, bar.top(), bar.left() + x, bar.bottom());
     }
     p.setPen(QColor(90, 90, 90));
     p.drawRect(bar);
@@ -266,14 +271,23 @@ class ColourLegend : public QWidget {
     f.setPointSizeF(7.5);
     p.setFont(f);
     p.setPen(palette().color(QPalette::WindowText));
+    const QString low = QString::number(-scale_, 'g', 3), high = QString::number(scale_, 'g', 3);
+    if (upright_) {
+      const QRect labels(bar.right() + 4, 0, width() - bar.right() - 4, height());
+      p.drawText(labels, Qt::AlignLeft | Qt::AlignTop, high);
+      p.drawText(labels, Qt::AlignLeft | Qt::AlignVCenter, QStringLiteral("0"));
+      p.drawText(labels, Qt::AlignLeft | Qt::AlignBottom, low);
+      return;
+    }
     const QRect labels(0, bar.bottom() + 2, width(), 16);
-    p.drawText(labels, Qt::AlignLeft | Qt::AlignVCenter, QString::number(-scale_, 'g', 3));
+    p.drawText(labels, Qt::AlignLeft | Qt::AlignVCenter, low);
     p.drawText(labels, Qt::AlignHCenter | Qt::AlignVCenter, QStringLiteral("0"));
-    p.drawText(labels, Qt::AlignRight | Qt::AlignVCenter, QString::number(scale_, 'g', 3));
+    p.drawText(labels, Qt::AlignRight | Qt::AlignVCenter, high);
   }
 
  private:
   double scale_;
+  bool upright_;
 };
 
 /// One matrix as an annotated heatmap; colours scaled within the item.
@@ -325,6 +339,28 @@ class DemoEdit : public QUndoCommand {
   std::function<void()> undo_, redo_;
   bool first_ = true;
 };
+
+/// Rows of item boxes, in order, each row as many boxes as fit `width` at their own widths
+/// (shelf packing: a wide item takes the room of two narrow ones).
+std::vector<std::vector<QGroupBox*>> packStepItems(const std::vector<QGroupBox*>& boxes, int width,
+                                                   int spacing) {
+  std::vector<std::vector<QGroupBox*>> rows;
+  int used = 0;
+  for (auto* box : boxes) {
+    const int w = box->width();
+    if (rows.empty() || used + spacing + w > width) {
+      rows.emplace_back();
+      used = w;
+    } else {
+      used += spacing + w;
+    }
+    rows.back().push_back(box);
+  }
+  return rows;
+}
+
+constexpr int kItemSpacing = 12;
+constexpr int kMinItemWidth = 300;  ///< an item box: room for its arithmetic in a few lines
 
 }  // namespace
 
@@ -406,16 +442,10 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
   in_spin_ = new QSpinBox;
   in_spin_->setPrefix(tr("in channel "));
   in_spin_->setToolTip(tr("Input channel i of the kernel slice F[o, i] shown in every step."));
-  auto* channels = new QHBoxLayout;
-  channels->addWidget(new QLabel(tr("Kernel slice:")));
-  channels->addWidget(out_spin_);
-  channels->addWidget(in_spin_);
   sample_ = new QSpinBox;
   sample_->setRange(0, 9999);
   sample_->setPrefix(tr("test image "));
   sample_->setToolTip(tr("Which test image of the data set the proof runs on."));
-  channels->addWidget(sample_);
-  channels->addStretch();
 
   pages_ = new QListWidget;
   for (int p = 0; p < kPageCount; ++p) pages_->addItem(pageTitle(p));
@@ -427,8 +457,15 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
   next->setToolTip(tr("Next step"));
   connect(prev, &QPushButton::clicked, this, [this] { setPage(std::max(0, page() - 1)); });
   connect(next, &QPushButton::clicked, this, [this] { setPage(std::min(kPageCount - 1, page() + 1)); });
+  // Under the pages, what every page shows: the kernel slice (and the proof's test image), so
+  // that the steps get the page's whole height.
   auto* left = new QVBoxLayout;
   left->addWidget(pages_, 1);
+  left->addWidget(new QLabel(tr("Kernel slice:")));
+  for (auto* spin : {out_spin_, in_spin_, sample_}) {
+    spin->setFixedWidth(140);
+    left->addWidget(spin);
+  }
   auto* nav = new QHBoxLayout;
   nav->addWidget(prev);
   nav->addWidget(next);
@@ -494,7 +531,6 @@ ExplainerView::ExplainerView(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(top);
   layout->addLayout(branches);
-  layout->addLayout(channels);
   layout->addLayout(body, 1);
 
   connect(pages_, &QListWidget::currentRowChanged, this, [this](int) { rebuildPage(); });
@@ -823,18 +859,29 @@ void ExplainerView::buildStepPage(const ExplainStep& step) {
   for (const auto& f : step.after) after << qs(f);
   header->addWidget(new FoldDiagram(before, after, step.number), 0, Qt::AlignTop);
   layout->addLayout(header);
-  // A step must fit the page as a person sees it: the items side by side when two fit, and the
-  // kernel cells smaller (down to 30 px) until the page needs no scrolling.
-  const int header_height = layout->sizeHint().height();
+  // A step must fit the page as a person sees it: the items packed side by side in rows (each
+  // as wide as it needs), and the kernel cells smaller (down to 24 px) until the page needs no
+  // scrolling.
   const int available_height = scroll_->viewport()->height();
+  const int available_width = scroll_->viewport()->width() - 24;
+  // Wrapped labels: the height they take at the page's width, not at their preferred one.
+  const int header_height = header->hasHeightForWidth() ? header->heightForWidth(available_width)
+                                                        : header->sizeHint().height();
   std::vector<QGroupBox*> boxes;
-  // Builds the items with `cell`-pixel kernel cells; true when the page then fits.
+  std::vector<std::vector<QGroupBox*>> rows;
+  // Builds the items with `cell`-pixel kernel cells and packs them; true when the page fits.
   auto build = [&](int cell) {
     for (auto* box : boxes) delete box;
     boxes.clear();
+    bool too_wide = false;
     for (const auto& item : step.items) {
+      const bool small = cell <= 30;
       auto* box = new QGroupBox(qs(item.caption));
       auto* v = new QVBoxLayout(box);
+      if (small) {  // many items: the arithmetic's lines closer together
+        v->setSpacing(2);
+        v->setContentsMargins(8, 6, 8, 6);
+      }
       auto* row = new QHBoxLayout;
       const double scale = itemScale(item);
       for (const auto& m : item.inputs) row->addWidget(heatmapFor(m, scale, cell), 0, Qt::AlignTop);
@@ -846,45 +893,47 @@ void ExplainerView::buildStepPage(const ExplainStep& step) {
         row->addWidget(arrow);
       }
       for (const auto& m : item.outputs) row->addWidget(heatmapFor(m, scale, cell), 0, Qt::AlignTop);
-      row->addSpacing(12);
-      row->addWidget(new ColourLegend(scale), 0, Qt::AlignVCenter);
+      row->addSpacing(small ? 6 : 12);
+      row->addWidget(new ColourLegend(scale, /*upright=*/small), 0, Qt::AlignVCenter);
       row->addStretch();
       v->addLayout(row);
-      for (const auto& line : item.lines) v->addWidget(textLabel(qs(line), true));
+      for (const auto& line : item.lines) {
+        auto* l = textLabel(qs(line), true);
+        if (small) {
+          QFont f = l->font();
+          f.setPointSizeF(f.pointSizeF() * 0.85);
+          l->setFont(f);
+        }
+        v->addWidget(l);
+      }
+      // As wide as its kernels (at least kMinItemWidth): the arithmetic wraps below them.
+      const auto margins = v->contentsMargins();
+      const int kernels_width = row->sizeHint().width() + margins.left() + margins.right();
+      too_wide |= kernels_width > available_width;
+      box->setFixedWidth(std::min(available_width, std::max(kMinItemWidth, kernels_width)));
       boxes.push_back(box);
     }
-    item_width_ = 0;
-    for (auto* box : boxes) item_width_ = std::max(item_width_, box->sizeHint().width());
-    const int columns = stepColumns();
-    int height = header_height + 2 * layout->spacing() + 12;  // + the grid's own spacing
-    for (size_t i = 0; i < boxes.size(); i += static_cast<size_t>(columns)) {
+    rows = packStepItems(boxes, available_width, kItemSpacing);
+    int height = header_height + layout->spacing();
+    for (const auto& r : rows) {
       int row_height = 0;
-      for (size_t j = i; j < std::min(boxes.size(), i + static_cast<size_t>(columns)); ++j)
-        row_height = std::max(row_height, boxes[j]->sizeHint().height());
-      height += row_height + layout->spacing();
+      for (auto* box : r) row_height = std::max(row_height, box->heightForWidth(box->width()));
+      height += row_height + kItemSpacing;
     }
-    step_cell_ = cell;
-    return height <= available_height && item_width_ <= scroll_->viewport()->width() - 24;
+    return height <= available_height && !too_wide;
   };
   bool fits = false;
-  for (const int cell : {46, 40, 34, 30})
+  for (const int cell : {46, 40, 34, 30, 27, 24})
     if ((fits = build(cell))) break;
   if (!fits) build(46);  // it scrolls anyway: at the readable size
-  const int columns = stepColumns();
-  step_columns_ = columns;
-  auto* grid = new QGridLayout;
-  for (size_t i = 0; i < boxes.size(); ++i)
-    grid->addWidget(boxes[i], static_cast<int>(i) / columns, static_cast<int>(i) % columns, Qt::AlignTop);
-  for (int c = 0; c < columns; ++c) grid->setColumnStretch(c, 1);
-  layout->addLayout(grid);
+  for (const auto& r : rows) {
+    auto* shelf = new QHBoxLayout;
+    shelf->setSpacing(kItemSpacing);
+    for (auto* box : r) shelf->addWidget(box, 0, Qt::AlignTop);
+    shelf->addStretch();
+    layout->addLayout(shelf);
+  }
   layout->addStretch();
-}
-
-int ExplainerView::stepColumns() const {
-  const int available = scroll_->viewport()->width() - 24;
-  int columns = 1;
-  while (item_width_ > 0 && columns < 3 && (columns + 1) * item_width_ + columns * 12 <= available) ++columns;
-  return columns;
 }
 
 void ExplainerView::buildProofPage(bool broken) {

@@ -115,8 +115,6 @@ class ExplainerView : public QWidget {
 
  protected:
   void resizeEvent(QResizeEvent* event) override;
-  /// Columns for a step's items: as many of the widest as fit in the page (1 to 3).
-  int stepColumns() const;
 
  private:
   int proofColumns() const;
@@ -143,9 +141,6 @@ class ExplainerView : public QWidget {
   int out_channel_ = 0, in_channel_ = 0;
   bool syncing_ = false;
   int proof_columns_ = 0;
-  int step_columns_ = 0;
-  int item_width_ = 0;  ///< widest item box of the step page shown
-  int step_cell_ = 46;  ///< kernel cell side on the step page shown
   QTimer relayout_;     ///< rebuilds a step page after a resize
 
   QUndoStack* undo_;
