@@ -18,6 +18,7 @@
 #include "repnas/config.h"
 #include "repnas/engine.h"
 #include "repnas/error.h"
+#include "repnas/run_folder.h"
 #include "repnas/export.h"
 #include "repnas/fusion_check.h"
 #include "repnas/runtime.h"
@@ -146,7 +147,7 @@ int search(Args& args) {
     if (!config_file.empty()) config = repnas::loadConfigFile(config_file);
     repnas::applyConfigOverrides(config, overrides);
   }
-  if (!resume && std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
+  if (!resume && repnas::RunFolder(out).hasCheckpoint())
     throw UsageError(out + " already holds a run (checkpoint.pt); use --resume to continue it "
                      "or choose another --out");
   return runEngine(config, out, resume, quiet, "search", resume_changes);
@@ -161,7 +162,7 @@ int retrain(Args& args) {
   args.expectEmpty();
   if (run_dir.empty()) throw UsageError("retrain needs a RUN_DIR");
   if (out.empty()) throw UsageError("--out DIR is required");
-  if (std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"))
+  if (repnas::RunFolder(out).hasCheckpoint())
     throw UsageError(out + " already holds a run (checkpoint.pt); resume it with repnas search "
                         "--out " + out + " --resume, or choose another --out");
   repnas::RunConfig config;
@@ -181,7 +182,7 @@ int runEngine(const repnas::RunConfig& config, const std::string& out, bool resu
   std::filesystem::create_directories(out);
   // A new run starts its log anew (a failed earlier attempt may have left one); a resumed run
   // appends to it.
-  repnas::EventLogWriter log((std::filesystem::path(out) / "events.jsonl").string(),
+  repnas::EventLogWriter log(repnas::RunFolder(out).events(),
                              /*append=*/resume);
   engine.addObserver(&log);
   repnas::cli::ConsoleProgress progress(stderr);

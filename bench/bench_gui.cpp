@@ -22,6 +22,7 @@
 #include "bench_util.h"
 #include "repnas/engine.h"
 #include "repnas/events.h"
+#include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 #include "repnas_ui/main_window.h"
 #include "repnas_ui/run_model.h"
@@ -38,9 +39,10 @@ struct StepTimes {
   int64_t images = 0;
 };
 
-StepTimes readStepTimes(const QString& events, int batch) {
+/// The step times a run folder's event log records.
+StepTimes readStepTimes(const QString& run_dir, int batch) {
   StepTimes t;
-  bench::forEachEvent(events.toStdString(), [&](const Event& e) {
+  bench::forEachEvent(RunFolder(run_dir.toStdString()).events(), [&](const Event& e) {
     if (const auto* s = std::get_if<StepSnapshot>(&e)) {
       t.ms += s->step_ms;
       t.images += batch;
@@ -123,7 +125,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "repnas search failed: %s\n", search.readAllStandardOutput().constData());
         return 1;
       }
-      headless = readStepTimes(QDir(dir).filePath("events.jsonl"), config.batch_size);
+      headless = readStepTimes(dir, config.batch_size);
     }
     // The window: every view attached, redrawn as the events arrive.
     double gui_ms = 0;
@@ -158,8 +160,7 @@ int main(int argc, char** argv) {
       gui_cpu_share = (threadCpuMs() - cpu0) / std::max<qint64>(1, wall.elapsed());
     }
     {
-      const auto t = readStepTimes(QDir(tmp.filePath(QString("gui-%1").arg(r))).filePath("events.jsonl"),
-                                   config.batch_size);
+      const auto t = readStepTimes(tmp.filePath(QString("gui-%1").arg(r)), config.batch_size);
       gui_ms = t.ms;
       gui_images = t.images;
     }

@@ -19,6 +19,7 @@
 #include "repnas/budget.h"
 #include "repnas/config.h"
 #include "repnas/engine.h"
+#include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 
 namespace repnas::bench {
@@ -123,7 +124,7 @@ std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& c
       return o;
     }
     // Summaries written before the log summary was kept in them: read the event log.
-    const auto log = readLog(dir / "events.jsonl");
+    const auto log = readLog(RunFolder(dir.string()).events());
     o.epoch_seconds = j.contains("epoch_seconds") ? j.at("epoch_seconds").get<double>()
                                                   : log.epoch_seconds;
     o.val_accuracy = log.val_accuracy;
@@ -154,7 +155,8 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   }
   // An unfinished earlier attempt with the same configuration resumes from its checkpoint.
   bool resume = false;
-  if (fs::exists(dir / "checkpoint.pt") && fs::exists(dir / kRequestFile)) {
+  const RunFolder folder(dir.string());
+  if (folder.hasCheckpoint() && fs::exists(dir / kRequestFile)) {
     std::ifstream in(dir / kRequestFile);
     std::stringstream text;
     text << in.rdbuf();
@@ -167,7 +169,7 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   std::fflush(stdout);
   const auto t0 = std::chrono::steady_clock::now();
   Engine engine(config, dir.string(), resume);
-  EventLogWriter log((dir / "events.jsonl").string(), resume);
+  EventLogWriter log(folder.events(), resume);
   BudgetTracker budget;
   engine.addObserver(&log);
   engine.addObserver(&budget);
@@ -176,7 +178,7 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   o.status = fin.status;
   o.test_accuracy = fin.test_accuracy.value_or(0);
   o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const auto summary = readLog(dir / "events.jsonl");
+  const auto summary = readLog(folder.events());
   o.epoch_seconds = summary.epoch_seconds;
   o.branches = countBranches(fin.mask);
   o.budget_k = budget.k;

@@ -9,6 +9,7 @@
 #include "input_file.h"
 #include "json_fields.h"
 #include "repnas/backbone.h"
+#include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 
 namespace repnas {
@@ -557,7 +558,7 @@ RunConfig loadConfigFile(const std::string& path, int version_when_absent) {
 }
 
 RunConfig loadRunConfig(const std::string& run_dir) {
-  return loadConfigFile(run_dir + "/config.json", /*version_when_absent=*/1);
+  return loadConfigFile(RunFolder(run_dir).config(), /*version_when_absent=*/1);
 }
 
 const std::vector<ConfigKeyHelp>& configKeyHelp() {

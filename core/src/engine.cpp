@@ -19,6 +19,7 @@
 #include "input_file.h"
 #include "network.h"
 #include "repnas/backbone.h"
+#include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 #include "run_files.h"
 #include "strategy.h"
@@ -101,6 +102,7 @@ double cosine(double start, double progress) {
 struct Engine::Impl {
   RunConfig config;
   std::string run_dir;
+  RunFolder files{""};
   bool resume = false;
   std::vector<std::string> resume_changes;   // "lr: 0.1 -> 0.05"
   std::vector<Observer*> observers;
@@ -277,7 +279,7 @@ struct Engine::Impl {
       strategy->save(strategy_archive);
       content.write("strategy", strategy_archive);
     }
-    const auto path = (fs::path(run_dir) / "checkpoint.pt").string();
+    const auto path = files.checkpoint();
     writeRunArchive(path, checkpointMeta().dump(), content);
     last_checkpoint_step = step;
     emit(CheckpointSaved{path, step, static_cast<int>(step / steps_per_epoch)});
@@ -308,7 +310,7 @@ struct Engine::Impl {
   }
 
   void loadCheckpoint() {
-    const auto path = (fs::path(run_dir) / "checkpoint.pt").string();
+    const auto path = files.checkpoint();
     auto archive = readRunArchive(path);
     try {
       const auto meta = json::parse(archive.meta);
@@ -676,7 +678,7 @@ struct Engine::Impl {
                  {"test_accuracy", test_accuracy ? json(*test_accuracy) : json(nullptr)},
                  {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
                  {"layers", layers}};
-    writeTextAtomically((fs::path(run_dir) / "arch.json").string(), arch.dump(2) + "\n");
+    writeTextAtomically(files.architecture(), arch.dump(2) + "\n");
 
     json meta = {{"format", "repnas-weights-2"}, {"mask", maskToBits(masks)},
                  {"input", inputShapeJson()},
@@ -686,24 +688,23 @@ struct Engine::Impl {
     torch::serialize::OutputArchive net_archive;
     net->save(net_archive);
     content.write("network", net_archive);
-    writeRunArchive((fs::path(run_dir) / "weights.pt").string(), meta.dump(), content);
+    writeRunArchive(files.weights(), meta.dump(), content);
   }
 };
 
 RunConfig retrainConfig(const std::string& run_dir) {
-  const fs::path dir(run_dir);
-  if (!fs::exists(dir / "config.json"))
-    throw Error(run_dir + " has no config.json: not a RepNAS run folder");
+  const RunFolder folder(run_dir);
+  if (!folder.hasConfig())
+    throw Error(run_dir + " has no " + RunFolder::kConfig + ": not a RepNAS run folder");
   RunConfig config = loadRunConfig(run_dir);
   if (!config.isSearch())
     throw Error(run_dir + " is a " + config.mode + " run, not a search: it has no architecture to retrain");
   // weights.pt of a completed run, else the checkpoint once the mask is fixed.
   std::optional<std::vector<BranchMask>> mask;
   std::string from;
-  for (const char* file : {"weights.pt", "checkpoint.pt"}) {
-    const auto path = dir / file;
+  for (const auto& path : {folder.weights(), folder.checkpoint()}) {
     if (mask || !fs::exists(path)) continue;
-    const auto archive = readRunArchive(path.string());
+    const auto archive = readRunArchive(path);
     json meta;
     try {
       meta = json::parse(archive.meta);
@@ -711,9 +712,9 @@ RunConfig retrainConfig(const std::string& run_dir) {
       else if (meta.value("fixed", false))
         mask = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
     } catch (const json::exception& e) {
-      throw Error(path.string() + ": malformed metadata: " + e.what());
+      throw Error(path + ": malformed metadata: " + e.what());
     }
-    if (mask) from = file;
+    if (mask) from = fs::path(path).filename().string();
   }
   if (!mask)
     throw Error(run_dir + " has not fixed its architecture yet (no weights.pt, and its "
@@ -737,14 +738,15 @@ Engine::Engine(const RunConfig& config, const std::string& run_dir, bool resume,
                const std::vector<std::string>& resume_changes)
     : impl_(std::make_unique<Impl>()) {
   impl_->run_dir = run_dir;
+  impl_->files = RunFolder(run_dir);
   impl_->resume = resume;
   if (resume) {
-    const auto path = (fs::path(run_dir) / "config.json").string();
-    if (!fs::exists(path)) throw Error("cannot resume: " + path + " does not exist");
+    const RunFolder& folder = impl_->files;
+    if (!folder.hasConfig()) throw Error("cannot resume: " + folder.config() + " does not exist");
     impl_->config = loadRunConfig(run_dir);
     impl_->config.threads = config.threads;
-    if (!fs::exists(fs::path(run_dir) / "checkpoint.pt"))
-      throw Error("cannot resume: no checkpoint.pt in " + run_dir);
+    if (!folder.hasCheckpoint())
+      throw Error("cannot resume: no " + std::string(RunFolder::kCheckpoint) + " in " + run_dir);
     const json before = json::parse(configToJson(impl_->config));
     for (const auto& change : resume_changes) {
       const std::string key = change.substr(0, change.find('='));
@@ -788,7 +790,7 @@ RunFinished Engine::run() {
     removeStaleTemporaryFiles(d.run_dir);  // left by a process killed while writing
     d.prepare();
     if (d.resume) d.loadCheckpoint();
-    writeTextAtomically((fs::path(d.run_dir) / "config.json").string(),
+    writeTextAtomically(d.files.config(),
                         configToJson(d.config) + "\n");
     d.emit(d.runInfo());
     d.checkObservers();
@@ -796,8 +798,7 @@ RunFinished Engine::run() {
       // The results are written after the last checkpoint: if that was interrupted, write
       // them now rather than leave a finished run without arch.json / weights.pt.
       std::optional<double> test_accuracy;
-      const fs::path dir(d.run_dir);
-      if (!fs::exists(dir / "arch.json") || !fs::exists(dir / "weights.pt")) {
+      if (!d.files.hasResults()) {
         test_accuracy = d.evaluate(d.test_set);
         d.writeResults(test_accuracy);
       }

@@ -23,6 +23,7 @@
 #include "onnx_io.h"
 #include "repnas/config.h"
 #include "repnas/events.h"
+#include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 #include "run_files.h"
 #include "spec_io.h"
@@ -132,7 +133,7 @@ LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* dat
 }
 
 LoadedRun loadRun(const std::string& run_dir, const data::LoadedDataset* data) {
-  const auto path = (fs::path(run_dir) / "weights.pt").string();
+  const auto path = RunFolder(run_dir).weights();
   if (!fs::exists(path))
     throw Error("no trained network in " + run_dir + " (weights.pt is written when a run completes)");
   return loadRunArchive(path, data);

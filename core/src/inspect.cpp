@@ -9,6 +9,7 @@
 #include "export_internal.h"
 #include "fold.h"
 #include "repnas/error.h"
+#include "repnas/run_folder.h"
 
 namespace repnas {
 namespace {
@@ -46,13 +47,12 @@ KernelData toKernelData(const std::string& name, const torch::Tensor& kernel,
 }
 
 LoadedRun loadNewestRunArchive(const std::string& run_dir, const std::string& what) {
-  const auto weights = fs::path(run_dir) / "weights.pt";
-  const auto checkpoint = fs::path(run_dir) / "checkpoint.pt";
-  const auto path = fs::exists(weights) ? weights : checkpoint;
+  const RunFolder folder(run_dir);
+  const auto path = folder.hasWeights() ? folder.weights() : folder.checkpoint();
   if (!fs::exists(path))
     throw Error("nothing to " + what + " in " + run_dir + " yet: no weights.pt or checkpoint.pt "
                 "(a checkpoint is written at the end of every epoch)");
-  return loadRunArchive(path.string());
+  return loadRunArchive(path);
 }
 
 std::vector<double> KernelData::slice(int64_t o, int64_t i) const {

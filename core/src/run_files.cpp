@@ -12,6 +12,7 @@
 
 #include "input_file.h"
 #include "repnas/error.h"
+#include "repnas/run_folder.h"
 
 namespace repnas {
 
@@ -104,8 +105,8 @@ int removeStaleTemporaryFiles(const std::string& dir) {
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    for (const char* base : {"checkpoint.pt", "weights.pt", "arch.json", "config.json"}) {
-      const std::string prefix = std::string(base) + ".tmp";
+    for (const auto& base : RunFolder::atomicallyWrittenFiles()) {
+      const std::string prefix = base + ".tmp";
       if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) continue;
       const std::string pid = name.substr(prefix.size());
       if (pid.size() > 9 || pid.find_first_not_of("0123456789") != std::string::npos) continue;

@@ -37,6 +37,7 @@
 
 #include "repnas/config.h"
 #include "repnas/engine.h"
+#include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
@@ -81,7 +82,7 @@ class StatusLabel : public QLabel {
 /// What a run folder's log says about it, from its last lines: "completed, test 92.01%",
 /// "stopped after step 1200", "no result yet, step 300" (running, or interrupted).
 QString runFolderStatus(const QString& dir) {
-  QFile file(QDir(dir).filePath("events.jsonl"));
+  QFile file(QString::fromStdString(RunFolder(dir.toStdString()).events()));
   if (!file.open(QIODevice::ReadOnly)) return QObject::tr("missing");
   const qint64 tail = 256 * 1024;  // a step line is a few kB; the log can be large
   if (file.size() > tail) file.seek(file.size() - tail);
@@ -237,7 +238,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
 void MainWindow::offerLastRun() {
   const QString last = QSettings().value("lastRun").toString();
-  if (last.isEmpty() || !QFileInfo::exists(QDir(last).filePath("events.jsonl"))) return;
+  if (last.isEmpty() || !RunFolder(last.toStdString()).hasEvents()) return;
   notice_text_->setText(tr("Last session's run: %1 (%2).").arg(last, runFolderStatus(last)));
   notice_action_->setText(tr("&Reopen it"));
   notice_action_->disconnect();
@@ -409,10 +410,11 @@ void MainWindow::updateActions() {
   pause_->setEnabled(running && !paused);
   resume_->setEnabled(running && paused);
   stop_->setEnabled(running);
-  const bool has_checkpoint = !run_dir_.isEmpty() && QFile::exists(QDir(run_dir_).filePath("checkpoint.pt"));
+  const RunFolder folder(run_dir_.toStdString());
+  const bool has_checkpoint = !run_dir_.isEmpty() && folder.hasCheckpoint();
   const bool finished_ok = model_->finished() && model_->finished()->status == "completed";
   resume_run_->setEnabled(!running && has_checkpoint && !finished_ok && !follower_->isFollowing());
-  export_->setEnabled(!running && !run_dir_.isEmpty() && QFile::exists(QDir(run_dir_).filePath("weights.pt")));
+  export_->setEnabled(!running && !run_dir_.isEmpty() && folder.hasWeights());
   // A search that has fixed its mask (a completed run, or a checkpoint after the fix).
   const bool fixed = model_->hasRun() && model_->info().mode == "search" &&
                      (finished_ok || model_->phase() == std::optional<Phase>(Phase::Fixed));

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "repnas/engine.h"
+#include "repnas/run_folder.h"
 #include "repnas_ui/run_model.h"
 #include "ui_util.h"
 
@@ -46,8 +47,7 @@ class EngineThread {
       : engine_(config, dir, resume), queue_(std::move(queue)) {
     std::filesystem::create_directories(dir);
     // A new run starts its log anew; a resumed run appends (as `repnas search` does).
-    log_ = std::make_unique<EventLogWriter>((std::filesystem::path(dir) / "events.jsonl").string(),
-                                            resume);
+    log_ = std::make_unique<EventLogWriter>(RunFolder(dir).events(), resume);
     engine_.addObserver(log_.get());
     engine_.addObserver(queue_.get());
     thread_ = std::thread([this] {
@@ -139,7 +139,7 @@ QString EventLogFollower::open(const QString& path, bool follow) {
   const QFileInfo fi(path);
   if (fi.isDir()) {
     run_dir_ = fi.absoluteFilePath();
-    log_path_ = QDir(run_dir_).filePath("events.jsonl");
+    log_path_ = QString::fromStdString(RunFolder(run_dir_.toStdString()).events());
   } else {
     log_path_ = fi.absoluteFilePath();
     run_dir_ = fi.absolutePath();

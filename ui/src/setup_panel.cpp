@@ -29,6 +29,7 @@
 
 #include "repnas/backbone.h"
 #include "repnas/dataset.h"
+#include "repnas/run_folder.h"
 
 #include <nlohmann/json.hpp>
 #include "ui_util.h"
@@ -439,7 +440,7 @@ void SetupPanel::revalidate() {
   const QString out = outputDir();
   if (out.isEmpty())
     mark("output", tr("choose a folder for the run"));
-  else if (QFileInfo::exists(QDir(out).filePath("checkpoint.pt")))
+  else if (RunFolder(out.toStdString()).hasCheckpoint())
     mark("output", tr("already holds a run (checkpoint.pt): choose another folder, or open the "
                       "run and resume it"));
   else if (QFileInfo(out).exists() && !QFileInfo(out).isDir())
