@@ -12,6 +12,7 @@
 #include <csignal>
 
 #include "repnas/config.h"
+#include "repnas/events.h"
 #include "synthetic_data.h"
 
 namespace {
@@ -397,6 +398,47 @@ class TestCli : public QObject {
     const auto events = readEvents(out + "/events.jsonl");
     QCOMPARE(events.last()["status"].toString(), QString("stopped"));
     QVERIFY(QFile::exists(out + "/checkpoint.pt"));
+  }
+
+  // Old run folders keep working: a folder written by 0.1.0 (tests/fixtures/README.md) is
+  // read, evaluated to the accuracy it recorded, exported, its log parsed line by line, and
+  // resumed to more epochs.
+  void runFolderOfVersion010StillWorks() {
+    const QString work = tmp_.filePath("old");
+    QDir().mkpath(work + "/fixture-data");
+    repnas::testing::writeIdxDataset((work + "/fixture-data").toStdString(), 320, 60, 12, 12);
+    const QString fixture = QString(REPNAS_SOURCE_DIR) + "/tests/fixtures/run-0.1.0-search";
+    const QString run = work + "/run";
+    QDir().mkpath(run);
+    for (const auto& name : QDir(fixture).entryList(QDir::Files))
+      QVERIFY(QFile::copy(fixture + "/" + name, run + "/" + name));
+    auto inWork = [&](const QStringList& args) {
+      QProcess p;
+      p.setWorkingDirectory(work);  // the config names its data folder relative to it
+      p.start(REPNAS_CLI, args);
+      Run r;
+      if (p.waitForFinished(300000)) {
+        r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+        r.out = p.readAllStandardOutput();
+        r.err = p.readAllStandardError();
+      }
+      return r;
+    };
+    const auto config = repnas::loadRunConfig(run.toStdString());
+    QCOMPARE(QString::fromStdString(config.mode), QString("search"));
+    for (const auto& line : fileBytes(run + "/events.jsonl").split('\n'))
+      if (!line.isEmpty()) repnas::eventFromJson(line.toStdString());  // throws on a line it no longer reads
+    const double recorded = readJsonFile(run + "/arch.json")["test_accuracy"].toDouble();
+    QVERIFY(recorded > 0.1);  // above chance: the weights are really read back
+    auto r = inWork({"evaluate", "run", "--data", "fixture-data", "--threads", "1"});
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    QVERIFY2(r.out.contains(QString("test accuracy %1%").arg(100 * recorded, 0, 'f', 2).toUtf8()), r.out.constData());
+    r = inWork({"export", "run", "--onnx", "run/m.onnx", "--threads", "1"});
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    r = inWork({"search", "--out", "run", "--resume", "--quiet", "--override", "--set", "epochs=4",
+                "--set", "fixed_epochs=2"});
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    QVERIFY2(r.out.contains("completed 40 steps"), r.out.constData());
   }
 
   void verifyFusionJsonListsPassingCases() {
