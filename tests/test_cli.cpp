@@ -38,10 +38,19 @@ QList<QJsonObject> readEvents(const QString& path) {
   return out;
 }
 
+/// Where and how a command runs (by default: here, with this process's environment).
+struct Launch {
+  QString program = REPNAS_CLI;
+  QString working_dir;
+  QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+};
+
 /// `program args` (by default `repnas args`), waited for, its exit code and output.
-Run runCli(const QStringList& args, const QString& program = REPNAS_CLI) {
+Run runCli(const QStringList& args, const Launch& launch = {}) {
   QProcess p;
-  p.start(program, args);
+  p.setProcessEnvironment(launch.env);
+  if (!launch.working_dir.isEmpty()) p.setWorkingDirectory(launch.working_dir);
+  p.start(launch.program, args);
   Run r;
   if (!p.waitForFinished(300000)) return r;
   r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
@@ -53,26 +62,20 @@ Run runCli(const QStringList& args, const QString& program = REPNAS_CLI) {
 /// `repnas ARGS` with every file it writes limited to `bytes` (RLIMIT_FSIZE, via util-linux's
 /// prlimit): a write past the limit fails with EFBIG, as a write to a full disk fails.
 Run runCliWithFileLimit(qint64 bytes, const QStringList& args) {
-  return runCli(QStringList{QString("--fsize=%1").arg(bytes), "--", REPNAS_CLI} + args, "prlimit");
+  Launch launch;
+  launch.program = "prlimit";
+  return runCli(QStringList{QString("--fsize=%1").arg(bytes), "--", REPNAS_CLI} + args, launch);
 }
 
 /// `repnas ARGS` with fsync failing (EIO) for the files whose name starts with `prefix`: the
 /// write of that one file fails as on a disk that lost the data (tests/fault_fsync.cpp).
 Run runCliWithFailingFsync(const QString& prefix, const QStringList& args) {
-  QProcess p;
-  auto env = QProcessEnvironment::systemEnvironment();
-  env.insert("LD_PRELOAD", REPNAS_FAULT_FSYNC);
-  env.insert("REPNAS_TEST_FAIL_FSYNC", prefix);
+  Launch launch;
+  launch.env.insert("LD_PRELOAD", REPNAS_FAULT_FSYNC);
+  launch.env.insert("REPNAS_TEST_FAIL_FSYNC", prefix);
   // Under AddressSanitizer the preloaded library comes before the sanitizer's runtime.
-  env.insert("ASAN_OPTIONS", env.value("ASAN_OPTIONS") + ":verify_asan_link_order=0");
-  p.setProcessEnvironment(env);
-  p.start(REPNAS_CLI, args);
-  Run r;
-  if (!p.waitForFinished(300000)) return r;
-  r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  r.out = p.readAllStandardOutput();
-  r.err = p.readAllStandardError();
-  return r;
+  launch.env.insert("ASAN_OPTIONS", launch.env.value("ASAN_OPTIONS") + ":verify_asan_link_order=0");
+  return runCli(args, launch);
 }
 
 QByteArray fileBytes(const QString& path) {
@@ -412,18 +415,9 @@ class TestCli : public QObject {
     QDir().mkpath(run);
     for (const auto& name : QDir(fixture).entryList(QDir::Files))
       QVERIFY(QFile::copy(fixture + "/" + name, run + "/" + name));
-    auto inWork = [&](const QStringList& args) {
-      QProcess p;
-      p.setWorkingDirectory(work);  // the config names its data folder relative to it
-      p.start(REPNAS_CLI, args);
-      Run r;
-      if (p.waitForFinished(300000)) {
-        r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-        r.out = p.readAllStandardOutput();
-        r.err = p.readAllStandardError();
-      }
-      return r;
-    };
+    Launch in_work;
+    in_work.working_dir = work;  // the config names its data folder relative to it
+    auto inWork = [&](const QStringList& args) { return runCli(args, in_work); };
     const auto config = repnas::loadRunConfig(run.toStdString());
     QCOMPARE(QString::fromStdString(config.mode), QString("search"));
     for (const auto& line : fileBytes(run + "/events.jsonl").split('\n'))

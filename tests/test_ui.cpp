@@ -17,6 +17,33 @@
 
 using namespace repnas;
 
+namespace {
+
+/// The start of a search on a two-layer network, as its event log would say.
+RunInfo twoLayerRunInfo() {
+  RunInfo info;
+  info.mode = "search";
+  info.backbone = "tiny";
+  for (int l = 0; l < 2; ++l) info.layers.push_back({l, BlockSpec{}, true, "L" + std::to_string(l)});
+  info.dataset = {"fashion-mnist", "/data", 60000, 10000, 1, 28, 28, 10, {}};
+  info.steps_per_epoch = 10;
+  info.total_steps = 20;
+  info.epochs = 2;
+  info.budget = defaultBudget({true, true}, 0.5);
+  return info;
+}
+
+/// A step of that network: every branch running, α = 0.
+StepSnapshot twoLayerStep() {
+  StepSnapshot step;
+  step.alpha.assign(12, 0.f);
+  step.sigma.assign(12, 0.5f);
+  step.mask.assign(2, allBranches());
+  return step;
+}
+
+}  // namespace
+
 class TestUi : public QObject {
   Q_OBJECT
  private Q_SLOTS:
@@ -64,19 +91,8 @@ class TestUi : public QObject {
   // Issue #15: a one-line run_started whose budget has layer_max [] segfaulted the window; a
   // 100 MB line cost 1.5 GB. Now each bad line is skipped and reported, and the rest shows.
   void hostileEventLogIsSkippedLineByLineAndTheRestShows() {
-    RunInfo info;
-    info.mode = "search";
-    info.backbone = "tiny";
-    for (int l = 0; l < 2; ++l) info.layers.push_back({l, BlockSpec{}, true, "L" + std::to_string(l)});
-    info.dataset = {"fashion-mnist", "/data", 60000, 10000, 1, 28, 28, 10, {}};
-    info.steps_per_epoch = 10;
-    info.total_steps = 20;
-    info.epochs = 2;
-    info.budget = defaultBudget({true, true}, 0.5);
-    StepSnapshot good;
-    good.alpha.assign(12, 0.f);
-    good.sigma.assign(12, 0.5f);
-    good.mask.assign(2, allBranches());
+    const RunInfo info = twoLayerRunInfo();
+    const StepSnapshot good = twoLayerStep();
     StepSnapshot foreign = good;  // a step of a 3-layer network
     foreign.alpha.assign(18, 0.f);
     foreign.sigma.assign(18, 0.5f);
@@ -118,19 +134,8 @@ class TestUi : public QObject {
   // polls, a line that is still being written is joined when it ends; one that grows past the
   // line limit is reported once and skipped up to its end, and what follows shows.
   void growingUnfinishedLastLineIsJoinedOrSkippedAcrossPolls() {
-    RunInfo info;
-    info.mode = "search";
-    info.backbone = "tiny";
-    for (int l = 0; l < 2; ++l) info.layers.push_back({l, BlockSpec{}, true, "L" + std::to_string(l)});
-    info.dataset = {"fashion-mnist", "/data", 60000, 10000, 1, 28, 28, 10, {}};
-    info.steps_per_epoch = 10;
-    info.total_steps = 20;
-    info.epochs = 2;
-    info.budget = defaultBudget({true, true}, 0.5);
-    StepSnapshot step;
-    step.alpha.assign(12, 0.f);
-    step.sigma.assign(12, 0.5f);
-    step.mask.assign(2, allBranches());
+    const RunInfo info = twoLayerRunInfo();
+    const StepSnapshot step = twoLayerStep();
     const QString path = QDir(QDir::tempPath()).filePath("test_ui_growing_events.jsonl");
     QFile f(path);
     QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
