@@ -18,6 +18,7 @@
 #include "run_files.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
+#include "repnas/strategy_info.h"
 #include "strategy.h"
 #include "synthetic_data.h"
 
@@ -483,6 +484,42 @@ class TestEngine : public QObject {
     req.threads = 1;
     const auto exported = exportRun(req);
     QVERIFY2(exported.exported, exported.message.c_str());
+  }
+
+  // The registry is what every front end reads: each entry's keys are config keys, the names
+  // are the modes config validation accepts (and names when it refuses one), and the engine's
+  // rule for live budget edits follows each entry's capabilities.
+  void strategyRegistryIsWhatValidationAndTheEngineUse() {
+    std::vector<std::string> keys;
+    for (const auto& k : configKeyHelp()) keys.push_back(k.key);
+    std::vector<std::string> names;
+    for (const auto& s : strategyRegistry()) {
+      QVERIFY2(std::find(names.begin(), names.end(), s.name) == names.end(), s.name.c_str());
+      names.push_back(s.name);
+      for (const auto& k : s.keys)
+        QVERIFY2(std::find(keys.begin(), keys.end(), k) != keys.end(), (s.name + ": " + k).c_str());
+      QVERIFY(!s.phases.empty());
+      QCOMPARE(s.capabilities.searches, s.phases.size() == 3 && s.phases[1] == Phase::Search);
+      QVERIFY(s.branches.any());
+      QCOMPARE(budgetEditRefusal(s.name, false).has_value(), !s.capabilities.accepts_budget_edits);
+      RunConfig c;
+      c.mode = s.name;
+      if (s.given_mask) c.mask.kind = MaskSetting::Kind::Random;
+      c.validate();  // every entry is a valid mode
+      QCOMPARE(modeBranches(s.name), s.branches);
+      QCOMPARE(modeHasIdentity(s.name), s.identity);
+    }
+    QVERIFY(names == modeNames());
+    RunConfig bad;
+    bad.mode = "gdas-not-yet";
+    try {
+      bad.validate();
+      QFAIL("an unknown mode was accepted");
+    } catch (const ConfigError& e) {
+      for (const auto& n : names) QVERIFY2(QString(e.what()).contains(QString::fromStdString(n)), e.what());
+    }
+    QVERIFY(!findStrategy("gdas-not-yet"));
+    QVERIFY_THROWS_EXCEPTION(Error, strategyInfo("gdas-not-yet"));
   }
 
   void fixedMaskModesTrainTheirBranches() {

@@ -10,6 +10,7 @@
 #include "json_fields.h"
 #include "repnas/backbone.h"
 #include "repnas/run_folder.h"
+#include "repnas/strategy_info.h"
 #include "repnas/runtime.h"
 
 namespace repnas {
@@ -62,27 +63,22 @@ RunConfig RunConfig::resolved(int64_t steps_per_epoch) const {
 }
 
 const std::vector<std::string>& modeNames() {
-  static const std::vector<std::string> names = {"search", "plain", "plain+identity",
-                                                 "repvgg", "dbb", "odbb"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& s : strategyRegistry()) out.push_back(s.name);
+    return out;
+  }();
   return names;
 }
 
 BranchMask modeBranches(const std::string& mode) {
-  auto mask = [](std::initializer_list<BranchKind> kinds) {
-    BranchMask m;
-    for (auto k : kinds) m.set(static_cast<size_t>(k));
-    return m;
-  };
-  if (mode == "plain" || mode == "plain+identity") return mask({BranchKind::KxK});
-  if (mode == "repvgg") return mask({BranchKind::KxK, BranchKind::OneByOne});
-  if (mode == "dbb")
-    return mask({BranchKind::KxK, BranchKind::OneByOneKxK, BranchKind::OneByOne,
-                 BranchKind::OneByOneAvg});
-  return allBranches();
+  const auto s = findStrategy(mode);
+  return s ? s->branches : allBranches();
 }
 
 bool modeHasIdentity(const std::string& mode) {
-  return mode == "search" || mode == "odbb" || mode == "repvgg" || mode == "plain+identity";
+  const auto s = findStrategy(mode);
+  return s && s->identity;
 }
 
 BackboneSpec backboneFor(const RunConfig& config, int in_channels, int height, int width,
@@ -114,7 +110,7 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   };
   const auto& modes = modeNames();
   if (std::find(modes.begin(), modes.end(), mode) == modes.end())
-    fail("mode", "'" + clippedText(mode) + "' is not one of search, plain, plain+identity, repvgg, dbb, odbb");
+    fail("mode", "'" + clippedText(mode) + "' is not one of " + strategyNameList(", "));
   const auto presets = backbonePresets();
   if (std::find(presets.begin(), presets.end(), backbone) == presets.end())
     fail("backbone", "'" + clippedText(backbone) + "' is not one of tiny, small, repvgg-a0, resnet18");
@@ -564,7 +560,13 @@ RunConfig loadRunConfig(const std::string& run_dir) {
 const std::vector<ConfigKeyHelp>& configKeyHelp() {
   static const std::vector<ConfigKeyHelp> help = {
       {"config_version", "format version of this file (written as " + std::to_string(kConfigVersion) + "; a file without it is version 1 when it comes from a run folder)"},
-      {"mode", "search (RepNAS), plain (KxK only), plain+identity (KxK + identity), repvgg (KxK + 1x1 + identity), dbb (KxK, 1x1, 1x1-KxK, 1x1-AVG) or odbb (the mask in 'mask', + identity)"},
+      {"mode", [] {
+         std::string text;
+         const auto& r = strategyRegistry();
+         for (size_t i = 0; i < r.size(); ++i)
+           text += (i == 0 ? "" : i + 1 == r.size() ? " or " : ", ") + r[i].summary;
+         return text;
+       }()},
       {"backbone", "network preset: tiny, small, repvgg-a0 or resnet18"},
       {"dataset", "fashion-mnist, mnist, idx (IDX files in data_dir) or cifar10 (binary batches in data_dir)"},
       {"data_dir", "folder of the data files; empty: the data set's default (/usr/share/datasets/fashion-mnist)"},

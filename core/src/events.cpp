@@ -8,6 +8,7 @@
 #include "input_file.h"
 #include "json_fields.h"
 #include "repnas/error.h"
+#include "repnas/strategy_info.h"
 
 namespace repnas {
 
@@ -30,7 +31,8 @@ std::optional<Phase> parsePhase(const std::string& name) {
 }
 
 std::optional<std::string> budgetEditRefusal(const std::string& mode, bool architecture_fixed) {
-  if (mode != "search") return "mode " + mode + " trains a fixed mask";
+  const auto strategy = findStrategy(mode);
+  if (!strategy || !strategy->capabilities.accepts_budget_edits) return "mode " + mode + " trains a fixed mask";
   if (architecture_fixed)
     return std::string("the architecture is fixed (phase fixed): budget changes apply only before the fix");
   return std::nullopt;

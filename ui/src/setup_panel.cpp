@@ -30,6 +30,7 @@
 #include "repnas/backbone.h"
 #include "repnas/dataset.h"
 #include "repnas/run_folder.h"
+#include "repnas/strategy_info.h"
 
 #include <nlohmann/json.hpp>
 #include "ui_util.h"
@@ -87,7 +88,10 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
   outer->addLayout(form);
 
   mode_ = new QComboBox;
-  for (const auto& m : modeNames()) mode_->addItem(qs(m));
+  for (const auto& s : strategyRegistry()) {  // one entry per mode, described by the registry
+    mode_->addItem(qs(s.name));
+    mode_->setItemData(mode_->count() - 1, qs(s.summary), Qt::ToolTipRole);
+  }
   addField(form, "mode", tr("&Mode"), mode_,
            tr("search: RepNAS searches which branches each layer keeps under the budget.\n"
               "plain: KxK only; plain+identity: KxK + identity; repvgg: KxK + 1x1 + identity;\n"

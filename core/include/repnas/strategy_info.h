@@ -1,0 +1,50 @@
+#pragma once
+// What each search strategy and fixed baseline is, in one registry (issue 16): config
+// validation, `repnas search --help`, the man page, the GUI's setup panel, the branch sets of
+// the fixed baselines and the rule for live budget edits all read it. Plain C++ (no torch).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "repnas/branch_kind.h"
+#include "repnas/events.h"
+
+namespace repnas {
+
+/// @brief What a strategy needs from the engine and what it offers.
+struct StrategyCapabilities {
+  bool searches = false;               ///< chooses branches (else trains a fixed set)
+  bool needs_validation_split = false; ///< reads validation batches while searching
+  bool needs_teacher = false;
+  bool needs_measured_costs = false;
+  bool accepts_budget_edits = false;   ///< live budget, pins and limits before its fix
+};
+
+/// @brief One entry of the registry.
+struct StrategyInfo {
+  std::string name;     ///< the value of the config key `mode` (e.g. "search", "plain")
+  std::string method;   ///< the method it runs, as the papers name it ("RepNAS", "fixed")
+  std::string summary;  ///< one line for --help and the setup panel
+  std::vector<Phase> phases;  ///< in order (Warmup, Search, Fixed; or Train)
+  StrategyCapabilities capabilities;
+  BranchMask branches;  ///< every layer's branch set (a search chooses among all six)
+  bool identity = false;      ///< the identity-BN branch where a layer can have one
+  bool given_mask = false;    ///< trains the mask in config key `mask` (odbb)
+  std::vector<std::string> keys;  ///< its own config keys, beside the common ones
+  std::string importance;     ///< what its per-(layer, branch) numbers mean ("" when none)
+};
+
+/// @brief Every strategy, in the order the help and the setup panel list them.
+const std::vector<StrategyInfo>& strategyRegistry();
+
+/// @brief The entry named `name`, or nullopt.
+std::optional<StrategyInfo> findStrategy(const std::string& name);
+
+/// @brief The entry named `name`; Error when there is none.
+const StrategyInfo& strategyInfo(const std::string& name);
+
+/// @brief "search, plain, plain+identity, repvgg, dbb or odbb": the names, for messages.
+std::string strategyNameList(const std::string& last_separator = " or ");
+
+}  // namespace repnas
