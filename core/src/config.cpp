@@ -72,12 +72,12 @@ const std::vector<std::string>& modeNames() {
 }
 
 BranchMask modeBranches(const std::string& mode) {
-  const auto s = findStrategy(mode);
+  const auto* s = findStrategy(mode);
   return s ? s->branches : allBranches();
 }
 
 bool modeHasIdentity(const std::string& mode) {
-  const auto s = findStrategy(mode);
+  const auto* s = findStrategy(mode);
   return s && s->identity;
 }
 

@@ -31,7 +31,7 @@ std::optional<Phase> parsePhase(const std::string& name) {
 }
 
 std::optional<std::string> budgetEditRefusal(const std::string& mode, bool architecture_fixed) {
-  const auto strategy = findStrategy(mode);
+  const auto* strategy = findStrategy(mode);
   if (!strategy || !strategy->capabilities.accepts_budget_edits) return "mode " + mode + " trains a fixed mask";
   if (architecture_fixed)
     return std::string("the architecture is fixed (phase fixed): budget changes apply only before the fix");

@@ -62,15 +62,14 @@ const std::vector<StrategyInfo>& strategyRegistry() {
   return registry;
 }
 
-std::optional<StrategyInfo> findStrategy(const std::string& name) {
+const StrategyInfo* findStrategy(const std::string& name) {
   for (const auto& s : strategyRegistry())
-    if (s.name == name) return s;
-  return std::nullopt;
+    if (s.name == name) return &s;
+  return nullptr;
 }
 
 const StrategyInfo& strategyInfo(const std::string& name) {
-  for (const auto& s : strategyRegistry())
-    if (s.name == name) return s;
+  if (const auto* s = findStrategy(name)) return *s;
   throw Error("unknown mode '" + name + "' (expected " + strategyNameList() + ")");
 }
 

@@ -3,7 +3,6 @@
 // validation, `repnas search --help`, the man page, the GUI's setup panel, the branch sets of
 // the fixed baselines and the rule for live budget edits all read it. Plain C++ (no torch).
 
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,8 +37,8 @@ struct StrategyInfo {
 /// @brief Every strategy, in the order the help and the setup panel list them.
 const std::vector<StrategyInfo>& strategyRegistry();
 
-/// @brief The entry named `name`, or nullopt.
-std::optional<StrategyInfo> findStrategy(const std::string& name);
+/// @brief The entry named `name`, or nullptr.
+const StrategyInfo* findStrategy(const std::string& name);
 
 /// @brief The entry named `name`; Error when there is none.
 const StrategyInfo& strategyInfo(const std::string& name);
