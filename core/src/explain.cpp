@@ -327,22 +327,23 @@ std::vector<ExplainStep> ReparamExplainer::steps(int out_channel, int in_channel
 
   ExplainStep s1{1, "Fold each BatchNorm into its convolution",
                  "BN(W∗x) = (γ/σ)·W∗x + β − μγ/σ, so F' = (γ/σ)·W and b' = β − μγ/σ, σ = √(var + ε)",
-                 {}, {}};
+                 {}, {}, {}, {}};
   ExplainStep s2{2, "Pad 1x1, 1xK and Kx1 kernels to KxK",
                  "A kh×kw kernel placed at the centre of a K×K kernel of zeros (padding K//2) "
                  "computes the same output",
-                 {}, {}};
+                 {}, {}, {}, {}};
   ExplainStep s3{3, "Average pooling as a convolution",
                  "KxK average pooling = a conv with 1/K² at [c, c] and 0 elsewhere; then fold its BN",
-                 {}, {}};
+                 {}, {}, {}, {}};
   ExplainStep s4{4, "Merge a 1x1 conv and the KxK conv after it",
-                 "F[o,i] = Σ_d F2[o,d]·F1[d,i],  b[o] = b2[o] + Σ_{d,u,v} F2[o,d,u,v]·b1[d]", {}, {}};
+                 "F[o,i] = Σ_d F2[o,d]·F1[d,i],  b[o] = b2[o] + Σ_{d,u,v} F2[o,d,u,v]·b1[d]",
+                 {}, {}, {}, {}};
   ExplainStep s5{5, "The identity as a kernel",
-                 "x = conv(x, I) with I[c, c, K//2, K//2] = 1 and 0 elsewhere; then fold its BN", {},
-                 {}};
+                 "x = conv(x, I) with I[c, c, K//2, K//2] = 1 and 0 elsewhere; then fold its BN",
+                 {}, {}, {}, {}};
   ExplainStep s6{6, "Sum into one kernel and one bias",
                  "Σ_b conv(x, F_b) + b_b = conv(x, Σ_b F_b) + Σ_b b_b (same size, stride, padding)",
-                 {}, {}};
+                 {}, {}, {}, {}};
 
   std::vector<std::pair<std::string, fold::KernelBias>> finals;  // per branch, for step 6
 
