@@ -30,7 +30,8 @@
 #include "repnas/budget.h"
 #include "repnas/config.h"
 #include "repnas/runtime.h"
-#include "strategy.h"
+#include "data.h"
+#include "search/strategy.h"
 
 extern char** environ;
 
@@ -171,56 +172,62 @@ int benchFusion(const std::filesystem::path& out_path, int threads, int repeats)
 
 // ---------------------------------------------------------------- training throughput
 
-/// One training step of `mode` on the tiny backbone: forward, backward, clip, SGD (and the
-/// architecture update in search mode), as the engine does it.
+/// One training step of `mode` on the tiny backbone, as the engine takes it: the engine's
+/// weight trainer (forward, backward, clip, SGD) and, for a search, the strategy's own step in
+/// its search phase (RepNAS: α's update; GDAS: a second sample and α's step on a validation
+/// batch).
 struct TrainBench {
   std::string mode;
   repnas::Network net{nullptr};
-  std::unique_ptr<repnas::SearchStrategy> strategy;
+  std::unique_ptr<repnas::Strategy> strategy;
   std::unique_ptr<torch::optim::SGD> sgd;
+  std::unique_ptr<repnas::WeightTrainer> trainer;
   repnas::Budget budget;
-  std::vector<repnas::BranchMask> masks;
-  torch::Tensor x, y;
+  repnas::Batch batch, val;
   uint64_t step = 0;
 
-  TrainBench(const std::string& m, int batch) : mode(m) {
+  TrainBench(const std::string& m, int batch_size) : mode(m) {
     torch::manual_seed(0);
     repnas::RunConfig c;
     c.mode = mode;
+    c = c.resolved(469);
     const auto spec = repnas::backboneFor(c, 1, 28, 28, 10);
     net = repnas::Network(spec);
     net->train();
-    if (mode == "search") {
-      strategy = repnas::makeRepNasStrategy(spec.numLayers(), c.resolved(469));
+    strategy = repnas::makeStrategy(c, spec);
+    if (c.isSearch()) {
       budget = repnas::defaultBudget(spec.layerHasIdentity());
     } else {
-      masks = repnas::uniformMasks(spec, repnas::modeBranches(mode));
+      budget.k = repnas::countBranches(strategy->derive(budget));
+      budget.resize(spec.numLayers(), spec.layerHasIdentity());
     }
     sgd = std::make_unique<torch::optim::SGD>(net->parameters(),
                                               torch::optim::SGDOptions(0.05).momentum(0.9));
+    trainer = std::make_unique<repnas::WeightTrainer>(net, *sgd, 5.0);
     // Throughput does not depend on pixel values: random images and labels.
-    x = torch::randn({batch, 1, 28, 28});
-    y = torch::randint(0, 10, {batch}, torch::kLong);
+    batch = {torch::randn({batch_size, 1, 28, 28}), torch::randint(0, 10, {batch_size}, torch::kLong)};
+    val = {torch::randn({batch_size, 1, 28, 28}), torch::randint(0, 10, {batch_size}, torch::kLong)};
   }
 
   void run(int steps) {
     for (int i = 0; i < steps; ++i, ++step) {
-      repnas::Selection sel;
-      if (strategy) {
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(step + 1);
-        sel = strategy->sample(budget, gen, /*noise_scale=*/1.0, /*straight_through=*/true);
-      } else {
-        sel.masks = masks;
+      if (!strategy->info().capabilities.searches) {
+        trainer->step(batch, {strategy->derive(budget), {}});
+        continue;
       }
-      for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
-      if (strategy) for (auto& p : strategy->parameters()) p.mutable_grad() = torch::Tensor();
-      auto loss = torch::nn::functional::cross_entropy(net->forward(x, sel.masks, sel.gates), y);
-      loss.backward();
-      auto params = net->parameters();
-      if (strategy) for (auto& p : strategy->parameters()) params.push_back(p);
-      torch::nn::utils::clip_grad_norm_(params, 5.0);
-      sgd->step();
-      if (strategy) strategy->step(0.5);
+      repnas::SearchContext ctx;
+      ctx.network = net;
+      ctx.trainer = trainer.get();
+      ctx.budget = &budget;
+      ctx.phase = repnas::Phase::Search;
+      ctx.phase_progress = 0.5;
+      ctx.step = static_cast<int64_t>(step);
+      ctx.training_batch = [this] { return batch; };
+      ctx.validation_batch = [this] { return val; };
+      ctx.random = [this](uint64_t stream) {
+        return repnas::data::makeGenerator(0, {stream, step});
+      };
+      strategy->step(ctx);
     }
   }
 };
@@ -272,7 +279,7 @@ std::pair<long, long> measurePeakMemory(const std::string& mode, int batch, int 
 }
 
 int benchTrain(const std::filesystem::path& out_path, int threads, int repeats, int batch) {
-  const std::vector<std::string> modes = {"plain", "repvgg", "dbb", "search"};
+  const std::vector<std::string> modes = {"plain", "repvgg", "dbb", "search", "gdas"};
   // Memory first, each mode in its own process (peak RSS only ever grows in one process).
   std::map<std::string, std::pair<long, long>> memory;
   for (const auto& m : modes) memory[m] = measurePeakMemory(m, batch, threads);

@@ -102,12 +102,24 @@ SearchStats searchStatsFromJson(const nlohmann::json& j) {
   return st;
 }
 
+/// Whether a recorded configuration (as JSON) is the experiment `config_json`: read through the
+/// configuration format's versions, so that a run recorded before a key was added (at the value
+/// that keeps its behaviour) still counts.
+bool sameExperiment(const nlohmann::json& recorded, const std::string& config_json) {
+  try {
+    return nlohmann::json::parse(configToJson(configFromJson(recorded.dump()))) ==
+           nlohmann::json::parse(config_json);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& config_json) {
   std::ifstream in(dir / kSummaryFile);
   if (!in) return std::nullopt;
   try {
     const auto j = nlohmann::json::parse(in);
-    if (j.at("config") != nlohmann::json::parse(config_json)) return std::nullopt;
+    if (!sameExperiment(j.at("config"), config_json)) return std::nullopt;
     Outcome o;
     o.status = j.at("status");
     o.test_accuracy = j.at("test_accuracy");
@@ -158,9 +170,11 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   const RunFolder folder(dir.string());
   if (folder.hasCheckpoint() && fs::exists(dir / kRequestFile)) {
     std::ifstream in(dir / kRequestFile);
-    std::stringstream text;
-    text << in.rdbuf();
-    resume = text.str() == config_json + "\n";
+    try {
+      resume = sameExperiment(nlohmann::json::parse(in), config_json);
+    } catch (const std::exception&) {
+      resume = false;
+    }
   }
   if (!resume && fs::exists(dir)) fs::remove_all(dir);
   fs::create_directories(dir);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -19,7 +20,9 @@
 #include "repnas/engine.h"
 #include "repnas/export.h"
 #include "repnas/strategy_info.h"
-#include "strategy.h"
+#include "search/strategies/gdas.h"
+#include "search/strategies/repnas.h"
+#include "search/subset_search.h"
 #include "synthetic_data.h"
 
 using namespace repnas;
@@ -67,6 +70,20 @@ RunConfig tinyConfig(const std::string& data_dir) {
   return c;
 }
 
+/// The tiny search of `mode` (search: RepNAS; gdas: GDAS, whose data set has 32 more images
+/// for its validation split, so that both train on 160 images: 5 steps per epoch).
+RunConfig searchConfig(const std::string& mode, const std::string& data_dir,
+                       const std::string& gdas_data_dir) {
+  RunConfig c = tinyConfig(data_dir);
+  c.mode = mode;
+  if (mode == "gdas") {
+    c.data_dir = gdas_data_dir;
+    c.val_split = 32;
+    c.gdas_arch_lr = 0.05;  // large enough to move α in a few steps
+  }
+  return c;
+}
+
 nlohmann::json readJson(const fs::path& p) {
   std::ifstream in(p);
   return nlohmann::json::parse(in);
@@ -95,6 +112,20 @@ class TestEngine : public QObject {
   Q_OBJECT
   QTemporaryDir tmp_;
   std::string data_;
+  std::string gdas_data_;
+
+  /// Every search strategy, for the tests that each must pass.
+  static void searchStrategies() {
+    QTest::addColumn<QString>("mode");
+    QTest::newRow("repnas") << "search";
+    QTest::newRow("gdas") << "gdas";
+  }
+  RunConfig searchConfigOf(const QString& mode) const {
+    return searchConfig(mode.toStdString(), data_, gdas_data_);
+  }
+  fs::path runDir(const std::string& name, const QString& mode) const {
+    return fs::path(tmp_.path().toStdString()) / (name + "-" + mode.toStdString());
+  }
 
  private Q_SLOTS:
   void initTestCase() {
@@ -102,6 +133,9 @@ class TestEngine : public QObject {
     data_ = (fs::path(tmp_.path().toStdString()) / "data").string();
     fs::create_directories(data_);
     testing::writeIdxDataset(data_, 160, 60);
+    gdas_data_ = (fs::path(tmp_.path().toStdString()) / "data-gdas").string();
+    fs::create_directories(gdas_data_);
+    testing::writeIdxDataset(gdas_data_, 192, 60);
   }
 
   void straightThroughForwardEqualsDiscreteSubnetwork() {
@@ -113,7 +147,7 @@ class TestEngine : public QObject {
     auto strategy = makeRepNasStrategy(spec.numLayers(), c.resolved(/*steps_per_epoch=*/10));
     {
       torch::NoGradGuard g;
-      strategy->parameters()[0].normal_();
+      strategy->alpha().normal_();
     }
     auto budget = defaultBudget(spec.layerHasIdentity());
     auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
@@ -137,7 +171,7 @@ class TestEngine : public QObject {
     auto sel = strategy->sample(budget, gen, 1.0, /*straight_through=*/true);
     const auto loss = net->forward(torch::randn({8, 1, 12, 12}), sel.masks, sel.gates).logsumexp(1).mean();
     loss.backward();
-    const auto grad = strategy->parameters()[0].grad();
+    const auto grad = strategy->alpha().grad();
     QVERIFY(grad.defined());
     for (int l = 0; l < spec.numLayers(); ++l)
       for (int j = 0; j < kNumBranchKinds; ++j) {
@@ -147,6 +181,233 @@ class TestEngine : public QObject {
       }
     // Warm-up: α is frozen, no straight-through weights.
     QVERIFY(!strategy->sample(budget, gen, 1.0, /*straight_through=*/false).gates.defined());
+  }
+
+  // ------------------------------------------------------------ GDAS (STRATEGIES.md §2)
+
+  void gdasSamplesHonourKPinsAndLimits() {
+    auto spec = makeBackbone("tiny", 1, 12, 12, 10);
+    RunConfig c;
+    c.mode = "gdas";
+    GdasStrategy gdas(spec.numLayers(), c);
+    {
+      torch::NoGradGuard g;
+      gdas.alpha().normal_(0, 2);  // far from uniform: the constraints must bind
+      gdas.alpha()[3][static_cast<int>(BranchKind::KxK)] = 10;
+      gdas.alpha()[7] = 10;
+    }
+    auto budget = defaultBudget(spec.layerHasIdentity());
+    budget.k = 14;
+    budget.pins[2][static_cast<int>(BranchKind::OneByOneAvg)] = Pin::Keep;
+    budget.pins[3][static_cast<int>(BranchKind::KxK)] = Pin::Drop;
+    budget.layer_min[7] = 2;
+    budget.layer_max[7] = 3;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+    for (int draw = 0; draw < 10000; ++draw) {
+      const auto sel = gdas.sample(budget, gen, 1.0, /*straight_through=*/false);
+      QCOMPARE(countBranches(sel.masks), 14);
+      QVERIFY(sel.masks[2].test(static_cast<size_t>(BranchKind::OneByOneAvg)));
+      QVERIFY(!sel.masks[3].test(static_cast<size_t>(BranchKind::KxK)));
+      QVERIFY(sel.masks[7].count() >= 2 && sel.masks[7].count() <= 3);
+      for (int l = 0; l < spec.numLayers(); ++l)
+        QVERIFY(static_cast<int>(sel.masks[l].count()) >= budget.layer_min[l]);
+    }
+  }
+
+  void gdasDynamicProgrammeIsTheJointMaximum() {
+    // On random scores, pins and limits of three layers, the DP's choice is the best of all
+    // combinations with exactly k branches (enumerated).
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> normal;
+    for (int trial = 0; trial < 300; ++trial) {
+      Budget b = defaultBudget({true, false, true});
+      b.k = 2 + static_cast<int>(rng() % 12);
+      b.layer_max[1] = 1 + static_cast<int>(rng() % 6);
+      if (trial % 3 == 0) b.pins[0][rng() % 6] = Pin::Keep;
+      if (trial % 4 == 0) b.pins[2][rng() % 6] = Pin::Drop;
+      if (budgetProblem(b, 3)) continue;
+      const auto allowed = allowedSubsets(b);
+      std::vector<std::vector<double>> score(3, std::vector<double>(kNumSubsets));
+      for (auto& layer : score)
+        for (auto& v : layer) v = normal(rng);
+      double best = -1e300;
+      for (SubsetBits s0 : allowed[0])
+        for (SubsetBits s1 : allowed[1])
+          for (SubsetBits s2 : allowed[2]) {
+            if (BranchMask(s0).count() + BranchMask(s1).count() + BranchMask(s2).count() !=
+                static_cast<size_t>(b.k))
+              continue;
+            best = std::max(best, score[0][s0] + score[1][s1] + score[2][s2]);
+          }
+      const auto chosen = bestSubsets(allowed, score, b.k);
+      QCOMPARE(score[0][chosen[0]] + score[1][chosen[1]] + score[2][chosen[2]], best);
+    }
+  }
+
+  void gdasSampleFrequenciesMatchTheConstrainedGumbelMax() {
+    // L = 2, k = 3: 220 pairs of subsets. Reference: the joint maximum of Σ_l logit + G over
+    // every pair, by enumeration, with its own random numbers; then a χ² test of 10,000 draws
+    // of the strategy against it (categories with fewer than 5 expected merged).
+    RunConfig c;
+    c.mode = "gdas";
+    GdasStrategy gdas(2, c);
+    torch::manual_seed(2);
+    {
+      torch::NoGradGuard g;
+      gdas.alpha().normal_(0, 0.7);
+    }
+    Budget b = defaultBudget({true, true});
+    b.k = 3;
+    const auto allowed = allowedSubsets(b);
+    const auto a = gdas.alpha().detach();
+    std::vector<std::pair<SubsetBits, SubsetBits>> pairs;
+    std::vector<double> logit;
+    for (SubsetBits s0 : allowed[0])
+      for (SubsetBits s1 : allowed[1])
+        if (BranchMask(s0).count() + BranchMask(s1).count() == 3) {
+          pairs.push_back({s0, s1});
+          double v = 0;
+          for (int j = 0; j < kNumBranchKinds; ++j)
+            v += ((s0 >> j) & 1) * a[0][j].item<double>() + ((s1 >> j) & 1) * a[1][j].item<double>();
+          logit.push_back(v);
+        }
+    QCOMPARE(pairs.size(), size_t(220));
+    std::map<std::pair<SubsetBits, SubsetBits>, double> expected;
+    std::mt19937_64 rng(9);
+    std::uniform_real_distribution<double> uniform(1e-12, 1 - 1e-12);
+    const int reference_draws = 400000;
+    for (int d = 0; d < reference_draws; ++d) {
+      double g0[kNumSubsets], g1[kNumSubsets];
+      for (int s = 0; s < kNumSubsets; ++s) {
+        g0[s] = -std::log(-std::log(uniform(rng)));
+        g1[s] = -std::log(-std::log(uniform(rng)));
+      }
+      size_t best = 0;
+      double best_value = -1e300;
+      for (size_t i = 0; i < pairs.size(); ++i) {
+        const double v = logit[i] + g0[pairs[i].first] + g1[pairs[i].second];
+        if (v > best_value) best_value = v, best = i;
+      }
+      expected[pairs[best]] += 1.0 / reference_draws;
+    }
+    const int draws = 10000;
+    std::map<std::pair<SubsetBits, SubsetBits>, int> observed;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
+    for (int d = 0; d < draws; ++d) {
+      const auto sel = gdas.sample(b, gen, 1.0, false);
+      observed[{static_cast<SubsetBits>(sel.masks[0].to_ulong()),
+                static_cast<SubsetBits>(sel.masks[1].to_ulong())}]++;
+    }
+    double chi2 = 0, pooled_expected = 0, pooled_observed = 0;
+    int categories = 0;
+    for (const auto& pair : pairs) {
+      const double e = expected[pair] * draws;
+      const double o = observed.count(pair) ? observed[pair] : 0;
+      if (e < 5) {
+        pooled_expected += e;
+        pooled_observed += o;
+        continue;
+      }
+      chi2 += (o - e) * (o - e) / e;
+      ++categories;
+    }
+    if (pooled_expected >= 5) {
+      chi2 += (pooled_observed - pooled_expected) * (pooled_observed - pooled_expected) / pooled_expected;
+      ++categories;
+    }
+    // χ² quantile at p = 0.01 (Wilson–Hilferty), df = categories − 1.
+    const double df = categories - 1, z = 2.3263;
+    const double critical = df * std::pow(1 - 2 / (9 * df) + z * std::sqrt(2 / (9 * df)), 3);
+    QVERIFY(categories > 30);
+    QVERIFY2(chi2 < critical, qPrintable(QString("χ² %1 over %2 categories, critical %3")
+                                             .arg(chi2).arg(categories).arg(critical)));
+  }
+
+  void gdasForwardIsExactlyOneHotAndItsGradientIsTheSubsetProbabilities() {
+    torch::manual_seed(6);
+    auto spec = makeBackbone("tiny", 1, 12, 12, 10);
+    Network net(spec);
+    net->eval();
+    RunConfig c;
+    c.mode = "gdas";
+    GdasStrategy gdas(spec.numLayers(), c);
+    {
+      torch::NoGradGuard g;
+      gdas.alpha().normal_(0, 0.5);
+    }
+    const auto budget = defaultBudget(spec.layerHasIdentity());
+    const double tau = 2.0;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(21);
+    const auto sel = gdas.sample(budget, gen, tau, /*straight_through=*/true);
+    // Forward: the gates are exactly the mask, the network exactly the discrete subnetwork.
+    QVERIFY(torch::equal(sel.gates.detach(), maskTensor(sel.masks)));
+    const auto x = torch::randn({4, 1, 12, 12});
+    const auto logits = net->forward(x, sel.masks, sel.gates);
+    QCOMPARE((logits - net->forward(x, sel.masks)).abs().max().item<double>(), 0.0);
+    // Backward: ∂L/∂α = Σ_l c_l ∂p_l(S*_l)/∂α with c_l = Σ_{b∈S*} ∂L/∂gate[l][b]. Check against
+    // central finite differences of J(α) = Σ_l c_l p_l(S*_l; α) with the same Gumbel noise.
+    const auto loss = logits.logsumexp(1).mean();
+    auto grads = torch::autograd::grad({loss}, {gdas.alpha(), sel.gates}, {}, /*retain_graph=*/true);
+    const auto alpha_grad = grads[0];
+    const auto gate_grad = (torch::autograd::grad({loss}, {sel.gates})[0] * maskTensor(sel.masks)).sum(1);
+    auto J = [&] {
+      auto g = at::make_generator<at::CPUGeneratorImpl>(21);
+      const auto d = gdas.draw(budget, g, tau, true);
+      return (d.probability.detach().to(torch::kDouble) * gate_grad.to(torch::kDouble)).sum().item<double>();
+    };
+    const double eps = 1e-3;
+    double max_error = 0, max_grad = 0;
+    for (int l = 0; l < spec.numLayers(); ++l)
+      for (int j = 0; j < kNumBranchKinds; ++j) {
+        torch::NoGradGuard g;
+        const float saved = gdas.alpha()[l][j].item<float>();
+        gdas.alpha()[l][j] = saved + eps;
+        const double up = J();
+        gdas.alpha()[l][j] = saved - eps;
+        const double down = J();
+        gdas.alpha()[l][j] = saved;
+        const double fd = (up - down) / (2 * eps);
+        max_error = std::max(max_error, std::abs(fd - alpha_grad[l][j].item<double>()));
+        max_grad = std::max(max_grad, std::abs(fd));
+      }
+    QVERIFY(max_grad > 1e-4);  // the check has something to check
+    QVERIFY2(max_error < 1e-3 * std::max(1.0, max_grad),
+             qPrintable(QString("max |fd − autograd| %1, max |fd| %2").arg(max_error).arg(max_grad)));
+  }
+
+  void gdasResolvesItsValidationSplitFromTheTrainingImages() {
+    RunConfig c;
+    c.mode = "gdas";
+    QCOMPARE(c.resolvedValSplit(60000), int64_t(10000));
+    c.train_limit = 600;
+    QCOMPARE(c.resolvedValSplit(60000), int64_t(100));
+    c.val_split = 77;
+    QCOMPARE(c.resolvedValSplit(60000), int64_t(77));
+    c.mode = "search";
+    c.val_split = 0;
+    QCOMPARE(c.resolvedValSplit(60000), int64_t(0));
+  }
+
+  void nanLossFailsEveryStrategyAtItsStep_data() {
+    QTest::addColumn<QString>("mode");
+    QTest::newRow("plain") << "plain";
+    QTest::newRow("repnas") << "search";
+    QTest::newRow("gdas") << "gdas";
+  }
+  void nanLossFailsEveryStrategyAtItsStep() {
+    QFETCH(QString, mode);
+    const auto dir = runDir("run-diverge", mode);
+    auto c = searchConfigOf(mode);
+    c.lr = 1e30;
+    Engine engine(c, dir.string());
+    Recorder rec;
+    engine.addObserver(&rec);
+    const auto result = engine.run();
+    QCOMPARE(QString::fromStdString(result.status), QString("failed"));
+    QVERIFY2(QString::fromStdString(result.message).contains(QRegularExpression("loss is (NaN|infinite) at step \\d+")),
+             result.message.c_str());
+    QVERIFY(rec.all<CheckpointSaved>().empty());
+    QVERIFY(!fs::exists(dir / "checkpoint.pt"));
   }
 
   void foldedNetworkEqualsEvalNetwork() {
@@ -168,10 +429,12 @@ class TestEngine : public QObject {
     }
   }
 
+  void searchRunGoesThroughThePhasesAndWritesItsFiles_data() { searchStrategies(); }
   void searchRunGoesThroughThePhasesAndWritesItsFiles() {
-    const auto dir = fs::path(tmp_.path().toStdString()) / "run-search";
+    QFETCH(QString, mode);
+    const auto dir = runDir("run-search", mode);
     fs::create_directories(dir);
-    Engine engine(tinyConfig(data_), dir.string());
+    Engine engine(searchConfigOf(mode), dir.string());
     Recorder rec;
     engine.addObserver(&rec);
     EventLogWriter log((dir / "events.jsonl").string());
@@ -192,8 +455,11 @@ class TestEngine : public QObject {
     }
     QVERIFY(steps[0].phase == Phase::Warmup && steps[5].phase == Phase::Search &&
             steps[10].phase == Phase::Fixed);
-    // α is frozen in warm-up and moves in search; fixed steps all use one mask.
-    for (float a : steps[4].alpha) QCOMPARE(a, 0.f);
+    // α is frozen in warm-up (RepNAS: 0; GDAS: its N(0, 1e-3) start) and moves in search;
+    // fixed steps all use one mask.
+    QVERIFY(steps[4].alpha == info[0].alpha);
+    if (mode == "search")
+      for (float a : steps[4].alpha) QCOMPARE(a, 0.f);
     bool moved = false;
     for (float a : steps[9].alpha) moved |= a != 0.f;
     QVERIFY(moved);
@@ -548,9 +814,11 @@ class TestEngine : public QObject {
     }
   }
 
+  void commandsApplyBetweenSteps_data() { searchStrategies(); }
   void commandsApplyBetweenSteps() {
-    const auto dir = fs::path(tmp_.path().toStdString()) / "run-commands";
-    auto c = tinyConfig(data_);
+    QFETCH(QString, mode);
+    const auto dir = runDir("run-commands", mode);
+    auto c = searchConfigOf(mode);
     c.epochs = 2;
     c.warmup_epochs = 0;
     c.search_epochs = 2;
@@ -609,10 +877,12 @@ class TestEngine : public QObject {
     QVERIFY(fs::exists(dir / "checkpoint.pt"));  // saved on stop
   }
 
+  void resumeEndsExactlyLikeAnUninterruptedRun_data() { searchStrategies(); }
   void resumeEndsExactlyLikeAnUninterruptedRun() {
-    const auto full_dir = fs::path(tmp_.path().toStdString()) / "run-full";
-    const auto split_dir = fs::path(tmp_.path().toStdString()) / "run-split";
-    const auto c = tinyConfig(data_);
+    QFETCH(QString, mode);
+    const auto full_dir = runDir("run-full", mode);
+    const auto split_dir = runDir("run-split", mode);
+    const auto c = searchConfigOf(mode);
     {
       Engine full(c, full_dir.string());
       QCOMPARE(QString::fromStdString(full.run().status), QString("completed"));
@@ -647,9 +917,11 @@ class TestEngine : public QObject {
     for (const auto& [name, t] : wa) QVERIFY2(torch::equal(t, wb.at(name)), name.c_str());
   }
 
+  void stopAtAPhaseBoundaryAnnouncesEachPhaseOnce_data() { searchStrategies(); }
   void stopAtAPhaseBoundaryAnnouncesEachPhaseOnce() {
-    const auto dir = fs::path(tmp_.path().toStdString()) / "run-boundary";
-    const auto c = tinyConfig(data_);
+    QFETCH(QString, mode);
+    const auto dir = runDir("run-boundary", mode);
+    const auto c = searchConfigOf(mode);
     std::vector<PhaseChange> phases;
     {
       Engine first(c, dir.string());

@@ -17,6 +17,19 @@ namespace repnas {
 
 using nlohmann::json;
 
+bool RunConfig::isSearch() const {
+  const auto* s = findStrategy(mode);
+  return s && s->capabilities.searches;
+}
+
+int64_t RunConfig::resolvedValSplit(int64_t train_images) const {
+  if (val_split > 0) return val_split;
+  const auto* s = findStrategy(mode);
+  if (!s || !s->capabilities.needs_validation_split) return 0;
+  const int64_t usable = train_limit > 0 ? std::min(train_limit, train_images) : train_images;
+  return usable / 6;
+}
+
 int RunConfig::resolvedFixedEpochs() const {
   if (!isSearch()) return epochs;
   return fixed_epochs >= 0 ? fixed_epochs : epochs;
@@ -57,7 +70,8 @@ RunConfig RunConfig::resolved(int64_t steps_per_epoch) const {
     r.warmup_epochs = resolvedWarmupEpochs();
     r.search_epochs = resolvedSearchEpochs();
     r.fixed_epochs = resolvedFixedEpochs();
-    r.arch_lr = resolvedArchLr(r.search_epochs * steps_per_epoch);
+    if (strategyInfo(mode).method == "RepNAS")
+      r.arch_lr = resolvedArchLr(r.search_epochs * steps_per_epoch);
   }
   return r;
 }
@@ -96,7 +110,7 @@ BackboneSpec backboneFor(const RunConfig& config, int in_channels, int height, i
     block.identity = modeHasIdentity(config.mode);
     block.identity_init_1x1 = config.identity_init;
     block.second_kxk_at_stride2 =
-        (config.mode == "search" || config.mode == "odbb") && config.second_kxk_at_stride2;
+        (config.isSearch() || config.mode == "odbb") && config.second_kxk_at_stride2;
   }
   return spec;
 }
@@ -162,6 +176,11 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   if (arch_beta1 < 0 || arch_beta1 >= 1) fail("arch_beta1", "must be in [0, 1)");
   if (arch_beta2 < 0 || arch_beta2 >= 1) fail("arch_beta2", "must be in [0, 1)");
   if (arch_weight_decay < 0) fail("arch_weight_decay", "must be >= 0");
+  if (!(gdas_tau_start > 0) || !std::isfinite(gdas_tau_start)) fail("gdas_tau_start", "must be > 0");
+  if (!(gdas_tau_end > 0) || !std::isfinite(gdas_tau_end)) fail("gdas_tau_end", "must be > 0");
+  if (!(gdas_arch_lr >= 0) || !std::isfinite(gdas_arch_lr)) fail("gdas_arch_lr", "must be >= 0");
+  if (!(gdas_arch_weight_decay >= 0) || !std::isfinite(gdas_arch_weight_decay))
+    fail("gdas_arch_weight_decay", "must be >= 0");
   if (grad_clip < 0) fail("grad_clip", "must be >= 0");
   if (crop_padding < 0 || crop_padding > 16) fail("crop_padding", "must be in 0..16");
   if (snapshot_every < 1) fail("snapshot_every", "must be >= 1");
@@ -276,7 +295,10 @@ json toJson(const RunConfig& c) {
       {"noise_start", c.noise_start}, {"noise_end", c.noise_end},
       {"norm_reset", c.norm_reset}, {"head_dropout", c.head_dropout},
       {"clip_alpha_from_start", c.clip_alpha_from_start},
-      {"second_kxk_at_stride2", c.second_kxk_at_stride2}, {"grad_clip", c.grad_clip},
+      {"second_kxk_at_stride2", c.second_kxk_at_stride2},
+      {"gdas_tau_start", c.gdas_tau_start}, {"gdas_tau_end", c.gdas_tau_end},
+      {"gdas_arch_lr", c.gdas_arch_lr}, {"gdas_arch_weight_decay", c.gdas_arch_weight_decay},
+      {"grad_clip", c.grad_clip},
       {"crop_padding", c.crop_padding}, {"flip", c.flip}, {"snapshot_every", c.snapshot_every},
       {"identity_init", c.identity_init},
   };
@@ -487,7 +509,8 @@ RunConfig fromJson(const json& j, int version_when_absent) {
   REPNAS_READ(fixed_epochs); REPNAS_READ(mask); REPNAS_READ(mask_source);
   REPNAS_READ(arch_travel); REPNAS_READ(noise_start); REPNAS_READ(noise_end);
   REPNAS_READ(norm_reset); REPNAS_READ(head_dropout); REPNAS_READ(clip_alpha_from_start);
-  REPNAS_READ(second_kxk_at_stride2);
+  REPNAS_READ(second_kxk_at_stride2); REPNAS_READ(gdas_tau_start); REPNAS_READ(gdas_tau_end);
+  REPNAS_READ(gdas_arch_lr); REPNAS_READ(gdas_arch_weight_decay);
   REPNAS_READ(train_limit); REPNAS_READ(test_limit); REPNAS_READ(val_split); REPNAS_READ(seed);
   REPNAS_READ(threads); REPNAS_READ(kernel_size); REPNAS_READ(lr); REPNAS_READ(momentum);
   REPNAS_READ(weight_decay); REPNAS_READ(arch_lr); REPNAS_READ(arch_beta1);
@@ -585,7 +608,7 @@ const std::vector<ConfigKeyHelp>& configKeyHelp() {
       {"eval_batch_size", "batch size for evaluation"},
       {"train_limit", "use only the first N training images; 0: all"},
       {"test_limit", "use only the first N test images; 0: all"},
-      {"val_split", "hold out N training images as a validation set; 0: none"},
+      {"val_split", "hold out N training images as a validation set; 0: none (gdas: one sixth of the training images)"},
       {"seed", "random seed (weights, noise, augmentation, batch order)"},
       {"threads", "LibTorch compute threads; 0: all cores"},
       {"kernel_size", "K of the blocks: 3 or 5"},
@@ -603,6 +626,10 @@ const std::vector<ConfigKeyHelp>& configKeyHelp() {
       {"head_dropout", "Dropout probability before the linear head (the official code: 0.1)"},
       {"clip_alpha_from_start", "include α's gradient in the clip norm from the first warm-up step, as the official code does (α itself stays frozen until the search)"},
       {"second_kxk_at_stride2", "search space: at stride 2 the 1x1-KxK branch is a second KxK conv (the official code drops its 1x1)"},
+      {"gdas_tau_start", "gdas: Gumbel-softmax temperature when the search starts (10 in the paper)"},
+      {"gdas_tau_end", "gdas: temperature when the search ends, linear in between (0.1 in the paper)"},
+      {"gdas_arch_lr", "gdas: Adam's learning rate on α, betas arch_beta1 and arch_beta2 (3e-4 in the paper)"},
+      {"gdas_arch_weight_decay", "gdas: Adam's weight decay on α (1e-3 in the paper)"},
       {"grad_clip", "global gradient-norm clip of weights and α; 0: off"},
       {"crop_padding", "random crop after zero padding by this many pixels; 0: off"},
       {"flip", "random horizontal flip (true/false)"},

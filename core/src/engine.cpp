@@ -22,7 +22,7 @@
 #include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 #include "run_files.h"
-#include "strategy.h"
+#include "search/strategy.h"
 
 namespace repnas {
 
@@ -120,10 +120,12 @@ struct Engine::Impl {
   data::ImageSet train_set, val_set, test_set;
   data::Normalization norm;
   Network net{nullptr};
-  std::unique_ptr<SearchStrategy> strategy;
+  std::unique_ptr<Strategy> strategy;
+  std::vector<PhaseSpan> plan;  // the strategy's phases
   std::unique_ptr<torch::optim::SGD> sgd;
+  std::unique_ptr<WeightTrainer> trainer;
   Budget budget;
-  std::vector<BranchMask> fixed_masks;  // the mode's masks, or the ODBB once fixed
+  std::vector<BranchMask> fixed_masks;  // the fixed architecture (from the start, or the fix)
   bool fixed = false;
   int64_t step = 0;  // steps completed
   int64_t steps_per_epoch = 0;
@@ -167,14 +169,7 @@ struct Engine::Impl {
     if (observer_error) throw RunAbort{"failed", *observer_error};
   }
 
-  bool isSearch() const { return config.isSearch(); }
-
-  Phase phaseOfEpoch(int epoch) const {
-    if (!isSearch()) return Phase::Train;
-    if (epoch < config.resolvedWarmupEpochs()) return Phase::Warmup;
-    if (epoch < config.resolvedWarmupEpochs() + config.resolvedSearchEpochs()) return Phase::Search;
-    return Phase::Fixed;
-  }
+  Phase phaseOf(int epoch) const { return phaseOfEpoch(plan, epoch); }
 
   // ------------------------------------------------------------ setup
 
@@ -188,6 +183,7 @@ struct Engine::Impl {
     if (const auto problems = config.dataProblems(dataset.train.size()); !problems.empty())
       throw ConfigError("config key '" + problems.front().key + "': " + problems.front().message);
     auto train = data::takeFirst(dataset.train, config.train_limit);
+    config.val_split = config.resolvedValSplit(dataset.train.size());
     if (config.val_split > 0) {
       auto [tr, val] = data::splitValidation(train, config.val_split, config.seed);
       train_set = tr;
@@ -220,14 +216,16 @@ struct Engine::Impl {
     initial_kernel_norms = net->batchNormFedKernelNorms();
     const int layers = backbone.numLayers();
 
-    if (isSearch()) {
-      strategy = makeRepNasStrategy(layers, config);
+    strategy = makeStrategy(config, backbone);
+    plan = phasePlan(config);
+    if (config.isSearch()) {
       budget = searchBudget(config, backbone);
     } else {
-      fixed_masks = config.mode == "odbb" ? config.mask.layers
-                                          : uniformMasks(backbone, modeBranches(config.mode));
-      budget.k = countBranches(fixed_masks);
+      budget.k = countBranches(strategy->derive(budget));
       budget.resize(layers, backbone.layerHasIdentity());
+    }
+    if (architectureFixedIn(plan.front().phase)) {  // nothing to choose: fixed from the start
+      fixed_masks = strategy->derive(budget);
       fixed = true;
     }
 
@@ -242,6 +240,7 @@ struct Engine::Impl {
                                           .momentum(config.momentum)
                                           .weight_decay(0)));
     sgd = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(config.lr));
+    trainer = std::make_unique<WeightTrainer>(net, *sgd, config.grad_clip);
   }
 
   // ------------------------------------------------------------ checkpoint
@@ -274,11 +273,7 @@ struct Engine::Impl {
     torch::serialize::OutputArchive sgd_archive;
     sgd->save(sgd_archive);
     content.write("sgd", sgd_archive);
-    if (strategy) {
-      torch::serialize::OutputArchive strategy_archive;
-      strategy->save(strategy_archive);
-      content.write("strategy", strategy_archive);
-    }
+    strategy->save(content);
     const auto path = files.checkpoint();
     writeRunArchive(path, checkpointMeta().dump(), content);
     last_checkpoint_step = step;
@@ -334,11 +329,7 @@ struct Engine::Impl {
       torch::serialize::InputArchive sgd_archive;
       archive.content.read("sgd", sgd_archive);
       sgd->load(sgd_archive);
-      if (strategy) {
-        torch::serialize::InputArchive strategy_archive;
-        archive.content.read("strategy", strategy_archive);
-        strategy->load(strategy_archive);
-      }
+      strategy->load(archive.content);
     } catch (const c10::Error& e) {
       throw Error("cannot read checkpoint " + path + ": it does not fit this run's network (" +
                   std::string(e.what_without_backtrace()).substr(0, 200) + ")");
@@ -425,16 +416,14 @@ struct Engine::Impl {
 
   // ------------------------------------------------------------ the loop
 
-  std::vector<float> alphaVector() const {
-    if (!strategy) return std::vector<float>(backbone.numLayers() * kNumBranchKinds, 0.f);
-    const auto a = strategy->alpha().contiguous();
-    return std::vector<float>(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
-  }
+  std::vector<float> alphaVector() const { return strategy->importance(); }
 
   RunInfo runInfo() const {
     RunInfo info;
     info.run_dir = run_dir;
     info.mode = config.mode;
+    info.strategy = strategy->info().method;
+    info.phase_plan = plan;
     info.backbone = config.backbone;
     info.config_json = configToJson(config);
     for (int l = 0; l < backbone.numLayers(); ++l)
@@ -476,7 +465,7 @@ struct Engine::Impl {
       f.status = "failed";
       f.message = *observer_error + " (the run had " + message + ")";
     }
-    if (net && (fixed || strategy)) {
+    if (net && strategy) {
       try { f.mask = currentArchitecture(); } catch (const std::exception&) {}
     }
     emit(f);
@@ -487,8 +476,10 @@ struct Engine::Impl {
   /// finite loss on the step's batch again (a diverging update leaves finite weights whose next
   /// forward is NaN). Train-mode forward, BatchNorm statistics restored afterwards, no gradient.
   /// Otherwise the run fails and the previous checkpoint stays as it is.
-  void checkStateBeforeCheckpoint(const torch::Tensor& x, const Selection& sel,
-                                  const torch::Tensor& labels, int epoch) {
+  void checkStateBeforeCheckpoint(int epoch) {
+    const auto& x = trainer->lastBatch().x;
+    const auto& labels = trainer->lastBatch().labels;
+    const auto& sel = trainer->lastSelection();
     torch::NoGradGuard no_grad;
     bool finite = true;
     for (const auto& p : net->parameters()) finite = finite && torch::isfinite(p).all().item<bool>();
@@ -510,30 +501,46 @@ struct Engine::Impl {
                                  " is intact"};
   }
 
+  std::string divergedMessage(double loss, int epoch, const std::string& where) const {
+    return "loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
+           std::to_string(step) + " (epoch " + std::to_string(epoch) + where +
+           "): training diverged, try a lower lr; the last good checkpoint" +
+           (last_checkpoint_step >= 0 ? " (step " + std::to_string(last_checkpoint_step) + ")"
+                                      : std::string()) +
+           " is intact";
+  }
+
+  /// The gate before every step: commands, pause and stop, then the phase's transition (the
+  /// fix on entering a fixed phase). Returns false when the run must end (stopped; saved).
+  bool nextStep(int epoch, int64_t in_epoch, Phase phase) {
+    // Commands first: a stop at a phase boundary saves the state before the transition (so
+    // a resumed run makes it exactly once), and budget edits there apply before the fix.
+    processCommands();
+    checkObservers();
+    if (stop_requested) {
+      saveCheckpoint();
+      return false;
+    }
+    if (in_epoch == 0 && epoch > 0 && phaseOf(epoch - 1) != phase) {
+      if (architectureFixedIn(phase) && !fixed) fixArchitecture(phaseOf(epoch - 1), epoch);
+      else emit(PhaseChange{phaseOf(epoch - 1), phase, step, epoch, currentArchitecture()});
+    }
+    return true;
+  }
+
   RunFinished loop() {
     data::BatchSampler sampler(train_set.size(), config.batch_size, config.seed);
-    const int64_t warmup_steps = config.resolvedWarmupEpochs() * steps_per_epoch;
-    const int64_t search_steps = config.resolvedSearchEpochs() * steps_per_epoch;
+    // The validation stream: one batch per step, in an order of its own (no augmentation).
+    data::BatchSampler val_sampler(std::max<int64_t>(1, val_set.size()), config.batch_size,
+                                   config.seed + 0x5eed, /*drop_last=*/false);
     std::optional<double> final_test;
     net->train();
     while (step < total_steps) {
       const int epoch = static_cast<int>(step / steps_per_epoch);
       const int64_t in_epoch = step % steps_per_epoch;
-      const Phase phase = phaseOfEpoch(epoch);
-      // Commands first: a stop at a phase boundary saves the state before the transition (so
-      // a resumed run makes it exactly once), and budget edits there apply before the fix.
-      processCommands();
-      checkObservers();
-      if (stop_requested) {
-        saveCheckpoint();
+      const Phase phase = phaseOf(epoch);
+      if (!nextStep(epoch, in_epoch, phase))
         return finish("stopped", "stopped by request after " + std::to_string(step) + " steps");
-      }
-      if (in_epoch == 0 && epoch > 0 && phaseOfEpoch(epoch - 1) != phase) {
-        if (phase == Phase::Fixed && !fixed) fixArchitecture(phaseOfEpoch(epoch - 1), epoch);
-        else emit(PhaseChange{phaseOfEpoch(epoch - 1), phase, step, epoch, currentArchitecture()});
-      }
-      if (phase == Phase::Fixed && !fixed)  // no warm-up or search epochs at all
-        fixArchitecture(phaseOfEpoch(std::max(0, epoch - 1)), epoch);
 
       const auto t0 = Clock::now();
       const double progress = static_cast<double>(step) / total_steps;
@@ -541,60 +548,53 @@ struct Engine::Impl {
       for (auto& group : sgd->param_groups())
         static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
 
-      auto batch = sampler.batch(train_set, epoch, in_epoch);
-      auto augment_gen = data::makeGenerator(config.seed, {1, static_cast<uint64_t>(step)});
-      const auto x = data::prepareBatch(batch.images, norm,
-                                        {config.crop_padding, config.flip}, &augment_gen);
-      Selection sel;
+      const auto [phase_start, phase_epochs] = phaseEpochs(plan, phase);
+      SearchContext ctx;
+      ctx.network = net;
+      ctx.trainer = trainer.get();
+      ctx.budget = &budget;
+      ctx.phase = phase;
+      ctx.phase_progress = static_cast<double>(step - phase_start * steps_per_epoch) /
+                           std::max<int64_t>(1, phase_epochs * steps_per_epoch);
+      ctx.step = step;
+      const int64_t this_step = step;
+      ctx.training_batch = [&, this_step] {
+        const auto b = sampler.batch(train_set, epoch, in_epoch);
+        auto augment_gen = data::makeGenerator(config.seed, {1, static_cast<uint64_t>(this_step)});
+        return Batch{data::prepareBatch(b.images, norm, {config.crop_padding, config.flip}, &augment_gen),
+                     b.labels};
+      };
+      ctx.validation_batch = [&, this_step] {
+        if (val_set.size() == 0)
+          throw Error("mode " + config.mode + " needs a validation split: set val_split");
+        const int64_t per_epoch = val_sampler.batchesPerEpoch();
+        const auto b = val_sampler.batch(val_set, this_step / per_epoch, this_step % per_epoch);
+        return Batch{data::prepareBatch(b.images, norm, {}, nullptr), b.labels};
+      };
+      ctx.random = [this, this_step](uint64_t stream) {
+        return data::makeGenerator(config.seed, {stream, static_cast<uint64_t>(this_step)});
+      };
+      net->setDropoutGenerator(ctx.random(3));
+
+      StepOutcome out;
       std::vector<BranchMask> topk;  // the noise-free selection, while there is a choice
       std::optional<double> margin;
-      const double search_progress =
-          static_cast<double>(step - warmup_steps) / std::max<int64_t>(1, search_steps);
-      const double noise_scale = fixed ? 0.0 : config.noiseScale(phase == Phase::Search ? search_progress : 0.0);
-      // The official code runs the straight-through gates from the first step: α's gradient
-      // is in the clip norm during warm-up too, though α only moves in the search.
-      const bool alpha_gradient =
-          !fixed && (phase == Phase::Search || config.clip_alpha_from_start);
-      if (fixed) {
-        sel.masks = fixed_masks;
-      } else {
-        auto mask_gen = data::makeGenerator(config.seed, {2, static_cast<uint64_t>(step)});
-        sel = strategy->sample(budget, mask_gen, noise_scale, alpha_gradient);
-        topk = strategy->derive(budget);
-        const auto alpha_now = alphaVector();
-        margin = selectionMargin(std::vector<double>(alpha_now.begin(), alpha_now.end()), topk, budget);
+      try {
+        if (fixed) {
+          out.selection.masks = fixed_masks;
+          out.trained = trainer->step(ctx.training_batch(), out.selection);
+        } else {
+          topk = strategy->derive(budget);
+          const auto scores = alphaVector();
+          margin = selectionMargin(std::vector<double>(scores.begin(), scores.end()), topk, budget);
+          out = strategy->step(ctx);
+        }
+      } catch (const NonFiniteLoss& e) {
+        throw RunAbort{"failed", divergedMessage(e.loss, epoch, "")};
       }
-      net->setDropoutGenerator(data::makeGenerator(config.seed, {3, static_cast<uint64_t>(step)}));
-      const auto logits = net->forward(x, sel.masks, sel.gates);
-      const auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
-      const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) {
-        throw RunAbort{"failed", "loss is " + std::string(std::isnan(loss_value) ? "NaN" : "infinite") +
-                                     " at step " + std::to_string(step) + " (epoch " +
-                                     std::to_string(epoch) + "): training diverged, try a lower lr; "
-                                     "the last good checkpoint" +
-                                     (last_checkpoint_step >= 0
-                                          ? " (step " + std::to_string(last_checkpoint_step) + ")"
-                                          : std::string()) +
-                                     " is intact"};
-      }
-      // Gradients are reset to "none", not zero: a branch that does not run this step gets
-      // no update at all (no weight decay, no momentum), so a step never depends on which
-      // branches ran in earlier steps of this process, and a resumed run matches exactly.
-      for (auto& p : net->parameters()) p.mutable_grad() = torch::Tensor();
-      if (strategy)
-        for (auto& p : strategy->parameters()) p.mutable_grad() = torch::Tensor();
-      loss.backward();
-      if (config.grad_clip > 0) {
-        auto params = net->parameters();
-        if (strategy && alpha_gradient)
-          for (auto& p : strategy->parameters()) params.push_back(p);
-        torch::nn::utils::clip_grad_norm_(params, config.grad_clip);
-      }
-      sgd->step();
-      if (phase == Phase::Search) strategy->step(search_progress);
-
-      const int64_t correct = logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+      const auto& batch = trainer->lastBatch();
+      const double loss_value = out.trained.loss;
+      const int64_t correct = out.trained.correct;
       const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       epoch_totals.loss_sum += loss_value * batch.size();
       epoch_totals.correct += correct;
@@ -610,15 +610,20 @@ struct Engine::Impl {
         s.loss = loss_value;
         s.batch_accuracy = static_cast<double>(correct) / batch.size();
         s.lr = lr;
-        s.arch_lr = phase == Phase::Search ? strategy->learningRate() : 0.0;
+        auto metric = [&](const char* name) {
+          const auto it = out.metrics.find(name);
+          return it == out.metrics.end() ? 0.0 : it->second;
+        };
+        s.arch_lr = metric("arch_lr");
+        s.metrics.assign(out.metrics.begin(), out.metrics.end());
         s.alpha = alphaVector();
         s.sigma.resize(s.alpha.size());
         for (size_t i = 0; i < s.alpha.size(); ++i) s.sigma[i] = 1.f / (1.f + std::exp(-s.alpha[i]));
-        s.mask = sel.masks;
+        s.mask = out.selection.masks;
         if (!topk.empty()) {
           s.topk_mask = topk;
-          s.noise_scale = noise_scale;
-          s.mask_agreement = maskAgreement(sel.masks, topk);
+          s.noise_scale = metric("tau");
+          s.mask_agreement = maskAgreement(out.selection.masks, topk);
           s.alpha_margin = margin;
         }
         s.budget_k = budget.k;
@@ -636,16 +641,16 @@ struct Engine::Impl {
         e.train_loss = epoch_totals.loss_sum / std::max<int64_t>(1, epoch_totals.count);
         e.train_accuracy = static_cast<double>(epoch_totals.correct) / std::max<int64_t>(1, epoch_totals.count);
         e.seconds = epoch_totals.seconds;
-        // In warm-up there is no architecture to evaluate: α is frozen at 0, so its top-k is
-        // an arbitrary tie-break (measured: test accuracy at chance, 10–16%).
+        // In warm-up there is no architecture to evaluate: α is frozen at its start, so its
+        // top-k is an arbitrary tie-break (measured: test accuracy at chance, 10–16%).
         const bool has_architecture = phase != Phase::Warmup;
         if (has_architecture && val_set.size() > 0) e.val_accuracy = evaluate(val_set);
-        const bool phase_ends = step == total_steps || phaseOfEpoch(epoch + 1) != phase;
+        const bool phase_ends = step == total_steps || phaseOf(epoch + 1) != phase;
         if (has_architecture && phase_ends) e.test_accuracy = evaluate(test_set);
         if (step == total_steps) final_test = e.test_accuracy;
         epoch_totals = {};
         emit(e);
-        checkStateBeforeCheckpoint(x, sel, batch.labels, epoch);
+        checkStateBeforeCheckpoint(epoch);
         saveCheckpoint();
       }
     }

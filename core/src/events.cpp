@@ -224,6 +224,12 @@ double wallClock() {
       .count();
 }
 
+json metricsJson(const std::vector<std::pair<std::string, double>>& metrics) {
+  json m = json::object();
+  for (const auto& [name, value] : metrics) m[name] = value;
+  return m;
+}
+
 struct ToJson {
   json operator()(const RunInfo& e) const {
     json layers = json::array();
@@ -231,7 +237,10 @@ struct ToJson {
       layers.push_back({{"index", l.index}, {"block", blockJson(l.block)},
                         {"has_identity", l.has_identity}, {"label", l.label}});
     json config = json::parse(e.config_json.empty() ? "{}" : e.config_json);
-    return {{"type", "run_started"}, {"run_dir", e.run_dir}, {"mode", e.mode},
+    json plan = json::array();
+    for (const auto& p : e.phase_plan) plan.push_back({{"phase", phaseName(p.phase)}, {"epochs", p.epochs}});
+    return {{"type", "run_started"}, {"schema", kEventSchemaVersion}, {"run_dir", e.run_dir},
+            {"mode", e.mode}, {"strategy", e.strategy}, {"phase_plan", plan},
             {"backbone", e.backbone}, {"config", config}, {"layers", layers},
             {"dataset", {{"name", e.dataset.name}, {"dir", e.dataset.dir},
                          {"train_count", e.dataset.train_count},
@@ -251,7 +260,7 @@ struct ToJson {
             {"alpha", e.alpha}, {"sigma", e.sigma}, {"mask", maskToBits(e.mask)},
             {"topk_mask", maskToBits(e.topk_mask)}, {"noise_scale", e.noise_scale},
             {"mask_agreement", e.mask_agreement}, {"alpha_margin", optionalJson(e.alpha_margin)},
-            {"budget_k", e.budget_k}, {"step_ms", e.step_ms},
+            {"metrics", metricsJson(e.metrics)}, {"budget_k", e.budget_k}, {"step_ms", e.step_ms},
             {"images_per_second", e.images_per_second}, {"wall_time", e.wall_time}};
   }
   json operator()(const EpochSummary& e) const {
@@ -304,7 +313,17 @@ Event eventFromJson(const std::string& line) {
       if (type == "run_started") {
         RunInfo e;
         e.run_dir = stringField(j, "run_dir");
+        if (j.contains("schema")) {
+          const int schema = integerField<int>(j, "schema", 1);
+          if (schema > kEventSchemaVersion)
+            badField("schema", "version " + std::to_string(schema) + " is newer than this program's " +
+                                   std::to_string(kEventSchemaVersion));
+        }
         e.mode = stringField(j, "mode");
+        if (j.contains("strategy")) e.strategy = stringField(j, "strategy");  // since schema 2
+        if (j.contains("phase_plan"))
+          for (const auto& p : listField(j, "phase_plan", 8))
+            e.phase_plan.push_back({phaseField(p, "phase"), countField(p, "epochs")});
         e.backbone = stringField(j, "backbone");
         const json& config = field(j, "config");
         if (!config.is_object()) badField("config", "expected an object");
@@ -372,6 +391,14 @@ Event eventFromJson(const std::string& line) {
         e.step_ms = numberField(j, "step_ms");
         e.images_per_second = numberField(j, "images_per_second");
         if (j.contains("wall_time")) e.wall_time = numberField(j, "wall_time");
+        if (j.contains("metrics")) {  // since schema 2
+          const json& m = field(j, "metrics");
+          if (!m.is_object() || m.size() > 32) badField("metrics", "expected an object of at most 32 numbers");
+          for (auto it = m.begin(); it != m.end(); ++it) {
+            if (it.key().size() > 64) badField("metrics", "a name longer than 64 characters");
+            e.metrics.emplace_back(it.key(), numberField(m, it.key()));
+          }
+        }
         const size_t values = e.mask.size() * kNumBranchKinds;
         if (e.alpha.size() != values || e.sigma.size() != values)
           badField("alpha", "alpha, sigma and mask describe different numbers of layers");

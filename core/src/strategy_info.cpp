@@ -39,6 +39,22 @@ std::vector<StrategyInfo> makeRegistry() {
                  "clip_alpha_from_start", "second_kxk_at_stride2"};
   repnas.importance = "σ(α): the branch importance the search learns; the fix keeps the top k of α";
   r.push_back(repnas);
+  StrategyInfo gdas;
+  gdas.name = "gdas";
+  gdas.method = "GDAS";
+  gdas.summary = "gdas (GDAS: Gumbel-softmax over each layer's branch subsets under k, bi-level on a validation split)";
+  gdas.phases = {Phase::Warmup, Phase::Search, Phase::Fixed};
+  gdas.capabilities.searches = true;
+  gdas.capabilities.needs_validation_split = true;
+  gdas.capabilities.accepts_budget_edits = true;
+  gdas.branches = allBranches();
+  gdas.identity = true;
+  gdas.keys = {"warmup_epochs", "search_epochs", "fixed_epochs", "budget", "budget_ratio",
+               "layer_min", "layer_max", "pins", "val_split", "gdas_tau_start", "gdas_tau_end",
+               "gdas_arch_lr", "arch_beta1", "arch_beta2", "gdas_arch_weight_decay", "norm_reset",
+               "second_kxk_at_stride2"};
+  gdas.importance = "σ(α): the subset logits are sums of α; the fix keeps the top k of α";
+  r.push_back(gdas);
   r.push_back(fixedStrategy("plain", "plain (KxK only)", kinds({BranchKind::KxK}), false));
   r.push_back(fixedStrategy("plain+identity", "plain+identity (KxK + identity)", kinds({BranchKind::KxK}), true));
   r.push_back(fixedStrategy("repvgg", "repvgg (KxK + 1x1 + identity)",

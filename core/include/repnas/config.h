@@ -80,7 +80,9 @@ struct RunConfig {
   int eval_batch_size = 500;
   int64_t train_limit = 0;              ///< use only the first N training images (0: all)
   int64_t test_limit = 0;               ///< use only the first N test images (0: all)
-  int64_t val_split = 0;                ///< hold out N training images for validation
+  /// Hold out N training images for validation; 0: none, or for a strategy that needs a
+  /// validation split (GDAS) one sixth of the training images (10,000 of Fashion-MNIST's 60,000).
+  int64_t val_split = 0;
   std::uint64_t seed = 1;
   int threads = 0;                      ///< LibTorch threads; 0: all cores
   int kernel_size = 3;
@@ -100,14 +102,22 @@ struct RunConfig {
   /// Search space: the stride-2 1x1-KxK is a second KxK (the official code). Off by default:
   /// DBB's 1x1 -> BN-and-pad -> KxK learned faster early on here (bench/README.md).
   bool second_kxk_at_stride2 = false;
+  double gdas_tau_start = 10.0;         ///< GDAS: Gumbel-softmax temperature at the search start
+  double gdas_tau_end = 0.1;            ///< GDAS: temperature at the search end (linear in between)
+  double gdas_arch_lr = 3e-4;           ///< GDAS: Adam's learning rate on α (betas arch_beta1/2)
+  double gdas_arch_weight_decay = 1e-3; ///< GDAS: Adam's weight decay on α
   double grad_clip = 5.0;               ///< global gradient norm (weights and α); 0: off
   int crop_padding = 2;                 ///< random crop after zero padding; 0: off
   bool flip = true;                     ///< random horizontal flip
   int snapshot_every = 1;               ///< emit a step snapshot every N steps
   bool identity_init = true;            ///< 1x1 of 1x1-KxK starts as identity (DBB)
 
-  /// @brief True for the search mode (warm-up, search, fix, fixed phase).
-  bool isSearch() const { return mode == "search"; }
+  /// @brief True for a searching strategy (warm-up, search, fix, fixed phase), as the strategy
+  /// registry says; false for the fixed ones and for an unknown mode.
+  bool isSearch() const;
+  /// @brief The validation images a run holds out of `train_images` (after train_limit):
+  /// val_split, or when it is 0 and the strategy needs a validation split, one sixth of them.
+  int64_t resolvedValSplit(int64_t train_images) const;
   /// @brief Epochs after the fix (search) or of the whole run (fixed-mask modes).
   int resolvedFixedEpochs() const;
   /// @brief Warm-up epochs after resolving -1 (0 for fixed-mask modes).
@@ -122,8 +132,9 @@ struct RunConfig {
   /// @brief The noise scale τ at `search_progress` (0..1 over the search phase): geometric from
   /// noise_start to noise_end; noise_start before the search.
   double noiseScale(double search_progress) const;
-  /// @brief This configuration with every automatic (-1) schedule value and arch_lr resolved,
-  /// for `steps_per_epoch` training steps per epoch (what config.json records).
+  /// @brief This configuration with every automatic (-1) schedule value and RepNAS's arch_lr
+  /// resolved, for `steps_per_epoch` training steps per epoch (what config.json records; the
+  /// engine resolves val_split before, when it knows the data set's size).
   RunConfig resolved(int64_t steps_per_epoch) const;
   /// @brief Every invalid field (empty when valid), in key order of the JSON object; includes
   /// whether an explicit budget fits the backbone (budgetProblem).

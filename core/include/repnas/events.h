@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <string>
 #include <variant>
 #include <vector>
@@ -19,6 +20,13 @@ namespace repnas {
 /// (plain, repvgg, dbb) run Train only.
 enum class Phase { Warmup, Search, Fixed, Train };
 std::string phaseName(Phase phase);
+
+/// @brief One phase of a run's plan and its length in epochs.
+struct PhaseSpan {
+  Phase phase = Phase::Train;
+  int epochs = 0;
+  bool operator==(const PhaseSpan& o) const { return phase == o.phase && epochs == o.epochs; }
+};
 std::optional<Phase> parsePhase(const std::string& name);
 
 /// @brief One searchable layer as observers see it.
@@ -33,6 +41,10 @@ struct LayerInfo {
 struct RunInfo {
   std::string run_dir;
   std::string mode;
+  /// The method the strategy runs ("RepNAS", "GDAS", "fixed"; empty in logs before schema 2).
+  std::string strategy;
+  /// Its phases in order (empty in logs before schema 2: read warmup/search_epochs).
+  std::vector<PhaseSpan> phase_plan;
   std::string backbone;
   std::string config_json;  ///< the resolved configuration
   std::vector<LayerInfo> layers;
@@ -71,6 +83,9 @@ struct StepSnapshot {
   /// Lowest kept α minus highest dropped α among unpinned branches (the gap between the k-th
   /// and the (k+1)-th α when no limits bind); search and warm-up only.
   std::optional<double> alpha_margin;
+  /// The strategy's own numbers for this step, by name (RepNAS: tau, arch_lr; GDAS: tau,
+  /// arch_lr, val_loss, val_batch_accuracy); empty for fixed steps and in logs before schema 2.
+  std::vector<std::pair<std::string, double>> metrics;
   int budget_k = 0;              ///< k in force
   double step_ms = 0;
   double images_per_second = 0;
@@ -189,6 +204,12 @@ class EventObserver : public Observer {
   void onCheckpoint(const CheckpointSaved& e) final { onEvent(e); }
   void onFinished(const RunFinished& e) final { onEvent(e); }
 };
+
+/// @brief The version of the event log's schema that eventToJson writes (field `schema` of
+/// run_started). 1 (no field): before the strategy framework. 2: run_started has `strategy`
+/// and `phase_plan`, step has `metrics` (the strategy's numbers by name). A reader takes any
+/// version up to its own; fields added later are optional.
+inline constexpr int kEventSchemaVersion = 2;
 
 /// @brief Longest line of events.jsonl a reader accepts (a step of the largest network is
 /// about 10 KB); readers skip a longer line and say so.
