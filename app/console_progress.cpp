@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "repnas/strategy_info.h"
+
 namespace repnas::cli {
 
 using Clock = std::chrono::steady_clock;
@@ -40,10 +42,10 @@ void ConsoleProgress::onRunStarted(const RunInfo& e) {
                static_cast<long long>(e.dataset.test_count), static_cast<int>(e.layers.size()),
                e.epochs, static_cast<long long>(e.steps_per_epoch),
                e.resumed ? (" from step " + std::to_string(e.start_step)).c_str() : "");
-  if (e.mode == "search")
-    std::fprintf(out_, "phases: warm-up %d, search %d, fixed %d epochs; budget k=%d\n",
+  if (const auto* strategy = findStrategy(e.mode); strategy && strategy->capabilities.searches)
+    std::fprintf(out_, "phases: warm-up %d, search %d, fixed %d epochs (%s); budget k=%d\n",
                  e.warmup_epochs, e.search_epochs, e.epochs - e.warmup_epochs - e.search_epochs,
-                 e.budget.k);
+                 strategy->method.c_str(), e.budget.k);
   std::fflush(out_);
 }
 

@@ -313,7 +313,9 @@ int benchTrain(const std::filesystem::path& out_path, int threads, int repeats, 
   nlohmann::json rows = nlohmann::json::array();
   for (size_t i = 0; i < modes.size(); ++i) {
     const auto& m = modes[i];
-    const double branches = m == "search" ? 0.34 * 6 : static_cast<double>(repnas::modeBranches(m).count());
+    // Branches per layer a step runs: the budget's k for a search, the branch set otherwise.
+    const auto& bench = *benches[i];
+    const double branches = static_cast<double>(bench.budget.k) / bench.budget.layer_min.size();
     const double mem = memory[m].second / 1024.0;
     std::printf("%-8s %12.0f %14.3f %16.1f %14.2f\n", m.c_str(), median(ips[m]), median(ratio[m]),
                 mem, branches);
@@ -477,7 +479,7 @@ int main(int argc, char** argv) {
         "       repnas-bench quality [--modes plain,repvgg,dbb,search] [--seeds 1,2,3]\n"
         "                            [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench protocol [--seeds 1,2,3] [--random 3] [--baselines plain,plain+identity,repvgg,dbb]\n"
-        "                             [--controls-only yes]\n"
+        "                             [--controls-only yes] [--strategy search|gdas]\n"
         "                             [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench sweep [--budgets 8,12,16,24,32] [--seeds 1,2,3]\n"
         "                          [--set key=value ...] [--runs DIR] [--out FILE]");
@@ -487,6 +489,7 @@ int main(int argc, char** argv) {
                               (args[0] + ".json");
   if (args[0] == "protocol") {
     repnas::bench::ProtocolOptions opt;
+    bool out_given = false;
     opt.out = (std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results/quality-protocol.json").string();
     try {
       for (size_t i = 1; i < args.size(); i += 2) {
@@ -499,11 +502,12 @@ int main(int argc, char** argv) {
         std::vector<std::string> items;
         std::stringstream in(value);
         for (std::string item; std::getline(in, item, ',');) items.push_back(item);
-        if (key == "--out") opt.out = value;
+        if (key == "--out") opt.out = value, out_given = true;
         else if (key == "--runs") opt.runs_dir = value;
         else if (key == "--set") opt.overrides.push_back(value);
         else if (key == "--random") opt.random_masks = std::stoi(value);
         else if (key == "--controls-only") opt.controls_only = value == "yes";
+        else if (key == "--strategy") opt.strategy = value;
         else if (key == "--baselines") opt.baselines = items;
         else if (key == "--seeds") {
           opt.seeds.clear();
@@ -513,6 +517,9 @@ int main(int argc, char** argv) {
           return 2;
         }
       }
+      if (opt.strategy != "search" && !out_given)  // each strategy's protocol its own file
+        opt.out = (std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results" /
+                   ("quality-protocol-" + opt.strategy + ".json")).string();
       return repnas::bench::benchProtocol(opt);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "repnas-bench protocol: %s\n", e.what());

@@ -3,6 +3,7 @@
 // No torch here: this translation unit only uses the engine facade.
 #include "bench_quality.h"
 #include "bench_util.h"
+#include "repnas/strategy_info.h"
 
 #include <nlohmann/json.hpp>
 
@@ -319,11 +320,15 @@ double pooledStd(const std::vector<double>& a, const std::vector<double>& b) {
 int benchProtocol(const ProtocolOptions& opt) {
   RunConfig base;
   applyConfigOverrides(base, opt.overrides);
-  base.mode = "search";
+  base.mode = opt.strategy;
   base.validate();
-  std::printf("protocol: %zu seeds, search + retrained + %d random masks + %zu baselines each, "
-              "runs in %s\n", opt.seeds.size(), opt.random_masks, opt.baselines.size(),
-              opt.runs_dir.c_str());
+  if (!base.isSearch()) throw Error("--strategy " + opt.strategy + " is not a search strategy");
+  const bool repnas = opt.strategy == "search";
+  const std::string search_name = repnas ? "search" : opt.strategy;
+  const std::string retrained_name = repnas ? "retrained" : opt.strategy + "-retrained";
+  std::printf("protocol (%s): %zu seeds, search + retrained + %d random masks + %zu baselines "
+              "each, runs in %s\n", strategyInfo(opt.strategy).method.c_str(), opt.seeds.size(),
+              opt.random_masks, opt.baselines.size(), opt.runs_dir.c_str());
   // Per group: one accuracy (%) per run, the runs, and the last branch count.
   struct Group {
     std::vector<double> acc, secs;
@@ -355,7 +360,7 @@ int benchProtocol(const ProtocolOptions& opt) {
     if (!opt.controls_only) {
       RunConfig search = base;
       search.seed = seed;
-      const auto search_dir = root / "search";
+      const auto search_dir = root / search_name;
       const auto found = runOne(search, search_dir);
       record("search", seed, search_dir, found);
       stats.push_back(found.search);
@@ -366,7 +371,7 @@ int benchProtocol(const ProtocolOptions& opt) {
                   st.agreement_last_epoch);
 
       RunConfig retrained = retrainConfig(search_dir.string());
-      const auto retrained_dir = root / "retrained";
+      const auto retrained_dir = root / retrained_name;
       record("retrained", seed, retrained_dir, runOne(retrained, retrained_dir));
     }
 
@@ -434,6 +439,7 @@ int benchProtocol(const ProtocolOptions& opt) {
                       {"repnas", version()},
                       {"torch", torchVersion()},
                       {"config", nlohmann::json::parse(configToJson(base))},
+                      {"strategy", opt.strategy},
                       {"seeds", opt.seeds},
                       {"pooled_std_retrained_random", pooled / 100},
                       {"search_wall_seconds_mean", search_wall},

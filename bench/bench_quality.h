@@ -38,6 +38,10 @@ struct ProtocolOptions {
   std::string runs_dir = "runs/bench";
   std::string out;
   bool controls_only = false;            ///< only the random masks and baselines (no search)
+  /// The search strategy (config `mode`): "search" (RepNAS) or "gdas". Its runs are
+  /// protocol-seed<s>/<name> and <name>-retrained ("search" and "retrained" for RepNAS); the
+  /// random masks and baselines do not depend on it and are shared.
+  std::string strategy = "search";
 };
 
 /// @brief The protocol (STRATEGIES.md §1, issue 13): per seed the search (one-stage result and

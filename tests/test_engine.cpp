@@ -493,6 +493,12 @@ class TestEngine : public QObject {
     for (std::string line; std::getline(in, line); ++lines) eventFromJson(line);
     QCOMPARE(lines, static_cast<int>(rec.events.size()));
 
+    // Its retraining trains the found mask as the baselines train: GDAS's validation images
+    // go back to training.
+    const auto retrain = retrainConfig(dir.string());
+    QCOMPARE(retrain.val_split, int64_t(0));
+    QVERIFY(retrain.mask.layers == phases[1].mask);
+
     // The fix reset every BN's running statistics: after one fixed epoch of 5 steps, the
     // counters say 5, not 15.
     const auto tensors = readNetworkTensors(dir / "checkpoint.pt");

@@ -403,6 +403,47 @@ class TestGuiState : public QObject {
   }
 
   // Items 14–17: words and layout.
+  // Issue 16: a GDAS run is chosen in the form and its own numbers (validation loss and
+  // accuracy of each α step) are plotted without code for GDAS in the views.
+  void aGdasRunShowsItsOwnNumbers() {
+    const QString dir = tmp_.filePath("gdas");
+    QDir().mkpath(dir);
+    auto c = testing::tinySearchConfig(data_, 1, 1, 1, 1);
+    c.mode = "gdas";
+    c.val_split = 128;  // 512 training images: 16 steps per epoch
+    try {
+      Engine engine(c, dir.toStdString());
+      EventLogWriter log((dir + "/events.jsonl").toStdString(), false);
+      engine.addObserver(&log);
+      const auto r = engine.run();
+      QVERIFY2(r.status == "completed", r.message.c_str());
+    } catch (const std::exception& e) {
+      QFAIL(e.what());
+    }
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(window.setupPanel()->modeBox()->findText("gdas") >= 0);
+    QVERIFY(window.openRun(dir));
+    auto* curves = window.curvesView();
+    window.tabs()->setCurrentWidget(curves);
+    QTest::qWait(200);
+    const auto& steps = window.model()->steps();
+    int search_steps = 0;
+    for (const auto& st : steps) search_steps += st.phase == Phase::Search;
+    QVERIFY(search_steps > 0);
+    for (const char* name : {"val_loss", "val_batch_accuracy"}) {
+      auto* g = curves->metricGraph(name);
+      QVERIFY2(g, name);
+      QCOMPARE(g->dataCount(), search_steps);  // one α step per search step
+      QCOMPARE(g->name(), QString(name));
+      for (int i = 0; i < g->dataCount(); ++i) QVERIFY(std::isfinite(g->data()->at(i)->value));
+    }
+    QVERIFY(!curves->metricGraph("tau"));  // τ is on the search plot
+    QVERIFY(curves->agreementGraph()->dataCount() > 0);
+    saveShot(window, "gdas_curves");
+  }
+
   void wordsAndLayoutAreRight() {
     ui::MainWindow window;
     window.resize(1490, 860);

@@ -724,6 +724,9 @@ RunConfig retrainConfig(const std::string& run_dir) {
   if (!mask)
     throw Error(run_dir + " has not fixed its architecture yet (no weights.pt, and its "
                 "checkpoint.pt is from before the fix): let the search reach its fixed phase");
+  // The found mask is trained as the baselines are: a validation split the strategy held out
+  // to choose it (GDAS) goes back to training.
+  if (strategyInfo(config.mode).capabilities.needs_validation_split) config.val_split = 0;
   config.mode = "odbb";
   config.mask = {MaskSetting::Kind::Given, *mask};
   config.mask_source = "the search in " + run_dir + " (" + from + ", seed " +

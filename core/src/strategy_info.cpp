@@ -1,5 +1,7 @@
 #include "repnas/strategy_info.h"
 
+#include <algorithm>
+
 #include "repnas/error.h"
 
 namespace repnas {
@@ -22,38 +24,41 @@ StrategyInfo fixedStrategy(std::string name, std::string summary, BranchMask bra
   return s;
 }
 
+/// A search over all six branches (+ identity): warm-up, search, fixed phase; live budget edits
+/// before the fix; the schedule, budget and fix keys beside its own.
+StrategyInfo searchStrategy(std::string name, std::string method, std::string summary,
+                            std::vector<std::string> own_keys, std::string importance) {
+  StrategyInfo s;
+  s.name = std::move(name);
+  s.method = std::move(method);
+  s.summary = std::move(summary);
+  s.phases = {Phase::Warmup, Phase::Search, Phase::Fixed};
+  s.capabilities.searches = true;
+  s.capabilities.accepts_budget_edits = true;
+  s.branches = allBranches();
+  s.identity = true;
+  s.keys = {"warmup_epochs", "search_epochs", "fixed_epochs", "budget", "budget_ratio",
+            "layer_min", "layer_max", "pins", "norm_reset", "second_kxk_at_stride2"};
+  s.keys.insert(s.keys.end(), own_keys.begin(), own_keys.end());
+  s.importance = std::move(importance);
+  return s;
+}
+
 std::vector<StrategyInfo> makeRegistry() {
   std::vector<StrategyInfo> r;
-  StrategyInfo repnas;
-  repnas.name = "search";
-  repnas.method = "RepNAS";
-  repnas.summary = "search (RepNAS: noisy global top-k of α, straight-through, one stage)";
-  repnas.phases = {Phase::Warmup, Phase::Search, Phase::Fixed};
-  repnas.capabilities.searches = true;
-  repnas.capabilities.accepts_budget_edits = true;
-  repnas.branches = allBranches();
-  repnas.identity = true;
-  repnas.keys = {"warmup_epochs", "search_epochs", "fixed_epochs", "budget", "budget_ratio",
-                 "layer_min", "layer_max", "pins", "arch_lr", "arch_travel", "arch_beta1",
-                 "arch_beta2", "arch_weight_decay", "noise_start", "noise_end", "norm_reset",
-                 "clip_alpha_from_start", "second_kxk_at_stride2"};
-  repnas.importance = "σ(α): the branch importance the search learns; the fix keeps the top k of α";
+  auto repnas = searchStrategy(
+      "search", "RepNAS", "search (RepNAS: noisy global top-k of α, straight-through, one stage)",
+      {"arch_lr", "arch_travel", "arch_beta1", "arch_beta2", "arch_weight_decay", "noise_start",
+       "noise_end", "clip_alpha_from_start"},
+      "σ(α): the branch importance the search learns; the fix keeps the top k of α");
   r.push_back(repnas);
-  StrategyInfo gdas;
-  gdas.name = "gdas";
-  gdas.method = "GDAS";
-  gdas.summary = "gdas (GDAS: Gumbel-softmax over each layer's branch subsets under k, bi-level on a validation split)";
-  gdas.phases = {Phase::Warmup, Phase::Search, Phase::Fixed};
-  gdas.capabilities.searches = true;
+  auto gdas = searchStrategy(
+      "gdas", "GDAS",
+      "gdas (GDAS: Gumbel-softmax over each layer's branch subsets under k, bi-level on a validation split)",
+      {"val_split", "gdas_tau_start", "gdas_tau_end", "gdas_arch_lr", "arch_beta1", "arch_beta2",
+       "gdas_arch_weight_decay"},
+      "σ(α): the subset logits are sums of α; the fix keeps the top k of α");
   gdas.capabilities.needs_validation_split = true;
-  gdas.capabilities.accepts_budget_edits = true;
-  gdas.branches = allBranches();
-  gdas.identity = true;
-  gdas.keys = {"warmup_epochs", "search_epochs", "fixed_epochs", "budget", "budget_ratio",
-               "layer_min", "layer_max", "pins", "val_split", "gdas_tau_start", "gdas_tau_end",
-               "gdas_arch_lr", "arch_beta1", "arch_beta2", "gdas_arch_weight_decay", "norm_reset",
-               "second_kxk_at_stride2"};
-  gdas.importance = "σ(α): the subset logits are sums of α; the fix keeps the top k of α";
   r.push_back(gdas);
   r.push_back(fixedStrategy("plain", "plain (KxK only)", kinds({BranchKind::KxK}), false));
   r.push_back(fixedStrategy("plain+identity", "plain+identity (KxK + identity)", kinds({BranchKind::KxK}), true));
@@ -87,6 +92,11 @@ const StrategyInfo* findStrategy(const std::string& name) {
 const StrategyInfo& strategyInfo(const std::string& name) {
   if (const auto* s = findStrategy(name)) return *s;
   throw Error("unknown mode '" + name + "' (expected " + strategyNameList() + ")");
+}
+
+bool strategyUsesKey(const std::string& name, const std::string& key) {
+  const auto* s = findStrategy(name);
+  return s && std::find(s->keys.begin(), s->keys.end(), key) != s->keys.end();
 }
 
 std::string strategyNameList(const std::string& last_separator) {

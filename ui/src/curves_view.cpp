@@ -78,15 +78,19 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
   speed_ = addGraph(budget, tr("images/s"), QColor(127, 127, 127, 140), 1, true);
   budget->yAxis2->setVisible(true);
   budget->yAxis2->setLabel(tr("images/s"));
-  auto* search = makePlot("searchPlot", tr("Search: noise and mask agreement"), tr("τ"),
-                          tr("Scale τ of the noise on α (left) and the mask agreement (right): the "
-                             "share of the sampled mask that the noise-free top-k of α also keeps. "
-                             "Near 100% at the end of the search, the fix keeps what was trained."));
+  auto* search = makePlot("searchPlot", tr("Search: τ and mask agreement"), tr("τ"),
+                          tr("τ (left; RepNAS: the scale of the noise on α; GDAS: the Gumbel-softmax "
+                             "temperature) and the mask agreement (right): the share of the sampled "
+                             "mask that the noise-free top-k of α also keeps. Near 100% at the end "
+                             "of the search, the fix keeps what was trained."));
   noise_ = addGraph(search, tr("τ"), QColor("#9467bd"), 1.5);
   agreement_ = addGraph(search, tr("agreement %"), QColor("#17becf"), 1.5, true);
   search->yAxis2->setVisible(true);
   search->yAxis2->setLabel(tr("agreement %"));
-  plots_ = {loss, acc, lr, budget, search};
+  metrics_plot_ = makePlot("strategyPlot", tr("The strategy's numbers"), tr("value"),
+                           tr("What the search strategy reports per step beside τ and α's learning "
+                              "rate, e.g. GDAS's loss and accuracy on its validation batch."));
+  plots_ = {loss, acc, lr, budget, search, metrics_plot_};
   for (auto* p : plots_) new PlotInteraction(p, [this](double x) { return RunModel::xText(x, x_axis_); });
 
   x_axis_box_ = new QComboBox;
@@ -118,7 +122,8 @@ CurvesView::CurvesView(RunModel* model, QWidget* parent) : QWidget(parent), mode
   grid->addWidget(acc, 0, 1);
   grid->addWidget(lr, 1, 0);
   grid->addWidget(budget, 1, 1);
-  grid->addWidget(search, 2, 0, 1, 2);
+  grid->addWidget(search, 2, 0);
+  grid->addWidget(metrics_plot_, 2, 1);
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(row);
   layout->addLayout(grid, 1);
@@ -169,6 +174,8 @@ void CurvesView::rebuild() {
   for (auto* g : {loss_raw_, loss_smooth_, acc_smooth_, lr_, arch_lr_, budget_, kept_, speed_,
                   noise_, agreement_})
     g->data()->clear();
+  metrics_plot_->clearGraphs();  // another run may report other numbers
+  metric_graphs_.clear();
   ema_started_ = false;
   append(0, static_cast<int>(model_->steps().size()));
   rebuildEpochs();
@@ -199,6 +206,16 @@ void CurvesView::append(int first, int count) {
     k[i] = s.budget_k;
     kept[i] = countBranches(s.mask);
     ips[i] = s.images_per_second;
+    for (const auto& [name, value] : s.metrics) {
+      if (name == "tau" || name == "arch_lr") continue;  // plotted with the search and the lrs
+      auto& graph = metric_graphs_[name];
+      if (!graph) {
+        static const QColor palette[] = {"#d62728", "#ff7f0e", "#2ca02c", "#8c564b", "#e377c2", "#7f7f7f"};
+        graph = addGraph(metrics_plot_, QString::fromStdString(name),
+                         palette[(metric_graphs_.size() - 1) % std::size(palette)], 1.5);
+      }
+      graph->addData(x[i], value);
+    }
     if (!s.topk_mask.empty()) {
       search_x.push_back(x[i]);
       noise.push_back(s.noise_scale);
@@ -216,6 +233,11 @@ void CurvesView::append(int first, int count) {
   kept_->addData(x, kept, true);
   speed_->addData(x, ips, true);
   redraw();
+}
+
+QCPGraph* CurvesView::metricGraph(const std::string& name) const {
+  const auto it = metric_graphs_.find(name);
+  return it == metric_graphs_.end() ? nullptr : it->second;
 }
 
 void CurvesView::redraw() {

@@ -416,7 +416,7 @@ void MainWindow::updateActions() {
   resume_run_->setEnabled(!running && has_checkpoint && !finished_ok && !follower_->isFollowing());
   export_->setEnabled(!running && !run_dir_.isEmpty() && folder.hasWeights());
   // A search that has fixed its mask (a completed run, or a checkpoint after the fix).
-  const bool fixed = model_->hasRun() && model_->info().mode == "search" &&
+  const bool fixed = model_->hasRun() && model_->isSearch() &&
                      (finished_ok || model_->phase() == std::optional<Phase>(Phase::Fixed));
   retrain_->setEnabled(!running && !run_dir_.isEmpty() && fixed);
 }

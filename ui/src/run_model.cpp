@@ -1,5 +1,7 @@
 #include "repnas_ui/run_model.h"
 
+#include "repnas/strategy_info.h"
+
 #include <QSaveFile>
 #include <QTextStream>
 
@@ -143,6 +145,11 @@ RunState RunModel::state() const {
   if (!has_info_) return source_ == RunSource::Engine ? RunState::Starting : RunState::None;
   if (source_ == RunSource::Replay) return RunState::Interrupted;
   return paused_ ? RunState::Paused : RunState::Running;
+}
+
+bool RunModel::isSearch() const {
+  const auto* strategy = findStrategy(info_.mode);
+  return strategy && strategy->capabilities.searches;
 }
 
 bool RunModel::architectureFixed() const {

@@ -384,7 +384,7 @@ void SetupPanel::fillMaskChoices() {
 
 QString SetupPanel::archLrResolution() const {
   const auto c = config();
-  if (c.mode != "search") return tr("(search mode only)");
+  if (!strategyUsesKey(c.mode, "arch_lr")) return tr("(RepNAS only)");
   if (c.arch_lr >= 0) return tr("set explicitly: %1").arg(c.arch_lr, 0, 'g', 4);
   // The training images, once the data check has read the files.
   int64_t images = std::max<int64_t>(0, dataTrainImages());
@@ -416,12 +416,14 @@ void SetupPanel::revalidate() {
     if (!fields_.count(key)) key = "budget";  // layer limits and pins live with the budget
     mark(key, qs(p.message));
   }
-  const bool search = c.mode == "search";
+  // A field is editable when the chosen strategy reads its key (the strategy registry says).
   const bool random_mask = c.mask.kind == MaskSetting::Kind::Random;
-  for (QWidget* w : std::initializer_list<QWidget*>{warmup_, search_, fixed_, arch_lr_, noise_start_,
-                                                    noise_end_, norm_reset_})
-    w->setEnabled(search && !locked_);
-  budget_->setEnabled((search || random_mask) && !locked_);
+  const std::pair<QWidget*, const char*> own_keys[] = {
+      {warmup_, "warmup_epochs"}, {search_, "search_epochs"}, {fixed_, "fixed_epochs"},
+      {arch_lr_, "arch_lr"}, {noise_start_, "noise_start"}, {noise_end_, "noise_end"},
+      {norm_reset_, "norm_reset"}};
+  for (const auto& [w, key] : own_keys) w->setEnabled(strategyUsesKey(c.mode, key) && !locked_);
+  budget_->setEnabled((c.isSearch() || random_mask) && !locked_);
   mask_->setEnabled(c.mode == "odbb" && !locked_);
   arch_lr_resolved_->setText(archLrResolution());
   // The data folder: read by the engine's own reader (in a worker thread, once per folder),
@@ -473,8 +475,8 @@ void SetupPanel::revalidate() {
   if (!filling_advanced_) fillAdvanced();
   summary_->setText(checking && problems_.empty() ? tr("Reading the data files…")
                     : problems_.empty()
-                        ? (search ? tr("Ready: search on %1, %2 epochs (%3 warm-up, %4 search, %5 fixed).")
-                                        .arg(qs(c.backbone)).arg(c.totalEpochs())
+                        ? (c.isSearch() ? tr("Ready: %1 search on %2, %3 epochs (%4 warm-up, %5 search, %6 fixed).")
+                                        .arg(qs(strategyInfo(c.mode).method), qs(c.backbone)).arg(c.totalEpochs())
                                         .arg(c.resolvedWarmupEpochs()).arg(c.resolvedSearchEpochs())
                                         .arg(c.resolvedFixedEpochs())
                                   : tr("Ready: %1 on %2, %3 epochs.").arg(qs(c.mode), qs(c.backbone)).arg(c.epochs))

@@ -43,6 +43,10 @@ const StrategyInfo* findStrategy(const std::string& name);
 /// @brief The entry named `name`; Error when there is none.
 const StrategyInfo& strategyInfo(const std::string& name);
 
+/// @brief Whether the strategy `name` reads the config key `key` of its own (false for an
+/// unknown strategy and for the keys every run reads).
+bool strategyUsesKey(const std::string& name, const std::string& key);
+
 /// @brief "search, plain, plain+identity, repvgg, dbb or odbb": the names, for messages.
 std::string strategyNameList(const std::string& last_separator = " or ");
 

@@ -5,6 +5,8 @@
 
 #include <QWidget>
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "repnas_ui/run_model.h"
@@ -33,6 +35,9 @@ class CurvesView : public QWidget {
   QCPGraph* agreementGraph() const { return agreement_; }
   QCPGraph* budgetGraph() const { return budget_; }
   QCPGraph* keptGraph() const { return kept_; }
+  /// @brief The graph of the strategy's metric `name` (e.g. GDAS's "val_loss"), or nullptr
+  /// while no step has reported it.
+  QCPGraph* metricGraph(const std::string& name) const;
   XAxis xAxis() const { return x_axis_; }
   void setXAxis(XAxis axis);
   QComboBox* xAxisBox() const { return x_axis_box_; }
@@ -61,6 +66,10 @@ class CurvesView : public QWidget {
   QCPGraph* speed_;
   QCPGraph* noise_;
   QCPGraph* agreement_;
+  /// The strategy's own numbers (StepSnapshot::metrics) but τ and α's lr, one graph per name,
+  /// made when a step first reports it.
+  QCustomPlot* metrics_plot_ = nullptr;
+  std::map<std::string, QCPGraph*> metric_graphs_;
   QComboBox* x_axis_box_;
   XAxis x_axis_ = XAxis::Step;
   QSlider* smoothing_slider_;

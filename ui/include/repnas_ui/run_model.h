@@ -54,7 +54,8 @@ class RunModel : public QObject {
   int layers() const { return static_cast<int>(info_.layers.size()); }
   /// @brief The run's K (3 before a run starts): what branch names are shown with.
   int kernelSize() const { return has_info_ && !info_.layers.empty() ? info_.layers[0].block.kernel_size : 3; }
-  bool isSearch() const { return info_.mode == "search"; }
+  /// @brief Whether the run's strategy searches (RepNAS, GDAS), as the strategy registry says.
+  bool isSearch() const;
   const std::vector<StepSnapshot>& steps() const { return steps_; }
   const std::vector<EpochSummary>& epochs() const { return epochs_; }
   const std::vector<PhaseChange>& phaseChanges() const { return phases_; }

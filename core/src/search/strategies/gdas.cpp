@@ -1,17 +1,12 @@
 #include "search/strategies/gdas.h"
 
 #include "repnas/error.h"
-#include "search/strategies/repnas.h"
 
 namespace repnas {
 
 GdasStrategy::GdasStrategy(int layers, const RunConfig& c)
-    : info_(strategyInfo(c.mode)),
-      config_(c),
-      alpha_((torch::randn({layers, kNumBranchKinds}) * 1e-3).set_requires_grad(true)),
-      adam_({alpha_}, torch::optim::AdamOptions(c.gdas_arch_lr)
-                          .betas({c.arch_beta1, c.arch_beta2})
-                          .weight_decay(c.gdas_arch_weight_decay)) {}
+    : AlphaStrategy(c, torch::randn({layers, kNumBranchKinds}) * 1e-3, c.gdas_arch_lr,
+                    c.gdas_arch_weight_decay) {}
 
 double GdasStrategy::temperature(double progress) const {
   const double p = std::clamp(progress, 0.0, 1.0);
@@ -94,20 +89,6 @@ StepOutcome GdasStrategy::step(SearchContext& ctx) {
   alpha_.mutable_grad() = grad.defined() ? grad : torch::zeros_like(alpha_);
   adam_.step();
   return out;
-}
-
-std::vector<BranchMask> GdasStrategy::derive(const Budget& budget) const {
-  return selectBranches(scoresOf(alpha_), budget);
-}
-
-std::vector<float> GdasStrategy::importance() const { return alphaValues(alpha_); }
-
-void GdasStrategy::save(torch::serialize::OutputArchive& checkpoint) const {
-  saveAlphaAndAdam(checkpoint, alpha_, adam_);
-}
-
-void GdasStrategy::load(torch::serialize::InputArchive& checkpoint) {
-  loadAlphaAndAdam(checkpoint, alpha_, adam_);
 }
 
 std::unique_ptr<GdasStrategy> makeGdasStrategy(const BackboneSpec& backbone, const RunConfig& config) {

@@ -6,21 +6,16 @@
 // the chosen subset's gates); first-order bi-level: a weight step on a training batch, then a
 // fresh sample and an α step (Adam) on a validation batch.
 
-#include "search/strategy.h"
+#include "search/alpha_strategy.h"
 #include "search/subset_search.h"
 
 namespace repnas {
 
-class GdasStrategy : public Strategy {
+class GdasStrategy : public AlphaStrategy {
  public:
   GdasStrategy(int layers, const RunConfig& config);
 
-  const StrategyInfo& info() const override { return info_; }
   StepOutcome step(SearchContext& context) override;
-  std::vector<BranchMask> derive(const Budget& budget) const override;
-  std::vector<float> importance() const override;
-  void save(torch::serialize::OutputArchive& checkpoint) const override;
-  void load(torch::serialize::InputArchive& checkpoint) override;
 
   /// @brief One sample: the constrained Gumbel-max of logit(l, S) + G(l, S) (G drawn from
   /// `generator`, one per layer and subset) under `budget`; with `straight_through`, gates whose
@@ -39,13 +34,6 @@ class GdasStrategy : public Strategy {
             bool with_probabilities);
   /// @brief τ at `search_progress` (0..1): linear from gdas_tau_start to gdas_tau_end.
   double temperature(double search_progress) const;
-  torch::Tensor alpha() { return alpha_; }
-
- private:
-  const StrategyInfo& info_;
-  RunConfig config_;
-  torch::Tensor alpha_;
-  torch::optim::Adam adam_;
 };
 
 std::unique_ptr<GdasStrategy> makeGdasStrategy(const BackboneSpec& backbone, const RunConfig& config);

@@ -6,26 +6,8 @@
 
 namespace repnas {
 
-std::vector<double> scoresOf(const torch::Tensor& r) {
-  const auto flat = r.detach().to(torch::kDouble).contiguous().flatten();
-  return std::vector<double>(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-}
-
-torch::Tensor maskTensor(const std::vector<BranchMask>& masks) {
-  auto t = torch::zeros({static_cast<int64_t>(masks.size()), kNumBranchKinds});
-  auto a = t.accessor<float, 2>();
-  for (size_t l = 0; l < masks.size(); ++l)
-    for (int j = 0; j < kNumBranchKinds; ++j) a[l][j] = masks[l].test(j) ? 1.f : 0.f;
-  return t;
-}
-
 RepNasStrategy::RepNasStrategy(int layers, const RunConfig& c)
-    : info_(strategyInfo(c.mode)),
-      config_(c),
-      alpha_(torch::zeros({layers, kNumBranchKinds}).set_requires_grad(true)),
-      adam_({alpha_}, torch::optim::AdamOptions(c.arch_lr)
-                          .betas({c.arch_beta1, c.arch_beta2})
-                          .weight_decay(c.arch_weight_decay)) {}
+    : AlphaStrategy(c, torch::zeros({layers, kNumBranchKinds}), c.arch_lr, c.arch_weight_decay) {}
 
 Selection RepNasStrategy::sample(const Budget& budget, torch::Generator& gen, double noise_scale,
                                  bool straight_through) {
@@ -65,48 +47,6 @@ void RepNasStrategy::updateAlpha(double progress) {
   for (auto& group : adam_.param_groups())
     static_cast<torch::optim::AdamOptions&>(group.options()).weight_decay(wd);
   adam_.step();
-}
-
-std::vector<BranchMask> RepNasStrategy::derive(const Budget& budget) const {
-  return selectBranches(scoresOf(alpha_), budget);
-}
-
-std::vector<float> RepNasStrategy::importance() const { return alphaValues(alpha_); }
-
-void RepNasStrategy::save(torch::serialize::OutputArchive& checkpoint) const {
-  saveAlphaAndAdam(checkpoint, alpha_, adam_);
-}
-
-void RepNasStrategy::load(torch::serialize::InputArchive& checkpoint) {
-  loadAlphaAndAdam(checkpoint, alpha_, adam_);
-}
-
-std::vector<float> alphaValues(const torch::Tensor& alpha) {
-  const auto a = alpha.detach().contiguous();
-  return std::vector<float>(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
-}
-
-void saveAlphaAndAdam(torch::serialize::OutputArchive& checkpoint, const torch::Tensor& alpha,
-                      const torch::optim::Adam& adam) {
-  torch::serialize::OutputArchive archive;
-  archive.write("alpha", alpha, /*is_buffer=*/false);
-  torch::serialize::OutputArchive adam_archive;
-  adam.save(adam_archive);
-  archive.write("adam", adam_archive);
-  checkpoint.write("strategy", archive);
-}
-
-void loadAlphaAndAdam(torch::serialize::InputArchive& checkpoint, torch::Tensor& alpha,
-                      torch::optim::Adam& adam) {
-  torch::serialize::InputArchive archive;
-  checkpoint.read("strategy", archive);
-  torch::Tensor a;
-  archive.read("alpha", a);
-  torch::NoGradGuard no_grad;
-  alpha.copy_(a);
-  torch::serialize::InputArchive adam_archive;
-  archive.read("adam", adam_archive);
-  adam.load(adam_archive);
 }
 
 std::unique_ptr<RepNasStrategy> makeRepNasStrategy(int layers, const RunConfig& config) {
