@@ -388,6 +388,34 @@ class TestEngine : public QObject {
     QCOMPARE(c.resolvedValSplit(60000), int64_t(0));
   }
 
+  void theValidationStreamNeverTouchesTestImages() {
+    // The same training images with other test images: if no step read a test image (GDAS's α
+    // steps read validation batches), every step of the search is bit for bit the same.
+    const auto other = fs::path(tmp_.path().toStdString()) / "data-gdas-other-test";
+    fs::create_directories(other);
+    testing::writeIdxSplit(other.string(), "train", 192, 12, 12, 1);  // as gdas_data_'s
+    testing::writeIdxSplit(other.string(), "t10k", 60, 12, 12, 7);    // not as gdas_data_'s
+    std::vector<std::vector<StepSnapshot>> runs;
+    for (const auto& data : {gdas_data_, other.string()}) {
+      auto c = searchConfigOf("gdas");
+      c.data_dir = data;
+      Engine engine(c, (fs::path(tmp_.path().toStdString()) / ("run-val-" + fs::path(data).filename().string())).string());
+      Recorder rec;
+      engine.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+      runs.push_back(rec.all<StepSnapshot>());
+    }
+    QCOMPARE(runs[0].size(), runs[1].size());
+    int with_val_loss = 0;
+    for (size_t i = 0; i < runs[0].size(); ++i) {
+      const auto& a = runs[0][i];
+      const auto& b = runs[1][i];
+      QVERIFY(a.loss == b.loss && a.alpha == b.alpha && a.mask == b.mask && a.metrics == b.metrics);
+      for (const auto& [name, value] : a.metrics) with_val_loss += name == "val_loss";
+    }
+    QCOMPARE(with_val_loss, 5);  // the search epoch's five α steps read validation batches
+  }
+
   void nanLossFailsEveryStrategyAtItsStep_data() {
     QTest::addColumn<QString>("mode");
     QTest::newRow("plain") << "plain";
