@@ -60,7 +60,7 @@ const std::vector<CommandHelp>& commands() {
        "baselines' schedule (epochs), config.json recording the mask and where it came from. "
        "The result is a normal run folder: export, evaluate, monitor and resume work on it. "
        "This is the protocol's test of a search: the retrained mask beside random masks of the "
-       "same budget (repnas search --set mode=odbb --set mask=random --set seed=N).",
+       "same budget (repnas search --set strategy=odbb --set mask=random --set seed=N).",
        {{"--out DIR", "the new run folder (required, must not hold a run)"},
         {"--set KEY=VALUE", "change a key of the retraining (e.g. seed=2, epochs=30)"},
         {"--quiet", "no progress bar; print only the final status"}}},
@@ -229,7 +229,7 @@ std::string manPage() {
     << "\n.SH EXIT STATUS\n" << roff(kExitStatus) << "\n";
   m << ".SH EXAMPLES\n.nf\n"
     << roff("repnas search --out runs/first                      # the default search, a few minutes") << "\n"
-    << roff("repnas search --out runs/dbb --set mode=dbb --set epochs=5") << "\n"
+    << roff("repnas search --out runs/dbb --set strategy=dbb --set epochs=5") << "\n"
     << roff("repnas search --out runs/first --resume             # after Ctrl+C") << "\n"
     << roff("repnas export runs/first --onnx m.onnx --torchscript m.pt --spec m.json") << "\n"
     << roff("repnas evaluate m.onnx") << "\n.fi\n";

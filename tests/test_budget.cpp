@@ -1,6 +1,8 @@
 // Constrained top-k selection, budget feasibility, and the config / event formats.
 #include <QtTest>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <map>
 
@@ -174,7 +176,21 @@ class TestBudget : public QObject {
     // Version 1 (a run folder's file from before fixed_epochs): epochs was the total.
     expect(R"({"config_version": 1, "epochs": 4, "warmup_epochs": 3, "search_epochs": 2})",
            "config key 'search_epochs'");
-    expect(R"({"config_version": 3})", "config key 'config_version'");
+    expect("{\"config_version\": " + std::to_string(kConfigVersion + 1) + "}", "config key 'config_version'");
+    // `strategy` was `mode` before version 3: both names are read, a disagreement is refused.
+    expect(R"({"strategy": "darts"})", "config key 'strategy'");
+    expect(R"({"strategy": "gdas", "mode": "plain"})", "config keys 'strategy' and 'mode' disagree");
+    QCOMPARE(QString::fromStdString(configFromJson(R"({"mode": "gdas"})").mode), QString("gdas"));
+    QCOMPARE(QString::fromStdString(configFromJson(R"({"config_version": 2, "mode": "dbb"})").mode), QString("dbb"));
+    QCOMPARE(QString::fromStdString(configFromJson(R"({"strategy": "plain", "mode": "plain"})").mode), QString("plain"));
+    {
+      RunConfig c;
+      applyConfigOverride(c, "mode=repvgg");  // the old name on the command line too
+      QCOMPARE(QString::fromStdString(c.mode), QString("repvgg"));
+      const auto written = nlohmann::json::parse(configToJson(c));
+      QVERIFY(written.contains("strategy") && !written.contains("mode"));
+      QCOMPARE(written["config_version"].get<int>(), 3);
+    }
     expect(R"({"fixed_epochs": -2})", "config key 'fixed_epochs'");
     expect(R"({"warmup_epochs": 0, "search_epochs": 0, "fixed_epochs": 0})", "config key 'fixed_epochs'");
     expect(R"({"mode": "odbb"})", "config key 'mask'");

@@ -166,7 +166,7 @@ class TestCli : public QObject {
     QVERIFY2(r.exit_code == 0, r.err.constData());
     QVERIFY(r.out.contains("completed"));
     const auto config = readJsonFile(out + "/config.json");
-    QCOMPARE(config["mode"].toString(), QString("odbb"));
+    QCOMPARE(config["strategy"].toString(), QString("odbb"));
     QVERIFY(config["mask_source"].toString().contains(search));
     // The retrained network keeps exactly the search's branches.
     const auto a = readJsonFile(search + "/arch.json")["layers"].toArray();

@@ -17,6 +17,9 @@ namespace repnas {
 
 using nlohmann::json;
 
+/// The name of the key `strategy` before configuration version 3.
+constexpr const char* kStrategyAlias = "mode";
+
 bool RunConfig::isSearch() const {
   const auto* s = findStrategy(mode);
   return s && s->capabilities.searches;
@@ -124,7 +127,7 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   };
   const auto& modes = modeNames();
   if (std::find(modes.begin(), modes.end(), mode) == modes.end())
-    fail("mode", "'" + clippedText(mode) + "' is not one of " + strategyNameList(", "));
+    fail("strategy", "'" + clippedText(mode) + "' is not one of " + strategyNameList(", "));
   const auto presets = backbonePresets();
   if (std::find(presets.begin(), presets.end(), backbone) == presets.end())
     fail("backbone", "'" + clippedText(backbone) + "' is not one of tiny, small, repvgg-a0, resnet18");
@@ -281,7 +284,7 @@ json toJson(const RunConfig& c) {
   }
   return json{
       {"config_version", kConfigVersion},
-      {"mode", c.mode}, {"backbone", c.backbone}, {"dataset", c.dataset},
+      {"strategy", c.mode}, {"backbone", c.backbone}, {"dataset", c.dataset},
       {"data_dir", c.data_dir}, {"epochs", c.epochs}, {"warmup_epochs", c.warmup_epochs},
       {"search_epochs", c.search_epochs}, {"fixed_epochs", c.fixed_epochs},
       {"budget", c.budget}, {"budget_ratio", c.budget_ratio}, {"layer_min", c.layer_min},
@@ -498,10 +501,18 @@ RunConfig fromJson(const json& j, int version_when_absent) {
                       "): it was written by a newer RepNAS Studio");
   const json known = toJson(c);
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (!known.contains(it.key())) throw ConfigError("unknown config key '" + clippedText(it.key()) + "'");
+    if (!known.contains(it.key()) && it.key() != kStrategyAlias)
+      throw ConfigError("unknown config key '" + clippedText(it.key()) + "'");
+  // `mode`, the name of `strategy` before version 3, is read in every version.
+  const bool alias = j.contains(kStrategyAlias);
+  if (alias && j.contains("strategy") && j.at("strategy") != j.at(kStrategyAlias))
+    throw ConfigError("config keys 'strategy' and 'mode' disagree: 'mode' is the old name of "
+                      "'strategy'; keep one");
+  if (alias) readField(j, kStrategyAlias, c.mode);
 #define REPNAS_READ(field) \
   if (j.contains(#field)) readField(j, #field, c.field)
-  REPNAS_READ(mode); REPNAS_READ(backbone); REPNAS_READ(dataset); REPNAS_READ(data_dir);
+  if (j.contains("strategy")) readField(j, "strategy", c.mode);
+  REPNAS_READ(backbone); REPNAS_READ(dataset); REPNAS_READ(data_dir);
   REPNAS_READ(epochs); REPNAS_READ(warmup_epochs); REPNAS_READ(search_epochs);
   REPNAS_READ(budget); REPNAS_READ(budget_ratio); REPNAS_READ(layer_min); REPNAS_READ(layer_max);
   REPNAS_READ(pins); REPNAS_READ(batch_size); REPNAS_READ(eval_batch_size);
@@ -518,7 +529,15 @@ RunConfig fromJson(const json& j, int version_when_absent) {
   REPNAS_READ(crop_padding); REPNAS_READ(flip); REPNAS_READ(snapshot_every);
   REPNAS_READ(identity_init);
 #undef REPNAS_READ
-  c.validate();
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    const std::string prefix = "config key 'strategy'";
+    std::string what = e.what();
+    if (alias && !j.contains("strategy") && what.rfind(prefix, 0) == 0)
+      throw ConfigError("config key 'mode' (the old name of 'strategy')" + what.substr(prefix.size()));
+    throw;
+  }
   return c;
 }
 
@@ -542,7 +561,8 @@ void applyConfigOverrides(RunConfig& config, const std::vector<std::string>& ove
     const auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0)
       throw ConfigError("--set expects key=value, got '" + clippedText(kv) + "'");
-    const std::string key = kv.substr(0, eq);
+    const std::string given = kv.substr(0, eq);
+    const std::string key = given == kStrategyAlias ? "strategy" : given;  // its old name
     const std::string text = kv.substr(eq + 1);
     if (!j.contains(key)) throw ConfigError("unknown config key '" + clippedText(key) + "'");
     json value;
@@ -583,8 +603,8 @@ RunConfig loadRunConfig(const std::string& run_dir) {
 const std::vector<ConfigKeyHelp>& configKeyHelp() {
   static const std::vector<ConfigKeyHelp> help = {
       {"config_version", "format version of this file (written as " + std::to_string(kConfigVersion) + "; a file without it is version 1 when it comes from a run folder)"},
-      {"mode", [] {
-         std::string text;
+      {"strategy", [] {
+         std::string text = "the search strategy or fixed baseline ('mode' is its old name and still read): ";
          const auto& r = strategyRegistry();
          for (size_t i = 0; i < r.size(); ++i)
            text += (i == 0 ? "" : i + 1 == r.size() ? " or " : ", ") + r[i].summary;

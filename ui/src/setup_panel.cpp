@@ -92,7 +92,7 @@ SetupPanel::SetupPanel(QWidget* parent) : QWidget(parent) {
     mode_->addItem(qs(s.name));
     mode_->setItemData(mode_->count() - 1, qs(s.summary), Qt::ToolTipRole);
   }
-  addField(form, "mode", tr("&Mode"), mode_,
+  addField(form, "strategy", tr("St&rategy"), mode_,
            tr("search: RepNAS searches which branches each layer keeps under the budget.\n"
               "plain: KxK only; plain+identity: KxK + identity; repvgg: KxK + 1x1 + identity;\n"
               "dbb: KxK, 1x1, 1x1-KxK, 1x1-AVG (fixed masks, same training loop, for fair\n"

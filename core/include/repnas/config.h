@@ -36,7 +36,8 @@ struct ConfigProblem {
 /// `epochs` was the total of a search and warm-up / search were fractions of it, arch_lr was a
 /// fixed 1e-4, the noise was not annealed, and there was no norm reset, head dropout,
 /// α in the warm-up clip norm or stride-2 second KxK. A version-1 file loads with that meaning.
-inline constexpr int kConfigVersion = 2;
+/// Version 3: the key `mode` is called `strategy` (`mode` is still read, in every version).
+inline constexpr int kConfigVersion = 3;
 
 /// @brief Largest configuration file read (a run's config.json is about 2 KB).
 inline constexpr uint64_t kMaxConfigFileBytes = uint64_t{1} << 20;
@@ -61,7 +62,7 @@ struct MaskSetting {
 
 /// @brief Everything a run needs. Fields named as the JSON keys.
 struct RunConfig {
-  std::string mode = "search";          ///< see modeNames()
+  std::string mode = "search";          ///< JSON key `strategy` (`mode` before version 3); see modeNames()
   std::string backbone = "tiny";        ///< see backbonePresets()
   std::string dataset = "fashion-mnist";  ///< fashion-mnist | mnist | idx | cifar10
   std::string data_dir;                 ///< empty: the data set's default folder
