@@ -221,7 +221,6 @@ struct TrainBench {
       ctx.budget = &budget;
       ctx.phase = repnas::Phase::Search;
       ctx.phase_progress = 0.5;
-      ctx.step = static_cast<int64_t>(step);
       ctx.training_batch = [this] { return batch; };
       ctx.validation_batch = [this] { return val; };
       ctx.random = [this](uint64_t stream) {

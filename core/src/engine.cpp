@@ -501,9 +501,9 @@ struct Engine::Impl {
                                  " is intact"};
   }
 
-  std::string divergedMessage(double loss, int epoch, const std::string& where) const {
+  std::string divergedMessage(double loss, int epoch) const {
     return "loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
-           std::to_string(step) + " (epoch " + std::to_string(epoch) + where +
+           std::to_string(step) + " (epoch " + std::to_string(epoch) +
            "): training diverged, try a lower lr; the last good checkpoint" +
            (last_checkpoint_step >= 0 ? " (step " + std::to_string(last_checkpoint_step) + ")"
                                       : std::string()) +
@@ -556,7 +556,6 @@ struct Engine::Impl {
       ctx.phase = phase;
       ctx.phase_progress = static_cast<double>(step - phase_start * steps_per_epoch) /
                            std::max<int64_t>(1, phase_epochs * steps_per_epoch);
-      ctx.step = step;
       const int64_t this_step = step;
       ctx.training_batch = [&, this_step] {
         const auto b = sampler.batch(train_set, epoch, in_epoch);
@@ -590,7 +589,7 @@ struct Engine::Impl {
           out = strategy->step(ctx);
         }
       } catch (const NonFiniteLoss& e) {
-        throw RunAbort{"failed", divergedMessage(e.loss, epoch, "")};
+        throw RunAbort{"failed", divergedMessage(e.loss, epoch)};
       }
       const auto& batch = trainer->lastBatch();
       const double loss_value = out.trained.loss;

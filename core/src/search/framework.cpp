@@ -13,8 +13,8 @@ WeightTrainer::Result WeightTrainer::step(const Batch& batch, const Selection& s
   last_batch_ = batch;
   last_selection_ = selection;
   Result r;
-  r.logits = net_->forward(batch.x, selection.masks, selection.gates);
-  const auto loss = torch::nn::functional::cross_entropy(r.logits, batch.labels);
+  const auto logits = net_->forward(batch.x, selection.masks, selection.gates);
+  const auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
   r.loss = loss.item<double>();
   if (!std::isfinite(r.loss)) throw NonFiniteLoss{r.loss};
   for (auto& p : net_->parameters()) p.mutable_grad() = torch::Tensor();
@@ -27,7 +27,7 @@ WeightTrainer::Result WeightTrainer::step(const Batch& batch, const Selection& s
     torch::nn::utils::clip_grad_norm_(params, grad_clip_);
   }
   sgd_.step();
-  r.correct = r.logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+  r.correct = logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
   return r;
 }
 

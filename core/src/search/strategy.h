@@ -50,7 +50,6 @@ class WeightTrainer {
       : net_(std::move(net)), sgd_(sgd), grad_clip_(grad_clip) {}
 
   struct Result {
-    torch::Tensor logits;
     double loss = 0;
     int64_t correct = 0;
   };
@@ -80,7 +79,6 @@ struct SearchContext {
   Phase phase = Phase::Search;
   /// 0..1 over the current phase (at the step's start).
   double phase_progress = 0;
-  int64_t step = 0;  ///< 0-based index of this step
   /// The step's training batch (the same one for a given step, resumed or not).
   std::function<Batch()> training_batch;
   /// The step's validation batch (strategies that need a validation split).

@@ -29,22 +29,21 @@ GdasStrategy::Draw GdasStrategy::draw(const Budget& budget, torch::Generator& ge
   Draw out;
   out.chosen = bestSubsets(allowed, score, budget.k);
   if (!with_probabilities) return out;
+  // Over each layer's allowed subsets S: logit = M[S] · α_l (M: which branches each of the 64
+  // subsets has), p = softmax((logit + G) / τ); the chosen subset's p, differentiable in α.
+  static const torch::Tensor membership = [] {
+    std::vector<BranchMask> all;
+    for (SubsetBits s = 0; s < kNumSubsets; ++s) all.emplace_back(static_cast<unsigned long>(s));
+    return maskTensor(all);
+  }();
+  const auto gumbel_float = gumbel.to(torch::kFloat);
   std::vector<torch::Tensor> chosen_p;
   for (int l = 0; l < layers; ++l) {
-    // Membership of the allowed subsets, [n, 6]: logits = M · α_l, p = softmax((logits + G) / τ).
-    const int n = static_cast<int>(allowed[l].size());
-    auto membership = torch::zeros({n, kNumBranchKinds});
-    auto m = membership.accessor<float, 2>();
-    auto noise = torch::empty({n});
-    auto nz = noise.accessor<float, 1>();
-    int index = 0;
-    for (int i = 0; i < n; ++i) {
-      const SubsetBits s = allowed[l][i];
-      for (int j = 0; j < kNumBranchKinds; ++j) m[i][j] = (s >> j) & 1 ? 1.f : 0.f;
-      nz[i] = static_cast<float>(g[l][s]);
-      if (s == out.chosen[l]) index = i;
-    }
-    chosen_p.push_back(torch::softmax((torch::mv(membership, alpha_[l]) + noise) / tau, 0)[index]);
+    const auto subsets = torch::tensor(std::vector<int64_t>(allowed[l].begin(), allowed[l].end()));
+    const int64_t index = std::find(allowed[l].begin(), allowed[l].end(), out.chosen[l]) - allowed[l].begin();
+    const auto logits = torch::mv(membership.index_select(0, subsets), alpha_[l]) +
+                        gumbel_float[l].index_select(0, subsets);
+    chosen_p.push_back(torch::softmax(logits / tau, 0)[index]);
   }
   out.probability = torch::stack(chosen_p);
   return out;
