@@ -30,6 +30,7 @@
 #include "repnas/budget.h"
 #include "repnas/config.h"
 #include "repnas/runtime.h"
+#include "repnas/strategy_info.h"
 #include "data.h"
 #include "search/strategy.h"
 
@@ -506,7 +507,7 @@ int main(int argc, char** argv) {
         else if (key == "--set") opt.overrides.push_back(value);
         else if (key == "--random") opt.random_masks = std::stoi(value);
         else if (key == "--controls-only") opt.controls_only = value == "yes";
-        else if (key == "--strategy") opt.strategy = value;
+        else if (key == "--strategy") opt.strategy = repnas::strategyInfo(value).name;  // "repnas" is "search"
         else if (key == "--baselines") opt.baselines = items;
         else if (key == "--seeds") {
           opt.seeds.clear();

@@ -10,6 +10,7 @@
 #include "repnas/budget.h"
 #include "repnas/config.h"
 #include "repnas/events.h"
+#include "repnas/strategy_info.h"
 
 using namespace repnas;
 
@@ -190,6 +191,17 @@ class TestBudget : public QObject {
       const auto written = nlohmann::json::parse(configToJson(c));
       QVERIFY(written.contains("strategy") && !written.contains("mode"));
       QCOMPARE(written["config_version"].get<int>(), 3);
+    }
+    // The RepNAS search is also named by its method: "repnas" is read as "search" (and written so).
+    QCOMPARE(QString::fromStdString(configFromJson(R"({"strategy": "repnas"})").mode), QString("search"));
+    QCOMPARE(QString::fromStdString(configFromJson(R"({"strategy": "repnas", "mode": "search"})").mode), QString("search"));
+    expect(R"({"strategy": "repnas", "mode": "gdas"})", "config keys 'strategy' and 'mode' disagree");
+    {
+      RunConfig c;
+      c.mode = "plain";
+      applyConfigOverride(c, "strategy=repnas");
+      QCOMPARE(QString::fromStdString(c.mode), QString("search"));
+      QVERIFY(QString::fromStdString(strategyNameList()).contains("search (or repnas)"));
     }
     expect(R"({"fixed_epochs": -2})", "config key 'fixed_epochs'");
     expect(R"({"warmup_epochs": 0, "search_epochs": 0, "fixed_epochs": 0})", "config key 'fixed_epochs'");

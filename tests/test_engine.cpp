@@ -19,6 +19,7 @@
 #include "run_files.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
+#include "repnas/inspect.h"
 #include "repnas/strategy_info.h"
 #include "search/strategies/gdas.h"
 #include "search/strategies/repnas.h"
@@ -933,11 +934,22 @@ class TestEngine : public QObject {
     {
       RunConfig threads_only;
       threads_only.threads = 1;
+      // Inspecting the stopped search shows what its strategy would fix now (the checkpoint's
+      // strategy state, read by the strategy): the noise-free top-k that the resumed run's
+      // first step then reports.
+      std::vector<unsigned long> inspected;
+      for (int l = 0; l < backboneFor(c, 1, 12, 12, 10).numLayers(); ++l) inspected.push_back(inspectRunBlock(split_dir.string(), l).kept.to_ulong());
       Engine second(threads_only, split_dir.string(), /*resume=*/true);
       Recorder rec;
+      std::vector<unsigned long> topk_first_step;
+      rec.on_step = [&](const StepSnapshot& s) {
+        if (s.step == 8)
+          for (const auto& m : s.topk_mask) topk_first_step.push_back(m.to_ulong());
+      };
       second.addObserver(&rec);
       const auto result = second.run();
       QCOMPARE(QString::fromStdString(result.status), QString("completed"));
+      QCOMPARE(topk_first_step, inspected);
       const auto info = rec.all<RunInfo>();
       QVERIFY(info[0].resumed);
       QCOMPARE(info[0].start_step, int64_t(8));

@@ -505,13 +505,20 @@ RunConfig fromJson(const json& j, int version_when_absent) {
       throw ConfigError("unknown config key '" + clippedText(it.key()) + "'");
   // `mode`, the name of `strategy` before version 3, is read in every version.
   const bool alias = j.contains(kStrategyAlias);
-  if (alias && j.contains("strategy") && j.at("strategy") != j.at(kStrategyAlias))
+  // Values are compared by the strategy they name ("repnas" is "search").
+  const auto strategyNamed = [&](const char* key) {
+    const auto& v = j.at(key);
+    const auto* s = v.is_string() ? findStrategy(v.get<std::string>()) : nullptr;
+    return s ? json(s->name) : v;
+  };
+  if (alias && j.contains("strategy") && strategyNamed("strategy") != strategyNamed(kStrategyAlias))
     throw ConfigError("config keys 'strategy' and 'mode' disagree: 'mode' is the old name of "
                       "'strategy'; keep one");
   if (alias) readField(j, kStrategyAlias, c.mode);
 #define REPNAS_READ(field) \
   if (j.contains(#field)) readField(j, #field, c.field)
   if (j.contains("strategy")) readField(j, "strategy", c.mode);
+  if (const auto* s = findStrategy(c.mode)) c.mode = s->name;  // an alias read as its name
   REPNAS_READ(backbone); REPNAS_READ(dataset); REPNAS_READ(data_dir);
   REPNAS_READ(epochs); REPNAS_READ(warmup_epochs); REPNAS_READ(search_epochs);
   REPNAS_READ(budget); REPNAS_READ(budget_ratio); REPNAS_READ(layer_min); REPNAS_READ(layer_max);

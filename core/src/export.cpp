@@ -26,6 +26,7 @@
 #include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 #include "run_files.h"
+#include "search/strategy.h"
 #include "spec_io.h"
 
 namespace repnas {
@@ -108,15 +109,11 @@ LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* dat
     } else if (meta.at("fixed").get<bool>()) {  // checkpoint.pt after the fix
       run.masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
       run.step = meta.at("step");
-    } else {  // checkpoint.pt during warm-up or search: the best k under the budget in force
+    } else {  // checkpoint.pt during warm-up or search: what the strategy would fix now
       run.step = meta.at("step");
-      torch::serialize::InputArchive strategy;
-      archive.read("strategy", strategy);
-      torch::Tensor alpha;
-      strategy.read("alpha", alpha);
-      const auto flat = alpha.to(torch::kDouble).contiguous().flatten();
-      const std::vector<double> scores(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel());
-      run.masks = selectBranches(scores, budgetFromJson(meta.at("budget").dump()));
+      const auto strategy = makeStrategy(run.config, run.backbone);
+      strategy->load(archive);
+      run.masks = strategy->derive(budgetFromJson(meta.at("budget").dump()));
     }
   } catch (const json::exception& e) {
     throw Error(path + ": unexpected contents: " + jsonMessage(e));

@@ -51,6 +51,7 @@ std::vector<StrategyInfo> makeRegistry() {
       {"arch_lr", "arch_travel", "arch_beta1", "arch_beta2", "arch_weight_decay", "noise_start",
        "noise_end", "clip_alpha_from_start"},
       "σ(α): the branch importance the search learns; the fix keeps the top k of α");
+  repnas.aliases = {"repnas"};
   r.push_back(repnas);
   auto gdas = searchStrategy(
       "gdas", "GDAS",
@@ -85,7 +86,8 @@ const std::vector<StrategyInfo>& strategyRegistry() {
 
 const StrategyInfo* findStrategy(const std::string& name) {
   for (const auto& s : strategyRegistry())
-    if (s.name == name) return &s;
+    if (s.name == name || std::find(s.aliases.begin(), s.aliases.end(), name) != s.aliases.end())
+      return &s;
   return nullptr;
 }
 
@@ -105,6 +107,7 @@ std::string strategyNameList(const std::string& last_separator) {
   for (size_t i = 0; i < r.size(); ++i) {
     if (i > 0) out += i + 1 == r.size() ? last_separator : ", ";
     out += r[i].name;
+    for (const auto& alias : r[i].aliases) out += " (or " + alias + ")";
   }
   return out;
 }

@@ -22,7 +22,8 @@ struct StrategyCapabilities {
 
 /// @brief One entry of the registry.
 struct StrategyInfo {
-  std::string name;     ///< the value of the config key `mode` (e.g. "search", "plain")
+  std::string name;     ///< the value of the config key `strategy` (e.g. "search", "plain")
+  std::vector<std::string> aliases;  ///< other values read as this one (e.g. "repnas")
   std::string method;   ///< the method it runs, as the papers name it ("RepNAS", "fixed")
   std::string summary;  ///< one line for --help and the setup panel
   std::vector<Phase> phases;  ///< in order (Warmup, Search, Fixed; or Train)
@@ -37,7 +38,7 @@ struct StrategyInfo {
 /// @brief Every strategy, in the order the help and the setup panel list them.
 const std::vector<StrategyInfo>& strategyRegistry();
 
-/// @brief The entry named `name`, or nullptr.
+/// @brief The entry named `name` (or with `name` among its aliases), or nullptr.
 const StrategyInfo* findStrategy(const std::string& name);
 
 /// @brief The entry named `name`; Error when there is none.
@@ -47,7 +48,7 @@ const StrategyInfo& strategyInfo(const std::string& name);
 /// unknown strategy and for the keys every run reads).
 bool strategyUsesKey(const std::string& name, const std::string& key);
 
-/// @brief "search, plain, plain+identity, repvgg, dbb or odbb": the names, for messages.
+/// @brief "search (or repnas), gdas, plain, …, dbb or odbb": the names, for messages.
 std::string strategyNameList(const std::string& last_separator = " or ");
 
 }  // namespace repnas
