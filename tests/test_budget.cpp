@@ -8,6 +8,7 @@
 
 #include "repnas/backbone.h"
 #include "repnas/budget.h"
+#include "repnas/command_journal.h"
 #include "repnas/config.h"
 #include "repnas/events.h"
 #include "repnas/strategy_info.h"
@@ -377,6 +378,118 @@ class TestBudget : public QObject {
     QCOMPARE(QString::fromStdString(ack2.reason), QString::fromStdString(ack.reason));
     QVERIFY_THROWS_EXCEPTION(Error, eventFromJson(R"({"type": "bogus"})"));
     QVERIFY_THROWS_EXCEPTION(Error, eventFromJson("{not json"));
+    // Schema 3: the command's merge id and the engine's journal ride along; a schema-2 line
+    // has no journal (not known, so a reader does not take it for an empty one).
+    ack.merge = 5;
+    ack.journal = {{"budget k 16 → 20", "pin layer 0 1x1-AVG: auto → keep"}, 1, true};
+    const auto ack3 = std::get<CommandAck>(eventFromJson(eventToJson(ack)));
+    QCOMPARE(ack3.merge, int64_t(5));
+    QVERIFY(ack3.journal == ack.journal);
+    auto old_line = nlohmann::json::parse(eventToJson(ack));
+    old_line.erase("journal");
+    old_line.erase("merge");
+    QVERIFY(!std::get<CommandAck>(eventFromJson(old_line.dump())).journal.known);
+    old_line["journal"] = {{"entries", {"a"}}, {"index", 2}};
+    QVERIFY_THROWS_EXCEPTION(Error, eventFromJson(old_line.dump()));  // index past the entries
+  }
+
+  void theJournalHoldsAppliedEditsAndUndoesThemExactly() {
+    const int layers = 2;
+    Budget budget = freeBudget(layers, 4);
+    CommandJournal j;
+    QVERIFY(!j.apply(1, Command::setBudget(6), layers, budget));
+    QVERIFY(!j.apply(2, Command::setPin(1, BranchKind::OneByOneAvg, Pin::Keep), layers, budget));
+    QCOMPARE(j.index(), 2);
+    QCOMPARE(QString::fromStdString(j.undoText()), QString("pin layer 1 1x1-AVG: auto → keep"));
+    // A refused edit never enters, and leaves the budget.
+    const Budget before_refusal = budget;
+    QVERIFY(j.apply(3, Command::setBudget(13), layers, budget));  // above the 12 branches
+    QVERIFY(budget == before_refusal);
+    QCOMPARE(int(j.entries().size()), 2);
+    // An edit that changes nothing is no undo step.
+    QVERIFY(!j.apply(4, Command::setBudget(6), layers, budget));
+    QCOMPARE(int(j.entries().size()), 2);
+    // Undo restores each budget before, exactly; redo the one after.
+    QVERIFY(!j.apply(5, Command::undo(), layers, budget));
+    QCOMPARE(budget.pins[1][static_cast<int>(BranchKind::OneByOneAvg)], Pin::Auto);
+    QCOMPARE(budget.k, 6);
+    QVERIFY(!j.apply(6, Command::undo(), layers, budget));
+    QVERIFY(budget == freeBudget(layers, 4));
+    QCOMPARE(QString::fromStdString(*j.apply(7, Command::undo(), layers, budget)), QString("nothing to undo"));
+    QVERIFY(!j.apply(8, Command::redo(), layers, budget));
+    QCOMPARE(budget.k, 6);
+    QCOMPARE(QString::fromStdString(j.redoText()), QString("pin layer 1 1x1-AVG: auto → keep"));
+    // A new edit ends the redo side.
+    QVERIFY(!j.apply(9, Command::setLayerLimits(0, 1, -1), layers, budget));
+    QCOMPARE(int(j.entries().size()), 2);
+    QCOMPARE(j.index(), 2);
+    QCOMPARE(QString::fromStdString(j.undoText()), QString("layer 0 limits 0..6 → 1..6"));
+    QCOMPARE(QString::fromStdString(*j.apply(10, Command::redo(), layers, budget)), QString("nothing to redo"));
+    const auto v = j.view();
+    QVERIFY(v.known);
+    QCOMPARE(v.index, 2);
+    QCOMPARE(QString::fromStdString(v.entries[0]), QString("budget k 4 → 6"));
+  }
+
+  void editsOfOneDragAreOneJournalEntry() {
+    const int layers = 2;
+    Budget budget = freeBudget(layers, 4);
+    CommandJournal j;
+    for (int k : {5, 7, 9}) {
+      auto c = Command::setBudget(k);
+      c.merge = 42;
+      QVERIFY(!j.apply(k, c, layers, budget));
+    }
+    QCOMPARE(int(j.entries().size()), 1);
+    QCOMPARE(QString::fromStdString(j.undoText()), QString("budget k 4 → 9"));
+    // Another setting, or another drag, is a new entry.
+    auto pin = Command::setPin(0, BranchKind::KxK, Pin::Keep);
+    pin.merge = 42;
+    QVERIFY(!j.apply(10, pin, layers, budget));
+    auto next_drag = Command::setBudget(10);
+    next_drag.merge = 43;
+    QVERIFY(!j.apply(11, next_drag, layers, budget));
+    QCOMPARE(int(j.entries().size()), 3);
+    // A drag that comes back where it started leaves nothing to undo.
+    next_drag.k = 9;
+    QVERIFY(!j.apply(12, next_drag, layers, budget));
+    QCOMPARE(int(j.entries().size()), 2);
+    QCOMPARE(j.index(), 2);
+    // One undo takes the whole first drag back.
+    QVERIFY(!j.apply(13, Command::undo(), layers, budget));
+    QVERIFY(!j.apply(14, Command::undo(), layers, budget));
+    QVERIFY(budget == freeBudget(layers, 4));
+  }
+
+  void theJournalSurvivesItsFileAndRefusesAHostileOne() {
+    const int layers = 2;
+    Budget budget = freeBudget(layers, 4);
+    CommandJournal j;
+    QVERIFY(!j.apply(1, Command::setBudget(6), layers, budget));
+    QVERIFY(!j.apply(2, Command::setBudget(8), layers, budget));
+    QVERIFY(!j.apply(3, Command::undo(), layers, budget));
+    const auto back = CommandJournal::fromJson(j.toJson(), layers);
+    QVERIFY(back.view() == j.view());
+    QCOMPARE(int(back.entries().size()), 2);
+    QVERIFY(back.entries()[1].before == j.entries()[1].before && back.entries()[1].after == j.entries()[1].after);
+    auto hostile = [&](const std::string& text, const QString& words) {
+      try {
+        CommandJournal::fromJson(text, layers);
+        QFAIL(qPrintable("accepted: " + QString::fromStdString(text)));
+      } catch (const Error& e) {
+        QVERIFY2(QString(e.what()).contains(words), e.what());
+      }
+    };
+    auto doc = nlohmann::json::parse(j.toJson());
+    doc["index"] = 3;
+    hostile(doc.dump(), "index");
+    hostile(CommandJournal{}.toJson().substr(1), "budget-edit journal");
+    hostile(R"({"index": 0, "entries": 7})", "entries");
+    // A journal of another network (3 layers) does not load into this one.
+    Budget three = freeBudget(3, 4);
+    CommandJournal other;
+    QVERIFY(!other.apply(1, Command::setBudget(5), 3, three));
+    hostile(other.toJson(), "budget-edit journal");
   }
 };
 

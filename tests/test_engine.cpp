@@ -910,6 +910,39 @@ class TestEngine : public QObject {
       QVERIFY(s.mask[7].count() >= 2 && s.mask[7].count() <= 3);
     }
     QVERIFY(fs::exists(dir / "checkpoint.pt"));  // saved on stop
+
+    // The engine's journal: the three applied edits, the refused ones never entered.
+    const auto& journal = acks[7].journal;
+    QVERIFY(journal.known);
+    QCOMPARE(journal.index, 3);
+    QCOMPARE(journal.entries.size(), size_t(3));
+    QVERIFY2(QString::fromStdString(journal.entries[2]).startsWith("layer 7 limits"), journal.entries[2].c_str());
+    QVERIFY(acks[4].journal == acks[2].journal);
+    // It is kept with the run: the resumed run starts with it and undoes the last edit first.
+    RunConfig threads_only;
+    threads_only.threads = 1;
+    Engine resumed(threads_only, dir.string(), /*resume=*/true);
+    Recorder rec2;
+    rec2.on_step = [&](const StepSnapshot& s) {
+      if (s.step == 7) {
+        resumed.post(Command::undo());
+        resumed.post(Command::undo());
+        resumed.post(Command::redo());
+      }
+      if (s.step == 8) resumed.post(Command::stop());
+    };
+    resumed.addObserver(&rec2);
+    QCOMPARE(QString::fromStdString(resumed.run().status), QString("stopped"));
+    QVERIFY(rec2.all<RunInfo>()[0].journal == journal);
+    const auto acks2 = rec2.all<CommandAck>();
+    QCOMPARE(acks2.size(), size_t(4));
+    QVERIFY(acks2[0].accepted && acks2[1].accepted && acks2[2].accepted);
+    QVERIFY2(QString::fromStdString(acks2[0].command).startsWith("undo: layer 7 limits"), acks2[0].command.c_str());
+    QVERIFY(acks2[0].budget == acks[1].budget);  // the budget before the limits, exactly
+    QCOMPARE(acks2[1].budget.pins[2][static_cast<int>(BranchKind::OneByOneAvg)], Pin::Auto);
+    QVERIFY(acks2[2].budget == acks[1].budget);  // redo: the pin again, the limits still undone
+    QCOMPARE(acks2[2].journal.index, 2);
+    QCOMPARE(acks2[2].journal.entries.size(), size_t(3));
   }
 
   void resumeEndsExactlyLikeAnUninterruptedRun_data() { searchStrategies(); }

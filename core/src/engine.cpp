@@ -19,6 +19,7 @@
 #include "input_file.h"
 #include "network.h"
 #include "repnas/backbone.h"
+#include "repnas/command_journal.h"
 #include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 #include "run_files.h"
@@ -125,6 +126,7 @@ struct Engine::Impl {
   std::unique_ptr<torch::optim::SGD> sgd;
   std::unique_ptr<WeightTrainer> trainer;
   Budget budget;
+  CommandJournal journal;  // the budget edits, for undo (saved in the checkpoint)
   std::vector<BranchMask> fixed_masks;  // the fixed architecture (from the start, or the fix)
   bool fixed = false;
   int64_t step = 0;  // steps completed
@@ -251,6 +253,7 @@ struct Engine::Impl {
             {"fixed", fixed},
             {"fixed_mask", maskToBits(fixed_masks)},
             {"budget", json::parse(budgetToJson(budget))},
+            {"journal", json::parse(journal.toJson())},
             {"epoch_totals", {{"loss_sum", epoch_totals.loss_sum},
                               {"correct", epoch_totals.correct},
                               {"count", epoch_totals.count},
@@ -314,6 +317,16 @@ struct Engine::Impl {
       fixed = meta.at("fixed");
       fixed_masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
       budget = budgetFromJson(meta.at("budget").dump());
+      if (meta.contains("journal")) {  // since 0.2: the undo history of the budget edits
+        try {
+          journal = CommandJournal::fromJson(meta.at("journal").dump(), backbone.numLayers());
+        } catch (const Error& e) {
+          throw Error("cannot read checkpoint " + path + ": " + e.what());
+        }
+        const auto& entries = journal.entries();
+        if (journal.index() > 0 && entries[journal.index() - 1].after != budget)
+          throw Error("cannot read checkpoint " + path + ": its budget-edit journal does not end at its budget");
+      }
       const auto& t = meta.at("epoch_totals");
       epoch_totals = {t.at("loss_sum"), t.at("correct"), t.at("count"), t.at("seconds")};
     } catch (const json::exception& e) {
@@ -352,14 +365,22 @@ struct Engine::Impl {
       case Command::Type::Stop: stop_requested = true; break;
       case Command::Type::SetBudget:
       case Command::Type::SetLayerLimits:
-      case Command::Type::SetPin: {
+      case Command::Type::SetPin:
+      case Command::Type::Undo:
+      case Command::Type::Redo: {
+        const std::string what = c.type == Command::Type::Undo   ? journal.undoText()
+                                 : c.type == Command::Type::Redo ? journal.redoText()
+                                                                 : "";
         auto why = budgetEditRefusal(config.mode, fixed);
-        if (!why) why = applyBudgetEdit(c, layers, budget);
+        if (!why) why = journal.apply(id, c, layers, budget);
         if (why) refuse(*why);
+        if (!what.empty()) ack.command += ": " + what;  // "undo: budget k 16 → 20"
         break;
       }
     }
     ack.budget = budget;
+    ack.merge = c.merge;
+    ack.journal = journal.view();
     return ack;
   }
 
@@ -439,6 +460,7 @@ struct Engine::Impl {
     info.resumed = resume;
     info.resume_changes = resume_changes;
     info.budget = budget;
+    info.journal = journal.view();
     info.alpha = alphaVector();
     return info;
   }

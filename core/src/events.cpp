@@ -74,6 +74,8 @@ std::string Command::describe() const {
     case Type::SetPin:
       return "pin layer " + std::to_string(layer) + " " + std::string(branchName(branch)) + " " +
              pinName(pin);
+    case Type::Undo: return "undo";
+    case Type::Redo: return "redo";
   }
   return "?";
 }
@@ -96,6 +98,24 @@ std::vector<BranchMask> maskFromBits(const std::vector<int>& bits) {
 }
 
 namespace {
+
+json journalJson(const JournalView& v) { return {{"entries", v.entries}, {"index", v.index}}; }
+
+/// The journal of an event (absent in logs before schema 3: not known).
+JournalView journalField(const json& j) {
+  JournalView v;
+  if (!j.contains("journal")) return v;
+  const json& o = field(j, "journal");
+  const json& entries = field(o, "entries");
+  if (!entries.is_array() || entries.size() > 1000) badField("journal", "expected a list of edits");
+  for (const auto& e : entries) {
+    if (!e.is_string()) badField("journal", "expected texts");
+    v.entries.push_back(clippedText(e.get<std::string>(), 400));
+  }
+  v.index = integerField<int>(o, "index", 0, static_cast<int>(v.entries.size()));
+  v.known = true;
+  return v;
+}
 
 json budgetJson(const Budget& b) {
   json pins = json::array();
@@ -251,7 +271,7 @@ struct ToJson {
             {"search_epochs", e.search_epochs}, {"steps_per_epoch", e.steps_per_epoch},
             {"total_steps", e.total_steps}, {"start_step", e.start_step},
             {"resumed", e.resumed}, {"resume_changes", e.resume_changes},
-            {"budget", budgetJson(e.budget)}, {"alpha", e.alpha}};
+            {"budget", budgetJson(e.budget)}, {"alpha", e.alpha}, {"journal", journalJson(e.journal)}};
   }
   json operator()(const StepSnapshot& e) const {
     return {{"type", "step"}, {"step", e.step}, {"epoch", e.epoch},
@@ -276,7 +296,7 @@ struct ToJson {
   json operator()(const CommandAck& e) const {
     return {{"type", "command"}, {"id", e.id}, {"command", e.command},
             {"accepted", e.accepted}, {"reason", e.reason}, {"step", e.step},
-            {"budget", budgetJson(e.budget)}};
+            {"budget", budgetJson(e.budget)}, {"merge", e.merge}, {"journal", journalJson(e.journal)}};
   }
   json operator()(const CheckpointSaved& e) const {
     return {{"type", "checkpoint"}, {"path", e.path}, {"step", e.step}, {"epoch", e.epoch}};
@@ -362,6 +382,7 @@ Event eventFromJson(const std::string& line) {
           }
         e.budget = budgetFromJson(field(j, "budget"));
         e.alpha = floatsField(j, "alpha");
+        e.journal = journalField(j);  // since schema 3
         if (e.budget.layer_min.size() != e.layers.size())
           badField("budget", "describes " + std::to_string(e.budget.layer_min.size()) +
                                  " layers but the run has " + std::to_string(e.layers.size()));
@@ -435,6 +456,8 @@ Event eventFromJson(const std::string& line) {
         e.reason = stringField(j, "reason");
         e.step = integerField<int64_t>(j, "step", 0);
         e.budget = budgetFromJson(field(j, "budget"));
+        if (j.contains("merge")) e.merge = integerField<int64_t>(j, "merge", 0);  // since schema 3
+        e.journal = journalField(j);
         return e;
       }
       if (type == "checkpoint") {

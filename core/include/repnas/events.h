@@ -37,6 +37,18 @@ struct LayerInfo {
   std::string label;  ///< e.g. "L3 s2 32->64"
 };
 
+/// @brief The engine's journal of budget edits as the GUI shows it (command_journal.h): each
+/// entry's description, oldest first, and how many are in force (Undo undoes entries[index-1],
+/// Redo redoes entries[index]).
+struct JournalView {
+  std::vector<std::string> entries;
+  int index = 0;
+  bool known = false;  ///< false in event logs written before schema 3
+  bool operator==(const JournalView& o) const {
+    return entries == o.entries && index == o.index && known == o.known;
+  }
+};
+
 /// @brief Sent once when a run starts (or resumes).
 struct RunInfo {
   std::string run_dir;
@@ -60,6 +72,7 @@ struct RunInfo {
   std::vector<std::string> resume_changes;
   Budget budget;
   std::vector<float> alpha;  ///< [L × 6] at start (zeros for a new run)
+  JournalView journal;       ///< the budget-edit journal at start (a resumed run keeps it)
 };
 
 /// @brief The state after one training step.
@@ -117,8 +130,11 @@ struct PhaseChange {
 
 /// @brief A steering command. Applied between steps, acknowledged with a CommandAck.
 struct Command {
-  enum class Type { Pause, Resume, Stop, SetBudget, SetLayerLimits, SetPin };
+  enum class Type { Pause, Resume, Stop, SetBudget, SetLayerLimits, SetPin, Undo, Redo };
   Type type = Type::Pause;
+  /// Budget edits with the same non-zero merge id, one after another on the same setting
+  /// (one slider drag), are one entry of the engine's journal: one undo step.
+  int64_t merge = 0;
   int k = 0;          ///< SetBudget
   int layer = -1;     ///< SetLayerLimits, SetPin
   int min = -1;       ///< SetLayerLimits (-1: unchanged)
@@ -136,7 +152,13 @@ struct Command {
   static Command setPin(int layer, BranchKind branch, Pin pin) {
     Command c{Type::SetPin}; c.layer = layer; c.branch = branch; c.pin = pin; return c;
   }
-  /// @brief e.g. "set budget k=12", "pin layer 3 1x1-AVG drop".
+  static Command undo() { return {Type::Undo}; }
+  static Command redo() { return {Type::Redo}; }
+  /// @brief Whether it edits the budget (SetBudget, SetLayerLimits, SetPin).
+  bool isBudgetEdit() const {
+    return type == Type::SetBudget || type == Type::SetLayerLimits || type == Type::SetPin;
+  }
+  /// @brief e.g. "set budget k=12", "pin layer 3 1x1-AVG drop", "undo".
   std::string describe() const;
 };
 
@@ -157,6 +179,8 @@ struct CommandAck {
   std::string reason;   ///< why it was refused (empty when accepted)
   int64_t step = 0;     ///< applied before this step
   Budget budget;        ///< the budget in force afterwards
+  int64_t merge = 0;    ///< the command's Command::merge
+  JournalView journal;  ///< the engine's journal afterwards
 };
 
 /// @brief A checkpoint was written.
@@ -207,9 +231,10 @@ class EventObserver : public Observer {
 
 /// @brief The version of the event log's schema that eventToJson writes (field `schema` of
 /// run_started). 1 (no field): before the strategy framework. 2: run_started has `strategy`
-/// and `phase_plan`, step has `metrics` (the strategy's numbers by name). A reader takes any
-/// version up to its own; fields added later are optional.
-inline constexpr int kEventSchemaVersion = 2;
+/// and `phase_plan`, step has `metrics` (the strategy's numbers by name). 3: run_started and
+/// command have `journal` (the engine's budget-edit journal, command_journal.h), command has
+/// `merge`. A reader takes any version up to its own; fields added later are optional.
+inline constexpr int kEventSchemaVersion = 3;
 
 /// @brief Longest line of events.jsonl a reader accepts (a step of the largest network is
 /// about 10 KB); readers skip a longer line and say so.
