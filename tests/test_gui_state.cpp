@@ -182,6 +182,34 @@ class TestGuiState : public QObject {
     editor->requestPin(1, BranchKind::OneByOneKxK, Pin::Auto);
     QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 6, 10000);
 
+    // The undo stack is a view of the engine's journal (undone edits on its redo side).
+    QCOMPARE(window.undoStack()->count(), static_cast<int>(model->journal().entries.size()));
+    QCOMPARE(window.undoStack()->index(), model->journal().index);
+    // A slider drag sends each value it passes; the engine's
+    // journal and the undo stack keep one entry for the drag, its answers are one log line,
+    // and one undo takes the whole drag back.
+    const int k_before = model->budget().k;
+    const int entries_before = window.undoStack()->count();
+    const int log_lines = editor->log()->count();
+    auto* slider = editor->kSlider();
+    slider->setSliderDown(true);
+    for (int k : {k_before + 1, k_before + 2, k_before + 3}) slider->setValue(k);
+    slider->setSliderDown(false);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 9, 10000);
+    QCOMPARE(model->budget().k, k_before + 3);
+    QCOMPARE(static_cast<int>(model->journal().entries.size()), entries_before + 1);
+    QCOMPARE(QString::fromStdString(model->journal().entries.back()),
+             QString("budget k %1 → %2").arg(k_before).arg(k_before + 3));
+    QCOMPARE(window.undoStack()->count(), entries_before + 1);
+    QCOMPARE(window.undoStack()->undoText(), QString("budget k %1 → %2").arg(k_before).arg(k_before + 3));
+    QCOMPARE(editor->log()->count(), log_lines + 1);
+    saveShot(window, "gui_state_after_drag");
+    window.undoStack()->undo();
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 10, 10000);
+    QCOMPARE(model->budget().k, k_before);
+    QCOMPARE(model->journal().index, entries_before);
+    const auto journal_at_stop = model->journal();
+
     // The inspector, read once and then hidden, is marked stale by a newer checkpoint.
     window.tabs()->setCurrentWidget(window.blockInspector());
     window.continueRun();
@@ -200,6 +228,10 @@ class TestGuiState : public QObject {
     // Resumed: running again (it said "The run has ended (stopped)").
     QVERIFY(window.resumeRun());
     QTRY_VERIFY_WITH_TIMEOUT(model->hasRun() && model->info().resumed && !model->finished(), 30000);
+    // The resumed run keeps its history: the undo stack shows the journal it saved.
+    QVERIFY(model->info().journal == journal_at_stop);
+    QTRY_COMPARE(window.undoStack()->count(), static_cast<int>(journal_at_stop.entries.size()));
+    QCOMPARE(window.undoStack()->index(), journal_at_stop.index);
     QTRY_VERIFY2(editor->statusLabel()->text().startsWith("Search running") ||
                      editor->statusLabel()->text().startsWith("The architecture is fixed"),
                  qPrintable(editor->statusLabel()->text()));

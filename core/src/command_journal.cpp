@@ -21,15 +21,14 @@ std::string limitsText(const Budget& b, size_t l) {
   return std::to_string(b.layer_min[l]) + ".." + std::to_string(b.layer_max[l]);
 }
 
-/// Whether `c` edits the same setting as `e`'s command (one drag moves one setting).
-bool sameSetting(const Command& a, const Command& b) {
+}  // namespace
+
+bool sameBudgetSetting(const Command& a, const Command& b) {
   if (a.type != b.type) return false;
   if (a.type == Command::Type::SetBudget) return true;
   if (a.type == Command::Type::SetPin) return a.layer == b.layer && a.branch == b.branch;
   return a.layer == b.layer;
 }
-
-}  // namespace
 
 std::string describeBudgetChange(const Budget& before, const Budget& after) {
   std::vector<std::string> parts;
@@ -69,7 +68,7 @@ std::optional<std::string> CommandJournal::apply(int64_t id, const Command& c, i
   if (budget == before) return std::nullopt;                      // nothing to undo
   entries_.resize(index_);  // a new edit ends the redo side
   if (c.merge != 0 && !entries_.empty() && entries_.back().merge == c.merge &&
-      sameSetting(entries_.back().command, c)) {  // the same drag: one entry
+      sameBudgetSetting(entries_.back().command, c)) {  // the same drag: one entry
     auto& top = entries_.back();
     top.command = c;
     top.after = budget;

@@ -1,6 +1,8 @@
 #include "repnas_ui/budget_editor.h"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 
 #include <QFormLayout>
 #include <QGroupBox>
@@ -15,45 +17,70 @@
 #include <QUndoStack>
 #include <QVBoxLayout>
 
+#include "repnas/command_journal.h"
 #include "repnas_ui/run_model.h"
 #include "ui_util.h"
 
 namespace repnas::ui {
 namespace {
 
-/// One budget edit: redo sends the new value, undo sends the value it replaced.
+/// One entry of the engine's budget-edit journal, as the undo stack shows it. The engine
+/// keeps the history (command_journal.h): the first redo sends the edit, later ones send Redo,
+/// undo sends Undo; the engine restores the budgets. Entries rebuilt from the engine's journal
+/// (`replaying`) send nothing while the stack is rebuilt. Edits of one drag (the same
+/// Command::merge on one setting) merge here as they merge in the engine.
 class EngineEdit : public QUndoCommand {
  public:
-  EngineEdit(std::function<int64_t(const Command&)> post, Command redo, Command undo,
-             const QString& text)
-      : post_(std::move(post)), redo_(redo), undo_(undo) {
-    setText(text);
+  struct Context {
+    std::function<int64_t(const Command&)> post;
+    std::function<QString(const std::string&)> display;  ///< the run's branch names
+    const bool* replaying;
+  };
+  EngineEdit(const Context& context, const Command& edit, std::string raw,
+             std::optional<std::pair<Budget, Budget>> budgets)
+      : context_(context), edit_(edit), raw_(std::move(raw)), budgets_(std::move(budgets)),
+        sent_(*context.replaying) {
+    setText(context_.display(raw_));
   }
-  // An obsolete edit (the engine refused its change) sends nothing; the stack then deletes
-  // it. A silent one only moves the stack's index (its undo was refused: still in force).
+  int id() const override { return edit_.merge != 0 ? 1 : -1; }
+  bool mergeWith(const QUndoCommand* other) override {
+    const auto* o = dynamic_cast<const EngineEdit*>(other);
+    if (!o || o->edit_.merge != edit_.merge || !sameBudgetSetting(o->edit_, edit_) || !budgets_ ||
+        !o->budgets_)
+      return false;
+    edit_ = o->edit_;
+    budgets_->second = o->budgets_->second;
+    raw_ = describeBudgetChange(budgets_->first, budgets_->second);
+    setText(context_.display(raw_));
+    if (budgets_->first == budgets_->second) setObsolete(true);  // the drag came back
+    return true;
+  }
   void redo() override {
-    if (isObsolete() || silent_) return;
-    last_id_ = post_(redo_);
-    last_was_redo_ = true;
+    if (*context_.replaying) return;
+    context_.post(sent_ ? Command::redo() : edit_);
+    sent_ = true;
   }
   void undo() override {
-    if (isObsolete() || silent_) return;
-    last_id_ = post_(undo_);
-    last_was_redo_ = false;
+    if (*context_.replaying) return;
+    context_.post(Command::undo());
   }
-  /// The engine's id of the command this edit sent last, and whether it was its change (redo)
-  /// or the way back (undo).
-  int64_t lastPosted() const { return last_id_; }
-  bool lastWasRedo() const { return last_was_redo_; }
-  void setSilent(bool silent) { silent_ = silent; }
+  /// The engine's description of it ("budget k 16 → 20").
+  const std::string& raw() const { return raw_; }
+  const Command& edit() const { return edit_; }
+  /// The budgets before and after it, when this process made it (not rebuilt from a journal).
+  const std::optional<std::pair<Budget, Budget>>& budgets() const { return budgets_; }
 
  private:
-  std::function<int64_t(const Command&)> post_;
-  Command redo_, undo_;
-  int64_t last_id_ = -1;
-  bool last_was_redo_ = true;
-  bool silent_ = false;
+  Context context_;
+  Command edit_;
+  std::string raw_;
+  std::optional<std::pair<Budget, Budget>> budgets_;
+  bool sent_;
 };
+
+const EngineEdit* editAt(const QUndoStack* stack, int i) {
+  return dynamic_cast<const EngineEdit*>(stack->command(i));
+}
 
 const char* kPinText[] = {"·", "keep", "drop"};
 const QColor kPinColor[] = {QColor(Qt::transparent), QColor("#c8f7c5"), QColor("#f5b7b1")};
@@ -63,9 +90,10 @@ const QColor kPinColor[] = {QColor(Qt::transparent), QColor("#c8f7c5"), QColor("
 BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
                            std::function<int64_t(const Command&)> post, QWidget* parent)
     : QWidget(parent), model_(model), undo_(undo), post_(std::move(post)) {
-  // Every edit the undo stack sends (its change, or its way back) goes through send(), which
+  // Every command the undo stack sends (an edit, Undo, Redo) goes through send(), which
   // remembers it until the engine answers.
   post_through_ = [this](const Command& c) { return send(c); };
+  display_ = [this](const std::string& raw) { return qs(withKernelSizeNames(raw, model_->kernelSize())); };
   k_spin_ = new QSpinBox;
   k_spin_->setObjectName("budgetK");
   k_spin_->setToolTip(tr("Global k: branches kept over all layers (identity not counted).\n"
@@ -133,6 +161,9 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
     k_slider_->blockSignals(false);
     requestBudget(k);
   });
+  // A drag sends every value it passes (applied before the next step) as edits of one
+  // merge id: the engine's journal and the undo stack keep one entry for the whole drag.
+  connect(k_slider_, &QSlider::sliderPressed, this, [this] { drag_merge_ = ++drags_; });
   connect(k_slider_, &QSlider::valueChanged, this, [this](int k) {
     if (refreshing_) return;
     if (!k_slider_->isSliderDown()) {  // keyboard or click on the groove
@@ -142,9 +173,10 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
     k_spin_->blockSignals(true);
     k_spin_->setValue(k);
     k_spin_->blockSignals(false);
+    requestBudget(k, drag_merge_);
   });
   connect(k_slider_, &QSlider::sliderReleased, this,
-          [this] { requestBudget(k_slider_->value()); });
+          [this] { requestBudget(k_slider_->value(), drag_merge_); });
   connect(limits_, &QTableWidget::cellChanged, this, [this](int row, int column) {
     if (refreshing_ || column == 0) return;
     bool ok = false;
@@ -170,6 +202,8 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
     refresh();
     showState();
   });
+  // A run starts with the engine's journal (a resumed run keeps its history).
+  connect(model_, &RunModel::runStarted, this, [this] { reconcileUndoStack(); });
   // The source (engine, monitor, replay) is set after the events are cleared.
   connect(model_, &RunModel::updated, this, [this] {
     if (source_shown_ != model_->source() || state_shown_ != model_->state()) {
@@ -198,6 +232,16 @@ bool BudgetEditor::isEditable() const {
 }
 
 Budget BudgetEditor::expectedBudget() const {
+  // An unanswered Undo or Redo restores a budget the stack's entries know (when this process
+  // made them); unanswered edits apply to the acknowledged budget.
+  const bool moves = std::any_of(pending_.begin(), pending_.end(), [](const auto& p) {
+    return p.second.type == Command::Type::Undo || p.second.type == Command::Type::Redo;
+  });
+  if (moves && undo_->count() > 0) {
+    const int i = undo_->index();
+    const auto* edit = editAt(undo_, i > 0 ? i - 1 : 0);
+    if (edit && edit->budgets()) return i > 0 ? edit->budgets()->second : edit->budgets()->first;
+  }
   Budget b = model_->budget();
   for (const auto& [id, c] : pending_) applyBudgetEdit(c, model_->layers(), b);  // a refusal changes nothing
   return b;
@@ -241,47 +285,42 @@ void BudgetEditor::showState() {
   setInk(status_, state_shown_ == RunState::Failed ? Ink::Error : Ink::Normal);
 }
 
-void BudgetEditor::push(const Command& redo, const Command& undo, const QString& text) {
+void BudgetEditor::push(const Command& edit) {
   if (!isEditable()) {
     status_->setText(tr("Not sent: %1").arg(stateText()));
     refresh();
     return;
   }
-  undo_->push(new EngineEdit(post_through_, redo, undo, text));  // push() runs redo()
+  const Budget before = expectedBudget();
+  Budget after = before;
+  applyBudgetEdit(edit, model_->layers(), after);
+  const auto raw = describeBudgetChange(before, after);
+  EngineEdit::Context context{post_through_, display_, &replaying_};
+  undo_->push(new EngineEdit(context, edit, raw, std::make_pair(before, after)));  // push() runs redo()
   refresh();
-  status_->setText(tr("Sent: %1 — waiting for the engine…").arg(text));
+  status_->setText(tr("Sent: %1 — waiting for the engine…").arg(display_(raw)));
   setInk(status_, Ink::Normal);
 }
 
-void BudgetEditor::requestBudget(int k) {
-  const int old = expectedBudget().k;
-  if (k == old) return;
-  push(Command::setBudget(k), Command::setBudget(old), tr("budget k %1 → %2").arg(old).arg(k));
+void BudgetEditor::requestBudget(int k, int64_t merge) {
+  if (k == expectedBudget().k) return;
+  auto c = Command::setBudget(k);
+  c.merge = merge;
+  push(c);
 }
 
 void BudgetEditor::requestLayerLimits(int layer, int min, int max) {
   const auto b = expectedBudget();
   if (layer < 0 || layer >= static_cast<int>(b.layer_min.size())) return;
-  const int old_min = b.layer_min[layer], old_max = b.layer_max[layer];
-  if ((min < 0 || min == old_min) && (max < 0 || max == old_max)) return;
-  push(Command::setLayerLimits(layer, min, max), Command::setLayerLimits(layer, old_min, old_max),
-       tr("layer %1 limits %2..%3 → %4..%5")
-           .arg(layer)
-           .arg(old_min)
-           .arg(old_max)
-           .arg(min < 0 ? old_min : min)
-           .arg(max < 0 ? old_max : max));
+  if ((min < 0 || min == b.layer_min[layer]) && (max < 0 || max == b.layer_max[layer])) return;
+  push(Command::setLayerLimits(layer, min, max));
 }
 
 void BudgetEditor::requestPin(int layer, BranchKind branch, Pin pin) {
   const auto b = expectedBudget();
   if (layer < 0 || layer >= static_cast<int>(b.pins.size())) return;
-  const Pin old = b.pins[layer][static_cast<int>(branch)];
-  if (old == pin) return;
-  push(Command::setPin(layer, branch, pin), Command::setPin(layer, branch, old),
-       tr("pin layer %1 %2: %3 → %4")
-           .arg(layer)
-           .arg(branchLabel(static_cast<int>(branch), model_->kernelSize()), qs(pinName(old)), qs(pinName(pin))));
+  if (b.pins[layer][static_cast<int>(branch)] == pin) return;
+  push(Command::setPin(layer, branch, pin));
 }
 
 void BudgetEditor::cyclePin(int layer, int branch) {
@@ -295,11 +334,16 @@ void BudgetEditor::cyclePin(int layer, int branch) {
 void BudgetEditor::addLogLine(const CommandAck& ack) {
   // ack.step steps were done when the engine applied it: "after step N", as the heatmap and
   // the status bar count.
-  auto* item = new QListWidgetItem(
+  const QString text =
       ack.accepted ? tr("after %1: %2 — applied").arg(stepText(ack.step), commandText(ack))
-                   : tr("after %1: %2 — refused: %3").arg(stepText(ack.step), commandText(ack), qs(ack.reason)));
+                   : tr("after %1: %2 — refused: %3").arg(stepText(ack.step), commandText(ack), qs(ack.reason));
+  // The answers to one drag are one line: its latest.
+  const bool same_drag = ack.merge != 0 && ack.merge == last_log_merge_ && log_->count() > 0;
+  last_log_merge_ = ack.merge;
+  auto* item = same_drag ? log_->item(log_->count() - 1) : new QListWidgetItem;
+  item->setText(text);
   item->setForeground(ack.accepted ? QColor("#1e8449") : QColor("#c0392b"));
-  log_->addItem(item);
+  if (!same_drag) log_->addItem(item);
   log_->scrollToBottom();
 }
 
@@ -309,6 +353,7 @@ QString BudgetEditor::commandText(const CommandAck& ack) const {
 
 void BudgetEditor::rebuildLog() {
   log_->clear();
+  last_log_merge_ = 0;
   for (const auto& ack : model_->commands()) addLogLine(ack);
 }
 
@@ -316,7 +361,7 @@ void BudgetEditor::onAck(const CommandAck& ack) {
   pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
                                 [&](const auto& p) { return p.first == ack.id; }),
                  pending_.end());
-  if (!ack.accepted) dropRefusedEdit(ack.id);
+  reconcileUndoStack();
   refresh();
   addLogLine(ack);
   status_->setText(ack.accepted ? tr("Engine applied: %1").arg(commandText(ack))
@@ -325,26 +370,58 @@ void BudgetEditor::onAck(const CommandAck& ack) {
   Q_EMIT answered(ack.accepted, commandText(ack), qs(ack.reason));
 }
 
-void BudgetEditor::dropRefusedEdit(int64_t id) {
-  // The undo stack must hold only what is in force. command() hands out const pointers; the
-  // stack owns the edits and lets them be marked.
-  for (int i = 0; i < undo_->count(); ++i) {
-    auto* edit = dynamic_cast<EngineEdit*>(const_cast<QUndoCommand*>(undo_->command(i)));
-    if (!edit || edit->lastPosted() != id) continue;
-    if (edit->lastWasRedo()) {
-      // Its change never happened: obsolete, it sends nothing more and the stack deletes it
-      // when undo reaches it (at once when it is the newest).
-      edit->setObsolete(true);
-      if (i == undo_->index() - 1) undo_->undo();
-    } else if (i == undo_->index()) {
-      // Its undo was refused: the change is still in force, so it goes back to the undo side
-      // without sending anything.
-      edit->setSilent(true);
-      undo_->redo();
-      edit->setSilent(false);
+void BudgetEditor::reconcileUndoStack() {
+  // The stack is a view of the engine's journal: what the engine last reported, moved on by
+  // the commands it has not answered yet. Where it differs (a refused edit, a refused undo
+  // once the architecture is fixed, a resumed run's history), it is rebuilt from the journal.
+  const auto& journal = model_->journal();
+  if (!journal.known || model_->source() != RunSource::Engine) return;
+  std::vector<std::string> entries = journal.entries;
+  int index = journal.index;
+  // The drag the newest entry belongs to (its merge id), when it is the newest: the next
+  // unanswered edit of that drag merges into it, as in the engine.
+  int64_t top_merge = 0;
+  if (index > 0 && index == static_cast<int>(entries.size()) && index <= undo_->count())
+    if (const auto* top = editAt(undo_, index - 1)) top_merge = top->edit().merge;
+  for (const auto& [id, c] : pending_) {
+    if (c.type == Command::Type::Undo) {
+      index = std::max(0, index - 1);
+      top_merge = 0;
+    } else if (c.type == Command::Type::Redo) {
+      index = std::min(static_cast<int>(entries.size()), index + 1);
+      top_merge = 0;
+    } else if (c.isBudgetEdit()) {
+      entries.resize(index);
+      if (c.merge != 0 && c.merge == top_merge && !entries.empty()) {
+        entries.back() = "";  // merged: its text is the stack's own
+      } else {
+        entries.push_back("");
+        top_merge = c.merge;
+      }
+      index = static_cast<int>(entries.size());
     }
-    return;
   }
+  bool same = undo_->count() == static_cast<int>(entries.size()) && undo_->index() == index;
+  for (int i = 0; same && i < undo_->count(); ++i) {
+    const auto* edit = editAt(undo_, i);
+    same = edit && (entries[i].empty() || edit->raw() == entries[i]);
+  }
+  if (same) return;
+  // Rebuild: keep what this process knows of each entry (its budgets) where the text agrees.
+  replaying_ = true;  // nothing is sent while the stack is rebuilt
+  std::vector<std::unique_ptr<EngineEdit>> rebuilt;
+  EngineEdit::Context context{post_through_, display_, &replaying_};
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto* old = static_cast<int>(i) < undo_->count() ? editAt(undo_, static_cast<int>(i)) : nullptr;
+    if (old && (entries[i].empty() || old->raw() == entries[i]))
+      rebuilt.push_back(std::make_unique<EngineEdit>(context, old->edit(), old->raw(), old->budgets()));
+    else if (!entries[i].empty())
+      rebuilt.push_back(std::make_unique<EngineEdit>(context, Command::undo(), entries[i], std::nullopt));
+  }
+  undo_->clear();
+  for (auto& e : rebuilt) undo_->push(e.release());
+  undo_->setIndex(std::min(index, undo_->count()));
+  replaying_ = false;
 }
 
 void BudgetEditor::refresh() {

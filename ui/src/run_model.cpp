@@ -17,6 +17,7 @@ RunModel::RunModel(QObject* parent) : QObject(parent) {}
 void RunModel::clear() {
   has_info_ = false;
   info_ = RunInfo{};
+  journal_ = JournalView{};
   steps_.clear();
   wall_.clear();
   epochs_.clear();
@@ -85,6 +86,7 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
     info_ = *info;
     has_info_ = true;
     budget_ = info->budget;
+    journal_ = info->journal;
     finished_.reset();
     paused_ = false;
     epochs_changed = phase_changed = true;
@@ -102,6 +104,7 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
   } else if (const auto* ack = std::get_if<CommandAck>(&e)) {
     commands_.push_back(*ack);
     budget_ = ack->budget;
+    if (ack->journal.known) journal_ = ack->journal;
     if (ack->accepted && ack->command == Command::pause().describe()) paused_ = true;
     if (ack->accepted && ack->command == Command::resume().describe()) paused_ = false;
     Q_EMIT commandAcknowledged(*ack);

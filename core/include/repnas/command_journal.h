@@ -23,6 +23,10 @@ namespace repnas {
 /// keep" (several changes are joined with "; ").
 std::string describeBudgetChange(const Budget& before, const Budget& after);
 
+/// @brief Whether two budget edits change the same setting (k; one layer's limits; one pin):
+/// the edits of one drag merge only then.
+bool sameBudgetSetting(const Command& a, const Command& b);
+
 class CommandJournal {
  public:
   struct Entry {

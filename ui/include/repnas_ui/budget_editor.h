@@ -1,8 +1,9 @@
 #pragma once
 /// @file budget_editor.h
 /// @brief Edits the branch budget of a running search: global k (spin box + slider), per-layer
-/// minimum and maximum, and per-(layer, branch) pins. Every edit is an engine command, pushed
-/// on an undo stack; the engine's acknowledgement or refusal is shown.
+/// minimum and maximum, and per-(layer, branch) pins. Every edit is an engine command; the
+/// engine keeps the history (its journal, command_journal.h) and the undo stack is a view of
+/// it: undo and redo are engine commands too. The engine's answers are shown.
 
 #include <QWidget>
 
@@ -31,7 +32,8 @@ class BudgetEditor : public QWidget {
                QWidget* parent = nullptr);
 
   /// @brief Requests a change as the user would (pushes an undoable command).
-  void requestBudget(int k);
+  /// `merge`: edits of one drag share it (one undo step).
+  void requestBudget(int k, int64_t merge = 0);
   void requestLayerLimits(int layer, int min, int max);
   void requestPin(int layer, BranchKind branch, Pin pin);
   /// @brief auto → keep → drop → auto for one cell.
@@ -60,11 +62,11 @@ class BudgetEditor : public QWidget {
   void answered(bool accepted, const QString& command, const QString& reason);
 
  private:
-  /// Removes the edit whose command `id` the engine refused from the undo stack.
-  void dropRefusedEdit(int64_t id);
+  /// Makes the undo stack show the engine's journal moved on by the unanswered commands.
+  void reconcileUndoStack();
   void refresh();
   void onAck(const CommandAck& ack);
-  void push(const Command& redo, const Command& undo, const QString& text);
+  void push(const Command& edit);
   void rebuildLog();
   void showState();
   void addLogLine(const CommandAck& ack);
@@ -76,6 +78,11 @@ class BudgetEditor : public QWidget {
   QUndoStack* undo_;
   std::function<int64_t(const Command&)> post_;
   std::function<int64_t(const Command&)> post_through_;
+  std::function<QString(const std::string&)> display_;  ///< an engine text in the run's names
+  bool replaying_ = false;     ///< rebuilding the undo stack: its entries send nothing
+  int64_t drags_ = 0;          ///< slider drags so far (each its merge id)
+  int64_t drag_merge_ = 0;     ///< the merge id of the current drag
+  int64_t last_log_merge_ = 0; ///< the merge id of the last answer logged
   QSpinBox* k_spin_;
   QSlider* k_slider_;
   QTableWidget* limits_;

@@ -60,6 +60,8 @@ class RunModel : public QObject {
   const std::vector<EpochSummary>& epochs() const { return epochs_; }
   const std::vector<PhaseChange>& phaseChanges() const { return phases_; }
   const std::vector<CommandAck>& commands() const { return commands_; }
+  /// @brief The engine's budget-edit journal as last reported (run start or command answer).
+  const JournalView& journal() const { return journal_; }
   const std::vector<CheckpointSaved>& checkpoints() const { return checkpoints_; }
   const std::optional<RunFinished>& finished() const { return finished_; }
   /// @brief The budget in force (from the run start, then every acknowledged command).
@@ -110,6 +112,7 @@ class RunModel : public QObject {
   std::vector<EpochSummary> epochs_;
   std::vector<PhaseChange> phases_;
   std::vector<CommandAck> commands_;
+  JournalView journal_;
   std::vector<CheckpointSaved> checkpoints_;
   std::optional<RunFinished> finished_;
   Budget budget_;
