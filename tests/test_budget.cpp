@@ -371,7 +371,7 @@ class TestBudget : public QObject {
     QVERIFY(back.alpha == s.alpha);
     QVERIFY(back.mask == s.mask);
 
-    CommandAck ack{7, "set budget k=3", false, "k=3 is above ...", 12, freeBudget(1, 2)};
+    CommandAck ack{7, "set budget k=3", false, "k=3 is above ...", 12, freeBudget(1, 2), 0, {}};
     ack.budget.pins[0][3] = Pin::Keep;
     const auto ack2 = std::get<CommandAck>(eventFromJson(eventToJson(ack)));
     QVERIFY(ack2.budget == ack.budget);

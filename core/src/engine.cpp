@@ -353,7 +353,7 @@ struct Engine::Impl {
   // ------------------------------------------------------------ commands
 
   CommandAck apply(int64_t id, const Command& c) {
-    CommandAck ack{id, c.describe(), true, "", step, budget};
+    CommandAck ack{id, c.describe(), true, "", step, budget, c.merge, {}};
     auto refuse = [&](const std::string& why) {
       ack.accepted = false;
       ack.reason = why;
