@@ -103,24 +103,37 @@ SearchStats searchStatsFromJson(const nlohmann::json& j) {
   return st;
 }
 
-/// Whether a recorded configuration (as JSON) is the experiment `config_json`: read through the
+/// What a run reads of its configuration, as JSON: the thread count (which changes its speed and
+/// its float rounding, not the experiment) and every key only other strategies read at their
+/// defaults, so that a key added to one strategy leaves the other strategies' runs reusable.
+nlohmann::json experimentOf(const RunConfig& config) {
+  RunConfig c = config;
+  c.threads = 0;
+  auto j = nlohmann::json::parse(configToJson(c));
+  const auto defaults = nlohmann::json::parse(configToJson(RunConfig{}));
+  for (const auto& s : strategyRegistry())
+    for (const auto& key : s.keys)
+      if (!strategyUsesKey(c.mode, key)) j[key] = defaults.at(key);
+  return j;
+}
+
+/// Whether a recorded configuration (as JSON) is the experiment `config`: read through the
 /// configuration format's versions, so that a run recorded before a key was added (at the value
 /// that keeps its behaviour) still counts.
-bool sameExperiment(const nlohmann::json& recorded, const std::string& config_json) {
+bool sameExperiment(const nlohmann::json& recorded, const RunConfig& config) {
   try {
-    return nlohmann::json::parse(configToJson(configFromJson(recorded.dump()))) ==
-           nlohmann::json::parse(config_json);
+    return experimentOf(configFromJson(recorded.dump())) == experimentOf(config);
   } catch (const std::exception&) {
     return false;
   }
 }
 
-std::optional<Outcome> finishedOutcome(const fs::path& dir, const std::string& config_json) {
+std::optional<Outcome> finishedOutcome(const fs::path& dir, const RunConfig& config) {
   std::ifstream in(dir / kSummaryFile);
   if (!in) return std::nullopt;
   try {
     const auto j = nlohmann::json::parse(in);
-    if (!sameExperiment(j.at("config"), config_json)) return std::nullopt;
+    if (!sameExperiment(j.at("config"), config)) return std::nullopt;
     Outcome o;
     o.status = j.at("status");
     o.test_accuracy = j.at("test_accuracy");
@@ -157,12 +170,12 @@ class BudgetTracker : public Observer {
 };
 
 Outcome runOne(const RunConfig& config, const fs::path& dir) {
-  // The run's identity: its configuration but the thread count (which changes its speed, and
-  // its float rounding, but not the experiment), so that runs made with other threads count.
+  // The run's identity: what it reads of its configuration (experimentOf), so that runs made
+  // with other threads, or before another strategy's key was added, count.
   RunConfig identity = config;
   identity.threads = 0;
   const std::string config_json = configToJson(identity);
-  if (auto done = finishedOutcome(dir, config_json)) {
+  if (auto done = finishedOutcome(dir, config)) {
     std::printf("  reusing %s (%.2f%%)\n", dir.c_str(), 100 * done->test_accuracy);
     return *done;
   }
@@ -172,7 +185,7 @@ Outcome runOne(const RunConfig& config, const fs::path& dir) {
   if (folder.hasCheckpoint() && fs::exists(dir / kRequestFile)) {
     std::ifstream in(dir / kRequestFile);
     try {
-      resume = sameExperiment(nlohmann::json::parse(in), config_json);
+      resume = sameExperiment(nlohmann::json::parse(in), config);
     } catch (const std::exception&) {
       resume = false;
     }

@@ -191,7 +191,7 @@ class TestBudget : public QObject {
       QCOMPARE(QString::fromStdString(c.mode), QString("repvgg"));
       const auto written = nlohmann::json::parse(configToJson(c));
       QVERIFY(written.contains("strategy") && !written.contains("mode"));
-      QCOMPARE(written["config_version"].get<int>(), 3);
+      QCOMPARE(written["config_version"].get<int>(), 4);
     }
     // The RepNAS search is also named by its method: "repnas" is read as "search" (and written so).
     QCOMPARE(QString::fromStdString(configFromJson(R"({"strategy": "repnas"})").mode), QString("search"));
@@ -290,6 +290,21 @@ class TestBudget : public QObject {
     QCOMPARE(c.resolved(100).arch_lr, 5.0 / 400);
     c.arch_lr = 1e-4;  // an explicit value wins
     QCOMPARE(c.resolved(100).arch_lr, 1e-4);
+    // GDAS's α rate likewise, from its own travel; each search resolves only its own rate.
+    RunConfig g;
+    g.mode = "gdas";
+    const auto rg = g.resolved(391);
+    QCOMPARE(rg.gdas_arch_lr, 7.35 / (4 * 391));
+    QCOMPARE(rg.arch_lr, -1.0);
+    QCOMPARE(r.gdas_arch_lr, -1.0);
+    g.gdas_arch_travel = 2;
+    QCOMPARE(g.resolved(100).gdas_arch_lr, 2.0 / 400);
+    g.gdas_arch_lr = 3e-4;
+    QCOMPARE(g.resolved(100).gdas_arch_lr, 3e-4);
+    // A file of version 3 or earlier without the key meant the paper's fixed rate.
+    QCOMPARE(configFromJson(R"({"config_version": 3, "strategy": "gdas"})").gdas_arch_lr, 3e-4);
+    QCOMPARE(configFromJson(R"({"config_version": 3, "gdas_arch_lr": 0.01})").gdas_arch_lr, 0.01);
+    QCOMPARE(configFromJson(R"({"strategy": "gdas"})").gdas_arch_lr, -1.0);
     // τ: geometric from noise_start to noise_end over the search.
     RunConfig n;
     QCOMPARE(n.noiseScale(0), 1.0);

@@ -80,7 +80,8 @@ RunConfig searchConfig(const std::string& mode, const std::string& data_dir,
   if (mode == "gdas") {
     c.data_dir = gdas_data_dir;
     c.val_split = 32;
-    c.gdas_arch_lr = 0.05;  // large enough to move α in a few steps
+    c.gdas_arch_lr = -1;  // resolved: 0.25 / 5 search steps = 0.05, large enough to move α
+    c.gdas_arch_travel = 0.25;
   }
   return c;
 }
@@ -190,6 +191,7 @@ class TestEngine : public QObject {
     auto spec = makeBackbone("tiny", 1, 12, 12, 10);
     RunConfig c;
     c.mode = "gdas";
+    c.gdas_arch_lr = 3e-4;  // resolved (no α step here)
     GdasStrategy gdas(spec.numLayers(), c);
     {
       torch::NoGradGuard g;
@@ -251,6 +253,7 @@ class TestEngine : public QObject {
     // of the strategy against it (categories with fewer than 5 expected merged).
     RunConfig c;
     c.mode = "gdas";
+    c.gdas_arch_lr = 3e-4;  // resolved (no α step here)
     GdasStrategy gdas(2, c);
     torch::manual_seed(2);
     {
@@ -331,6 +334,7 @@ class TestEngine : public QObject {
     net->eval();
     RunConfig c;
     c.mode = "gdas";
+    c.gdas_arch_lr = 3e-4;  // resolved (no α step here)
     GdasStrategy gdas(spec.numLayers(), c);
     {
       torch::NoGradGuard g;
@@ -415,6 +419,12 @@ class TestEngine : public QObject {
       for (const auto& [name, value] : a.metrics) with_val_loss += name == "val_loss";
     }
     QCOMPARE(with_val_loss, 5);  // the search epoch's five α steps read validation batches
+    // α's rate resolved from gdas_arch_travel over the search steps, in config.json and the steps.
+    const auto dir = fs::path(tmp_.path().toStdString()) / ("run-val-" + fs::path(gdas_data_).filename().string());
+    QCOMPARE(loadRunConfig(dir.string()).gdas_arch_lr, 0.25 / 5);
+    for (const auto& s : runs[0])
+      for (const auto& [name, value] : s.metrics)
+        if (name == "arch_lr") QCOMPARE(value, s.phase == Phase::Search ? 0.25 / 5 : 0.0);
   }
 
   void nanLossFailsEveryStrategyAtItsStep_data() {

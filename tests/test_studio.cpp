@@ -363,6 +363,11 @@ class TestStudio : public QObject {
     QVERIFY2(setup->archLrResolution().contains("/ 1564 search steps"), qPrintable(setup->archLrResolution()));
     auto* resolved = setup->findChild<QLabel*>("archLrResolved");
     QVERIFY(resolved && resolved->text() == setup->archLrResolution());
+    // GDAS's own α learning rate, over the images its validation split (one sixth) leaves.
+    RunConfig gdas;
+    gdas.mode = "gdas";
+    setup->setConfig(gdas);
+    QCOMPARE(setup->archLrResolution(), QStringLiteral("GDAS: 7.35 / 1564 search steps = 0.004699"));
 
     // A completed search, opened: Run → Train this architecture from scratch sets up odbb.
     const QString search_dir = tmp_.filePath("to-retrain");

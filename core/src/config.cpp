@@ -55,9 +55,20 @@ int RunConfig::totalEpochs() const {
   return resolvedWarmupEpochs() + resolvedSearchEpochs() + resolvedFixedEpochs();
 }
 
+namespace {
+/// A learning rate set explicitly (>= 0), or the one that lets α travel `travel` in `steps`.
+double travelLr(double lr, double travel, int64_t steps) {
+  if (lr >= 0) return lr;
+  return steps > 0 ? travel / static_cast<double>(steps) : 0.0;
+}
+}  // namespace
+
 double RunConfig::resolvedArchLr(int64_t search_steps) const {
-  if (arch_lr >= 0) return arch_lr;
-  return search_steps > 0 ? arch_travel / static_cast<double>(search_steps) : 0.0;
+  return travelLr(arch_lr, arch_travel, search_steps);
+}
+
+double RunConfig::resolvedGdasArchLr(int64_t search_steps) const {
+  return travelLr(gdas_arch_lr, gdas_arch_travel, search_steps);
 }
 
 double RunConfig::noiseScale(double search_progress) const {
@@ -73,8 +84,10 @@ RunConfig RunConfig::resolved(int64_t steps_per_epoch) const {
     r.warmup_epochs = resolvedWarmupEpochs();
     r.search_epochs = resolvedSearchEpochs();
     r.fixed_epochs = resolvedFixedEpochs();
-    if (strategyInfo(mode).method == "RepNAS")
-      r.arch_lr = resolvedArchLr(r.search_epochs * steps_per_epoch);
+    const int64_t search_steps = r.search_epochs * steps_per_epoch;
+    const auto& method = strategyInfo(mode).method;
+    if (method == "RepNAS") r.arch_lr = resolvedArchLr(search_steps);
+    if (method == "GDAS") r.gdas_arch_lr = resolvedGdasArchLr(search_steps);
   }
   return r;
 }
@@ -181,7 +194,9 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   if (arch_weight_decay < 0) fail("arch_weight_decay", "must be >= 0");
   if (!(gdas_tau_start > 0) || !std::isfinite(gdas_tau_start)) fail("gdas_tau_start", "must be > 0");
   if (!(gdas_tau_end > 0) || !std::isfinite(gdas_tau_end)) fail("gdas_tau_end", "must be > 0");
-  if (!(gdas_arch_lr >= 0) || !std::isfinite(gdas_arch_lr)) fail("gdas_arch_lr", "must be >= 0");
+  if (!(gdas_arch_lr >= 0 || gdas_arch_lr == -1) || !std::isfinite(gdas_arch_lr))
+    fail("gdas_arch_lr", "must be >= 0 (or -1: gdas_arch_travel / search steps)");
+  if (!(gdas_arch_travel >= 0) || !std::isfinite(gdas_arch_travel)) fail("gdas_arch_travel", "must be >= 0");
   if (!(gdas_arch_weight_decay >= 0) || !std::isfinite(gdas_arch_weight_decay))
     fail("gdas_arch_weight_decay", "must be >= 0");
   if (grad_clip < 0) fail("grad_clip", "must be >= 0");
@@ -300,7 +315,8 @@ json toJson(const RunConfig& c) {
       {"clip_alpha_from_start", c.clip_alpha_from_start},
       {"second_kxk_at_stride2", c.second_kxk_at_stride2},
       {"gdas_tau_start", c.gdas_tau_start}, {"gdas_tau_end", c.gdas_tau_end},
-      {"gdas_arch_lr", c.gdas_arch_lr}, {"gdas_arch_weight_decay", c.gdas_arch_weight_decay},
+      {"gdas_arch_lr", c.gdas_arch_lr}, {"gdas_arch_travel", c.gdas_arch_travel},
+      {"gdas_arch_weight_decay", c.gdas_arch_weight_decay},
       {"grad_clip", c.grad_clip},
       {"crop_padding", c.crop_padding}, {"flip", c.flip}, {"snapshot_every", c.snapshot_every},
       {"identity_init", c.identity_init},
@@ -528,7 +544,8 @@ RunConfig fromJson(const json& j, int version_when_absent) {
   REPNAS_READ(arch_travel); REPNAS_READ(noise_start); REPNAS_READ(noise_end);
   REPNAS_READ(norm_reset); REPNAS_READ(head_dropout); REPNAS_READ(clip_alpha_from_start);
   REPNAS_READ(second_kxk_at_stride2); REPNAS_READ(gdas_tau_start); REPNAS_READ(gdas_tau_end);
-  REPNAS_READ(gdas_arch_lr); REPNAS_READ(gdas_arch_weight_decay);
+  if (version < 4 && !j.contains("gdas_arch_lr")) c.gdas_arch_lr = 3e-4;  // fixed before version 4
+  REPNAS_READ(gdas_arch_lr); REPNAS_READ(gdas_arch_travel); REPNAS_READ(gdas_arch_weight_decay);
   REPNAS_READ(train_limit); REPNAS_READ(test_limit); REPNAS_READ(val_split); REPNAS_READ(seed);
   REPNAS_READ(threads); REPNAS_READ(kernel_size); REPNAS_READ(lr); REPNAS_READ(momentum);
   REPNAS_READ(weight_decay); REPNAS_READ(arch_lr); REPNAS_READ(arch_beta1);
@@ -655,7 +672,8 @@ const std::vector<ConfigKeyHelp>& configKeyHelp() {
       {"second_kxk_at_stride2", "search space: at stride 2 the 1x1-KxK branch is a second KxK conv (the official code drops its 1x1)"},
       {"gdas_tau_start", "gdas: Gumbel-softmax temperature when the search starts (10 in the paper)"},
       {"gdas_tau_end", "gdas: temperature when the search ends, linear in between (0.1 in the paper)"},
-      {"gdas_arch_lr", "gdas: Adam's learning rate on α, betas arch_beta1 and arch_beta2 (3e-4 in the paper)"},
+      {"gdas_arch_lr", "gdas: Adam's learning rate on α, betas arch_beta1 and arch_beta2; -1: gdas_arch_travel / search steps (3e-4 in the paper; the resolved value is written to config.json)"},
+      {"gdas_arch_travel", "gdas: how far α can travel in the search when gdas_arch_lr is -1 (the official CIFAR-10 search: 3e-4 * 250 epochs * 98 steps = 7.35)"},
       {"gdas_arch_weight_decay", "gdas: Adam's weight decay on α (1e-3 in the paper)"},
       {"grad_clip", "global gradient-norm clip of weights and α; 0: off"},
       {"crop_padding", "random crop after zero padding by this many pixels; 0: off"},

@@ -753,7 +753,7 @@ RunConfig retrainConfig(const std::string& run_dir) {
   config.mask_source = "the search in " + run_dir + " (" + from + ", seed " +
                        std::to_string(config.seed) + ", k=" + std::to_string(countBranches(*mask)) + ")";
   config.warmup_epochs = config.search_epochs = config.fixed_epochs = -1;
-  config.arch_lr = -1;
+  config.arch_lr = config.gdas_arch_lr = -1;  // the search's resolved α rates do not apply
   config.validate();
   return config;
 }

@@ -56,8 +56,8 @@ std::vector<StrategyInfo> makeRegistry() {
   auto gdas = searchStrategy(
       "gdas", "GDAS",
       "gdas (GDAS: Gumbel-softmax over each layer's branch subsets under k, bi-level on a validation split)",
-      {"val_split", "gdas_tau_start", "gdas_tau_end", "gdas_arch_lr", "arch_beta1", "arch_beta2",
-       "gdas_arch_weight_decay"},
+      {"gdas_tau_start", "gdas_tau_end", "gdas_arch_lr", "gdas_arch_travel", "arch_beta1",
+       "arch_beta2", "gdas_arch_weight_decay"},
       "σ(α): the subset logits are sums of α; the fix keeps the top k of α");
   gdas.capabilities.needs_validation_split = true;
   r.push_back(gdas);

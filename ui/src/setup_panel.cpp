@@ -384,16 +384,23 @@ void SetupPanel::fillMaskChoices() {
 
 QString SetupPanel::archLrResolution() const {
   const auto c = config();
-  if (!strategyUsesKey(c.mode, "arch_lr")) return tr("(RepNAS only)");
-  if (c.arch_lr >= 0) return tr("set explicitly: %1").arg(c.arch_lr, 0, 'g', 4);
+  // The strategy's own α learning rate: RepNAS's arch_lr (the field) or GDAS's gdas_arch_lr.
+  const bool repnas = strategyUsesKey(c.mode, "arch_lr");
+  const bool gdas = strategyUsesKey(c.mode, "gdas_arch_lr");
+  if (!repnas && !gdas) return tr("(searches only)");
+  const double lr = repnas ? c.arch_lr : c.gdas_arch_lr;
+  const double travel = repnas ? c.arch_travel : c.gdas_arch_travel;
+  const QString who = repnas ? QString() : tr("GDAS: ");
+  if (lr >= 0) return who + tr("set explicitly: %1").arg(lr, 0, 'g', 4);
   // The training images, once the data check has read the files.
   int64_t images = std::max<int64_t>(0, dataTrainImages());
   if (c.train_limit > 0 && images > 0) images = std::min(images, c.train_limit);
-  images -= c.val_split;
+  images -= c.resolvedValSplit(images);
   if (images <= 0 || c.batch_size < 1)
-    return tr("%1 / search steps (the steps follow from the data set)").arg(c.arch_travel);
+    return who + tr("%1 / search steps (the steps follow from the data set)").arg(travel);
   const int64_t steps = (images + c.batch_size - 1) / c.batch_size * c.resolvedSearchEpochs();
-  return tr("%1 / %2 search steps = %3").arg(c.arch_travel).arg(steps).arg(c.resolvedArchLr(steps), 0, 'g', 4);
+  const double resolved = repnas ? c.resolvedArchLr(steps) : c.resolvedGdasArchLr(steps);
+  return who + tr("%1 / %2 search steps = %3").arg(travel).arg(steps).arg(resolved, 0, 'g', 4);
 }
 
 QString SetupPanel::outputDir() const { return output_->text().trimmed(); }

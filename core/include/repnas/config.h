@@ -37,7 +37,9 @@ struct ConfigProblem {
 /// fixed 1e-4, the noise was not annealed, and there was no norm reset, head dropout,
 /// α in the warm-up clip norm or stride-2 second KxK. A version-1 file loads with that meaning.
 /// Version 3: the key `mode` is called `strategy` (`mode` is still read, in every version).
-inline constexpr int kConfigVersion = 3;
+/// Version 4: GDAS's α learning rate is scaled to the run (`gdas_arch_lr` -1: gdas_arch_travel /
+/// search steps); a file of an earlier version without `gdas_arch_lr` meant the fixed 3e-4.
+inline constexpr int kConfigVersion = 4;
 
 /// @brief Largest configuration file read (a run's config.json is about 2 KB).
 inline constexpr uint64_t kMaxConfigFileBytes = uint64_t{1} << 20;
@@ -105,7 +107,10 @@ struct RunConfig {
   bool second_kxk_at_stride2 = false;
   double gdas_tau_start = 10.0;         ///< GDAS: Gumbel-softmax temperature at the search start
   double gdas_tau_end = 0.1;            ///< GDAS: temperature at the search end (linear in between)
-  double gdas_arch_lr = 3e-4;           ///< GDAS: Adam's learning rate on α (betas arch_beta1/2)
+  double gdas_arch_lr = -1;             ///< GDAS: Adam on α (betas arch_beta1/2); -1: gdas_arch_travel / search steps
+  /// GDAS: how far α may travel in the search when gdas_arch_lr is -1 (the official CIFAR-10
+  /// search: 3e-4 × 250 epochs × 98 steps of 25,000 images at batch 256 ≈ 7.35).
+  double gdas_arch_travel = 7.35;
   double gdas_arch_weight_decay = 1e-3; ///< GDAS: Adam's weight decay on α
   double grad_clip = 5.0;               ///< global gradient norm (weights and α); 0: off
   int crop_padding = 2;                 ///< random crop after zero padding; 0: off
@@ -130,11 +135,14 @@ struct RunConfig {
   /// @brief α's Adam learning rate for a search phase of `search_steps` steps: arch_lr when set,
   /// else arch_travel / search_steps (0 without search steps).
   double resolvedArchLr(int64_t search_steps) const;
+  /// @brief GDAS's α learning rate likewise: gdas_arch_lr when set, else gdas_arch_travel /
+  /// search_steps (one α step per search step).
+  double resolvedGdasArchLr(int64_t search_steps) const;
   /// @brief The noise scale τ at `search_progress` (0..1 over the search phase): geometric from
   /// noise_start to noise_end; noise_start before the search.
   double noiseScale(double search_progress) const;
-  /// @brief This configuration with every automatic (-1) schedule value and RepNAS's arch_lr
-  /// resolved, for `steps_per_epoch` training steps per epoch (what config.json records; the
+  /// @brief This configuration with every automatic (-1) schedule value and the strategy's α
+  /// learning rate (arch_lr, gdas_arch_lr) resolved, for `steps_per_epoch` training steps per epoch (what config.json records; the
   /// engine resolves val_split before, when it knows the data set's size).
   RunConfig resolved(int64_t steps_per_epoch) const;
   /// @brief Every invalid field (empty when valid), in key order of the JSON object; includes

@@ -31,7 +31,9 @@ struct StrategyInfo {
   BranchMask branches;  ///< every layer's branch set (a search chooses among all six)
   bool identity = false;      ///< the identity-BN branch where a layer can have one
   bool given_mask = false;    ///< trains the mask in config key `mask` (odbb)
-  std::vector<std::string> keys;  ///< its own config keys, beside the common ones
+  /// Its own config keys: the ones it reads that a run of a strategy without them does not
+  /// (the common ones, such as epochs or val_split, every run reads).
+  std::vector<std::string> keys;
   std::string importance;     ///< what its per-(layer, branch) numbers mean ("" when none)
 };
 

@@ -91,6 +91,8 @@ StepOutcome GdasStrategy::step(SearchContext& ctx) {
 }
 
 std::unique_ptr<GdasStrategy> makeGdasStrategy(const BackboneSpec& backbone, const RunConfig& config) {
+  if (config.gdas_arch_lr < 0)
+    throw Error("makeGdasStrategy: gdas_arch_lr is unresolved (use RunConfig::resolved)");
   return std::make_unique<GdasStrategy>(backbone.numLayers(), config);
 }
 
