@@ -24,14 +24,14 @@
 
 #include "bench_quality.h"
 #include "bench_util.h"
-#include "block.h"
-#include "export_internal.h"
-#include "network.h"
+#include "nn/block.h"
+#include "export/export_internal.h"
+#include "nn/network.h"
 #include "repnas/budget.h"
 #include "repnas/config.h"
 #include "repnas/runtime.h"
 #include "repnas/strategy_info.h"
-#include "data.h"
+#include "data/data.h"
 #include "search/strategy.h"
 
 extern char** environ;

@@ -2,7 +2,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "data_formats.h"
+#include "formats/data_formats.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace repnas::data;

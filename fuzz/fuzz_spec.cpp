@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "spec_io.h"
+#include "formats/spec_io.h"
 #include "repnas/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "folded_model.h"
-#include "onnx_io.h"
+#include "fold/folded_model.h"
+#include "formats/onnx_io.h"
 #include "repnas/config.h"
 #include "repnas/events.h"
 
@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
   const auto model = tinyModel();
   fs::create_directories(out / "onnx");
   repnas::writeOnnx(model, (out / "onnx" / "tiny.onnx").string());
-  // The spec: JSON, NUL, safetensors (the layout of export.cpp's writer).
+  // The spec: JSON, NUL, safetensors (the layout of export/folded_files.cpp's writer).
   json header = {{"__metadata__", {{"format", "repnas-spec-1"}}},
                  {"layer0.weight", {{"dtype", "F32"}, {"shape", {2, 1, 3, 3}}, {"data_offsets", {0, 72}}}},
                  {"layer0.bias", {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {72, 80}}}},

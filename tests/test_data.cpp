@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "data.h"
+#include "data/data.h"
 #include "repnas/dataset.h"
 
 using namespace repnas;

@@ -15,8 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "network.h"
-#include "run_files.h"
+#include "nn/network.h"
+#include "formats/run_files.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
 #include "repnas/inspect.h"

@@ -13,9 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data.h"
-#include "network.h"
-#include "run_files.h"
+#include "data/data.h"
+#include "nn/network.h"
+#include "formats/run_files.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
 #include "synthetic_data.h"

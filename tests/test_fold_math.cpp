@@ -4,8 +4,8 @@
 
 #include <QtTest>
 
-#include "block.h"
-#include "fold.h"
+#include "nn/block.h"
+#include "fold/fold.h"
 #include "repnas/error.h"
 
 using namespace repnas;

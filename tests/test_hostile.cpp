@@ -14,11 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "folded_model.h"
+#include "fold/folded_model.h"
 #include "repnas/config.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
-#include "run_files.h"
+#include "formats/run_files.h"
 #include "synthetic_data.h"
 
 using namespace repnas;

@@ -50,7 +50,7 @@
 #include "repnas_ui/run_sources.h"
 #include "repnas_ui/setup_panel.h"
 #include "repnas_ui/plot_util.h"
-#include "ui_util.h"
+#include "widgets/ui_util.h"
 
 namespace repnas::ui {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "network.h"
+#include "nn/network.h"
 #include "repnas/budget.h"
 #include "repnas/config.h"
 #include "repnas/events.h"
