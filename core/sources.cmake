@@ -15,6 +15,7 @@ set(REPNAS_PLAIN_SOURCES
   src/formats/events.cpp
   src/formats/input_file.cpp
   src/formats/onnx_io.cpp
+  src/formats/run_archive_meta.cpp
   src/formats/spec_io.cpp
   src/search/budget.cpp
   src/search/strategy_info.cpp

@@ -22,6 +22,7 @@
 #include "repnas/command_journal.h"
 #include "repnas/run_folder.h"
 #include "repnas/runtime.h"
+#include "formats/run_archive_meta.h"
 #include "formats/run_files.h"
 #include "search/strategy.h"
 
@@ -194,25 +195,25 @@ struct Engine::Impl {
 
   // ------------------------------------------------------------ checkpoint
 
-  json checkpointMeta() const {
-    return {{"format", "repnas-checkpoint-2"},
-            {"step", step},
-            {"fixed", fixed},
-            {"fixed_mask", maskToBits(fixed_masks)},
-            {"budget", json::parse(budgetToJson(budget))},
-            {"journal", json::parse(journal.toJson())},
-            {"epoch_totals", {{"loss_sum", epoch_totals.loss_sum},
-                              {"correct", epoch_totals.correct},
-                              {"count", epoch_totals.count},
-                              {"seconds", epoch_totals.seconds}}},
-            {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
-            {"input", inputShapeJson()},
-            {"config", json::parse(configToJson(config))}};
-  }
-
-  json inputShapeJson() const {
-    return {{"channels", backbone.in_channels}, {"height", backbone.input_height},
-            {"width", backbone.input_width}, {"classes", backbone.num_classes}};
+  RunArchiveMeta archiveMeta(RunArchiveMeta::Kind kind) const {
+    RunArchiveMeta m;
+    m.kind = kind;
+    m.config_json = configToJson(config);
+    m.mean = norm.mean;
+    m.std = norm.std;
+    m.input = InputShape{backbone.in_channels, backbone.input_height, backbone.input_width,
+                         backbone.num_classes};
+    if (kind == RunArchiveMeta::Kind::Weights) {
+      m.mask = currentArchitecture();
+      return m;
+    }
+    m.step = step;
+    m.fixed = fixed;
+    m.fixed_masks = fixed_masks;
+    m.budget = budget;
+    m.journal_json = journal.toJson();
+    m.epoch_totals = epoch_totals;
+    return m;
   }
 
   void saveCheckpoint() {
@@ -225,7 +226,7 @@ struct Engine::Impl {
     content.write("sgd", sgd_archive);
     strategy->save(content);
     const auto path = files.checkpoint();
-    writeRunArchive(path, checkpointMeta().dump(), content);
+    writeRunArchive(path, runArchiveMetaJson(archiveMeta(RunArchiveMeta::Kind::Checkpoint)), content);
     last_checkpoint_step = step;
     emit(CheckpointSaved{path, step, static_cast<int>(step / steps_per_epoch)});
   }
@@ -257,28 +258,31 @@ struct Engine::Impl {
   void loadCheckpoint() {
     const auto path = files.checkpoint();
     auto archive = readRunArchive(path);
+    const auto fail = [&](const std::string& why) { return Error("cannot read checkpoint " + path + ": " + why); };
+    RunArchiveMeta meta;
     try {
-      const auto meta = json::parse(archive.meta);
-      checkConfigMatchesCheckpoint(meta.at("config"), path);
-      step = meta.at("step");
-      fixed = meta.at("fixed");
-      fixed_masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
-      budget = budgetFromJson(meta.at("budget").dump());
-      if (meta.contains("journal")) {  // since 0.2: the undo history of the budget edits
-        try {
-          journal = CommandJournal::fromJson(meta.at("journal").dump(), backbone.numLayers());
-        } catch (const Error& e) {
-          throw Error("cannot read checkpoint " + path + ": " + e.what());
-        }
-        const auto& entries = journal.entries();
-        if (journal.index() > 0 && entries[journal.index() - 1].after != budget)
-          throw Error("cannot read checkpoint " + path + ": its budget-edit journal does not end at its budget");
-      }
-      const auto& t = meta.at("epoch_totals");
-      epoch_totals = {t.at("loss_sum"), t.at("correct"), t.at("count"), t.at("seconds")};
-    } catch (const json::exception& e) {
-      throw Error("cannot read checkpoint " + path + ": malformed metadata: " + e.what());
+      meta = parseRunArchiveMeta(archive.meta);
+    } catch (const Error& e) {
+      throw fail(e.what());
     }
+    if (meta.kind != RunArchiveMeta::Kind::Checkpoint || !meta.budget)
+      throw fail("malformed metadata: not a checkpoint's");
+    checkConfigMatchesCheckpoint(json::parse(meta.config_json), path);
+    step = meta.step;
+    fixed = meta.fixed;
+    fixed_masks = meta.fixed_masks;
+    budget = *meta.budget;
+    if (meta.journal_json) {  // since 0.2: the undo history of the budget edits
+      try {
+        journal = CommandJournal::fromJson(*meta.journal_json, backbone.numLayers());
+      } catch (const Error& e) {
+        throw fail(e.what());
+      }
+      const auto& entries = journal.entries();
+      if (journal.index() > 0 && entries[journal.index() - 1].after != budget)
+        throw fail("its budget-edit journal does not end at its budget");
+    }
+    epoch_totals = meta.epoch_totals;
     if (step < 0 || step > total_steps)
       throw Error("cannot read checkpoint " + path + ": step " + std::to_string(step) +
                   " is outside the run's 0.." + std::to_string(total_steps));
@@ -653,15 +657,11 @@ struct Engine::Impl {
                  {"layers", layers}};
     writeTextAtomically(files.architecture(), arch.dump(2) + "\n");
 
-    json meta = {{"format", "repnas-weights-2"}, {"mask", maskToBits(masks)},
-                 {"input", inputShapeJson()},
-                 {"normalization", {{"mean", norm.mean}, {"std", norm.std}}},
-                 {"config", json::parse(configToJson(config))}};
     torch::serialize::OutputArchive content;
     torch::serialize::OutputArchive net_archive;
     net->save(net_archive);
     content.write("network", net_archive);
-    writeRunArchive(files.weights(), meta.dump(), content);
+    writeRunArchive(files.weights(), runArchiveMetaJson(archiveMeta(RunArchiveMeta::Kind::Weights)), content);
   }
 };
 

@@ -2,11 +2,10 @@
 // to train from scratch (retrain), and what a resume may change.
 #include "repnas/engine.h"
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <optional>
 
+#include "formats/run_archive_meta.h"
 #include "formats/run_files.h"
 #include "repnas/error.h"
 #include "repnas/run_folder.h"
@@ -15,7 +14,6 @@
 namespace repnas {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 RunConfig retrainConfig(const std::string& run_dir) {
   const RunFolder folder(run_dir);
@@ -29,15 +27,11 @@ RunConfig retrainConfig(const std::string& run_dir) {
   std::string from;
   for (const auto& path : {folder.weights(), folder.checkpoint()}) {
     if (mask || !fs::exists(path)) continue;
-    const auto archive = readRunArchive(path);
-    json meta;
     try {
-      meta = json::parse(archive.meta);
-      if (meta.contains("mask")) mask = maskFromBits(meta.at("mask").get<std::vector<int>>());
-      else if (meta.value("fixed", false))
-        mask = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
-    } catch (const json::exception& e) {
-      throw Error(path + ": malformed metadata: " + e.what());
+      mask = parseRunArchiveMeta(readRunArchive(path).meta).architecture();
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      throw Error(what.rfind("cannot read", 0) == 0 ? what : path + ": " + what);
     }
     if (mask) from = fs::path(path).filename().string();
   }

@@ -24,6 +24,7 @@
 #include "repnas/events.h"
 #include "repnas/run_folder.h"
 #include "repnas/runtime.h"
+#include "formats/run_archive_meta.h"
 #include "formats/run_files.h"
 #include "search/strategy.h"
 #include "formats/spec_io.h"
@@ -44,50 +45,39 @@ LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* dat
   LoadedRun run;
   run.source = path;
   try {
-    const auto meta = json::parse(file.meta);
-    run.config = configFromJson(meta.at("config").dump(), /*version_when_absent=*/1);
-    run.norm.mean = meta.at("normalization").at("mean").get<std::vector<double>>();
-    run.norm.std = meta.at("normalization").at("std").get<std::vector<double>>();
-    int channels, height, width, classes;
-    if (meta.contains("input")) {
-      const auto& in = meta["input"];
-      channels = in.at("channels").get<int>();
-      height = in.at("height").get<int>();
-      width = in.at("width").get<int>();
-      classes = in.at("classes").get<int>();
-      if (channels < 1 || channels > kMaxChannels || height < 1 || height > kMaxInputSide ||
-          width < 1 || width > kMaxInputSide || classes < 2 || classes > 256)
-        throw Error(path + ": its input " + std::to_string(channels) + "x" + std::to_string(height) +
-                    "x" + std::to_string(width) + " with " + std::to_string(classes) +
+    const auto meta = parseRunArchiveMeta(file.meta);
+    run.config = configFromJson(meta.config_json, /*version_when_absent=*/1);
+    run.norm.mean = meta.mean;
+    run.norm.std = meta.std;
+    InputShape in;
+    if (meta.input) {
+      in = *meta.input;
+      if (in.channels < 1 || in.channels > kMaxChannels || in.height < 1 || in.height > kMaxInputSide ||
+          in.width < 1 || in.width > kMaxInputSide || in.classes < 2 || in.classes > 256)
+        throw Error(path + ": its input " + std::to_string(in.channels) + "x" + std::to_string(in.height) +
+                    "x" + std::to_string(in.width) + " with " + std::to_string(in.classes) +
                     " classes is outside what RepNAS Studio builds");
     } else if (data) {
-      channels = data->info.channels;
-      height = data->info.height;
-      width = data->info.width;
-      classes = data->info.num_classes;
+      in = {data->info.channels, data->info.height, data->info.width, data->info.num_classes};
     } else {
       throw Error(path + " does not record the input shape");
     }
-    run.backbone = backboneFor(run.config, channels, height, width, classes);
+    run.backbone = backboneFor(run.config, in.channels, in.height, in.width, in.classes);
     run.net = Network(run.backbone);
     torch::serialize::InputArchive net_archive;
     archive.read("network", net_archive);
     run.net->load(net_archive);
     run.net->eval();
-    if (meta.contains("mask")) {  // weights.pt: the final architecture
-      run.masks = maskFromBits(meta.at("mask").get<std::vector<int>>());
-      run.complete = true;
-    } else if (meta.at("fixed").get<bool>()) {  // checkpoint.pt after the fix
-      run.masks = maskFromBits(meta.at("fixed_mask").get<std::vector<int>>());
-      run.step = meta.at("step");
+    run.complete = meta.kind == RunArchiveMeta::Kind::Weights;
+    run.step = meta.step;
+    if (const auto arch = meta.architecture()) {  // weights.pt, or a checkpoint after the fix
+      run.masks = *arch;
     } else {  // checkpoint.pt during warm-up or search: what the strategy would fix now
-      run.step = meta.at("step");
+      if (!meta.budget) throw Error(path + ": malformed metadata: a checkpoint without its budget");
       const auto strategy = makeStrategy(run.config, run.backbone);
       strategy->load(archive);
-      run.masks = strategy->derive(budgetFromJson(meta.at("budget").dump()));
+      run.masks = strategy->derive(*meta.budget);
     }
-  } catch (const json::exception& e) {
-    throw Error(path + ": unexpected contents: " + jsonMessage(e));
   } catch (const c10::Error& e) {
     throw Error(path + ": unexpected contents: " + torchMessage(e));
   } catch (const ConfigError& e) {

@@ -12,15 +12,6 @@
 
 namespace repnas {
 
-/// @brief Running sums of the current epoch (saved in checkpoints, so a resumed epoch reports
-/// the same totals as an uninterrupted one).
-struct EpochTotals {
-  double loss_sum = 0;
-  int64_t correct = 0;
-  int64_t count = 0;
-  double seconds = 0;
-};
-
 /// @brief A run archive (checkpoint.pt, weights.pt). Written since format 2 as an outer
 /// archive of "meta" (the JSON text), "content" (the serialized inner archive: network,
 /// optimiser, strategy, as uint8) and "crc32" (of meta and content): LibTorch 1.13 checks no
