@@ -15,6 +15,7 @@
 #include "formats/onnx_io.h"
 #include "repnas/config.h"
 #include "repnas/events.h"
+#include "formats/run_archive_meta.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -114,6 +115,24 @@ int main(int argc, char** argv) {
   info.budget = repnas::defaultBudget({true, false}, 0.5);
   info.alpha.assign(12, 0.5f);
   put(out / "events", "run_started", repnas::eventToJson(info));
+  {
+    // A run archive's metadata, as the engine writes it: weights.pt and checkpoint.pt.
+    repnas::RunArchiveMeta meta;
+    meta.kind = repnas::RunArchiveMeta::Kind::Weights;
+    meta.config_json = info.config_json;
+    meta.mean = {0.29};
+    meta.std = {0.35};
+    meta.input = repnas::InputShape{1, 28, 28, 10};
+    meta.mask.assign(2, repnas::BranchMask("000101"));
+    put(out / "archive_meta", "weights", repnas::runArchiveMetaJson(meta));
+    meta.kind = repnas::RunArchiveMeta::Kind::Checkpoint;
+    meta.step = 12;
+    meta.fixed = true;
+    meta.fixed_masks = meta.mask;
+    meta.budget = info.budget;
+    meta.epoch_totals = {3.5, 40, 64, 1.25};
+    put(out / "archive_meta", "checkpoint", repnas::runArchiveMetaJson(meta));
+  }
   repnas::StepSnapshot step;
   step.alpha.assign(12, 0.1f);
   step.sigma.assign(12, 0.5f);

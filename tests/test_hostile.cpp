@@ -18,6 +18,7 @@
 #include "repnas/config.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
+#include "formats/run_archive_meta.h"
 #include "formats/run_files.h"
 #include "synthetic_data.h"
 
@@ -440,6 +441,44 @@ class TestHostile : public QObject {
     QVERIFY2(contains(why, "config key"), why.c_str());
     why = errorOf([&] { loadConfigFile(tmp_.path().toStdString()); });
     QVERIFY2(contains(why, "is a folder"), why.c_str());
+  }
+
+  // An archive's metadata is outside bytes too (the fuzzer found a mask entry of 2e64: a
+  // float-to-int conversion, undefined behaviour): every field is checked, the error names it.
+  void archiveMetadataFieldsAreCheckedAndRoundTrip() {
+    RunArchiveMeta m;
+    m.kind = RunArchiveMeta::Kind::Checkpoint;
+    m.config_json = configToJson(RunConfig{});
+    m.mean = {0.3};
+    m.std = {0.4};
+    m.input = InputShape{1, 12, 12, 10};
+    m.step = 7;
+    m.fixed = true;
+    m.fixed_masks.assign(2, BranchMask("000101"));
+    m.budget = defaultBudget({true, false}, 0.5);
+    m.epoch_totals = {1.5, 20, 32, 0.25};
+    const auto text = runArchiveMetaJson(m);
+    const auto back = parseRunArchiveMeta(text);
+    QCOMPARE(QString::fromStdString(runArchiveMetaJson(back)), QString::fromStdString(text));
+    QVERIFY(back.architecture() == m.fixed_masks);
+    auto refused = [&](const std::string& key, const nlohmann::json& value, const char* expected) {
+      auto j = nlohmann::json::parse(text);
+      j[key] = value;
+      try {
+        parseRunArchiveMeta(j.dump());
+        QFAIL(("accepted " + key + " = " + value.dump()).c_str());
+      } catch (const Error& e) {
+        QVERIFY2(QString(e.what()).startsWith("malformed metadata: ") && QString(e.what()).contains(expected), e.what());
+      }
+    };
+    refused("fixed_mask", {1, 0, 1, 0, 0, 2.2e64}, "field 'fixed_mask'");
+    refused("fixed_mask", {1, 0, 1}, "6 entries per layer");
+    refused("step", -3, "field 'step'");
+    refused("step", 1e300, "field 'step'");
+    refused("fixed", 1, "field 'fixed'");
+    refused("input", {{"channels", 1e10}, {"height", 12}, {"width", 12}, {"classes", 10}}, "field 'channels'");
+    refused("normalization", nlohmann::json::object(), "field 'mean'");
+    QVERIFY(!parseRunArchiveMeta(nlohmann::json::parse(text).dump()).architecture()->empty());
   }
 
   void staleTemporaryFilesOfAKilledWriteAreRemoved() {

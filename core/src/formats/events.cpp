@@ -133,16 +133,6 @@ json budgetJson(const Budget& b) {
 // range of their type (never a float cast that overflows), lists no longer than a network
 // the engine builds. A violation is an Error naming the field.
 
-const json& listField(const json& j, const std::string& key, size_t max_size) {
-  const json& v = field(j, key);
-  if (!v.is_array()) badField(key, std::string("expected a list, got ") + v.type_name());
-  if (v.size() > max_size)
-    badField(key, std::to_string(v.size()) + " entries, more than the " + std::to_string(max_size) +
-                      " a network of at most " + std::to_string(kMaxNetworkLayers) + " layers has");
-  return v;
-}
-
-constexpr size_t kMaxLayerValues = static_cast<size_t>(kMaxNetworkLayers) * kNumBranchKinds;
 
 std::vector<float> floatsField(const json& j, const std::string& key) {
   std::vector<float> out;
@@ -153,16 +143,6 @@ std::vector<float> floatsField(const json& j, const std::string& key) {
   return out;
 }
 
-std::vector<BranchMask> maskField(const json& j, const std::string& key) {
-  std::vector<int> bits;
-  for (const auto& v : listField(j, key, kMaxLayerValues)) {
-    if (!v.is_number_integer() || (v.get<int64_t>() != 0 && v.get<int64_t>() != 1))
-      badField(key, "expected a list of 0 and 1");
-    bits.push_back(v.get<int>());
-  }
-  if (bits.size() % kNumBranchKinds) badField(key, "needs 6 entries per layer, got " + std::to_string(bits.size()));
-  return maskFromBits(bits);
-}
 
 std::optional<double> optionalNumberField(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return std::nullopt;

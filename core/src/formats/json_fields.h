@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "repnas/block_spec.h"
+#include "repnas/branch_kind.h"
 #include "repnas/error.h"
+#include "repnas/events.h"
 
 namespace repnas {
 
@@ -80,6 +83,31 @@ inline std::vector<double> numbersField(const json& j, const std::string& key, s
     out.push_back(e.get<double>());
   }
   return out;
+}
+
+/// A list of at most `max_size` entries.
+inline const json& listField(const json& j, const std::string& key, size_t max_size) {
+  const json& v = field(j, key);
+  if (!v.is_array()) badField(key, std::string("expected a list, got ") + v.type_name());
+  if (v.size() > max_size)
+    badField(key, std::to_string(v.size()) + " entries, more than the " + std::to_string(max_size) +
+                      " a network of at most " + std::to_string(kMaxNetworkLayers) + " layers has");
+  return v;
+}
+
+/// Most per-(layer, branch) values a network has.
+inline constexpr size_t kMaxLayerValues = static_cast<size_t>(kMaxNetworkLayers) * kNumBranchKinds;
+
+/// A mask as 0/1 per (layer, branch), 6 per layer.
+inline std::vector<BranchMask> maskField(const json& j, const std::string& key) {
+  std::vector<int> bits;
+  for (const auto& v : listField(j, key, kMaxLayerValues)) {
+    if (!v.is_number_integer() || (v.get<int64_t>() != 0 && v.get<int64_t>() != 1))
+      badField(key, "expected a list of 0 and 1");
+    bits.push_back(v.get<int>());
+  }
+  if (bits.size() % kNumBranchKinds) badField(key, "needs 6 entries per layer, got " + std::to_string(bits.size()));
+  return maskFromBits(bits);
 }
 
 }  // namespace repnas

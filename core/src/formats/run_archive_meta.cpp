@@ -47,32 +47,35 @@ RunArchiveMeta parseRunArchiveMeta(const std::string& text) {
   RunArchiveMeta m;
   try {
     const auto j = json::parse(text);
-    m.config_json = j.at("config").dump();
-    m.mean = j.at("normalization").at("mean").get<std::vector<double>>();
-    m.std = j.at("normalization").at("std").get<std::vector<double>>();
+    m.config_json = field(j, "config").dump();
+    const auto& norm = field(j, "normalization");
+    m.mean = numbersField(norm, "mean", kMaxChannels);
+    m.std = numbersField(norm, "std", kMaxChannels);
     if (j.contains("input")) {
-      const auto& in = j.at("input");
-      m.input = InputShape{in.at("channels").get<int>(), in.at("height").get<int>(),
-                           in.at("width").get<int>(), in.at("classes").get<int>()};
+      const auto& in = field(j, "input");
+      m.input = InputShape{integerField<int>(in, "channels"), integerField<int>(in, "height"),
+                           integerField<int>(in, "width"), integerField<int>(in, "classes")};
     }
     if (j.contains("mask")) {  // weights.pt (every format: the final architecture)
       m.kind = RunArchiveMeta::Kind::Weights;
-      m.mask = maskFromBits(j.at("mask").get<std::vector<int>>());
+      m.mask = maskField(j, "mask");
       return m;
     }
     m.kind = RunArchiveMeta::Kind::Checkpoint;
-    m.step = j.at("step").get<int64_t>();
-    m.fixed = j.at("fixed").get<bool>();
-    m.fixed_masks = maskFromBits(j.at("fixed_mask").get<std::vector<int>>());
-    if (j.contains("budget")) m.budget = budgetFromJson(j.at("budget").dump());
-    if (j.contains("journal")) m.journal_json = j.at("journal").dump();
+    m.step = integerField<int64_t>(j, "step", 0);
+    m.fixed = boolField(j, "fixed");
+    m.fixed_masks = maskField(j, "fixed_mask");
+    if (j.contains("budget")) m.budget = budgetFromJson(field(j, "budget").dump());
+    if (j.contains("journal")) m.journal_json = field(j, "journal").dump();
     if (j.contains("epoch_totals")) {
-      const auto& t = j.at("epoch_totals");
-      m.epoch_totals = {t.at("loss_sum").get<double>(), t.at("correct").get<int64_t>(),
-                        t.at("count").get<int64_t>(), t.at("seconds").get<double>()};
+      const auto& t = field(j, "epoch_totals");
+      m.epoch_totals = {numberField(t, "loss_sum"), integerField<int64_t>(t, "correct", 0),
+                        integerField<int64_t>(t, "count", 0), numberField(t, "seconds")};
     }
   } catch (const json::exception& e) {
     throw Error("malformed metadata: " + jsonMessage(e));
+  } catch (const Error& e) {
+    throw Error(std::string("malformed metadata: ") + e.what());
   }
   return m;
 }
