@@ -427,6 +427,68 @@ class TestEngine : public QObject {
         if (name == "arch_lr") QCOMPARE(value, s.phase == Phase::Search ? 0.25 / 5 : 0.0);
   }
 
+  // One-shot NAS's BN recalibration: before the fix, the architecture found so far is measured
+  // with BatchNorm statistics re-estimated for it; the supernet's are put back, so training is
+  // bit for bit the same with and without it.
+  void batchNormRecalibrationReestimatesAndRestores() {
+    auto spec = makeBackbone("tiny", 1, 12, 12, 10);
+    torch::manual_seed(5);
+    Network net(spec);
+    std::vector<BranchMask> masks(spec.numLayers(), BranchMask("000101"));
+    std::vector<torch::Tensor> batches = {torch::randn({8, 1, 12, 12}), torch::randn({8, 1, 12, 12})};
+    net->train();
+    for (int i = 0; i < 3; ++i) net->forward(torch::randn({8, 1, 12, 12}) * 3 + 1, masks);  // supernet stats
+    const auto before = net->batchNormStatistics();
+    net->recalibrateBatchNorm(masks, batches);
+    QVERIFY(net->is_training());
+    const auto recalibrated = net->batchNormStatistics();
+    // The statistics depend on the batches only: from other statistics, the same result.
+    {
+      torch::NoGradGuard g;
+      for (auto& t : net->named_buffers())
+        if (t.key().find("running") != std::string::npos) t.value().uniform_(2, 9);
+    }
+    net->recalibrateBatchNorm(masks, batches);
+    const auto again = net->batchNormStatistics();
+    for (size_t i = 0; i < again.buffers.size(); ++i)
+      QVERIFY(torch::equal(again.buffers[i], recalibrated.buffers[i]));
+    // The first branch's BN (layer 0, KxK): the average over the two batches of their batch mean.
+    auto kxk = std::dynamic_pointer_cast<ConvBatchNormBranch>(net->block(0)->branch(BranchKind::KxK));
+    QVERIFY(kxk);
+    {
+      torch::NoGradGuard g;
+      torch::Tensor mean = torch::zeros({kxk->bn->running_mean.size(0)});
+      for (const auto& b : batches) mean += kxk->conv->forward(b).mean({0, 2, 3}) / 2;
+      QVERIFY(torch::allclose(kxk->bn->running_mean, mean, 1e-5, 1e-6));
+    }
+    net->restoreBatchNormStatistics(before);
+    const auto restored = net->batchNormStatistics();
+    for (size_t i = 0; i < restored.buffers.size(); ++i)
+      QVERIFY(torch::equal(restored.buffers[i], before.buffers[i]));
+
+    // In a run: the same steps with and without it; the validation accuracy of the search epoch
+    // is measured either way.
+    std::vector<std::vector<StepSnapshot>> steps;
+    std::vector<std::vector<EpochSummary>> epochs;
+    for (int batches_n : {0, 3}) {
+      auto c = searchConfigOf("gdas");
+      c.bn_recalibration_batches = batches_n;
+      Engine engine(c, (fs::path(tmp_.path().toStdString()) / ("run-recal-" + std::to_string(batches_n))).string());
+      Recorder rec;
+      engine.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+      steps.push_back(rec.all<StepSnapshot>());
+      epochs.push_back(rec.all<EpochSummary>());
+    }
+    QCOMPARE(steps[0].size(), steps[1].size());
+    for (size_t i = 0; i < steps[0].size(); ++i)
+      QVERIFY(steps[0][i].loss == steps[1][i].loss && steps[0][i].alpha == steps[1][i].alpha &&
+              steps[0][i].mask == steps[1][i].mask);
+    QCOMPARE(epochs[1].size(), size_t(3));
+    QVERIFY(epochs[1][1].val_accuracy.has_value());  // the search epoch
+    QCOMPARE(epochs[0].back().val_accuracy, epochs[1].back().val_accuracy);  // after the fix: no recalibration
+  }
+
   void nanLossFailsEveryStrategyAtItsStep_data() {
     QTest::addColumn<QString>("mode");
     QTest::newRow("plain") << "plain";

@@ -38,7 +38,8 @@ struct ConfigProblem {
 /// α in the warm-up clip norm or stride-2 second KxK. A version-1 file loads with that meaning.
 /// Version 3: the key `mode` is called `strategy` (`mode` is still read, in every version).
 /// Version 4: GDAS's α learning rate is scaled to the run (`gdas_arch_lr` -1: gdas_arch_travel /
-/// search steps); a file of an earlier version without `gdas_arch_lr` meant the fixed 3e-4.
+/// search steps); a file of an earlier version without `gdas_arch_lr` meant the fixed 3e-4, and
+/// without `bn_recalibration_batches` no BatchNorm recalibration before the fix (0).
 inline constexpr int kConfigVersion = 4;
 
 /// @brief Largest configuration file read (a run's config.json is about 2 KB).
@@ -117,6 +118,9 @@ struct RunConfig {
   bool flip = true;                     ///< random horizontal flip
   int snapshot_every = 1;               ///< emit a step snapshot every N steps
   bool identity_init = true;            ///< 1x1 of 1x1-KxK starts as identity (DBB)
+  /// Search, before the fix: the architecture found so far is evaluated after re-estimating
+  /// the BatchNorm statistics for it on this many training batches (0: the supernet's own).
+  int bn_recalibration_batches = 20;
 
   /// @brief True for a searching strategy (warm-up, search, fix, fixed phase), as the strategy
   /// registry says; false for the fixed ones and for an unknown mode.

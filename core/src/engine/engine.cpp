@@ -2,12 +2,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <optional>
 #include <type_traits>
 #include <cerrno>
 #include <cstring>
@@ -367,23 +369,51 @@ struct Engine::Impl {
                                        : std::string("no checkpoint was written yet"))};
   }
 
-  /// Accuracy of the folded network (exactly the eval-mode multi-branch network).
+  /// The first bn_recalibration_batches training batches, unaugmented (no generator drawn).
+  std::vector<torch::Tensor> recalibrationBatches() const {
+    std::vector<torch::Tensor> out;
+    const int64_t batch = config.batch_size;
+    for (int64_t b = 0; b < config.bn_recalibration_batches && b * batch < train_set.size(); ++b) {
+      const int64_t n = std::min(batch, train_set.size() - b * batch);
+      out.push_back(data::prepareBatch(train_set.images.narrow(0, b * batch, n), norm, {}, nullptr));
+    }
+    return out;
+  }
+
+  /// Accuracy of the folded network (exactly the eval-mode multi-branch network). Before the
+  /// fix, the architecture found so far is measured with BatchNorm statistics re-estimated for
+  /// it (the supernet's are of the sampled subsets), and the supernet's are put back after.
   double evaluate(const data::ImageSet& set) {
     torch::NoGradGuard no_grad;
-    net->eval();
-    FoldedNetwork folded(*net, currentArchitecture());
-    folded->eval();
-    // A stop that came during the last training step waits for the checkpoint after this
-    // evaluation; one that comes during it ends the run at once (the epoch is then repeated
-    // on resume).
-    const bool stop_before = stop_posted.load();
-    const double accuracy = data::classificationAccuracy(
-        set, norm, config.eval_batch_size, [&](const torch::Tensor& x) {
-          if (!stop_before) stopIfAsked("during an evaluation");
-          return folded->forward(x);
-        });
-    net->train();
-    return accuracy;
+    const auto masks = currentArchitecture();
+    std::optional<NetworkImpl::BatchNormStatistics> supernet;
+    if (!fixed && config.bn_recalibration_batches > 0) {
+      supernet = net->batchNormStatistics();
+      net->recalibrateBatchNorm(masks, recalibrationBatches());
+    }
+    const auto restore = [&] {
+      if (supernet) net->restoreBatchNormStatistics(*supernet);
+      net->train();
+    };
+    try {
+      net->eval();
+      FoldedNetwork folded(*net, masks);
+      folded->eval();
+      // A stop that came during the last training step waits for the checkpoint after this
+      // evaluation; one that comes during it ends the run at once (the epoch is then repeated
+      // on resume).
+      const bool stop_before = stop_posted.load();
+      const double accuracy = data::classificationAccuracy(
+          set, norm, config.eval_batch_size, [&](const torch::Tensor& x) {
+            if (!stop_before) stopIfAsked("during an evaluation");
+            return folded->forward(x);
+          });
+      restore();
+      return accuracy;
+    } catch (...) {
+      restore();
+      throw;
+    }
   }
 
   // ------------------------------------------------------------ the loop

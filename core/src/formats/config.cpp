@@ -202,6 +202,8 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   if (grad_clip < 0) fail("grad_clip", "must be >= 0");
   if (crop_padding < 0 || crop_padding > 16) fail("crop_padding", "must be in 0..16");
   if (snapshot_every < 1) fail("snapshot_every", "must be >= 1");
+  if (bn_recalibration_batches < 0 || bn_recalibration_batches > 10000)
+    fail("bn_recalibration_batches", "must be between 0 and 10000");
   for (int v : layer_min) if (v < 0 || v > 6) fail("layer_min", "values must be in 0..6");
   for (int v : layer_max) if (v < 0 || v > 6) fail("layer_max", "values must be in 0..6");
   for (const auto& p : pins) if (p.layer < 0) fail("pins", "layer must be >= 0");
@@ -319,7 +321,7 @@ json toJson(const RunConfig& c) {
       {"gdas_arch_weight_decay", c.gdas_arch_weight_decay},
       {"grad_clip", c.grad_clip},
       {"crop_padding", c.crop_padding}, {"flip", c.flip}, {"snapshot_every", c.snapshot_every},
-      {"identity_init", c.identity_init},
+      {"identity_init", c.identity_init}, {"bn_recalibration_batches", c.bn_recalibration_batches},
   };
 }
 
@@ -552,6 +554,8 @@ RunConfig fromJson(const json& j, int version_when_absent) {
   REPNAS_READ(arch_beta2); REPNAS_READ(arch_weight_decay); REPNAS_READ(grad_clip);
   REPNAS_READ(crop_padding); REPNAS_READ(flip); REPNAS_READ(snapshot_every);
   REPNAS_READ(identity_init);
+  if (version < 4 && !j.contains("bn_recalibration_batches")) c.bn_recalibration_batches = 0;
+  REPNAS_READ(bn_recalibration_batches);
 #undef REPNAS_READ
   try {
     c.validate();
@@ -680,6 +684,7 @@ const std::vector<ConfigKeyHelp>& configKeyHelp() {
       {"flip", "random horizontal flip (true/false)"},
       {"snapshot_every", "emit a step snapshot (event) every N steps"},
       {"identity_init", "the 1x1 of the 1x1-KxK branch starts as the identity (as in DBB)"},
+      {"bn_recalibration_batches", "search: before the fix, the validation accuracy of the architecture found so far is measured after re-estimating BatchNorm statistics for it on this many training batches (the supernet's statistics are of the sampled subsets); 0: with the supernet's statistics"},
   };
   return help;
 }

@@ -84,6 +84,52 @@ void NetworkImpl::resetBatchNormStatistics() {
   }
 }
 
+namespace {
+std::vector<torch::nn::BatchNorm2dImpl*> batchNorms(const torch::nn::Module& net) {
+  std::vector<torch::nn::BatchNorm2dImpl*> out;
+  for (const auto& m : net.modules(/*include_self=*/false))
+    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) out.push_back(bn);
+  return out;
+}
+}  // namespace
+
+NetworkImpl::BatchNormStatistics NetworkImpl::batchNormStatistics() const {
+  BatchNormStatistics saved;
+  for (auto* bn : batchNorms(*this))
+    for (const auto& t : {bn->running_mean, bn->running_var, bn->num_batches_tracked})
+      saved.buffers.push_back(t.clone());
+  return saved;
+}
+
+void NetworkImpl::restoreBatchNormStatistics(const BatchNormStatistics& saved) {
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  for (auto* bn : batchNorms(*this))
+    for (auto* t : {&bn->running_mean, &bn->running_var, &bn->num_batches_tracked})
+      t->copy_(saved.buffers.at(i++));
+}
+
+void NetworkImpl::recalibrateBatchNorm(const std::vector<BranchMask>& masks,
+                                       const std::vector<torch::Tensor>& batches) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = is_training();
+  const auto norms = batchNorms(*this);
+  std::vector<c10::optional<double>> momenta;
+  eval();
+  for (auto* bn : norms) {
+    momenta.push_back(bn->options.momentum());
+    bn->reset_running_stats();
+    bn->train();
+  }
+  // Momentum 1/n at the n-th batch: the running statistics are the average over the batches.
+  for (size_t n = 0; n < batches.size(); ++n) {
+    for (auto* bn : norms) bn->options.momentum(1.0 / static_cast<double>(n + 1));
+    forward(batches[n], masks);
+  }
+  for (size_t b = 0; b < norms.size(); ++b) norms[b]->options.momentum(momenta[b]);
+  train(was_training);
+}
+
 std::vector<NetworkImpl::BatchNormFedKernel> NetworkImpl::batchNormFedKernels() const {
   std::vector<BatchNormFedKernel> out;
   for (int l = 0; l < spec_.numLayers(); ++l) {

@@ -43,6 +43,19 @@ class NetworkImpl : public torch::nn::Module {
   void setDropoutGenerator(c10::optional<at::Generator> generator) { dropout_gen_ = generator; }
   /// @brief Resets every BatchNorm's running statistics (the RepNAS fix step).
   void resetBatchNormStatistics();
+  /// @brief Every BatchNorm's running statistics and batch count, copied.
+  struct BatchNormStatistics {
+    std::vector<torch::Tensor> buffers;  ///< per BatchNorm: mean, variance, batches tracked
+  };
+  BatchNormStatistics batchNormStatistics() const;
+  void restoreBatchNormStatistics(const BatchNormStatistics& saved);
+  /// @brief Re-estimates every BatchNorm's running statistics for the network `masks` select:
+  /// reset, then the plain average over `batches` (forwards with the BatchNorms in training
+  /// mode, everything else in eval mode: no dropout, no generator drawn; no gradient). The
+  /// statistics of a supernet that trained sampled subsets do not fit one subset (one-shot
+  /// NAS's BN recalibration); the caller restores the saved ones.
+  void recalibrateBatchNorm(const std::vector<BranchMask>& masks,
+                            const std::vector<torch::Tensor>& batches);
 
   /// @brief A conv kernel whose output feeds a BatchNorm: scaling it (and that BN's running
   /// statistics) leaves the network's function unchanged.

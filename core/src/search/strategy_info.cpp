@@ -38,7 +38,8 @@ StrategyInfo searchStrategy(std::string name, std::string method, std::string su
   s.branches = allBranches();
   s.identity = true;
   s.keys = {"warmup_epochs", "search_epochs", "fixed_epochs", "budget", "budget_ratio",
-            "layer_min", "layer_max", "pins", "norm_reset", "second_kxk_at_stride2"};
+            "layer_min", "layer_max", "pins", "norm_reset", "second_kxk_at_stride2",
+            "bn_recalibration_batches"};
   s.keys.insert(s.keys.end(), own_keys.begin(), own_keys.end());
   s.importance = std::move(importance);
   return s;
