@@ -20,3 +20,16 @@ endif()
 if(REPNAS_BUILD_UI)
   repnas_require(QCustomPlotQt6 libqcustomplot-dev)
 endif()
+
+# CBC (COIN-OR branch and cut) for the integer programs: the multiple-choice knapsack of
+# cost-aware budgets and HANT (core/src/search/knapsack.cpp). Debian ships it with pkg-config.
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(CBC QUIET IMPORTED_TARGET cbc)
+endif()
+if(NOT CBC_FOUND)
+  message(FATAL_ERROR
+    "CBC was not found. Install the Debian package 'coinor-libcbc-dev':\n"
+    "    apt-get install coinor-libcbc-dev\n"
+    "(or run ./scripts/dev.sh deps, which installs everything RepNAS Studio needs)")
+endif()

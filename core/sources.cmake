@@ -24,7 +24,8 @@ set(REPNAS_PLAIN_SOURCES
   src/engine/runtime_info.cpp
 )
 
-# repnas_core: LibTorch. Modules, folding, data, the strategies, the engine, export, the explainer.
+# repnas_core: LibTorch (and CBC). Modules, folding, data, the strategies and the integer-program
+# solvers, the engine, export, the explainer.
 set(REPNAS_TORCH_SOURCES
   src/nn/block.cpp
   src/nn/network.cpp
@@ -34,6 +35,7 @@ set(REPNAS_TORCH_SOURCES
   src/formats/run_files.cpp
   src/search/alpha_strategy.cpp
   src/search/framework.cpp
+  src/search/knapsack.cpp
   src/search/subset_search.cpp
   src/search/strategies/fixed.cpp
   src/search/strategies/gdas.cpp

@@ -15,6 +15,7 @@ cd "$ROOT"
 PACKAGES=(
   g++ cmake ninja-build ccache pkg-config clang-14 libfuzzer-14-dev util-linux
   qt6-base-dev libqt6svg6 libqcustomplot-dev libtorch-dev libgloo-dev libonnx-dev nlohmann-json3-dev zlib1g-dev
+  coinor-libcbc-dev
   libopenblas0-pthread
   dataset-fashion-mnist
   python3-torch python3-onnx python3-opencv
