@@ -90,6 +90,24 @@ const std::vector<CommandHelp>& commands() {
                            "else fashion-mnist)"},
         {"--limit N", "only the first N test images"},
         {"--threads N", "LibTorch threads (default: all cores)"}}},
+      {"costs",
+       "costs [--backbone B] [--dataset NAME] [--batch N] [--threads N] [--repeats N] [--out FILE] "
+       "[--remeasure] [--json]",
+       "measure what each branch of each layer costs to train on this machine",
+       "Times every branch of every layer alone, forward and backward on an input of its layer's "
+       "shape at the batch, interleaved over the branches, one warm-up round and N timed rounds "
+       "(median and quartiles), and the heap its forward keeps for the backward. The table is "
+       "cached per backbone, input, batch, threads, CPU model and LibTorch version in "
+       "~/.cache/repnas-studio/costs/ (XDG_CACHE_HOME) and measured again when any of them "
+       "changes. The cost-aware budgets of the search read it.",
+       {{"--backbone B", "a backbone preset (default tiny)"},
+        {"--dataset NAME", "the input shape: fashion-mnist or mnist (1x28x28), cifar10 (3x32x32)"},
+        {"--batch N", "the training batch (default 128)"},
+        {"--threads N", "LibTorch threads (default: all cores)"},
+        {"--repeats N", "timed rounds (default 7)"},
+        {"--out FILE", "also write the table (costs.json) to FILE"},
+        {"--remeasure", "measure even when the cache holds a table for this key"},
+        {"--json", "print the table as JSON"}}},
       {"verify-fusion", "verify-fusion [--json] [--threads N] [--fault NAME]",
        "check that folding is exact for every standard block",
        "Builds every standard block (each branch kind alone, identity, all branches; K 3 and 5; "

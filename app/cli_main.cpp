@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "console_progress.h"
+#include "repnas/backbone.h"
 #include "repnas/config.h"
+#include "repnas/costs.h"
 #include "repnas/engine.h"
 #include "repnas/error.h"
 #include "repnas/run_folder.h"
@@ -274,6 +276,58 @@ int evaluateCommand(Args& args) {
   return 0;
 }
 
+int costsCommand(Args& args) {
+  const std::string backbone = args.value("--backbone", "tiny");
+  const std::string dataset = args.value("--dataset", "fashion-mnist");
+  repnas::CostRequest request;
+  request.batch = args.intValue("--batch", 128);
+  request.threads = args.intValue("--threads", 0);
+  request.repeats = args.intValue("--repeats", 7);
+  const std::string out = args.value("--out", "");
+  const bool remeasure = args.flag("--remeasure");
+  const bool json = args.flag("--json");
+  args.expectEmpty();
+  // The input shape of the data set (its files are not read).
+  int channels = 1, side = 28, classes = 10;
+  if (dataset == "cifar10") channels = 3, side = 32;
+  else if (dataset != "fashion-mnist" && dataset != "mnist")
+    throw UsageError("--dataset must be fashion-mnist, mnist or cifar10 (got '" + dataset + "')");
+  const auto presets = repnas::backbonePresets();
+  if (std::find(presets.begin(), presets.end(), backbone) == presets.end())
+    throw UsageError("--backbone: no preset '" + backbone + "'");
+  if (request.batch < 1 || request.batch > 4096) throw UsageError("--batch must be between 1 and 4096");
+  if (request.repeats < 1 || request.repeats > 1000) throw UsageError("--repeats must be between 1 and 1000");
+  request.backbone = repnas::makeBackbone(backbone, channels, side, side, classes);
+  const auto cache = repnas::defaultCostCachePath(request);
+  bool measured = false;
+  if (!json) std::fprintf(stderr, "measuring or reading %s ...\n", cache.c_str());
+  const auto costs = repnas::cachedTrainingCosts(request, cache, remeasure, &measured);
+  if (!out.empty()) repnas::writeTrainingCosts(costs, out);
+  if (json) {
+    std::fputs(repnas::trainingCostsToJson(costs).c_str(), stdout);
+    return 0;
+  }
+  std::printf("%s on %s, batch %d, %d threads, LibTorch %s: %s (%d repeats, %.1f s)\n",
+              costs.backbone.c_str(), costs.cpu.c_str(), costs.batch, costs.threads,
+              costs.torch_version.c_str(), measured ? "measured now" : "from the cache",
+              costs.repeats, costs.seconds);
+  std::printf("forward + backward ms per step (median), and MiB kept for the backward\n%-6s", "layer");
+  for (repnas::BranchKind k : repnas::kAllBranchKinds) std::printf(" %16s", std::string(repnas::branchName(k)).c_str());
+  std::printf(" %16s\n", "identity");
+  auto cell = [](const repnas::BranchCost& c) {
+    if (!c.present) return std::printf(" %16s", "-");
+    return std::printf(" %8.2f %6.1fM", c.ms, c.mb);
+  };
+  for (size_t l = 0; l < costs.branches.size(); ++l) {
+    std::printf("%-6zu", l);
+    for (const auto& c : costs.branches[l]) cell(c);
+    cell(costs.identity[l]);
+    std::printf("\n");
+  }
+  std::printf("cache: %s%s%s\n", cache.c_str(), out.empty() ? "" : "; written to ", out.c_str());
+  return 0;
+}
+
 int verifyFusion(Args& args) {
   const bool json = args.flag("--json");
   const int threads = args.intValue("--threads", 0);
@@ -332,6 +386,7 @@ int main(int argc, char** argv) {
       {"retrain", retrain},
       {"export", exportCommand},
       {"evaluate", evaluateCommand},
+      {"costs", costsCommand},
       {"version",
        [](Args& a) {
          a.expectEmpty();

@@ -35,6 +35,7 @@ set(REPNAS_TORCH_SOURCES
   src/formats/run_files.cpp
   src/search/alpha_strategy.cpp
   src/search/framework.cpp
+  src/search/cost_model.cpp
   src/search/knapsack.cpp
   src/search/subset_search.cpp
   src/search/strategies/fixed.cpp

@@ -435,6 +435,31 @@ class TestCli : public QObject {
     QVERIFY2(r.out.contains("completed 40 steps"), r.out.constData());
   }
 
+  // repnas costs: the table printed and written, then read from the cache; bad options exit 2.
+  void costsMeasuresOnceThenReadsTheCache() {
+    QTemporaryDir cache;
+    Launch launch;
+    launch.env.insert("XDG_CACHE_HOME", cache.path());
+    const QString out = cache.filePath("costs-copy.json");
+    auto r = runCli({"costs", "--threads", "1", "--repeats", "1", "--batch", "4", "--out", out}, launch);
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    QVERIFY2(r.out.contains("measured now") && r.out.contains("KxK") && r.out.contains("identity"), r.out.constData());
+    QVERIFY(QFile::exists(out));
+    QVERIFY(QFile::exists(cache.filePath("repnas-studio/costs/tiny-1x28x28-b4-t1.json")));
+    r = runCli({"costs", "--threads", "1", "--repeats", "1", "--batch", "4", "--json"}, launch);
+    QCOMPARE(r.exit_code, 0);
+    const auto doc = QJsonDocument::fromJson(r.out);
+    QCOMPARE(doc.object()["format"].toString(), QString("repnas-costs-1"));
+    QCOMPARE(doc.object()["layers"].toArray().size(), 8);
+    r = runCli({"costs", "--threads", "1", "--repeats", "1", "--batch", "4"}, launch);
+    QVERIFY2(r.out.contains("from the cache"), r.out.constData());
+    r = runCli({"costs", "--backbone", "vgg"}, launch);
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("--backbone: no preset 'vgg'"), r.err.constData());
+    r = runCli({"costs", "--batch", "0"}, launch);
+    QCOMPARE(r.exit_code, 2);
+  }
+
   void verifyFusionJsonListsPassingCases() {
     const auto r = runCli({"verify-fusion", "--json", "--threads", "2"});
     QCOMPARE(r.exit_code, 0);

@@ -1,0 +1,79 @@
+#pragma once
+/// @file costs.h
+/// @brief The cost model (issue 17): what each (layer, branch) costs to train on this machine,
+/// measured, not assumed. Per branch: forward + backward milliseconds per step at a batch (the
+/// median of interleaved repeats, with the quartiles) and the memory its forward keeps for the
+/// backward. Cached per machine, backbone, input, batch and threads (costs.json), re-measured
+/// when any of them or the LibTorch version changes. Plain C++ (no torch).
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "repnas/backbone.h"
+#include "repnas/branch_kind.h"
+
+namespace repnas {
+
+/// @brief One measured cost.
+struct BranchCost {
+  bool present = false;     ///< the layer has this branch
+  double ms = 0;            ///< forward + backward, median over the repeats
+  double ms_low = 0;        ///< first quartile
+  double ms_high = 0;       ///< third quartile
+  double mb = 0;            ///< heap the forward keeps until the backward (MiB; glibc's heap, 0 under ASan)
+};
+
+/// @brief The training costs of one backbone on this machine.
+struct TrainingCosts {
+  // The cache key: a table measured under another one is measured again.
+  std::string backbone;
+  int in_channels = 1, height = 28, width = 28, classes = 10;
+  int batch = 128;
+  int threads = 1;
+  std::string cpu;            ///< /proc/cpuinfo's model name
+  std::string torch_version;
+  int repeats = 0;
+  double seconds = 0;         ///< the measurement's wall time
+  std::vector<std::array<BranchCost, kNumBranchKinds>> branches;  ///< [layer][branch]
+  std::vector<BranchCost> identity;  ///< [layer]: the identity-BN branch where there is one
+
+  /// @brief Whether `other` was measured under the same key.
+  bool sameKey(const TrainingCosts& other) const;
+};
+
+/// @brief What to measure.
+struct CostRequest {
+  BackboneSpec backbone;
+  int batch = 128;
+  int threads = 0;   ///< 0: all cores
+  int repeats = 7;   ///< timed rounds (after one warm-up round), every branch once per round
+};
+
+/// @brief Measures every (layer, branch) of `request.backbone`: each branch alone on an input
+/// of its layer's shape, in training mode, interleaved over the branches in each round.
+TrainingCosts measureTrainingCosts(const CostRequest& request);
+
+/// @brief The cached table for the request's key in `cache_path` when there is one and
+/// `remeasure` is false; otherwise measures and writes it there (atomically). `measured` says
+/// which happened. A cache file that does not parse is measured again, not an error.
+TrainingCosts cachedTrainingCosts(const CostRequest& request, const std::string& cache_path,
+                                  bool remeasure, bool* measured = nullptr);
+
+/// @brief The default cache file: $XDG_CACHE_HOME (or ~/.cache)/repnas-studio/costs/
+/// <backbone>-<C>x<H>x<W>-b<batch>-t<threads>.json.
+std::string defaultCostCachePath(const CostRequest& request);
+
+/// @brief JSON (costs.json, format "repnas-costs-1") and back; Error naming the field.
+std::string trainingCostsToJson(const TrainingCosts& costs);
+TrainingCosts trainingCostsFromJson(const std::string& text);
+
+/// @brief Writes the table to `path` atomically (Error naming the path when it cannot).
+void writeTrainingCosts(const TrainingCosts& costs, const std::string& path);
+
+/// @brief This machine's CPU model (from /proc/cpuinfo; "unknown" when it says none).
+std::string cpuModelName();
+
+}  // namespace repnas

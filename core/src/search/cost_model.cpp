@@ -1,0 +1,260 @@
+// The cost model (repnas/costs.h): every (layer, branch) of a backbone timed alone, forward +
+// backward at the run's batch, interleaved over the branches, and the heap its forward keeps.
+#include "repnas/costs.h"
+
+#include <torch/torch.h>
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "formats/atomic_file.h"
+#include "formats/input_file.h"
+#include "formats/json_fields.h"
+#include "nn/network.h"
+#include "repnas/error.h"
+#include "repnas/runtime.h"
+
+namespace repnas {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kCostsFormat = "repnas-costs-1";
+constexpr uint64_t kMaxCostsFileBytes = uint64_t{4} << 20;
+
+/// Bytes the process's heap holds in use (glibc: small blocks and mmapped ones).
+double heapInUse() {
+  const auto m = mallinfo2();
+  return static_cast<double>(m.uordblks) + static_cast<double>(m.hblkhd);
+}
+
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double at = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(at);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (at - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+nlohmann::json costJson(const BranchCost& c) {
+  if (!c.present) return nullptr;
+  return {{"ms", c.ms}, {"ms_low", c.ms_low}, {"ms_high", c.ms_high}, {"mb", c.mb}};
+}
+
+BranchCost costFromJson(const nlohmann::json& j) {
+  BranchCost c;
+  if (j.is_null()) return c;
+  c.present = true;
+  c.ms = numberField(j, "ms");
+  c.ms_low = numberField(j, "ms_low");
+  c.ms_high = numberField(j, "ms_high");
+  c.mb = numberField(j, "mb");
+  return c;
+}
+
+}  // namespace
+
+bool TrainingCosts::sameKey(const TrainingCosts& o) const {
+  return backbone == o.backbone && in_channels == o.in_channels && height == o.height &&
+         width == o.width && classes == o.classes && batch == o.batch && threads == o.threads &&
+         cpu == o.cpu && torch_version == o.torch_version;
+}
+
+std::string cpuModelName() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    auto name = line.substr(colon + 1);
+    name.erase(0, name.find_first_not_of(" \t"));
+    return name.empty() ? "unknown" : clippedText(name, 200);
+  }
+  return "unknown";
+}
+
+TrainingCosts measureTrainingCosts(const CostRequest& request) {
+  const auto& spec = request.backbone;
+  if (request.batch < 1 || request.batch > 4096) throw Error("costs: batch must be between 1 and 4096");
+  if (request.repeats < 1 || request.repeats > 1000) throw Error("costs: repeats must be between 1 and 1000");
+  const auto t0 = std::chrono::steady_clock::now();
+  TrainingCosts out;
+  out.backbone = spec.name;
+  out.in_channels = spec.in_channels;
+  out.height = spec.input_height;
+  out.width = spec.input_width;
+  out.classes = spec.num_classes;
+  out.batch = request.batch;
+  out.threads = setComputeThreads(request.threads);
+  out.cpu = cpuModelName();
+  out.torch_version = torchVersion();
+  out.repeats = request.repeats;
+
+  torch::manual_seed(1);
+  Network net(spec);
+  net->train();
+  const std::vector<BranchMask> all(spec.numLayers(), allBranches());
+  // One task per (layer, branch): its module and the shape of its layer's input.
+  struct Task {
+    int layer;
+    int kind;  // a BranchKind, or -1: the identity branch
+    std::shared_ptr<BranchImpl> module;
+    torch::Tensor input;
+    std::vector<double> ms, bytes;
+  };
+  std::vector<Task> tasks;
+  {
+    torch::NoGradGuard no_grad;
+    const auto probe = torch::zeros({1, spec.in_channels, spec.input_height, spec.input_width});
+    for (int l = 0; l < spec.numLayers(); ++l) {
+      auto shape = net->layerInput(probe, all, l).sizes().vec();
+      shape[0] = request.batch;
+      const auto input = torch::randn(shape);
+      const auto block = net->block(l);
+      for (BranchKind k : kAllBranchKinds)
+        if (auto b = block->branch(k)) tasks.push_back({l, static_cast<int>(k), b, input, {}, {}});
+      if (auto id = block->identity()) tasks.push_back({l, -1, id, input, {}, {}});
+    }
+  }
+  using Clock = std::chrono::steady_clock;
+  for (int round = 0; round <= request.repeats; ++round) {  // round 0 warms up
+    for (auto& t : tasks) {
+      const double heap_before = heapInUse();
+      const auto start = Clock::now();
+      auto y = t.module->forward(t.input);
+      const double kept = heapInUse() - heap_before;
+      y.sum().backward();
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      y = torch::Tensor();
+      if (round == 0) continue;
+      t.ms.push_back(ms);
+      t.bytes.push_back(kept);
+    }
+    net->zero_grad();
+  }
+  out.branches.assign(spec.numLayers(), {});
+  out.identity.assign(spec.numLayers(), {});
+  for (const auto& t : tasks) {
+    BranchCost c;
+    c.present = true;
+    c.ms = quantile(t.ms, 0.5);
+    c.ms_low = quantile(t.ms, 0.25);
+    c.ms_high = quantile(t.ms, 0.75);
+    c.mb = std::max(0.0, quantile(t.bytes, 0.5)) / (1024.0 * 1024.0);
+    (t.kind < 0 ? out.identity[t.layer] : out.branches[t.layer][t.kind]) = c;
+  }
+  out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return out;
+}
+
+std::string trainingCostsToJson(const TrainingCosts& c) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t l = 0; l < c.branches.size(); ++l) {
+    nlohmann::json branches = nlohmann::json::object();
+    for (BranchKind k : kAllBranchKinds)
+      branches[std::string(branchName(k))] = costJson(c.branches[l][static_cast<int>(k)]);
+    layers.push_back({{"index", l}, {"branches", branches},
+                      {"identity", l < c.identity.size() ? costJson(c.identity[l]) : nullptr}});
+  }
+  return nlohmann::json{{"format", kCostsFormat},
+                        {"backbone", c.backbone},
+                        {"input", {{"channels", c.in_channels}, {"height", c.height},
+                                   {"width", c.width}, {"classes", c.classes}}},
+                        {"batch", c.batch},
+                        {"threads", c.threads},
+                        {"cpu", c.cpu},
+                        {"libtorch", c.torch_version},
+                        {"repeats", c.repeats},
+                        {"seconds", c.seconds},
+                        {"units", {{"ms", "forward + backward per step, median of the repeats (quartiles ms_low, ms_high)"},
+                                   {"mb", "heap the forward keeps for the backward, MiB"}}},
+                        {"layers", layers}}
+      .dump(2) + "\n";
+}
+
+TrainingCosts trainingCostsFromJson(const std::string& text) {
+  TrainingCosts c;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    if (stringField(j, "format") != kCostsFormat)
+      throw Error("format '" + clippedText(stringField(j, "format"), 40) + "' is not " + kCostsFormat);
+    c.backbone = stringField(j, "backbone");
+    const auto& in = field(j, "input");
+    c.in_channels = integerField<int>(in, "channels", 1, kMaxChannels);
+    c.height = integerField<int>(in, "height", 1, kMaxInputSide);
+    c.width = integerField<int>(in, "width", 1, kMaxInputSide);
+    c.classes = integerField<int>(in, "classes", 2, 256);
+    c.batch = integerField<int>(j, "batch", 1, 4096);
+    c.threads = integerField<int>(j, "threads", 1, 4096);
+    c.cpu = stringField(j, "cpu");
+    c.torch_version = stringField(j, "libtorch");
+    c.repeats = integerField<int>(j, "repeats", 1, 1000);
+    c.seconds = numberField(j, "seconds");
+    for (const auto& layer : listField(j, "layers", kMaxNetworkLayers)) {
+      std::array<BranchCost, kNumBranchKinds> row{};
+      const auto& branches = field(layer, "branches");
+      for (BranchKind k : kAllBranchKinds)
+        row[static_cast<int>(k)] = costFromJson(field(branches, std::string(branchName(k))));
+      c.branches.push_back(row);
+      c.identity.push_back(costFromJson(field(layer, "identity")));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(jsonMessage(e));
+  }
+  return c;
+}
+
+void writeTrainingCosts(const TrainingCosts& costs, const std::string& path) {
+  writeTextAtomically(path, trainingCostsToJson(costs));
+}
+
+std::string defaultCostCachePath(const CostRequest& r) {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  const fs::path base = xdg && *xdg ? fs::path(xdg) : fs::path(home && *home ? home : "/tmp") / ".cache";
+  const auto& b = r.backbone;
+  return (base / "repnas-studio" / "costs" /
+          (b.name + "-" + std::to_string(b.in_channels) + "x" + std::to_string(b.input_height) + "x" +
+           std::to_string(b.input_width) + "-b" + std::to_string(r.batch) + "-t" +
+           std::to_string(r.threads > 0 ? r.threads : hardwareThreads()) + ".json"))
+      .string();
+}
+
+TrainingCosts cachedTrainingCosts(const CostRequest& request, const std::string& cache_path,
+                                  bool remeasure, bool* measured) {
+  TrainingCosts key;
+  key.backbone = request.backbone.name;
+  key.in_channels = request.backbone.in_channels;
+  key.height = request.backbone.input_height;
+  key.width = request.backbone.input_width;
+  key.classes = request.backbone.num_classes;
+  key.batch = request.batch;
+  key.threads = request.threads > 0 ? request.threads : hardwareThreads();
+  key.cpu = cpuModelName();
+  key.torch_version = torchVersion();
+  if (!remeasure && fs::exists(cache_path)) {
+    try {
+      auto cached = trainingCostsFromJson(readInputFile(cache_path, kMaxCostsFileBytes, "a cost table"));
+      if (cached.sameKey(key) && static_cast<int>(cached.branches.size()) == request.backbone.numLayers()) {
+        if (measured) *measured = false;
+        return cached;
+      }
+    } catch (const Error&) {
+      // An unreadable cache is measured again (and replaced).
+    }
+  }
+  auto costs = measureTrainingCosts(request);
+  fs::create_directories(fs::path(cache_path).parent_path());
+  writeTrainingCosts(costs, cache_path);
+  if (measured) *measured = true;
+  return costs;
+}
+
+}  // namespace repnas
