@@ -66,17 +66,20 @@ case "${1:-}" in
     exec ./build/app/repnas-studio
     ;;
   test)
-    deps; build
-    ctest --preset default
+    deps
+    # Each stage's wall time is printed (bench/README.md "build" records them).
+    timed() { local t0=$SECONDS; "$@"; echo "dev.sh: $* took $((SECONDS - t0)) s"; }
+    timed build
+    timed ctest --preset default
     # The engine, data, export and CLI tests again under AddressSanitizer + UndefinedBehavior-
     # Sanitizer (GCC; the GUI tests are not in this build).
     cmake --preset asan
-    cmake --build --preset asan
-    ctest --preset asan
+    timed cmake --build --preset asan
+    timed ctest --preset asan
     # The fuzz targets (clang, libFuzzer): a 30-second smoke run of each on the seed corpus.
     CC=clang-14 CXX=clang++-14 cmake -S fuzz -B build-fuzz -G Ninja
-    cmake --build build-fuzz
-    ctest --test-dir build-fuzz --output-on-failure -j2
+    timed cmake --build build-fuzz
+    timed ctest --test-dir build-fuzz --output-on-failure -j2
     ;;
   *)
     sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
