@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <malloc.h>
 
 #include <algorithm>
@@ -92,6 +94,17 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
   out.width = spec.input_width;
   out.classes = spec.num_classes;
   out.batch = request.batch;
+  // The process's thread count and global random stream are put back afterwards (the GUI may
+  // measure beside a run).
+  struct Restore {
+    int threads = torch::get_num_threads();
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    at::Tensor state = gen.get_state();
+    ~Restore() {
+      setComputeThreads(threads);
+      gen.set_state(state);
+    }
+  } restore;
   out.threads = setComputeThreads(request.threads);
   out.cpu = cpuModelName();
   out.torch_version = torchVersion();
