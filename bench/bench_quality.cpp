@@ -104,11 +104,14 @@ SearchStats searchStatsFromJson(const nlohmann::json& j) {
 }
 
 /// What a run reads of its configuration, as JSON: the thread count (which changes its speed and
-/// its float rounding, not the experiment) and every key only other strategies read at their
-/// defaults, so that a key added to one strategy leaves the other strategies' runs reusable.
+/// its float rounding, not the experiment), the BatchNorm recalibration before the fix (what the
+/// search-epoch evaluations measure, not what the run trains or its result) and every key only
+/// other strategies read at their defaults, so that a key added to one strategy leaves the
+/// other strategies' runs reusable.
 nlohmann::json experimentOf(const RunConfig& config) {
   RunConfig c = config;
   c.threads = 0;
+  c.bn_recalibration_batches = 0;
   auto j = nlohmann::json::parse(configToJson(c));
   const auto defaults = nlohmann::json::parse(configToJson(RunConfig{}));
   for (const auto& s : strategyRegistry())
