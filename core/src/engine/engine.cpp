@@ -380,10 +380,11 @@ struct Engine::Impl {
     return out;
   }
 
-  /// Accuracy of the folded network (exactly the eval-mode multi-branch network). Before the
-  /// fix, the architecture found so far is measured with BatchNorm statistics re-estimated for
-  /// it (the supernet's are of the sampled subsets), and the supernet's are put back after.
-  double evaluate(const data::ImageSet& set) {
+  /// Accuracy of the folded network (exactly the eval-mode multi-branch network) on each of
+  /// `sets`, folded once. Before the fix, the architecture found so far is measured with
+  /// BatchNorm statistics re-estimated for it once (the supernet's are of the sampled subsets),
+  /// and the supernet's are put back after.
+  std::vector<double> evaluate(const std::vector<const data::ImageSet*>& sets) {
     torch::NoGradGuard no_grad;
     const auto masks = currentArchitecture();
     std::optional<NetworkImpl::BatchNormStatistics> supernet;
@@ -403,13 +404,15 @@ struct Engine::Impl {
       // evaluation; one that comes during it ends the run at once (the epoch is then repeated
       // on resume).
       const bool stop_before = stop_posted.load();
-      const double accuracy = data::classificationAccuracy(
-          set, norm, config.eval_batch_size, [&](const torch::Tensor& x) {
-            if (!stop_before) stopIfAsked("during an evaluation");
-            return folded->forward(x);
-          });
+      std::vector<double> accuracies;
+      for (const auto* set : sets)
+        accuracies.push_back(data::classificationAccuracy(
+            *set, norm, config.eval_batch_size, [&](const torch::Tensor& x) {
+              if (!stop_before) stopIfAsked("during an evaluation");
+              return folded->forward(x);
+            }));
       restore();
-      return accuracy;
+      return accuracies;
     } catch (...) {
       restore();
       throw;
@@ -646,9 +649,15 @@ struct Engine::Impl {
         // In warm-up there is no architecture to evaluate: α is frozen at its start, so its
         // top-k is an arbitrary tie-break (measured: test accuracy at chance, 10–16%).
         const bool has_architecture = phase != Phase::Warmup;
-        if (has_architecture && val_set.size() > 0) e.val_accuracy = evaluate(val_set);
         const bool phase_ends = step == total_steps || phaseOf(epoch + 1) != phase;
-        if (has_architecture && phase_ends) e.test_accuracy = evaluate(test_set);
+        std::vector<const data::ImageSet*> sets;
+        if (has_architecture && val_set.size() > 0) sets.push_back(&val_set);
+        if (has_architecture && phase_ends) sets.push_back(&test_set);
+        if (!sets.empty()) {
+          const auto accuracy = evaluate(sets);
+          if (val_set.size() > 0) e.val_accuracy = accuracy.front();
+          if (phase_ends) e.test_accuracy = accuracy.back();
+        }
         if (step == total_steps) final_test = e.test_accuracy;
         epoch_totals = {};
         emit(e);
@@ -760,7 +769,7 @@ RunFinished Engine::run() {
       // them now rather than leave a finished run without arch.json / weights.pt.
       std::optional<double> test_accuracy;
       if (!d.files.hasResults()) {
-        test_accuracy = d.evaluate(d.test_set);
+        test_accuracy = d.evaluate({&d.test_set}).front();
         d.writeResults(test_accuracy);
       }
       return d.finish("completed", "the run had already completed", test_accuracy);

@@ -3,36 +3,21 @@
 
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
-
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
-#include "data/data.h"
 #include "export/export_internal.h"
-#include "fold/folded_model.h"
 #include "formats/input_file.h"
-#include "formats/json_fields.h"
-#include "nn/network.h"
-#include "formats/onnx_io.h"
-#include "repnas/config.h"
-#include "repnas/events.h"
-#include "repnas/run_folder.h"
-#include "repnas/runtime.h"
 #include "formats/run_archive_meta.h"
 #include "formats/run_files.h"
+#include "repnas/block_spec.h"
+#include "repnas/config.h"
+#include "repnas/error.h"
+#include "repnas/run_folder.h"
 #include "search/strategy.h"
-#include "formats/spec_io.h"
 
 namespace repnas {
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 
 std::string torchMessage(const c10::Error& e) {
   const std::string text = e.what_without_backtrace();

@@ -61,6 +61,21 @@ BranchCost costFromJson(const nlohmann::json& j) {
   return c;
 }
 
+/// A table with only the cache key of `r` filled in (what measuring under it would record).
+TrainingCosts keyOf(const CostRequest& r) {
+  TrainingCosts key;
+  key.backbone = r.backbone.name;
+  key.in_channels = r.backbone.in_channels;
+  key.height = r.backbone.input_height;
+  key.width = r.backbone.input_width;
+  key.classes = r.backbone.num_classes;
+  key.batch = r.batch;
+  key.threads = r.threads > 0 ? r.threads : hardwareThreads();
+  key.cpu = cpuModelName();
+  key.torch_version = torchVersion();
+  return key;
+}
+
 }  // namespace
 
 bool TrainingCosts::sameKey(const TrainingCosts& o) const {
@@ -87,13 +102,9 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
   if (request.batch < 1 || request.batch > 4096) throw Error("costs: batch must be between 1 and 4096");
   if (request.repeats < 1 || request.repeats > 1000) throw Error("costs: repeats must be between 1 and 1000");
   const auto t0 = std::chrono::steady_clock::now();
-  TrainingCosts out;
-  out.backbone = spec.name;
-  out.in_channels = spec.in_channels;
-  out.height = spec.input_height;
-  out.width = spec.input_width;
-  out.classes = spec.num_classes;
-  out.batch = request.batch;
+  TrainingCosts out = keyOf(request);
+  out.repeats = request.repeats;
+
   // The process's thread count and global random stream are put back afterwards (the GUI may
   // measure beside a run).
   struct Restore {
@@ -106,9 +117,6 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
     }
   } restore;
   out.threads = setComputeThreads(request.threads);
-  out.cpu = cpuModelName();
-  out.torch_version = torchVersion();
-  out.repeats = request.repeats;
 
   torch::manual_seed(1);
   Network net(spec);
@@ -242,16 +250,7 @@ std::string defaultCostCachePath(const CostRequest& r) {
 
 TrainingCosts cachedTrainingCosts(const CostRequest& request, const std::string& cache_path,
                                   bool remeasure, bool* measured) {
-  TrainingCosts key;
-  key.backbone = request.backbone.name;
-  key.in_channels = request.backbone.in_channels;
-  key.height = request.backbone.input_height;
-  key.width = request.backbone.input_width;
-  key.classes = request.backbone.num_classes;
-  key.batch = request.batch;
-  key.threads = request.threads > 0 ? request.threads : hardwareThreads();
-  key.cpu = cpuModelName();
-  key.torch_version = torchVersion();
+  const auto key = keyOf(request);
   if (!remeasure && fs::exists(cache_path)) {
     try {
       auto cached = trainingCostsFromJson(readInputFile(cache_path, kMaxCostsFileBytes, "a cost table"));
