@@ -324,6 +324,15 @@ int costsCommand(Args& args) {
     cell(costs.identity[l]);
     std::printf("\n");
   }
+  if (costs.base.present) {
+    double predicted = costs.base.ms;
+    for (size_t l = 0; l < costs.branches.size(); ++l)
+      for (const auto& c : costs.branches[l]) predicted += c.present ? c.ms : 0.0;
+    std::printf("base of a step (stem, head, identity, loss, update): %.2f ms, %.1f MiB\n", costs.base.ms,
+                costs.base.mb);
+    std::printf("a step with every branch: measured %.2f ms, base + branches predict %.2f ms (%+.1f%%)\n",
+                costs.all_branches.ms, predicted, 100.0 * (predicted / costs.all_branches.ms - 1));
+  }
   std::printf("cache: %s%s%s\n", cache.c_str(), out.empty() ? "" : "; written to ", out.c_str());
   return 0;
 }

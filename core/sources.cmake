@@ -18,6 +18,7 @@ set(REPNAS_PLAIN_SOURCES
   src/formats/run_archive_meta.cpp
   src/formats/spec_io.cpp
   src/search/budget.cpp
+  src/search/subset_search.cpp
   src/search/strategy_info.cpp
   src/engine/command_journal.cpp
   src/engine/run_folder.cpp
@@ -36,8 +37,8 @@ set(REPNAS_TORCH_SOURCES
   src/search/alpha_strategy.cpp
   src/search/framework.cpp
   src/search/cost_model.cpp
+  src/search/cost_selection.cpp
   src/search/knapsack.cpp
-  src/search/subset_search.cpp
   src/search/strategies/fixed.cpp
   src/search/strategies/gdas.cpp
   src/search/strategies/repnas.cpp

@@ -408,6 +408,57 @@ class TestBudget : public QObject {
     QVERIFY_THROWS_EXCEPTION(Error, eventFromJson(old_line.dump()));  // index past the entries
   }
 
+  // Cost limits (issue 17): in the event log's budget, the configuration and the commands;
+  // budgets written before them load as budgets without limits; bad values are refused.
+  void costLimitsRoundTripAndOldBudgetsLoad() {
+    Budget b = freeBudget(2, 3);
+    b.max_ms = 45.5;
+    b.max_mb = 120;
+    QVERIFY(budgetFromJson(budgetToJson(b)) == b);
+    b.k = kAnyCount;
+    QVERIFY(budgetFromJson(budgetToJson(b)) == b);
+    const Budget old = budgetFromJson(R"({"k": 3, "layer_min": [0, 0], "layer_max": [6, 6], "pins": []})");
+    QVERIFY(!old.costLimited() && old.countLimited() && old.k == 3);
+    for (const char* bad : {R"({"k": 3, "layer_min": [0], "layer_max": [6], "pins": [], "max_ms": -3})",
+                            R"({"k": 3, "layer_min": [0], "layer_max": [6], "pins": [], "max_mb": "lots"})",
+                            R"({"k": -1, "layer_min": [0], "layer_max": [6], "pins": []})",
+                            R"({"k": -2, "layer_min": [0], "layer_max": [6], "pins": [], "max_ms": 3})"})
+      QVERIFY_THROWS_EXCEPTION(Error, budgetFromJson(bad));
+
+    // Commands: set, leave unchanged (-1), clear (0); a free count only beside a cost limit.
+    Budget live = freeBudget(2, 3);
+    QVERIFY(!applyBudgetEdit(Command::setCostLimits(40, -1), 2, live));
+    QCOMPARE(live.max_ms, 40.0);
+    QVERIFY(!applyBudgetEdit(Command::setCostLimits(-1, 90), 2, live));
+    QVERIFY(live.max_ms == 40.0 && live.max_mb == 90.0);
+    QVERIFY(!applyBudgetEdit(Command::setBudget(kAnyCount), 2, live));
+    QVERIFY(applyBudgetEdit(Command::setCostLimits(0, 0), 2, live)->find("no cost limit") != std::string::npos);
+    QVERIFY(applyBudgetEdit(Command::setCostLimits(NAN, -1), 2, live).has_value());
+    QCOMPARE(live.max_ms, 40.0);  // refused: unchanged
+    QCOMPARE(QString::fromStdString(Command::setCostLimits(40, 0).describe()), QString("set cost limits ms<=40 MB<=none"));
+    QCOMPARE(QString::fromStdString(Command::setBudget(kAnyCount).describe()), QString("set budget k=any"));
+    Budget before = freeBudget(2, 3);
+    QCOMPARE(QString::fromStdString(describeBudgetChange(before, live)),
+             QString("budget k 3 → any; ms per step limit none → 40; training MB limit none → 90"));
+
+    // The configuration: keys, defaults that mean no limit, refusals naming the key.
+    RunConfig c;
+    QVERIFY(c.budget_count && c.budget_ms == 0 && c.budget_mb == 0);
+    c.budget_ms = 250;
+    c.budget_count = false;
+    const auto back = configFromJson(configToJson(c));
+    QVERIFY(!back.budget_count && back.budget_ms == 250);
+    const auto budget = searchBudget(back, makeBackbone("tiny", 1, 28, 28, 10));
+    QVERIFY(budget.k == kAnyCount && budget.max_ms == 250 && budget.max_mb == 0);
+    c.budget_ms = 0;
+    auto problems = c.problems();
+    QVERIFY(!problems.empty() && problems.front().key == "budget_count");
+    c.budget_count = true;
+    c.budget_mb = -1;
+    problems = c.problems();
+    QVERIFY(!problems.empty() && problems.front().key == "budget_mb");
+  }
+
   void theJournalHoldsAppliedEditsAndUndoesThemExactly() {
     const int layers = 2;
     Budget budget = freeBudget(layers, 4);

@@ -52,6 +52,17 @@ class TestCosts : public QObject {
       }
       QCOMPARE(c.identity[l].present, bool(identity[l]));
     }
+    // The whole step: the every-branch step costs more than the base (stem, head, update).
+    QVERIFY(c.base.present && c.all_branches.present);
+    QVERIFY(c.all_branches.ms > 0 && c.all_branches.ms > c.base.ms);
+    const auto table = trainingCostTable(c);
+    QCOMPARE(int(table.ms.size()), request.backbone.numLayers());
+    QCOMPARE(table.ms[2][1], c.branches[2][1].ms);
+    QCOMPARE(table.msOf({}), c.base.ms);
+    std::vector<BranchMask> one(request.backbone.numLayers());
+    one[1].set(2);
+    QCOMPARE(table.msOf(one), c.base.ms + c.branches[1][2].ms);
+    QCOMPARE(table.mbOf(one), c.base.mb + c.branches[1][2].mb);
     if (!kHeapMeasured) return;
     // The memory is what the forward keeps: the 1x1 branch of layer 0 (conv → BN) keeps its
     // conv output and its BN output, [8, C, 12, 12] float32 each.
@@ -79,7 +90,7 @@ class TestCosts : public QObject {
         QVERIFY2(QString(e.what()).contains(expected), e.what());
       }
     };
-    refused([](nlohmann::json& j) { j["format"] = "other"; }, "is not repnas-costs-1");
+    refused([](nlohmann::json& j) { j["format"] = "other"; }, "is not repnas-costs-2");
     refused([](nlohmann::json& j) { j["batch"] = 1e12; }, "field 'batch'");
     refused([](nlohmann::json& j) { j["layers"][0]["branches"]["KxK"]["ms"] = "fast"; }, "field 'ms'");
     refused([](nlohmann::json& j) { j["layers"][0]["branches"].erase("1x1"); }, "field '1x1'");
@@ -112,6 +123,18 @@ class TestCosts : public QObject {
     cachedTrainingCosts(other, path, false, &measured);
     QVERIFY(measured);
     QVERIFY(defaultCostCachePath(other) != defaultCostCachePath(request));
+    // A table of format 1 (before the base step was measured) still reads, has no base, cannot
+    // count a cost budget, and the cache measures it again.
+    auto v1 = nlohmann::json::parse(trainingCostsToJson(first));
+    v1["format"] = "repnas-costs-1";
+    v1.erase("base");
+    v1.erase("all_branches");
+    const auto old = trainingCostsFromJson(v1.dump());
+    QVERIFY(!old.base.present && old.branches.size() == first.branches.size());
+    QVERIFY_THROWS_EXCEPTION(Error, trainingCostTable(old));
+    std::ofstream(path) << v1.dump();
+    QVERIFY(cachedTrainingCosts(request, path, false, &measured).base.present);
+    QVERIFY(measured);
   }
 };
 

@@ -17,6 +17,7 @@
 
 #include "nn/network.h"
 #include "formats/run_files.h"
+#include "repnas/costs.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
 #include "repnas/inspect.h"
@@ -1015,6 +1016,93 @@ class TestEngine : public QObject {
     QVERIFY(acks2[2].budget == acks[1].budget);  // redo: the pin again, the limits still undone
     QCOMPARE(acks2[2].journal.index, 2);
     QCOMPARE(acks2[2].journal.entries.size(), size_t(3));
+  }
+
+  // A budget in measured milliseconds per step (issue 17): every step's mask and the fix meet
+  // it, the run keeps its cost table, live cost edits apply, refuse what no mask meets and
+  // undo; a resumed run counts in the run's own table.
+  void costBudgetsBindEveryStepAndTheFix_data() { searchStrategies(); }
+  void costBudgetsBindEveryStepAndTheFix() {
+    QFETCH(QString, mode);
+    const auto dir = runDir("run-costs", mode);
+    auto c = searchConfigOf(mode);
+    const auto spec = backboneFor(c, 1, 12, 12, 10);
+    CostRequest request;
+    request.backbone = spec;
+    request.batch = c.batch_size;
+    request.threads = c.threads;
+    const auto cache = defaultCostCachePath(request);
+    const auto table = trainingCostTable(cachedTrainingCosts(request, cache, false));
+    // A limit between the two cheapest and the two dearest branches of every layer, nearer the
+    // cheap end (k = 16 of 8 layers): the unconstrained top-k breaks it on many steps.
+    double limit = table.base_ms;
+    for (const auto& row : table.ms) {
+      auto sorted = row;
+      std::sort(sorted.begin(), sorted.end());
+      limit += 0.7 * (sorted[0] + sorted[1]) + 0.3 * (sorted[4] + sorted[5]);
+    }
+    c.budget_ms = limit;
+    Engine engine(c, dir.string());
+    Recorder rec;
+    rec.on_step = [&](const StepSnapshot& s) {
+      if (s.step == 5) {
+        engine.post(Command::setCostLimits(table.base_ms * 0.5, -1));  // below the base: refused
+        engine.post(Command::setCostLimits(-1, 1e6));                  // a MB limit beside: applies
+        engine.post(Command::undo());
+      }
+      if (s.step == 7) engine.post(Command::stop());
+    };
+    engine.addObserver(&rec);
+    QCOMPARE(QString::fromStdString(engine.run().status), QString("stopped"));
+    const auto acks = rec.all<CommandAck>();
+    QCOMPARE(acks.size(), size_t(4));
+    QVERIFY(!acks[0].accepted);
+    QVERIFY2(QString::fromStdString(acks[0].reason).startsWith("ms per step <= "), acks[0].reason.c_str());
+    QVERIFY(acks[1].accepted && acks[1].budget.max_mb == 1e6 && acks[1].budget.max_ms == limit);
+    QVERIFY2(QString::fromStdString(acks[1].journal.entries.back()).startsWith("training MB limit none → 1e+06"),
+             acks[1].journal.entries.back().c_str());
+    QVERIFY(acks[2].accepted && acks[2].budget.max_mb == 0 && acks[2].budget.max_ms == limit);
+    // The run's table is the machine's, kept in the run folder.
+    QVERIFY(fs::exists(dir / "costs.json"));
+    std::ifstream costs_file(dir / "costs.json");
+    const std::string costs_text((std::istreambuf_iterator<char>(costs_file)), std::istreambuf_iterator<char>());
+    const auto kept = trainingCostTable(trainingCostsFromJson(costs_text));
+    QVERIFY(kept.ms == table.ms && kept.base_ms == table.base_ms);
+    int checked = 0;
+    auto checkSteps = [&](const Recorder& r) {
+      for (const auto& s : r.all<StepSnapshot>()) {
+        QCOMPARE(countBranches(s.mask), 16);
+        const double predicted = table.msOf(s.mask);
+        QVERIFY2(predicted <= limit + 1e-9, qPrintable(QString("step %1: %2 ms > %3").arg(s.step).arg(predicted).arg(limit)));
+        double metric = -1;
+        for (const auto& [name, v] : s.metrics)
+          if (name == "predicted_ms") metric = v;
+        QVERIFY(std::abs(metric - predicted) < 1e-9);
+        ++checked;
+      }
+    };
+    checkSteps(rec);
+    QCOMPARE(checked, 8);  // the stop applies before step 8
+    // Resumed without the machine's cache: the run's own table, nothing measured again.
+    fs::remove(cache);
+    RunConfig threads_only;
+    threads_only.threads = 1;
+    Engine resumed(threads_only, dir.string(), /*resume=*/true);
+    Recorder rec2;
+    resumed.addObserver(&rec2);
+    const auto result = resumed.run();
+    QCOMPARE(QString::fromStdString(result.status), QString("completed"));
+    QVERIFY(!fs::exists(cache));
+    checkSteps(rec2);
+    QCOMPARE(checked, 15);
+    QVERIFY(table.msOf(result.mask) <= limit + 1e-9);
+    QCOMPARE(countBranches(result.mask), 16);
+    // The limit binds: many masks of k = 16 break it (the warm-up's are uniform ones).
+    int breaking = 0;
+    Budget count_only = searchBudget(c, spec);
+    count_only.max_ms = 0;
+    for (uint64_t seed = 0; seed < 200; ++seed) breaking += table.msOf(randomBranches(count_only, seed)) > limit;
+    QVERIFY2(breaking >= 60, qPrintable(QString("%1 of 200 random masks break the limit").arg(breaking)));
   }
 
   void resumeEndsExactlyLikeAnUninterruptedRun_data() { searchStrategies(); }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "search/cost_selection.h"
 #include "search/knapsack.h"
 #include "repnas/error.h"
 
@@ -36,6 +37,70 @@ KnapsackProblem randomProblem(std::mt19937& rng, int layers, int max_choices, in
     p.resources.push_back(res);
   }
   return p;
+}
+
+/// A budget of `layers` layers with random measured costs (ms 0.5..5, MB 1..20 per branch), and
+/// sometimes pins, per-layer limits, a free count.
+Budget randomCostBudget(std::mt19937& rng, int layers) {
+  std::uniform_real_distribution<double> ms(0.5, 5), mb(1, 20), frac(0, 1);
+  std::uniform_int_distribution<int> pick(0, 5), small(0, 3);
+  auto table = std::make_shared<BranchCostTable>();
+  table->base_ms = 3 * frac(rng);
+  table->base_mb = 10 * frac(rng);
+  Budget b;
+  b.layer_min.assign(layers, 0);
+  b.resize(layers, {});
+  for (int l = 0; l < layers; ++l) {
+    std::array<double, kNumBranchKinds> m{}, y{};
+    for (int j = 0; j < kNumBranchKinds; ++j) m[j] = ms(rng), y[j] = mb(rng);
+    table->ms.push_back(m);
+    table->mb.push_back(y);
+    if (frac(rng) < 0.3) b.pins[l][pick(rng)] = frac(rng) < 0.5 ? Pin::Keep : Pin::Drop;
+    if (frac(rng) < 0.3) b.layer_max[l] = 2 + small(rng);
+    if (frac(rng) < 0.2) b.layer_min[l] = 1;
+  }
+  b.costs = table;
+  b.k = frac(rng) < 0.3 ? kAnyCount : 1 + std::uniform_int_distribution<int>(0, 2 * layers)(rng);
+  // Limits around what a mask of about two branches per layer costs, one or both.
+  const double which = frac(rng);
+  if (which < 0.7 || b.k == kAnyCount) b.max_ms = table->base_ms + layers * 2 * 2.75 * (0.3 + frac(rng));
+  if (which > 0.4) b.max_mb = table->base_mb + layers * 2 * 10.5 * (0.3 + frac(rng));
+  return b;
+}
+
+/// The best mask by brute force over every combination of subsets, or none.
+std::optional<std::pair<double, std::vector<BranchMask>>> bruteForce(const Budget& b, const std::vector<double>& scores) {
+  const int layers = static_cast<int>(b.layer_min.size());
+  std::optional<std::pair<double, std::vector<BranchMask>>> best;
+  std::vector<int> at(layers, 0);
+  const int combos = 1 << (kNumBranchKinds * layers);
+  for (int code = 0; code < combos; ++code) {
+    std::vector<BranchMask> masks(layers);
+    double value = 0;
+    int count = 0;
+    bool ok = true;
+    for (int l = 0; l < layers && ok; ++l) {
+      const int bits = (code >> (kNumBranchKinds * l)) & 63;
+      ok = layerAllowsSubset(b, l, bits);
+      masks[l] = BranchMask(static_cast<unsigned long>(bits));
+      count += static_cast<int>(masks[l].count());
+      for (int j = 0; j < kNumBranchKinds; ++j)
+        if (bits >> j & 1) value += scores[l * kNumBranchKinds + j];
+    }
+    if (!ok || (b.countLimited() && count != b.k)) continue;
+    if (b.max_ms > 0 && b.costs->msOf(masks) > b.max_ms) continue;
+    if (b.max_mb > 0 && b.costs->mbOf(masks) > b.max_mb) continue;
+    if (!best || value > best->first + 1e-12) best = std::make_pair(value, masks);
+  }
+  return best;
+}
+
+double valueOf(const std::vector<BranchMask>& masks, const std::vector<double>& scores) {
+  double v = 0;
+  for (size_t l = 0; l < masks.size(); ++l)
+    for (int j = 0; j < kNumBranchKinds; ++j)
+      if (masks[l].test(j)) v += scores[l * kNumBranchKinds + j];
+  return v;
 }
 
 }  // namespace
@@ -136,6 +201,101 @@ class TestKnapsack : public QObject {
     s = solveKnapsackCbc(p);
     QVERIFY(s.status == KnapsackSolution::Status::Infeasible);
     QVERIFY2(s.reason.find("together") != std::string::npos, s.reason.c_str());
+  }
+
+  // The branch selection under a cost budget (count, pins, limits, ms and/or MB, or a free
+  // count): the best mask that brute force finds, every limit met; no mask → the reason.
+  void theBudgetSelectionIsTheBestMaskUnderEveryLimit() {
+    std::mt19937 rng(29);
+    std::normal_distribution<double> score(0, 1);
+    int solved = 0, refused = 0, bound = 0;
+    for (int trial = 0; trial < 120; ++trial) {
+      const int layers = 1 + trial % 3;
+      const Budget b = randomCostBudget(rng, layers);
+      std::vector<double> scores(layers * kNumBranchKinds);
+      for (auto& v : scores) v = score(rng);
+      const auto want = bruteForce(b, scores);
+      const auto where = qPrintable(QString("trial %1").arg(trial));
+      if (!want) {
+        ++refused;
+        QVERIFY2(costBudgetProblem(b, layers).has_value(), where);
+        QVERIFY_THROWS_EXCEPTION(Error, selectBudgetBranches(scores, b));
+        continue;
+      }
+      ++solved;
+      QVERIFY2(!costBudgetProblem(b, layers), where);
+      const auto got = selectBudgetBranches(scores, b);
+      QVERIFY2(std::abs(valueOf(got, scores) - want->first) < 1e-9, where);
+      for (int l = 0; l < layers; ++l)
+        QVERIFY2(layerAllowsSubset(b, l, static_cast<int>(got[l].to_ulong())), where);
+      if (b.countLimited()) QCOMPARE(countBranches(got), b.k);
+      if (b.max_ms > 0) QVERIFY2(b.costs->msOf(got) <= b.max_ms + 1e-9, where);
+      if (b.max_mb > 0) QVERIFY2(b.costs->mbOf(got) <= b.max_mb + 1e-9, where);
+      // Binding: the count selection alone would break a limit.
+      Budget count_only = b;
+      count_only.max_ms = count_only.max_mb = 0;
+      if (count_only.countLimited() && !budgetProblem(count_only, layers)) {
+        const auto top = selectBranches(scores, count_only);
+        bound += (b.max_ms > 0 && b.costs->msOf(top) > b.max_ms) || (b.max_mb > 0 && b.costs->mbOf(top) > b.max_mb);
+      }
+    }
+    QVERIFY2(solved > 30 && refused > 5 && bound > 10,
+             qPrintable(QString("%1 solved, %2 refused, %3 where the limit bound").arg(solved).arg(refused).arg(bound)));
+  }
+
+  void aCountBudgetSelectsAsBeforeAndReasonsAreNamed() {
+    std::mt19937 rng(3);
+    Budget b = randomCostBudget(rng, 3);
+    b.k = 5;
+    b.max_ms = b.max_mb = 0;
+    b.pins.assign(3, {});
+    b.layer_min.assign(3, 0);
+    b.layer_max.assign(3, kNumBranchKinds);
+    std::normal_distribution<double> score(0, 1);
+    std::vector<double> scores(3 * kNumBranchKinds);
+    for (auto& v : scores) v = score(rng);
+    QVERIFY(selectBudgetBranches(scores, b) == selectBranches(scores, b));  // bit for bit
+    // A free count needs a cost limit.
+    b.k = kAnyCount;
+    QVERIFY(budgetProblem(b, 3)->find("no cost limit") != std::string::npos);
+    // A limit below the least any mask costs names both numbers.
+    b.k = 4;
+    b.max_ms = b.costs->base_ms + 0.1;
+    const auto why = budgetProblem(b, 3);
+    QVERIFY(why && why->find("ms per step <= ") == 0 && why->find("the least that any mask with k=4") != std::string::npos);
+    // Without the table the limit cannot be judged, and no selection is made.
+    b.max_ms = 1e6;
+    b.costs.reset();
+    QVERIFY(!budgetProblem(b, 3));
+    QVERIFY_THROWS_EXCEPTION(Error, selectBudgetBranches(scores, b));
+    QVERIFY(costBudgetProblem(b, 3)->find("no measured cost table") != std::string::npos);
+    // Count and cost each possible alone, not together: the integer program says so.
+    auto table = std::make_shared<BranchCostTable>();
+    table->ms = {{1, 1, 1, 1, 1, 10}};
+    table->mb = {{10, 10, 10, 10, 10, 1}};
+    Budget one;
+    one.k = 1;
+    one.layer_min = {0};
+    one.resize(1, {true});
+    one.costs = table;
+    one.max_ms = 5;  // only branches 0..4
+    one.max_mb = 5;  // only branch 5
+    QVERIFY(!budgetProblem(one, 1));
+    QVERIFY(costBudgetProblem(one, 1)->find("together") != std::string::npos);
+  }
+
+  void randomMasksOfACostBudgetMeetItsLimits() {
+    std::mt19937 rng(5);
+    for (int trial = 0; trial < 20; ++trial) {
+      Budget b = randomCostBudget(rng, 3);
+      if (!bruteForce(b, std::vector<double>(18, 0.0))) continue;
+      const auto m = randomBranches(b, 100 + trial);
+      QVERIFY(m == randomBranches(b, 100 + trial));  // seeded
+      if (b.countLimited()) QCOMPARE(countBranches(m), b.k);
+      if (b.max_ms > 0) QVERIFY(b.costs->msOf(m) <= b.max_ms);
+      if (b.max_mb > 0) QVERIFY(b.costs->mbOf(m) <= b.max_mb);
+      for (int l = 0; l < 3; ++l) QVERIFY(layerAllowsSubset(b, l, static_cast<int>(m[l].to_ulong())));
+    }
   }
 
   void malformedProblemsAreRefused() {

@@ -78,6 +78,9 @@ struct RunConfig {
   std::vector<int> layer_min;           ///< per layer; empty: 1 without identity, else 0
   std::vector<int> layer_max;           ///< per layer; empty: 6
   std::vector<PinSetting> pins;
+  bool budget_count = true;             ///< false: k does not bind, the cost limits alone do
+  double budget_ms = 0;                 ///< predicted training ms per step ≤ this (measured costs); 0: no limit
+  double budget_mb = 0;                 ///< predicted training MiB ≤ this (measured costs); 0: no limit
   MaskSetting mask;                     ///< mode odbb: the mask it trains
   std::string mask_source;              ///< where `mask` came from (free text, recorded)
   int batch_size = 128;

@@ -14,8 +14,12 @@
 
 #include "repnas/backbone.h"
 #include "repnas/branch_kind.h"
+#include "repnas/budget.h"
 
 namespace repnas {
+
+/// @brief The largest costs.json read (a table of the largest network is far smaller).
+inline constexpr std::uint64_t kMaxCostTableBytes = std::uint64_t{4} << 20;
 
 /// @brief One measured cost.
 struct BranchCost {
@@ -39,6 +43,13 @@ struct TrainingCosts {
   double seconds = 0;         ///< the measurement's wall time
   std::vector<std::array<BranchCost, kNumBranchKinds>> branches;  ///< [layer][branch]
   std::vector<BranchCost> identity;  ///< [layer]: the identity-BN branch where there is one
+  /// The rest of a training step (the engine's step: forward, loss, backward, clipping, SGD):
+  /// a step of the least mask (each layer its identity, or its cheapest branch where it has
+  /// none) minus those branches' own costs. Absent (present = false) in tables of format 1.
+  BranchCost base;
+  /// The engine's step with every branch kept, measured (`ms`, `mb`), for the additivity check:
+  /// base + Σ every branch predicts it.
+  BranchCost all_branches;
 
   /// @brief Whether `other` was measured under the same key.
   bool sameKey(const TrainingCosts& other) const;
@@ -72,6 +83,10 @@ TrainingCosts trainingCostsFromJson(const std::string& text);
 
 /// @brief Writes the table to `path` atomically (Error naming the path when it cannot).
 void writeTrainingCosts(const TrainingCosts& costs, const std::string& path);
+
+/// @brief The table the budget's selection counts in: ms and MB per (layer, branch) and the
+/// step's base. Error when the table has no base (format 1: measure again).
+BranchCostTable trainingCostTable(const TrainingCosts& costs);
 
 /// @brief This machine's CPU model (from /proc/cpuinfo; "unknown" when it says none).
 std::string cpuModelName();

@@ -130,17 +130,19 @@ struct PhaseChange {
 
 /// @brief A steering command. Applied between steps, acknowledged with a CommandAck.
 struct Command {
-  enum class Type { Pause, Resume, Stop, SetBudget, SetLayerLimits, SetPin, Undo, Redo };
+  enum class Type { Pause, Resume, Stop, SetBudget, SetLayerLimits, SetPin, SetCostLimits, Undo, Redo };
   Type type = Type::Pause;
   /// Budget edits with the same non-zero merge id, one after another on the same setting
   /// (one slider drag), are one entry of the engine's journal: one undo step.
   int64_t merge = 0;
-  int k = 0;          ///< SetBudget
+  int k = 0;          ///< SetBudget (kAnyCount: the count is free, the cost limits bind)
   int layer = -1;     ///< SetLayerLimits, SetPin
   int min = -1;       ///< SetLayerLimits (-1: unchanged)
   int max = -1;       ///< SetLayerLimits (-1: unchanged)
   BranchKind branch = BranchKind::KxK;  ///< SetPin
   Pin pin = Pin::Auto;                  ///< SetPin
+  double max_ms = -1;  ///< SetCostLimits: ms per step limit (0: none; -1: unchanged)
+  double max_mb = -1;  ///< SetCostLimits: training MB limit (0: none; -1: unchanged)
 
   static Command pause() { return {Type::Pause}; }
   static Command resume() { return {Type::Resume}; }
@@ -152,11 +154,15 @@ struct Command {
   static Command setPin(int layer, BranchKind branch, Pin pin) {
     Command c{Type::SetPin}; c.layer = layer; c.branch = branch; c.pin = pin; return c;
   }
+  static Command setCostLimits(double max_ms, double max_mb) {
+    Command c{Type::SetCostLimits}; c.max_ms = max_ms; c.max_mb = max_mb; return c;
+  }
   static Command undo() { return {Type::Undo}; }
   static Command redo() { return {Type::Redo}; }
-  /// @brief Whether it edits the budget (SetBudget, SetLayerLimits, SetPin).
+  /// @brief Whether it edits the budget (SetBudget, SetLayerLimits, SetPin, SetCostLimits).
   bool isBudgetEdit() const {
-    return type == Type::SetBudget || type == Type::SetLayerLimits || type == Type::SetPin;
+    return type == Type::SetBudget || type == Type::SetLayerLimits || type == Type::SetPin ||
+           type == Type::SetCostLimits;
   }
   /// @brief e.g. "set budget k=12", "pin layer 3 1x1-AVG drop", "undo".
   std::string describe() const;

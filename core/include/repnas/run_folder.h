@@ -24,7 +24,12 @@ class RunFolder {
   /// The architecture of a completed run, readable: kept branches, σ(α), α per layer.
   std::string architecture() const { return path(kArchitecture); }
 
+  /// What each (layer, branch) costs to train on this machine (costs.h; a run that chooses
+  /// branches): the units of its cost limits, and the GUI's cost heatmap.
+  std::string costs() const { return path(kCosts); }
+
   bool hasConfig() const;
+  bool hasCosts() const;
   bool hasEvents() const;
   bool hasCheckpoint() const;
   bool hasWeights() const;
@@ -39,6 +44,7 @@ class RunFolder {
   static constexpr const char* kCheckpoint = "checkpoint.pt";
   static constexpr const char* kWeights = "weights.pt";
   static constexpr const char* kArchitecture = "arch.json";
+  static constexpr const char* kCosts = "costs.json";
 
  private:
   std::string path(const char* name) const;

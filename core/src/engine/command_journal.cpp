@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <sstream>
 
 #include "formats/json_fields.h"
 #include "repnas/error.h"
@@ -21,11 +22,21 @@ std::string limitsText(const Budget& b, size_t l) {
   return std::to_string(b.layer_min[l]) + ".." + std::to_string(b.layer_max[l]);
 }
 
+std::string countText(int k) { return k == kAnyCount ? "any" : std::to_string(k); }
+
+std::string costText(double limit) {
+  if (limit <= 0) return "none";
+  std::ostringstream o;
+  o << limit;
+  return o.str();
+}
+
 }  // namespace
 
 bool sameBudgetSetting(const Command& a, const Command& b) {
   if (a.type != b.type) return false;
   if (a.type == Command::Type::SetBudget) return true;
+  if (a.type == Command::Type::SetCostLimits) return (a.max_ms >= 0) == (b.max_ms >= 0) && (a.max_mb >= 0) == (b.max_mb >= 0);
   if (a.type == Command::Type::SetPin) return a.layer == b.layer && a.branch == b.branch;
   return a.layer == b.layer;
 }
@@ -33,7 +44,11 @@ bool sameBudgetSetting(const Command& a, const Command& b) {
 std::string describeBudgetChange(const Budget& before, const Budget& after) {
   std::vector<std::string> parts;
   if (before.k != after.k)
-    parts.push_back("budget k " + std::to_string(before.k) + " → " + std::to_string(after.k));
+    parts.push_back("budget k " + countText(before.k) + " → " + countText(after.k));
+  if (before.max_ms != after.max_ms)
+    parts.push_back("ms per step limit " + costText(before.max_ms) + " → " + costText(after.max_ms));
+  if (before.max_mb != after.max_mb)
+    parts.push_back("training MB limit " + costText(before.max_mb) + " → " + costText(after.max_mb));
   const size_t layers = std::min(before.layer_min.size(), after.layer_min.size());
   for (size_t l = 0; l < layers; ++l) {
     if (before.layer_min[l] != after.layer_min[l] || before.layer_max[l] != after.layer_max[l])

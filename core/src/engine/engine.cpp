@@ -22,10 +22,12 @@
 #include "nn/network.h"
 #include "repnas/backbone.h"
 #include "repnas/command_journal.h"
+#include "repnas/costs.h"
 #include "repnas/run_folder.h"
 #include "repnas/runtime.h"
 #include "formats/run_archive_meta.h"
 #include "formats/run_files.h"
+#include "search/cost_selection.h"
 #include "search/strategy.h"
 
 namespace repnas {
@@ -76,6 +78,9 @@ struct Engine::Impl {
   std::unique_ptr<torch::optim::SGD> sgd;
   std::unique_ptr<WeightTrainer> trainer;
   Budget budget;
+  // What each (layer, branch) costs to train here (the run's costs.json): measured once per
+  // machine and backbone for a run that chooses branches, the units of its cost limits.
+  std::shared_ptr<const BranchCostTable> costs;
   CommandJournal journal;  // the budget edits, for undo (saved in the checkpoint)
   std::vector<BranchMask> fixed_masks;  // the fixed architecture (from the start, or the fix)
   bool fixed = false;
@@ -157,7 +162,8 @@ struct Engine::Impl {
       // Drawn once and recorded as the given mask, so that a resumed run trains the same one.
       const auto all = backboneFor(config, input.channels, input.height, input.width,
                                    input.num_classes);
-      const Budget b = searchBudget(config, all);
+      Budget b = searchBudget(config, all);
+      if (b.costLimited()) b.costs = runCosts(all);
       config.mask = {MaskSetting::Kind::Given, randomBranches(b, config.seed)};
       config.mask_source = "random: uniform over the masks of k=" + std::to_string(b.k) +
                            " that the budget allows, seed " + std::to_string(config.seed);
@@ -172,6 +178,10 @@ struct Engine::Impl {
     plan = phasePlan(config);
     if (config.isSearch()) {
       budget = searchBudget(config, backbone);
+      budget.costs = runCosts(backbone);
+      if (auto problem = costBudgetProblem(budget, layers))
+        throw ConfigError(std::string("config key '") + (budget.max_ms > 0 ? "budget_ms" : "budget") +
+                          "': infeasible budget: " + *problem);
     } else {
       budget.k = countBranches(strategy->derive(budget));
       budget.resize(layers, backbone.layerHasIdentity());
@@ -193,6 +203,34 @@ struct Engine::Impl {
                                           .weight_decay(0)));
     sgd = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(config.lr));
     trainer = std::make_unique<WeightTrainer>(net, *sgd, config.grad_clip);
+  }
+
+  /// The training costs of `spec` on this machine: the run's own costs.json when it is resumed
+  /// (the selection of a resumed run counts in what it counted in), else the machine's cached
+  /// table for the backbone, batch and threads (measured when there is none). Written to the
+  /// run folder.
+  std::shared_ptr<const BranchCostTable> runCosts(const BackboneSpec& spec) {
+    if (costs) return costs;
+    TrainingCosts measured;
+    bool have = false;
+    if (resume && files.hasCosts()) {
+      try {
+        measured = trainingCostsFromJson(readInputFile(files.costs(), kMaxCostTableBytes, "a cost table"));
+        have = measured.base.present && static_cast<int>(measured.branches.size()) == spec.numLayers();
+      } catch (const Error& e) {
+        throw Error(files.costs() + ": " + e.what());
+      }
+    }
+    if (!have) {
+      CostRequest request;
+      request.backbone = spec;
+      request.batch = config.batch_size;
+      request.threads = config.threads;
+      measured = cachedTrainingCosts(request, defaultCostCachePath(request), /*remeasure=*/false);
+    }
+    writeTrainingCosts(measured, files.costs());
+    costs = std::make_shared<const BranchCostTable>(trainingCostTable(measured));
+    return costs;
   }
 
   // ------------------------------------------------------------ checkpoint
@@ -274,6 +312,7 @@ struct Engine::Impl {
     fixed = meta.fixed;
     fixed_masks = meta.fixed_masks;
     budget = *meta.budget;
+    budget.costs = costs;
     if (meta.journal_json) {  // since 0.2: the undo history of the budget edits
       try {
         journal = CommandJournal::fromJson(*meta.journal_json, backbone.numLayers());
@@ -319,13 +358,20 @@ struct Engine::Impl {
       case Command::Type::SetBudget:
       case Command::Type::SetLayerLimits:
       case Command::Type::SetPin:
+      case Command::Type::SetCostLimits:
       case Command::Type::Undo:
       case Command::Type::Redo: {
         const std::string what = c.type == Command::Type::Undo   ? journal.undoText()
                                  : c.type == Command::Type::Redo ? journal.redoText()
                                                                  : "";
         auto why = budgetEditRefusal(config.mode, fixed);
+        if (!why && c.isBudgetEdit()) {  // cost limits met together: the knapsack's feasibility
+          Budget trial = budget;
+          why = applyBudgetEdit(c, layers, trial);
+          if (!why) why = costBudgetProblem(trial, layers);
+        }
         if (!why) why = journal.apply(id, c, layers, budget);
+        budget.costs = costs;  // an undone budget comes from the journal without it
         if (why) refuse(*why);
         if (!what.empty()) ack.command += ": " + what;  // "undo: budget k 16 → 20"
         break;
@@ -630,6 +676,10 @@ struct Engine::Impl {
           s.noise_scale = metric("tau");
           s.mask_agreement = maskAgreement(out.selection.masks, topk);
           s.alpha_margin = margin;
+        }
+        if (costs) {  // what the cost model predicts for the step's mask
+          s.metrics.emplace_back("predicted_ms", costs->msOf(out.selection.masks));
+          s.metrics.emplace_back("predicted_mb", costs->mbOf(out.selection.masks));
         }
         s.budget_k = budget.k;
         s.step_ms = seconds * 1000;

@@ -11,6 +11,7 @@
 #include "formats/run_files.h"
 #include "repnas/block_spec.h"
 #include "repnas/config.h"
+#include "repnas/costs.h"
 #include "repnas/error.h"
 #include "repnas/run_folder.h"
 #include "search/strategy.h"
@@ -61,7 +62,15 @@ LoadedRun loadRunArchive(const std::string& path, const data::LoadedDataset* dat
       if (!meta.budget) throw Error(path + ": malformed metadata: a checkpoint without its budget");
       const auto strategy = makeStrategy(run.config, run.backbone);
       strategy->load(archive);
-      run.masks = strategy->derive(*meta.budget);
+      Budget budget = *meta.budget;
+      if (budget.costLimited()) {  // counted in the run's own measured costs
+        const RunFolder folder(fs::path(path).parent_path().string());
+        if (!folder.hasCosts())
+          throw Error("its budget has cost limits but " + folder.costs() + " is missing");
+        budget.costs = std::make_shared<const BranchCostTable>(trainingCostTable(trainingCostsFromJson(
+            readInputFile(folder.costs(), kMaxCostTableBytes, "a cost table"))));
+      }
+      run.masks = strategy->derive(budget);
     }
   } catch (const c10::Error& e) {
     throw Error(path + ": unexpected contents: " + torchMessage(e));

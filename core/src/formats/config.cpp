@@ -163,6 +163,10 @@ std::vector<ConfigProblem> RunConfig::problems() const {
     fail("mask", "only mode odbb trains a given mask (mode is " + mode + ")");
   if (budget < -1) fail("budget", "must be >= 0 (or -1 for ⌊budget_ratio · 6L⌋)");
   if (!(budget_ratio > 0 && budget_ratio <= 1)) fail("budget_ratio", "must be in (0, 1]");
+  for (const auto& [key, limit] : {std::pair<const char*, double>{"budget_ms", budget_ms}, {"budget_mb", budget_mb}})
+    if (!(limit >= 0) || !std::isfinite(limit)) fail(key, "must be a number >= 0 (0: no limit)");
+  if (!budget_count && !(budget_ms > 0) && !(budget_mb > 0))
+    fail("budget_count", "false leaves the selection unlimited: set budget_ms or budget_mb");
   if (batch_size < 1 || batch_size > kMaxBatchSize)
     fail("batch_size", "must be in 1.." + std::to_string(kMaxBatchSize));
   if (eval_batch_size < 1 || eval_batch_size > kMaxBatchSize)
@@ -243,6 +247,9 @@ Budget searchBudget(const RunConfig& config, const BackboneSpec& backbone) {
   const int layers = backbone.numLayers();
   Budget budget = defaultBudget(backbone.layerHasIdentity(), config.budget_ratio);
   if (config.budget >= 0) budget.k = config.budget;
+  if (!config.budget_count) budget.k = kAnyCount;
+  budget.max_ms = config.budget_ms;
+  budget.max_mb = config.budget_mb;
   auto perLayer = [&](const std::vector<int>& values, std::vector<int>& out, const char* key) {
     if (values.empty()) return;
     if (values.size() == 1) out.assign(layers, values[0]);
@@ -305,7 +312,8 @@ json toJson(const RunConfig& c) {
       {"data_dir", c.data_dir}, {"epochs", c.epochs}, {"warmup_epochs", c.warmup_epochs},
       {"search_epochs", c.search_epochs}, {"fixed_epochs", c.fixed_epochs},
       {"budget", c.budget}, {"budget_ratio", c.budget_ratio}, {"layer_min", c.layer_min},
-      {"layer_max", c.layer_max}, {"pins", pins}, {"mask", mask},
+      {"layer_max", c.layer_max}, {"pins", pins}, {"budget_count", c.budget_count},
+      {"budget_ms", c.budget_ms}, {"budget_mb", c.budget_mb}, {"mask", mask},
       {"mask_source", c.mask_source}, {"batch_size", c.batch_size}, {"eval_batch_size", c.eval_batch_size},
       {"train_limit", c.train_limit}, {"test_limit", c.test_limit}, {"val_split", c.val_split},
       {"seed", c.seed}, {"threads", c.threads}, {"kernel_size", c.kernel_size}, {"lr", c.lr},
@@ -540,7 +548,8 @@ RunConfig fromJson(const json& j, int version_when_absent) {
   REPNAS_READ(backbone); REPNAS_READ(dataset); REPNAS_READ(data_dir);
   REPNAS_READ(epochs); REPNAS_READ(warmup_epochs); REPNAS_READ(search_epochs);
   REPNAS_READ(budget); REPNAS_READ(budget_ratio); REPNAS_READ(layer_min); REPNAS_READ(layer_max);
-  REPNAS_READ(pins); REPNAS_READ(batch_size); REPNAS_READ(eval_batch_size);
+  REPNAS_READ(pins); REPNAS_READ(budget_count); REPNAS_READ(budget_ms); REPNAS_READ(budget_mb);
+  REPNAS_READ(batch_size); REPNAS_READ(eval_batch_size);
   if (version == 1) upgradeFromVersion1(j, c);
   REPNAS_READ(fixed_epochs); REPNAS_READ(mask); REPNAS_READ(mask_source);
   REPNAS_READ(arch_travel); REPNAS_READ(noise_start); REPNAS_READ(noise_end);
@@ -650,6 +659,9 @@ const std::vector<ConfigKeyHelp>& configKeyHelp() {
       {"layer_min", "minimum of kept branches: [n] for every layer or one value per layer; empty: 1 in layers without identity, else 0"},
       {"layer_max", "maximum of kept branches: [n] for every layer or one value per layer; empty: 6"},
       {"pins", "list of {\"layer\": L, \"branch\": \"1x1\", \"pin\": \"keep\"|\"drop\"|\"auto\"}"},
+      {"budget_count", "true: exactly k branches are kept; false: any number, the cost limits (budget_ms, budget_mb) alone bind"},
+      {"budget_ms", "predicted training milliseconds per step <= this, from the costs measured on this machine (repnas costs); 0: no limit"},
+      {"budget_mb", "predicted training memory in MiB <= this (activations kept for the backward, measured); 0: no limit"},
       {"mask", "mode odbb: the branches to train, one list of names per layer (e.g. [[\"KxK\"], ...]), or \"random\": uniform under budget, pins and limits, drawn with seed; null otherwise"},
       {"mask_source", "where mask came from (recorded by repnas retrain and by mask=random)"},
       {"batch_size", "training batch size"},

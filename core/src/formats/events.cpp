@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <limits>
+#include <sstream>
+#include <tuple>
 
 #include "formats/input_file.h"
 #include "formats/json_fields.h"
@@ -42,6 +44,16 @@ std::optional<std::string> applyBudgetEdit(const Command& c, int layers, Budget&
   Budget next = budget;
   switch (c.type) {
     case Command::Type::SetBudget: next.k = c.k; break;
+    case Command::Type::SetCostLimits:
+      for (const auto& [name, value, out] :
+           {std::tuple<const char*, double, double*>{"ms per step", c.max_ms, &next.max_ms},
+            {"training MB", c.max_mb, &next.max_mb}}) {
+        if (value == -1) continue;  // unchanged
+        if (!(value >= 0) || !std::isfinite(value) || value > 1e12)
+          return std::string("the ") + name + " limit must be a number >= 0 (0: none)";
+        *out = value;
+      }
+      break;
     case Command::Type::SetLayerLimits:
     case Command::Type::SetPin:
       if (c.layer < 0 || c.layer >= layers)
@@ -66,7 +78,17 @@ std::string Command::describe() const {
     case Type::Pause: return "pause";
     case Type::Resume: return "resume";
     case Type::Stop: return "stop";
-    case Type::SetBudget: return "set budget k=" + std::to_string(k);
+    case Type::SetBudget: return k == kAnyCount ? "set budget k=any" : "set budget k=" + std::to_string(k);
+    case Type::SetCostLimits: {
+      auto limit = [](double v) {
+        if (v < 0) return std::string("unchanged");
+        if (v == 0) return std::string("none");
+        std::ostringstream o;
+        o << v;
+        return o.str();
+      };
+      return "set cost limits ms<=" + limit(max_ms) + " MB<=" + limit(max_mb);
+    }
     case Type::SetLayerLimits:
       return "set layer " + std::to_string(layer) + " limits min=" +
              (min < 0 ? std::string("unchanged") : std::to_string(min)) +
@@ -125,7 +147,10 @@ json budgetJson(const Budget& b) {
         pins.push_back({{"layer", l},
                         {"branch", std::string(branchName(static_cast<BranchKind>(j)))},
                         {"pin", pinName(b.pins[l][j])}});
-  return {{"k", b.k}, {"layer_min", b.layer_min}, {"layer_max", b.layer_max}, {"pins", pins}};
+  json out{{"k", b.k}, {"layer_min", b.layer_min}, {"layer_max", b.layer_max}, {"pins", pins}};
+  if (b.max_ms > 0) out["max_ms"] = b.max_ms;  // absent: no limit (and in logs before issue 17)
+  if (b.max_mb > 0) out["max_mb"] = b.max_mb;
+  return out;
 }
 
 // ------------------------------------------------------------ checked reading
@@ -163,7 +188,13 @@ Budget budgetFromJson(const json& j) {
   if (b.layer_min.size() != b.layer_max.size())
     badField("layer_max", std::to_string(b.layer_max.size()) + " layers but layer_min has " +
                               std::to_string(b.layer_min.size()));
-  b.k = integerField<int>(j, "k", 0, per_layer * static_cast<int>(b.layer_min.size()));
+  b.k = integerField<int>(j, "k", kAnyCount, per_layer * static_cast<int>(b.layer_min.size()));
+  for (const auto& [key, out] : {std::pair<const char*, double*>{"max_ms", &b.max_ms}, {"max_mb", &b.max_mb}}) {
+    if (!j.contains(key)) continue;
+    *out = numberField(j, key);
+    if (!(*out >= 0) || !std::isfinite(*out) || *out > 1e12) badField(key, "must be a number >= 0");
+  }
+  if (!b.countLimited() && !b.costLimited()) badField("k", "a free count (-1) needs a cost limit");
   std::array<Pin, kNumBranchKinds> none{};
   none.fill(Pin::Auto);
   b.pins.assign(b.layer_min.size(), none);

@@ -1,5 +1,7 @@
 #include "search/alpha_strategy.h"
 
+#include "search/cost_selection.h"
+
 namespace repnas {
 
 std::vector<double> scoresOf(const torch::Tensor& r) {
@@ -24,7 +26,7 @@ AlphaStrategy::AlphaStrategy(const RunConfig& c, torch::Tensor alpha, double lr,
                           .weight_decay(weight_decay)) {}
 
 std::vector<BranchMask> AlphaStrategy::derive(const Budget& budget) const {
-  return selectBranches(scoresOf(alpha_), budget);
+  return selectBudgetBranches(scoresOf(alpha_), budget);
 }
 
 std::vector<float> AlphaStrategy::importance() const {

@@ -1,9 +1,13 @@
 #include "repnas/budget.h"
 
 #include <algorithm>
+#include <bitset>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 #include <numeric>
 #include <random>
+#include <tuple>
 
 #include "repnas/error.h"
 
@@ -38,6 +42,65 @@ void Budget::resize(int layers, const std::vector<bool>& layer_has_identity) {
   }
 }
 
+namespace {
+
+double costOf(const std::vector<std::array<double, kNumBranchKinds>>& table, double base,
+              const std::vector<BranchMask>& masks) {
+  double sum = base;
+  for (size_t l = 0; l < masks.size() && l < table.size(); ++l)
+    for (int j = 0; j < kNumBranchKinds; ++j)
+      if (masks[l].test(j)) sum += table[l][j];
+  return sum;
+}
+
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+/// The least Σ cost[l][j] over the kept branches of any mask `b` allows without its cost
+/// limits (exactly k branches when the count is limited): a dynamic programme over (layer,
+/// branches so far), each layer's allowed subsets enumerated.
+double leastCost(const Budget& b, const std::vector<std::array<double, kNumBranchKinds>>& cost) {
+  const int layers = static_cast<int>(b.layer_min.size());
+  const int cap = b.countLimited() ? b.k : kNumBranchKinds * layers;
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  std::vector<double> least(cap + 1, kNone);
+  least[0] = 0;
+  for (int l = 0; l < layers; ++l) {
+    std::vector<double> next(cap + 1, kNone);
+    for (int s = 0; s < (1 << kNumBranchKinds); ++s) {
+      if (!layerAllowsSubset(b, l, s)) continue;
+      const int size = static_cast<int>(std::bitset<kNumBranchKinds>(s).count());
+      double c = 0;
+      for (int j = 0; j < kNumBranchKinds; ++j)
+        if ((s >> j) & 1) c += cost[l][j];
+      for (int u = 0; u + size <= cap; ++u)
+        if (least[u] < kNone) next[u + size] = std::min(next[u + size], least[u] + c);
+    }
+    least = std::move(next);
+  }
+  if (b.countLimited()) return least[cap];
+  return *std::min_element(least.begin(), least.end());
+}
+
+}  // namespace
+
+double BranchCostTable::msOf(const std::vector<BranchMask>& masks) const { return costOf(ms, base_ms, masks); }
+double BranchCostTable::mbOf(const std::vector<BranchMask>& masks) const { return costOf(mb, base_mb, masks); }
+
+bool layerAllowsSubset(const Budget& b, int l, int bits) {
+  const int size = static_cast<int>(std::bitset<kNumBranchKinds>(bits).count());
+  if (size < b.layer_min[l] || size > b.layer_max[l]) return false;
+  for (int j = 0; j < kNumBranchKinds; ++j) {
+    const Pin pin = b.pins.empty() ? Pin::Auto : b.pins[l][j];
+    const bool in = (bits >> j) & 1;
+    if ((pin == Pin::Keep && !in) || (pin == Pin::Drop && in)) return false;
+  }
+  return true;
+}
+
 Budget defaultBudget(const std::vector<bool>& layer_has_identity, double ratio) {
   const int layers = static_cast<int>(layer_has_identity.size());
   Budget b;
@@ -51,7 +114,13 @@ std::optional<std::string> budgetProblem(const Budget& b, int layers) {
   if (!size_ok(b.layer_min.size()) || !size_ok(b.layer_max.size()) || !size_ok(b.pins.size()))
     return "the budget describes " + std::to_string(b.layer_min.size()) +
            " layers but the network has " + std::to_string(layers);
-  if (b.k < 0) return "k=" + std::to_string(b.k) + " is negative";
+  if (b.k < 0 && b.k != kAnyCount) return "k=" + std::to_string(b.k) + " is negative";
+  for (const auto& [name, limit] : {std::pair<const char*, double>{"ms per step", b.max_ms},
+                                    {"training MB", b.max_mb}})
+    if (!std::isfinite(limit) || limit < 0)
+      return std::string("the ") + name + " limit " + number(limit) + " is not a number >= 0";
+  if (!b.countLimited() && !b.costLimited())
+    return "the branch count is free but no cost limit is set: nothing limits the selection";
   int sum_floor = 0;    // branches that must be kept
   int sum_ceiling = 0;  // branches that may be kept
   for (int l = 0; l < layers; ++l) {
@@ -78,12 +147,28 @@ std::optional<std::string> budgetProblem(const Budget& b, int layers) {
     sum_floor += std::max(mn, keeps);
     sum_ceiling += std::min(mx, available);
   }
-  if (b.k < sum_floor)
+  if (b.countLimited() && b.k < sum_floor)
     return "k=" + std::to_string(b.k) + " is below the sum of per-layer minimums and keep pins " +
            std::to_string(sum_floor);
-  if (b.k > sum_ceiling)
+  if (b.countLimited() && b.k > sum_ceiling)
     return "k=" + std::to_string(b.k) + " is above the " + std::to_string(sum_ceiling) +
            " branches that per-layer maximums and drop pins allow";
+  if (!b.costLimited() || !b.costs) return std::nullopt;
+  const auto& t = *b.costs;
+  if (static_cast<int>(t.ms.size()) != layers || static_cast<int>(t.mb.size()) != layers)
+    return "the cost table describes " + std::to_string(t.ms.size()) + " layers but the network has " +
+           std::to_string(layers);
+  const std::string allowed = b.countLimited() ? "with k=" + std::to_string(b.k) + ", the pins and limits"
+                                               : "under the pins and limits";
+  for (const auto& [name, limit, table, base] :
+       {std::tuple<const char*, double, const decltype(t.ms)*, double>{"ms per step", b.max_ms, &t.ms, t.base_ms},
+        {"training MB", b.max_mb, &t.mb, t.base_mb}}) {
+    if (limit <= 0) continue;
+    const double least = base + leastCost(b, *table);
+    if (least > limit * (1 + 1e-12))
+      return std::string(name) + " <= " + number(limit) + " is below " + number(least) +
+             ", the least that any mask " + allowed + " costs";
+  }
   return std::nullopt;
 }
 
@@ -93,6 +178,9 @@ std::vector<BranchMask> selectBranches(const std::vector<double>& scores, const 
     throw Error("selectBranches: " + std::to_string(scores.size()) + " scores for " +
                 std::to_string(layers) + " layers");
   if (auto problem = budgetProblem(b, layers)) throw Error("infeasible budget: " + *problem);
+  if (b.costLimited() || !b.countLimited())
+    throw Error("selectBranches: a budget with cost limits or a free count is an integer program "
+                "(selectBudgetBranches)");
 
   std::vector<BranchMask> masks(layers);
   std::vector<int> count(layers, 0);
@@ -143,9 +231,11 @@ double choose(int n, int r) {
 
 }  // namespace
 
-std::vector<BranchMask> randomBranches(const Budget& b, std::uint64_t seed) {
+namespace {
+
+/// A mask drawn uniformly from those with exactly b.k branches that b's pins and limits allow.
+std::vector<BranchMask> randomCountBranches(const Budget& b, std::mt19937_64& gen) {
   const int layers = static_cast<int>(b.layer_min.size());
-  if (auto problem = budgetProblem(b, layers)) throw Error("infeasible budget: " + *problem);
   // Per layer: which branches are forced, which are free, and the range of totals it allows.
   std::vector<BranchMask> forced(layers), free_(layers);
   std::vector<int> lo(layers), hi(layers);
@@ -169,7 +259,6 @@ std::vector<BranchMask> randomBranches(const Budget& b, std::uint64_t seed) {
       for (int c = lo[l]; c <= hi[l] && c <= r; ++c)
         ways[l][r] += choose(n_free, c - keeps) * ways[l + 1][r - c];
   }
-  std::mt19937_64 gen(seed);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   std::vector<BranchMask> masks(layers);
   int remaining = b.k;
@@ -200,6 +289,41 @@ std::vector<BranchMask> randomBranches(const Budget& b, std::uint64_t seed) {
     remaining -= count;
   }
   return masks;
+}
+
+/// A mask drawn uniformly from those b's pins and limits allow, whatever its count.
+std::vector<BranchMask> randomFreeBranches(const Budget& b, std::mt19937_64& gen) {
+  const int layers = static_cast<int>(b.layer_min.size());
+  std::vector<BranchMask> masks(layers);
+  for (int l = 0; l < layers; ++l) {
+    std::vector<int> allowed;
+    for (int s = 0; s < (1 << kNumBranchKinds); ++s)
+      if (layerAllowsSubset(b, l, s)) allowed.push_back(s);
+    masks[l] = BranchMask(static_cast<unsigned long>(
+        allowed[std::uniform_int_distribution<size_t>(0, allowed.size() - 1)(gen)]));
+  }
+  return masks;
+}
+
+}  // namespace
+
+std::vector<BranchMask> randomBranches(const Budget& b, std::uint64_t seed) {
+  const int layers = static_cast<int>(b.layer_min.size());
+  if (auto problem = budgetProblem(b, layers)) throw Error("infeasible budget: " + *problem);
+  std::mt19937_64 gen(seed);
+  if (!b.costLimited()) return randomCountBranches(b, gen);
+  if (!b.costs) throw Error("randomBranches: the budget has cost limits but no measured cost table");
+  // Uniform over the masks that also meet the cost limits: the count budget's uniform draws,
+  // kept when they fit (rejection sampling).
+  constexpr int kDraws = 200000;
+  for (int draw = 0; draw < kDraws; ++draw) {
+    auto masks = b.countLimited() ? randomCountBranches(b, gen) : randomFreeBranches(b, gen);
+    if ((b.max_ms <= 0 || b.costs->msOf(masks) <= b.max_ms) &&
+        (b.max_mb <= 0 || b.costs->mbOf(masks) <= b.max_mb))
+      return masks;
+  }
+  throw Error("randomBranches: none of " + std::to_string(kDraws) +
+              " random masks of the budget met its cost limits (they allow too few masks to draw from)");
 }
 
 double maskAgreement(const std::vector<BranchMask>& sampled,

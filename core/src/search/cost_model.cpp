@@ -19,6 +19,7 @@
 #include "formats/input_file.h"
 #include "formats/json_fields.h"
 #include "nn/network.h"
+#include "search/strategy.h"
 #include "repnas/error.h"
 #include "repnas/runtime.h"
 
@@ -28,8 +29,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kCostsFormat = "repnas-costs-1";
-constexpr uint64_t kMaxCostsFileBytes = uint64_t{4} << 20;
+constexpr const char* kCostsFormat = "repnas-costs-2";
+constexpr const char* kCostsFormat1 = "repnas-costs-1";  // no base and no all-branches step
 
 /// Bytes the process's heap holds in use (glibc: small blocks and mmapped ones).
 double heapInUse() {
@@ -144,6 +145,30 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
       if (auto id = block->identity()) tasks.push_back({l, -1, id, input, {}, {}});
     }
   }
+  // The engine's training step on the least mask and on every branch (random labels; lr 0,
+  // so the weights stay as they are). The least mask: each layer's identity, or its 1x1 branch
+  // (the first it has) where it has no identity.
+  std::vector<BranchMask> least(spec.numLayers());
+  for (int l = 0; l < spec.numLayers(); ++l) {
+    const auto block = net->block(l);
+    if (block->identity()) continue;
+    for (BranchKind k : {BranchKind::OneByOne, BranchKind::KxK, BranchKind::OneByK, BranchKind::KByOne,
+                         BranchKind::OneByOneKxK, BranchKind::OneByOneAvg})
+      if (block->branch(k)) {
+        least[l].set(static_cast<int>(k));
+        break;
+      }
+  }
+  auto sgd = torch::optim::SGD(net->parameters(), torch::optim::SGDOptions(0.0).momentum(0.9));
+  WeightTrainer trainer(net, sgd, /*grad_clip=*/5.0);
+  Batch batch{torch::randn({request.batch, spec.in_channels, spec.input_height, spec.input_width}),
+              torch::randint(spec.num_classes, {request.batch}, torch::TensorOptions().dtype(torch::kLong))};
+  struct StepTask {
+    std::vector<BranchMask> masks;
+    std::vector<double> ms, bytes;
+  };
+  StepTask least_step{least, {}, {}}, all_step{all, {}, {}};
+
   using Clock = std::chrono::steady_clock;
   for (int round = 0; round <= request.repeats; ++round) {  // round 0 warms up
     for (auto& t : tasks) {
@@ -159,18 +184,43 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
       t.bytes.push_back(kept);
     }
     net->zero_grad();
+    for (auto* s : {&least_step, &all_step}) {
+      const auto start = Clock::now();
+      trainer.step(batch, {s->masks, {}});
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      const double heap_before = heapInUse();
+      auto logits = net->forward(batch.x, s->masks, {});
+      const double kept = heapInUse() - heap_before;
+      logits = torch::Tensor();
+      if (round == 0) continue;
+      s->ms.push_back(ms);
+      s->bytes.push_back(kept);
+    }
   }
-  out.branches.assign(spec.numLayers(), {});
-  out.identity.assign(spec.numLayers(), {});
-  for (const auto& t : tasks) {
+  auto summary = [](const std::vector<double>& ms, const std::vector<double>& bytes) {
     BranchCost c;
     c.present = true;
-    c.ms = quantile(t.ms, 0.5);
-    c.ms_low = quantile(t.ms, 0.25);
-    c.ms_high = quantile(t.ms, 0.75);
-    c.mb = std::max(0.0, quantile(t.bytes, 0.5)) / (1024.0 * 1024.0);
-    (t.kind < 0 ? out.identity[t.layer] : out.branches[t.layer][t.kind]) = c;
-  }
+    c.ms = quantile(ms, 0.5);
+    c.ms_low = quantile(ms, 0.25);
+    c.ms_high = quantile(ms, 0.75);
+    c.mb = std::max(0.0, quantile(bytes, 0.5)) / (1024.0 * 1024.0);
+    return c;
+  };
+  out.branches.assign(spec.numLayers(), {});
+  out.identity.assign(spec.numLayers(), {});
+  for (const auto& t : tasks)
+    (t.kind < 0 ? out.identity[t.layer] : out.branches[t.layer][t.kind]) = summary(t.ms, t.bytes);
+  out.base = summary(least_step.ms, least_step.bytes);
+  for (int l = 0; l < spec.numLayers(); ++l)
+    for (int j = 0; j < kNumBranchKinds; ++j)
+      if (least[l].test(j)) {
+        out.base.ms -= out.branches[l][j].ms;
+        out.base.ms_low -= out.branches[l][j].ms;
+        out.base.ms_high -= out.branches[l][j].ms;
+        out.base.mb -= out.branches[l][j].mb;
+      }
+  out.base.mb = std::max(0.0, out.base.mb);
+  out.all_branches = summary(all_step.ms, all_step.bytes);
   out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return out;
 }
@@ -195,7 +245,11 @@ std::string trainingCostsToJson(const TrainingCosts& c) {
                         {"repeats", c.repeats},
                         {"seconds", c.seconds},
                         {"units", {{"ms", "forward + backward per step, median of the repeats (quartiles ms_low, ms_high)"},
-                                   {"mb", "heap the forward keeps for the backward, MiB"}}},
+                                   {"mb", "heap the forward keeps for the backward, MiB"},
+                                   {"base", "a training step of the least mask minus its branches: stem, head, identity, loss, update"},
+                                   {"all_branches", "a training step with every branch, measured (base + the branches predicts it)"}}},
+                        {"base", costJson(c.base)},
+                        {"all_branches", costJson(c.all_branches)},
                         {"layers", layers}}
       .dump(2) + "\n";
 }
@@ -204,8 +258,13 @@ TrainingCosts trainingCostsFromJson(const std::string& text) {
   TrainingCosts c;
   try {
     const auto j = nlohmann::json::parse(text);
-    if (stringField(j, "format") != kCostsFormat)
-      throw Error("format '" + clippedText(stringField(j, "format"), 40) + "' is not " + kCostsFormat);
+    const auto format = stringField(j, "format");
+    if (format != kCostsFormat && format != kCostsFormat1)
+      throw Error("format '" + clippedText(format, 40) + "' is not " + kCostsFormat);
+    if (format != kCostsFormat1) {
+      c.base = costFromJson(field(j, "base"));
+      c.all_branches = costFromJson(field(j, "all_branches"));
+    }
     c.backbone = stringField(j, "backbone");
     const auto& in = field(j, "input");
     c.in_channels = integerField<int>(in, "channels", 1, kMaxChannels);
@@ -232,6 +291,24 @@ TrainingCosts trainingCostsFromJson(const std::string& text) {
   return c;
 }
 
+BranchCostTable trainingCostTable(const TrainingCosts& c) {
+  if (!c.base.present)
+    throw Error("the cost table has no measured base step (an older format): measure it again");
+  BranchCostTable t;
+  t.base_ms = c.base.ms;
+  t.base_mb = c.base.mb;
+  for (const auto& row : c.branches) {
+    std::array<double, kNumBranchKinds> ms{}, mb{};
+    for (int j = 0; j < kNumBranchKinds; ++j) {
+      ms[j] = row[j].present ? row[j].ms : 0.0;
+      mb[j] = row[j].present ? row[j].mb : 0.0;
+    }
+    t.ms.push_back(ms);
+    t.mb.push_back(mb);
+  }
+  return t;
+}
+
 void writeTrainingCosts(const TrainingCosts& costs, const std::string& path) {
   writeTextAtomically(path, trainingCostsToJson(costs));
 }
@@ -253,8 +330,9 @@ TrainingCosts cachedTrainingCosts(const CostRequest& request, const std::string&
   const auto key = keyOf(request);
   if (!remeasure && fs::exists(cache_path)) {
     try {
-      auto cached = trainingCostsFromJson(readInputFile(cache_path, kMaxCostsFileBytes, "a cost table"));
-      if (cached.sameKey(key) && static_cast<int>(cached.branches.size()) == request.backbone.numLayers()) {
+      auto cached = trainingCostsFromJson(readInputFile(cache_path, kMaxCostTableBytes, "a cost table"));
+      if (cached.sameKey(key) && cached.base.present &&
+          static_cast<int>(cached.branches.size()) == request.backbone.numLayers()) {
         if (measured) *measured = false;
         return cached;
       }

@@ -13,17 +13,8 @@ std::vector<std::vector<SubsetBits>> allowedSubsets(const Budget& b) {
   if (auto problem = budgetProblem(b, layers)) throw Error("infeasible budget: " + *problem);
   std::vector<std::vector<SubsetBits>> allowed(layers);
   for (int l = 0; l < layers; ++l) {
-    for (SubsetBits s = 0; s < kNumSubsets; ++s) {
-      const int size = static_cast<int>(std::bitset<kNumBranchKinds>(s).count());
-      if (size < b.layer_min[l] || size > b.layer_max[l]) continue;
-      bool ok = true;
-      for (int j = 0; j < kNumBranchKinds && ok; ++j) {
-        const Pin pin = b.pins.empty() ? Pin::Auto : b.pins[l][j];
-        const bool in = (s >> j) & 1;
-        if ((pin == Pin::Keep && !in) || (pin == Pin::Drop && in)) ok = false;
-      }
-      if (ok) allowed[l].push_back(s);
-    }
+    for (SubsetBits s = 0; s < kNumSubsets; ++s)
+      if (layerAllowsSubset(b, l, s)) allowed[l].push_back(s);
     if (allowed[l].empty())
       throw Error("infeasible budget: layer " + std::to_string(l) + " allows no branch subset");
   }
@@ -33,6 +24,15 @@ std::vector<std::vector<SubsetBits>> allowedSubsets(const Budget& b) {
 std::vector<SubsetBits> bestSubsets(const std::vector<std::vector<SubsetBits>>& allowed,
                                     const std::vector<std::vector<double>>& score, int k) {
   const int layers = static_cast<int>(allowed.size());
+  if (k == kAnyCount) {  // a free count: each layer's best subset
+    std::vector<SubsetBits> out(layers);
+    for (int l = 0; l < layers; ++l) {
+      out[l] = allowed[l].at(0);
+      for (SubsetBits s : allowed[l])
+        if (score[l][s] > score[l][out[l]]) out[l] = s;  // strict: the smallest wins a tie
+    }
+    return out;
+  }
   constexpr double kNone = -std::numeric_limits<double>::infinity();
   // best[l][c]: the best total of layers l.. using exactly c branches; choice[l][c] its subset.
   std::vector<std::vector<double>> best(layers + 1, std::vector<double>(k + 1, kNone));

@@ -20,7 +20,9 @@ std::vector<std::vector<SubsetBits>> allowedSubsets(const Budget& budget);
 /// @brief The choice of one allowed subset per layer with exactly budget.k branches in all that
 /// maximises Σ_l score[l][S_l]; `score[l]` is indexed by SubsetBits (64 values; entries of
 /// subsets not allowed are ignored). Dynamic programme over (layer, branches used), O(L·k·64);
-/// ties go to the smaller subset bits of the earlier layers. Throws when infeasible.
+/// ties go to the smaller subset bits of the earlier layers. k = kAnyCount: each layer's best
+/// allowed subset. Cost limits are not this function's (search/cost_selection.h). Throws when
+/// infeasible.
 std::vector<SubsetBits> bestSubsets(const std::vector<std::vector<SubsetBits>>& allowed,
                                     const std::vector<std::vector<double>>& score, int k);
 

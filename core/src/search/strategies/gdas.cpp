@@ -1,6 +1,7 @@
 #include "search/strategies/gdas.h"
 
 #include "repnas/error.h"
+#include "search/cost_selection.h"
 
 namespace repnas {
 
@@ -27,7 +28,7 @@ GdasStrategy::Draw GdasStrategy::draw(const Budget& budget, torch::Generator& ge
   for (int l = 0; l < layers; ++l)
     for (SubsetBits s : allowed[l]) score[l][s] = subsetSum(s, &a[l * kNumBranchKinds]) + g[l][s];
   Draw out;
-  out.chosen = bestSubsets(allowed, score, budget.k);
+  out.chosen = selectSubsets(score, budget);
   if (!with_probabilities) return out;
   // Over each layer's allowed subsets S: logit = M[S] · α_l (M: which branches each of the 64
   // subsets has), p = softmax((logit + G) / τ); the chosen subset's p, differentiable in α.

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "repnas/error.h"
+#include "search/cost_selection.h"
 
 namespace repnas {
 
@@ -17,7 +18,7 @@ Selection RepNasStrategy::sample(const Budget& budget, torch::Generator& gen, do
   const auto noise = (u.log() - (-u).log1p()) * static_cast<float>(noise_scale);
   Selection s;
   const auto r = alpha_.detach() + noise;
-  s.masks = selectBranches(scoresOf(r), budget);
+  s.masks = selectBudgetBranches(scoresOf(r), budget);
   if (straight_through) {
     // Straight-through: forward value exactly M; gradient reaches α through σ(r).
     const auto soft = torch::sigmoid(alpha_ + noise);
