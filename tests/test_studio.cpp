@@ -3,7 +3,9 @@
 #include <QtTest>
 
 #include <QAction>
+#include <QCheckBox>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QDir>
 #include <QLabel>
 #include <QMessageBox>
@@ -24,11 +26,13 @@
 
 #include <fstream>
 
+#include "repnas/costs.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
 #include "repnas/inspect.h"
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
+#include "repnas_ui/cost_view.h"
 #include "repnas_ui/curves_view.h"
 #include "repnas_ui/explainer_view.h"
 #include "repnas_ui/export_dialog.h"
@@ -252,6 +256,89 @@ class TestStudio : public QObject {
     QFile csv(plots + "/curves.csv");
     QVERIFY(csv.open(QIODevice::ReadOnly));
     QCOMPARE(QString(csv.readAll()).count('\n'), static_cast<int>(model->steps().size()) + 1);
+  }
+
+  // The cost budget (issue 17) from the budget editor, and the Costs tab: the run's measured
+  // table cell by cell, the shown step's predicted cost beside the limit.
+  void costBudgetIsEditedLiveAndTheCostsTabShowsTheTable() {
+    ui::MainWindow window;
+    window.resize(1400, 860);
+    window.show();
+    auto config = tinyConfig(data_, 6);
+    config.search_epochs = 4;
+    config.fixed_epochs = 1;
+    window.setupPanel()->setConfig(config);
+    const QString run_dir = tmp_.filePath("cost-run");
+    window.setupPanel()->setOutputDir(run_dir);
+    QVERIFY(window.startRun());
+    auto* model = window.model();
+    QTRY_VERIFY_WITH_TIMEOUT(model->steps().size() >= 25, 60000);  // into the search phase
+    window.pauseRun();
+    QTRY_VERIFY_WITH_TIMEOUT(model->paused(), 20000);
+    window.runner()->drain();
+
+    // The Costs tab shows the run's costs.json.
+    auto* costs = window.costView();
+    QVERIFY2(costs->hasCosts(), qPrintable(costs->summaryLabel()->text()));
+    std::ifstream in((run_dir + "/costs.json").toStdString());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto table = trainingCostsFromJson(text);
+    for (int l = 0; l < model->layers(); ++l)
+      for (int b = 0; b < kNumBranchKinds; ++b) {
+        QCOMPARE(costs->cellValue(l, b), table.branches[l][b].ms);
+        QCOMPARE(costs->cellKept(l, b), model->steps().back().mask[l].test(b));
+      }
+    costs->quantityBox()->setCurrentIndex(1);
+    QCOMPARE(costs->cellValue(1, 2), table.branches[1][2].mb);
+    costs->quantityBox()->setCurrentIndex(0);
+    const auto cost_table = trainingCostTable(table);
+    const double now = cost_table.msOf(model->steps().back().mask);
+    QVERIFY2(costs->summaryLabel()->text().contains(QString::number(now, 'f', 1) + " ms per step"),
+             qPrintable(costs->summaryLabel()->text()));
+    window.tabs()->setCurrentWidget(costs);
+    saveShot(window, "studio_costs_tab");
+
+    // A limit the shown mask meets: applied, in the summary, undone.
+    auto* editor = window.budgetEditor();
+    const size_t acks = model->commands().size();
+    const double limit = std::ceil(now * 10) / 10;
+    editor->msSpin()->setValue(limit);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 1, 10000);
+    QVERIFY2(model->commands().back().accepted, model->commands().back().reason.c_str());
+    QCOMPARE(model->budget().max_ms, limit);
+    QTRY_VERIFY(costs->summaryLabel()->text().contains(QString("limit %1 ms").arg(limit, 0, 'f', 1)));
+    window.undoStack()->undo();
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 2, 10000);
+    QCOMPARE(model->budget().max_ms, 0.0);
+    QCOMPARE(editor->msSpin()->value(), 0.0);
+    QCOMPARE(editor->msSpin()->text(), QString("none"));
+    // Below the least any mask costs: refused with the engine's reason, the spin box back.
+    editor->msSpin()->setValue(1);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 3, 10000);
+    QVERIFY(!model->commands().back().accepted);
+    QVERIFY2(editor->statusLabel()->text().contains("ms per step <= 1 is below"), qPrintable(editor->statusLabel()->text()));
+    QCOMPARE(editor->msSpin()->value(), 0.0);
+    // A free count without a cost limit is refused; with one it applies and k's controls rest.
+    editor->countBox()->setChecked(false);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 4, 10000);
+    QVERIFY(!model->commands().back().accepted);
+    QVERIFY(editor->countBox()->isChecked());
+    editor->msSpin()->setValue(limit);
+    editor->countBox()->setChecked(false);
+    QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 6, 10000);
+    QVERIFY(model->commands().back().accepted);
+    QCOMPARE(model->budget().k, kAnyCount);
+    QVERIFY(!editor->kSpin()->isEnabled() && editor->msSpin()->isEnabled());
+    saveShot(window, "studio_cost_budget");
+
+    // The steps after it keep to the limit.
+    const size_t before = model->steps().size();
+    window.continueRun();
+    QTRY_VERIFY_WITH_TIMEOUT(model->steps().size() > before + 4, 30000);
+    window.stopRun();
+    QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 60000);
+    for (size_t i = before; i < model->steps().size(); ++i)
+      QVERIFY2(cost_table.msOf(model->steps()[i].mask) <= limit + 1e-9, qPrintable(QString("step %1").arg(model->steps()[i].step)));
   }
 
   void closingDuringASearchStopsItAndLeavesACheckpoint() {

@@ -45,6 +45,7 @@
 #include "repnas_ui/explainer_view.h"
 #include "repnas_ui/export_dialog.h"
 #include "repnas_ui/fusion_check_panel.h"
+#include "repnas_ui/cost_view.h"
 #include "repnas_ui/importance_view.h"
 #include "repnas_ui/run_model.h"
 #include "repnas_ui/run_sources.h"
@@ -138,6 +139,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   inspector_ = new BlockInspector(model_);
   fusion_panel_ = new FusionCheckPanel;
   tabs_->addTab(importance_, tr("&Importance"));
+  costs_view_ = new CostView(model_, [this] { return run_dir_; });
+  tabs_->addTab(costs_view_, tr("Co&sts"));
+  tabs_->setTabToolTip(tabs_->indexOf(costs_view_),
+                       tr("What each branch costs to train on this machine, measured: the units of a cost budget."));
   tabs_->addTab(curves_, tr("&Curves"));
   tabs_->addTab(inspector_, tr("Block i&nspector"));
   tabs_->addTab(fusion_panel_, tr("Fusion chec&k"));

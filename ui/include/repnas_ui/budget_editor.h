@@ -1,7 +1,8 @@
 #pragma once
 /// @file budget_editor.h
-/// @brief Edits the branch budget of a running search: global k (spin box + slider), per-layer
-/// minimum and maximum, and per-(layer, branch) pins. Every edit is an engine command; the
+/// @brief Edits the branch budget of a running search: global k (spin box + slider) or any
+/// count, cost limits in measured training ms per step and MiB, per-layer minimum and maximum,
+/// and per-(layer, branch) pins. Every edit is an engine command; the
 /// engine keeps the history (its journal, command_journal.h) and the undo stack is a view of
 /// it: undo and redo are engine commands too. The engine's answers are shown.
 
@@ -14,6 +15,8 @@
 #include "repnas/events.h"
 #include "repnas_ui/run_model.h"
 
+class QCheckBox;
+class QDoubleSpinBox;
 class QLabel;
 class QListWidget;
 class QSlider;
@@ -36,6 +39,10 @@ class BudgetEditor : public QWidget {
   void requestBudget(int k, int64_t merge = 0);
   void requestLayerLimits(int layer, int min, int max);
   void requestPin(int layer, BranchKind branch, Pin pin);
+  /// @brief Cost limits in measured training ms per step and MiB (0: none; -1: unchanged).
+  void requestCostLimits(double max_ms, double max_mb);
+  /// @brief Whether exactly k branches are kept (false: any number, the cost limits bind).
+  void requestCountLimited(bool limited);
   /// @brief auto → keep → drop → auto for one cell.
   void cyclePin(int layer, int branch);
   /// @brief Whether edits reach an engine now: an engine in this process runs the model's run
@@ -52,6 +59,9 @@ class BudgetEditor : public QWidget {
 
   QSpinBox* kSpin() const { return k_spin_; }
   QSlider* kSlider() const { return k_slider_; }
+  QCheckBox* countBox() const { return count_box_; }
+  QDoubleSpinBox* msSpin() const { return ms_spin_; }
+  QDoubleSpinBox* mbSpin() const { return mb_spin_; }
   QTableWidget* limitsTable() const { return limits_; }
   QTableWidget* pinsTable() const { return pins_; }
   QLabel* statusLabel() const { return status_; }
@@ -85,6 +95,10 @@ class BudgetEditor : public QWidget {
   int64_t last_log_merge_ = 0; ///< the merge id of the last answer logged
   QSpinBox* k_spin_;
   QSlider* k_slider_;
+  QCheckBox* count_box_;
+  QDoubleSpinBox* ms_spin_;
+  QDoubleSpinBox* mb_spin_;
+  int last_k_ = 0;  ///< the k to restore when the count is limited again
   QTableWidget* limits_;
   QTableWidget* pins_;
   QLabel* status_;

@@ -23,6 +23,7 @@ class EngineRunner;
 class EventLogFollower;
 class ExplainerView;
 class FusionCheckPanel;
+class CostView;
 class ImportanceView;
 class RunModel;
 class SetupPanel;
@@ -38,6 +39,7 @@ class MainWindow : public QMainWindow {
   EventLogFollower* follower() const { return follower_; }
   SetupPanel* setupPanel() const { return setup_; }
   ImportanceView* importanceView() const { return importance_; }
+  CostView* costView() const { return costs_view_; }
   CurvesView* curvesView() const { return curves_; }
   BudgetEditor* budgetEditor() const { return budget_; }
   BlockInspector* blockInspector() const { return inspector_; }
@@ -107,6 +109,7 @@ class MainWindow : public QMainWindow {
   QUndoStack* undo_;
   SetupPanel* setup_;
   ImportanceView* importance_;
+  CostView* costs_view_;
   CurvesView* curves_;
   BudgetEditor* budget_;
   BlockInspector* inspector_;

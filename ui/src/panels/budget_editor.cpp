@@ -4,6 +4,8 @@
 #include <memory>
 #include <optional>
 
+#include <QCheckBox>
+#include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -107,6 +109,42 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
   k_row->addWidget(k_spin_);
   k_row->addWidget(k_slider_, 1);
 
+  // The cost budget (issue 17): limits on what the kept branches cost to train, measured on
+  // this machine (the Costs tab), beside k or instead of it.
+  count_box_ = new QCheckBox(tr("E&xactly k"));
+  count_box_->setObjectName("budgetCountLimited");
+  count_box_->setToolTip(tr("Checked: exactly k branches are kept. Unchecked: any number, as many as "
+                            "the cost limits allow (a cost limit must be set)."));
+  auto cost_spin = [this](const char* name, const QString& suffix, const QString& tip) {
+    auto* spin = new QDoubleSpinBox;
+    spin->setObjectName(name);
+    spin->setRange(0, 1e6);
+    spin->setDecimals(1);
+    spin->setSingleStep(5);
+    spin->setSuffix(suffix);
+    spin->setSpecialValueText(tr("none"));
+    spin->setKeyboardTracking(false);
+    spin->setToolTip(tip);
+    return spin;
+  };
+  ms_spin_ = cost_spin("budgetMaxMs", tr(" ms"),
+                       tr("The predicted training time of a step (forward + backward of the kept branches "
+                          "and the rest of the step, measured here) must stay at or below this. 0: no limit."));
+  mb_spin_ = cost_spin("budgetMaxMb", tr(" MiB"),
+                       tr("The predicted activation memory the kept branches' forward keeps for the backward "
+                          "(and the rest of the step) must stay at or below this. 0: no limit."));
+  auto* cost_row = new QHBoxLayout;
+  cost_row->addWidget(count_box_);
+  auto* ms_label = new QLabel(tr("step &ms ≤"));
+  ms_label->setBuddy(ms_spin_);
+  auto* mb_label = new QLabel(tr("M&iB ≤"));
+  mb_label->setBuddy(mb_spin_);
+  cost_row->addSpacing(8);
+  cost_row->addWidget(ms_label);
+  cost_row->addWidget(ms_spin_, 1);
+  cost_row->addWidget(mb_label);
+  cost_row->addWidget(mb_spin_, 1);
+
   limits_ = new QTableWidget(0, 3);
   limits_->setObjectName("layerLimits");
   limits_->setHorizontalHeaderLabels({tr("layer"), tr("min"), tr("max")});
@@ -146,6 +184,7 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
   (new QVBoxLayout(log_box))->addWidget(log_);
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(k_row);
+  layout->addLayout(cost_row);
   layout->addWidget(status_);
   layout->addWidget(limits_box, 2);
   layout->addWidget(pins_box, 2);
@@ -177,6 +216,15 @@ BudgetEditor::BudgetEditor(RunModel* model, QUndoStack* undo,
   });
   connect(k_slider_, &QSlider::sliderReleased, this,
           [this] { requestBudget(k_slider_->value(), drag_merge_); });
+  connect(count_box_, &QCheckBox::toggled, this, [this](bool on) {
+    if (!refreshing_) requestCountLimited(on);
+  });
+  connect(ms_spin_, &QDoubleSpinBox::valueChanged, this, [this](double v) {
+    if (!refreshing_) requestCostLimits(v, -1);
+  });
+  connect(mb_spin_, &QDoubleSpinBox::valueChanged, this, [this](double v) {
+    if (!refreshing_) requestCostLimits(-1, v);
+  });
   connect(limits_, &QTableWidget::cellChanged, this, [this](int row, int column) {
     if (refreshing_ || column == 0) return;
     bool ok = false;
@@ -309,6 +357,18 @@ void BudgetEditor::requestBudget(int k, int64_t merge) {
   push(c);
 }
 
+void BudgetEditor::requestCostLimits(double max_ms, double max_mb) {
+  const auto b = expectedBudget();
+  if ((max_ms < 0 || max_ms == b.max_ms) && (max_mb < 0 || max_mb == b.max_mb)) return;
+  push(Command::setCostLimits(max_ms, max_mb));
+}
+
+void BudgetEditor::requestCountLimited(bool limited) {
+  const auto b = expectedBudget();
+  if (limited == b.countLimited()) return;
+  push(Command::setBudget(limited ? last_k_ : kAnyCount));
+}
+
 void BudgetEditor::requestLayerLimits(int layer, int min, int max) {
   const auto b = expectedBudget();
   if (layer < 0 || layer >= static_cast<int>(b.layer_min.size())) return;
@@ -432,11 +492,16 @@ void BudgetEditor::refresh() {
   const int max_k = kNumBranchKinds * std::max(1, layers);
   k_spin_->setRange(0, max_k);
   k_slider_->setRange(0, max_k);
+  if (b.countLimited()) last_k_ = b.k;
   if (!k_slider_->isSliderDown()) {
-    k_spin_->setValue(b.k);
-    k_slider_->setValue(b.k);
+    k_spin_->setValue(last_k_);
+    k_slider_->setValue(last_k_);
   }
-  for (auto* w : std::initializer_list<QWidget*>{k_spin_, k_slider_, limits_, pins_}) w->setEnabled(editable);
+  count_box_->setChecked(b.countLimited());
+  ms_spin_->setValue(b.max_ms);
+  mb_spin_->setValue(b.max_mb);
+  for (auto* w : std::initializer_list<QWidget*>{count_box_, ms_spin_, mb_spin_, limits_, pins_}) w->setEnabled(editable);
+  for (auto* w : std::initializer_list<QWidget*>{k_spin_, k_slider_}) w->setEnabled(editable && b.countLimited());
   if (limits_->rowCount() != layers) {
     limits_->setRowCount(layers);
     pins_->setRowCount(layers);
