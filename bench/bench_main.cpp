@@ -22,6 +22,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/script.h>
 
+#include "bench_costs.h"
 #include "bench_quality.h"
 #include "bench_util.h"
 #include "nn/block.h"
@@ -482,11 +483,43 @@ int main(int argc, char** argv) {
         "                             [--controls-only yes] [--strategy search|gdas]\n"
         "                             [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench sweep [--budgets 8,12,16,24,32] [--seeds 1,2,3]\n"
-        "                          [--set key=value ...] [--runs DIR] [--out FILE]");
+        "                          [--set key=value ...] [--runs DIR] [--out FILE]\n"
+        "       repnas-bench costs [--threads N] [--rounds N] [--calls N] [--train-limit N] [--search yes|no]\n"
+        "                          [--runs DIR] [--out FILE]");
     return args.empty() ? 2 : 0;
   }
   std::filesystem::path out = std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results" /
                               (args[0] + ".json");
+  if (args[0] == "costs") {
+    repnas::bench::CostsOptions opt;
+    opt.out = out.string();
+    opt.runs_dir = (std::filesystem::path(REPNAS_SOURCE_DIR) / "build/bench-runs").string();
+    try {
+      for (size_t i = 1; i < args.size(); i += 2) {
+        if (i + 1 >= args.size()) {
+          std::fprintf(stderr, "option %s needs a value\n", args[i].c_str());
+          return 2;
+        }
+        const auto& key = args[i];
+        const auto& value = args[i + 1];
+        if (key == "--out") opt.out = value;
+        else if (key == "--runs") opt.runs_dir = value;
+        else if (key == "--threads") opt.threads = std::stoi(value);
+        else if (key == "--rounds") opt.rounds = std::stoi(value);
+        else if (key == "--calls") opt.calls = std::stoi(value);
+        else if (key == "--train-limit") opt.train_limit = std::stoll(value);
+        else if (key == "--search") opt.search = value == "yes";
+        else {
+          std::fprintf(stderr, "unknown option %s\n", key.c_str());
+          return 2;
+        }
+      }
+      return repnas::bench::benchCosts(opt);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "repnas-bench costs: %s\n", e.what());
+      return 1;
+    }
+  }
   if (args[0] == "protocol") {
     repnas::bench::ProtocolOptions opt;
     bool out_given = false;

@@ -449,7 +449,7 @@ class TestCli : public QObject {
     r = runCli({"costs", "--threads", "1", "--repeats", "1", "--batch", "4", "--json"}, launch);
     QCOMPARE(r.exit_code, 0);
     const auto doc = QJsonDocument::fromJson(r.out);
-    QCOMPARE(doc.object()["format"].toString(), QString("repnas-costs-2"));
+    QCOMPARE(doc.object()["format"].toString(), QString("repnas-costs-3"));
     QCOMPARE(doc.object()["layers"].toArray().size(), 8);
     r = runCli({"costs", "--threads", "1", "--repeats", "1", "--batch", "4"}, launch);
     QVERIFY2(r.out.contains("from the cache"), r.out.constData());

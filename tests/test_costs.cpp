@@ -64,10 +64,11 @@ class TestCosts : public QObject {
     QCOMPARE(table.msOf(one), c.base.ms + c.branches[1][2].ms);
     QCOMPARE(table.mbOf(one), c.base.mb + c.branches[1][2].mb);
     if (!kHeapMeasured) return;
-    // The memory is what the forward keeps: the 1x1 branch of layer 0 (conv → BN) keeps its
-    // conv output and its BN output, [8, C, 12, 12] float32 each.
+    // The memory is what the forward keeps for the backward, its output not counted (the
+    // network sums the branches' outputs at once): the 1x1 branch of layer 0 (conv → BN) keeps
+    // its conv output, [8, C, 12, 12] float32.
     const auto& layer0 = request.backbone.layers[0].block;
-    const double maps = 2.0 * 8 * layer0.out_channels * 12 * 12 * 4 / (1024.0 * 1024.0);
+    const double maps = 1.0 * 8 * layer0.out_channels * 12 * 12 * 4 / (1024.0 * 1024.0);
     const double mb = c.branches[0][static_cast<int>(BranchKind::OneByOne)].mb;
     QVERIFY2(std::abs(mb - maps) <= 0.05 * maps, qPrintable(QString("%1 MiB, expected %2").arg(mb).arg(maps)));
     // A two-stage branch keeps more than a one-stage one of the same layer.
@@ -90,7 +91,7 @@ class TestCosts : public QObject {
         QVERIFY2(QString(e.what()).contains(expected), e.what());
       }
     };
-    refused([](nlohmann::json& j) { j["format"] = "other"; }, "is not repnas-costs-2");
+    refused([](nlohmann::json& j) { j["format"] = "other"; }, "is not repnas-costs-3");
     refused([](nlohmann::json& j) { j["batch"] = 1e12; }, "field 'batch'");
     refused([](nlohmann::json& j) { j["layers"][0]["branches"]["KxK"]["ms"] = "fast"; }, "field 'ms'");
     refused([](nlohmann::json& j) { j["layers"][0]["branches"].erase("1x1"); }, "field '1x1'");
@@ -134,6 +135,13 @@ class TestCosts : public QObject {
     QVERIFY_THROWS_EXCEPTION(Error, trainingCostTable(old));
     std::ofstream(path) << v1.dump();
     QVERIFY(cachedTrainingCosts(request, path, false, &measured).base.present);
+    QVERIFY(measured);
+    // Format 2 (MiB with the output) reads, and the cache measures it again too.
+    auto v2 = nlohmann::json::parse(trainingCostsToJson(first));
+    v2["format"] = "repnas-costs-2";
+    QCOMPARE(trainingCostsFromJson(v2.dump()).format, 2);
+    std::ofstream(path) << v2.dump();
+    QCOMPARE(cachedTrainingCosts(request, path, false, &measured).format, 3);
     QVERIFY(measured);
   }
 };

@@ -27,7 +27,7 @@ struct BranchCost {
   double ms = 0;            ///< forward + backward, median over the repeats
   double ms_low = 0;        ///< first quartile
   double ms_high = 0;       ///< third quartile
-  double mb = 0;            ///< heap the forward keeps until the backward (MiB; glibc's heap, 0 under ASan)
+  double mb = 0;            ///< heap the forward keeps for the backward, its output not counted (MiB; glibc's heap, 0 under ASan)
 };
 
 /// @brief The training costs of one backbone on this machine.
@@ -41,6 +41,7 @@ struct TrainingCosts {
   std::string torch_version;
   int repeats = 0;
   double seconds = 0;         ///< the measurement's wall time
+  int format = 3;             ///< of the file it was read from (repnas-costs-N); 3 when measured
   std::vector<std::array<BranchCost, kNumBranchKinds>> branches;  ///< [layer][branch]
   std::vector<BranchCost> identity;  ///< [layer]: the identity-BN branch where there is one
   /// The rest of a training step (the engine's step: forward, loss, backward, clipping, SGD):

@@ -29,8 +29,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kCostsFormat = "repnas-costs-2";
-constexpr const char* kCostsFormat1 = "repnas-costs-1";  // no base and no all-branches step
+// Format 3: a branch's MiB leaves out its output (the network sums outputs at once); format 2
+// counted it; format 1 had no base and no all-branches step. Older tables still read (a run
+// folder's), the cache measures them again.
+constexpr int kCostsFormatVersion = 3;
+std::string formatName(int version) { return "repnas-costs-" + std::to_string(version); }
 
 /// Bytes the process's heap holds in use (glibc: small blocks and mmapped ones).
 double heapInUse() {
@@ -169,13 +172,49 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
   };
   StepTask least_step{least, {}, {}}, all_step{all, {}, {}};
 
+  // A branch's ms is its marginal cost in the engine's step, where the clipping, the update of
+  // its parameters and the sum of the outputs are paid too (alone, a branch's forward and
+  // backward miss 4–10% of what a network of them takes): a step of the least mask with the
+  // branch added, minus one without it. The least mask's own branch (a layer without identity)
+  // is measured beside another: (least with both) minus (least with the other instead).
+  struct Marginal {
+    std::vector<BranchMask> with, without;  // `without` empty: the least mask
+    std::vector<double> ms;
+  };
+  std::vector<Marginal> marginals(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const auto& t = tasks[i];
+    if (t.kind < 0) continue;
+    auto& m = marginals[i];
+    m.with = least;
+    if (!least[t.layer].test(t.kind)) {
+      m.with[t.layer].set(t.kind);
+      continue;
+    }
+    for (const auto& other : tasks)  // the other branch: the first present one
+      if (other.layer == t.layer && other.kind >= 0 && other.kind != t.kind) {
+        m.with[t.layer].set(other.kind);
+        m.without = m.with;
+        m.without[t.layer].reset(t.kind);
+        break;
+      }
+    if (m.without.empty()) m.with.clear();  // a layer of one branch: its cost alone
+  }
   using Clock = std::chrono::steady_clock;
+  auto stepMs = [&](const std::vector<BranchMask>& masks) {
+    const auto start = Clock::now();
+    trainer.step(batch, {masks, {}});
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  };
+
   for (int round = 0; round <= request.repeats; ++round) {  // round 0 warms up
     for (auto& t : tasks) {
       const double heap_before = heapInUse();
       const auto start = Clock::now();
       auto y = t.module->forward(t.input);
-      const double kept = heapInUse() - heap_before;
+      // What the forward keeps for the backward, without the output itself: in the network
+      // the branches' outputs are summed at once and only what their backward needs stays.
+      const double kept = heapInUse() - heap_before - static_cast<double>(y.nbytes());
       y.sum().backward();
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       y = torch::Tensor();
@@ -184,18 +223,29 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
       t.bytes.push_back(kept);
     }
     net->zero_grad();
-    for (auto* s : {&least_step, &all_step}) {
-      const auto start = Clock::now();
-      trainer.step(batch, {s->masks, {}});
-      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    // The least mask's step at the start and the end of the round: the reference of the round.
+    const double least_before = stepMs(least);
+    std::vector<double> with_ms(tasks.size(), 0.0), without_ms(tasks.size(), 0.0);
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (marginals[i].with.empty()) continue;
+      with_ms[i] = stepMs(marginals[i].with);
+      if (!marginals[i].without.empty()) without_ms[i] = stepMs(marginals[i].without);
+    }
+    const double least_ms = 0.5 * (least_before + stepMs(least));
+    for (auto* st : {&least_step, &all_step}) {
+      const double ms = st == &least_step ? least_ms : stepMs(st->masks);
       const double heap_before = heapInUse();
-      auto logits = net->forward(batch.x, s->masks, {});
-      const double kept = heapInUse() - heap_before;
+      auto logits = net->forward(batch.x, st->masks, {});
+      const double kept = heapInUse() - heap_before - static_cast<double>(logits.nbytes());
       logits = torch::Tensor();
       if (round == 0) continue;
-      s->ms.push_back(ms);
-      s->bytes.push_back(kept);
+      st->ms.push_back(ms);
+      st->bytes.push_back(kept);
     }
+    if (round == 0) continue;
+    for (size_t i = 0; i < tasks.size(); ++i)
+      if (!marginals[i].with.empty())
+        marginals[i].ms.push_back(with_ms[i] - (marginals[i].without.empty() ? least_ms : without_ms[i]));
   }
   auto summary = [](const std::vector<double>& ms, const std::vector<double>& bytes) {
     BranchCost c;
@@ -208,8 +258,19 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
   };
   out.branches.assign(spec.numLayers(), {});
   out.identity.assign(spec.numLayers(), {});
-  for (const auto& t : tasks)
-    (t.kind < 0 ? out.identity[t.layer] : out.branches[t.layer][t.kind]) = summary(t.ms, t.bytes);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const auto& t = tasks[i];
+    // The branch's own forward and backward bound its marginal from below (a difference of two
+    // noisy steps can come out smaller, even negative, for a cheap branch).
+    auto c = summary(t.ms, t.bytes);
+    if (!marginals[i].ms.empty()) {
+      const auto in_step = summary(marginals[i].ms, t.bytes);
+      c.ms = std::max(c.ms, in_step.ms);
+      c.ms_low = std::max(c.ms_low, in_step.ms_low);
+      c.ms_high = std::max(c.ms_high, in_step.ms_high);
+    }
+    (t.kind < 0 ? out.identity[t.layer] : out.branches[t.layer][t.kind]) = c;
+  }
   out.base = summary(least_step.ms, least_step.bytes);
   for (int l = 0; l < spec.numLayers(); ++l)
     for (int j = 0; j < kNumBranchKinds; ++j)
@@ -234,7 +295,7 @@ std::string trainingCostsToJson(const TrainingCosts& c) {
     layers.push_back({{"index", l}, {"branches", branches},
                       {"identity", l < c.identity.size() ? costJson(c.identity[l]) : nullptr}});
   }
-  return nlohmann::json{{"format", kCostsFormat},
+  return nlohmann::json{{"format", formatName(kCostsFormatVersion)},
                         {"backbone", c.backbone},
                         {"input", {{"channels", c.in_channels}, {"height", c.height},
                                    {"width", c.width}, {"classes", c.classes}}},
@@ -259,9 +320,12 @@ TrainingCosts trainingCostsFromJson(const std::string& text) {
   try {
     const auto j = nlohmann::json::parse(text);
     const auto format = stringField(j, "format");
-    if (format != kCostsFormat && format != kCostsFormat1)
-      throw Error("format '" + clippedText(format, 40) + "' is not " + kCostsFormat);
-    if (format != kCostsFormat1) {
+    c.format = 0;
+    for (int v = 1; v <= kCostsFormatVersion; ++v)
+      if (format == formatName(v)) c.format = v;
+    if (c.format == 0)
+      throw Error("format '" + clippedText(format, 40) + "' is not " + formatName(kCostsFormatVersion));
+    if (c.format >= 2) {
       c.base = costFromJson(field(j, "base"));
       c.all_branches = costFromJson(field(j, "all_branches"));
     }
@@ -331,7 +395,7 @@ TrainingCosts cachedTrainingCosts(const CostRequest& request, const std::string&
   if (!remeasure && fs::exists(cache_path)) {
     try {
       auto cached = trainingCostsFromJson(readInputFile(cache_path, kMaxCostTableBytes, "a cost table"));
-      if (cached.sameKey(key) && cached.base.present &&
+      if (cached.sameKey(key) && cached.format == kCostsFormatVersion &&
           static_cast<int>(cached.branches.size()) == request.backbone.numLayers()) {
         if (measured) *measured = false;
         return cached;
