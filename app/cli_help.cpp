@@ -94,9 +94,11 @@ const std::vector<CommandHelp>& commands() {
        "costs [--backbone B] [--dataset NAME] [--batch N] [--threads N] [--repeats N] [--out FILE] "
        "[--remeasure] [--json]",
        "measure what each branch of each layer costs to train on this machine",
-       "Times every branch of every layer alone, forward and backward on an input of its layer's "
-       "shape at the batch, interleaved over the branches, one warm-up round and N timed rounds "
-       "(median and quartiles), and the heap its forward keeps for the backward. The table is "
+       "Measures every branch of every layer: its marginal cost in the engine's training step (the "
+       "least mask with it minus without it, bounded below by its own forward and backward), "
+       "interleaved over the branches, one warm-up round and N timed rounds (median and "
+       "quartiles), and the heap its forward keeps for the backward; the step's base (stem, head, "
+       "identity, loss, update) beside them. The table is "
        "cached per backbone, input, batch, threads, CPU model and LibTorch version in "
        "~/.cache/repnas-studio/costs/ (XDG_CACHE_HOME) and measured again when any of them "
        "changes. The cost-aware budgets of the search read it.",
@@ -108,6 +110,34 @@ const std::vector<CommandHelp>& commands() {
         {"--out FILE", "also write the table (costs.json) to FILE"},
         {"--remeasure", "measure even when the cache holds a table for this key"},
         {"--json", "print the table as JSON"}}},
+      {"hant",
+       "hant RUN_DIR --out DIR (--latency-budget-ms X | --speedup S | --sweep S1,S2,...) [--batch N] "
+       "[--throughput-batch N] [--distill-steps N] [--finetune-steps N] [--repeats N] [--threads N] [--quiet]",
+       "accelerate a finished run for this machine: HANT's alternatives, distilled and chosen under a latency budget",
+       "Hardware-aware network transformation (Molchanov et al., 2021). The teacher is RUN_DIR's folded "
+       "network (one KxK conv per layer). Every layer gets the alternatives its shapes allow: its dense "
+       "KxK conv, depthwise KxK + pointwise 1x1, grouped KxK (2 and 4 groups), low-rank KxK (C -> C'/2 "
+       "or C'/4 -> C'), 1xK then Kx1, 1x1, identity. Phase 1 trains all of them at once by layer-wise "
+       "distillation (the teacher's input of the layer -> its conv's output, MSE) on training images; "
+       "each is scored by the validation loss change when only its layer is swapped (5,000 images held "
+       "out of the training split; the test set is not used to choose). The latency of every (layer, "
+       "alternative) and of the teacher is measured here, interleaved (batch N and a throughput batch). "
+       "Phase 2 solves the multiple-choice knapsack (CBC): the least total score under the budget. The "
+       "chosen student is fine-tuned by distillation from the teacher and its latency measured. DIR "
+       "receives hant.json (every candidate's latency and score, the choice, the accuracies) and "
+       "student.pt. --sweep solves one budget per speed-up from the same phase 1 (no fine-tuning) and "
+       "compares every layer taking the same operation.",
+       {{"--out DIR", "the output folder (required)"},
+        {"--latency-budget-ms X", "the student's predicted latency at batch N must be <= X ms"},
+        {"--speedup S", "the budget is the teacher's measured latency / S"},
+        {"--sweep S1,S2,...", "the speed-up/accuracy curve over these speed-ups"},
+        {"--batch N", "the batch the latency budget is in (default 1)"},
+        {"--throughput-batch N", "measured beside it (default 64)"},
+        {"--distill-steps N", "phase 1 steps (default 400)"},
+        {"--finetune-steps N", "fine-tuning steps of the chosen student (default 400)"},
+        {"--repeats N", "timed rounds of the latency measurement (default 9)"},
+        {"--threads N", "LibTorch threads (default 1: the latency is that of one core)"},
+        {"--quiet", "no progress on stderr"}}},
       {"verify-fusion", "verify-fusion [--json] [--threads N] [--fault NAME]",
        "check that folding is exact for every standard block",
        "Builds every standard block (each branch kind alone, identity, all branches; K 3 and 5; "

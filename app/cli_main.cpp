@@ -10,7 +10,9 @@
 #include <functional>
 #include <thread>
 #include <iostream>
+#include <cmath>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "repnas/backbone.h"
 #include "repnas/config.h"
 #include "repnas/costs.h"
+#include "repnas/hant.h"
 #include "repnas/engine.h"
 #include "repnas/error.h"
 #include "repnas/run_folder.h"
@@ -65,6 +68,18 @@ class Args {
       return n;
     } catch (const std::exception&) {
       throw UsageError(name + " expects an integer, got '" + v + "'");
+    }
+  }
+  double doubleValue(const std::string& name, double fallback) {
+    const std::string v = value(name, "");
+    if (v.empty()) return fallback;
+    try {
+      size_t used = 0;
+      const double d = std::stod(v, &used);
+      if (used != v.size() || !std::isfinite(d)) throw std::invalid_argument(v);
+      return d;
+    } catch (const std::exception&) {
+      throw UsageError(name + " expects a number, got '" + v + "'");
     }
   }
   void expectEmpty() const {
@@ -276,6 +291,99 @@ int evaluateCommand(Args& args) {
   return 0;
 }
 
+int hantCommand(Args& args) {
+  repnas::HantOptions o;
+  o.latency_budget_ms = args.doubleValue("--latency-budget-ms", 0);
+  o.speedup = args.doubleValue("--speedup", 0);
+  o.latency_batch = args.intValue("--batch", 1);
+  o.throughput_batch = args.intValue("--throughput-batch", 64);
+  o.distill_steps = args.intValue("--distill-steps", o.distill_steps);
+  o.finetune_steps = args.intValue("--finetune-steps", o.finetune_steps);
+  o.latency_repeats = args.intValue("--repeats", o.latency_repeats);
+  o.threads = args.intValue("--threads", 1);
+  o.out_dir = args.value("--out", "");
+  const std::string sweep = args.value("--sweep", "");
+  const bool quiet = args.flag("--quiet");
+  o.run_dir = args.positional();
+  args.expectEmpty();
+  if (o.run_dir.empty()) throw UsageError("hant needs RUN_DIR (a finished run: the teacher)");
+  if (o.out_dir.empty()) throw UsageError("hant needs --out DIR");
+  if (o.latency_budget_ms < 0 || o.speedup < 0) throw UsageError("--latency-budget-ms and --speedup must be > 0");
+  if (o.latency_budget_ms > 0 && o.speedup > 0) throw UsageError("give --latency-budget-ms or --speedup, not both");
+  if (!sweep.empty()) {
+    std::stringstream in(sweep);
+    for (std::string item; std::getline(in, item, ',');) {
+      try {
+        size_t used = 0;
+        const double v = std::stod(item, &used);
+        if (used != item.size() || !(v > 0) || !std::isfinite(v)) throw std::invalid_argument(item);
+        o.sweep.push_back(v);
+      } catch (const std::exception&) {
+        throw UsageError("--sweep expects speed-ups > 0 separated by commas, got '" + item + "'");
+      }
+    }
+  }
+  if (o.latency_budget_ms == 0 && o.speedup == 0 && o.sweep.empty())
+    throw UsageError("give --latency-budget-ms X, --speedup S or --sweep S1,S2,...");
+  if (o.threads < 1 || o.threads > 64) throw UsageError("--threads must be between 1 and 64");
+  std::string last_stage;
+  const auto r = repnas::runHant(o, [&](const std::string& stage, double f) {
+    if (quiet) return;
+    if (stage != last_stage && !last_stage.empty()) std::fprintf(stderr, "\n");
+    last_stage = stage;
+    std::fprintf(stderr, "\r%-40s %3.0f%%", stage.c_str(), 100 * f);
+    std::fflush(stderr);
+  });
+  if (!quiet) std::fprintf(stderr, "\n");
+  std::printf("teacher %s: %.3f ms at batch %d (%.2f ms at %d), validation %.2f%%, test %.2f%%\n"
+              "each cell: the latency change (ms) and the validation loss change when only that layer takes the operation\n",
+              o.run_dir.c_str(), r.teacher_ms, o.latency_batch, r.teacher_throughput_ms, o.throughput_batch,
+              100 * r.teacher_val, 100 * r.teacher_test);
+  std::printf("%-6s", "layer");
+  for (int op = 0; op < repnas::kNumHantOps; ++op)
+    std::printf(" %16s", repnas::hantOpName(static_cast<repnas::HantOp>(op)).c_str());
+  std::printf("\n%-6s", "");
+  for (int op = 0; op < repnas::kNumHantOps; ++op) std::printf(" %16s", "Δms / Δloss");
+  std::printf("\n");
+  for (size_t l = 0; l < r.layers.size(); ++l) {
+    std::printf("%-6zu", l);
+    for (const auto& c : r.layers[l]) {
+      if (!c.available) std::printf(" %16s", "-");
+      else std::printf(" %+7.3f %+8.4f", c.latency_ms, c.score);
+    }
+    std::printf("\n");
+  }
+  auto choiceText = [](const std::vector<repnas::HantOp>& choice) {
+    std::string t;
+    for (size_t l = 0; l < choice.size(); ++l) t += (l ? " " : "") + repnas::hantOpName(choice[l]);
+    return t;
+  };
+  if (!r.sweep.empty()) {
+    std::printf("\nspeed-up curve (distilled, not fine-tuned; speed-ups: the teacher over the student, "
+                "predicted and measured interleaved with it):\n%-10s %12s %12s %10s %10s %10s  %s\n",
+                "budget ms", "predicted", "measured", "predicted", "measured", "val %", "choice");
+    auto row = [&](const repnas::HantPoint& p, bool budget) {
+      std::printf("%-10s %12.3f %12.3f %9.2fx %9.2fx %10.2f  %s\n",
+                  budget ? std::to_string(p.budget_ms).substr(0, 6).c_str() : "", p.predicted_ms, p.measured_ms,
+                  r.teacher_ms / p.predicted_ms, p.teacher_measured_ms / p.measured_ms, 100 * p.val_accuracy,
+                  choiceText(p.choice).c_str());
+    };
+    for (const auto& p : r.sweep) row(p, true);
+    std::printf("every layer the same operation:\n");
+    for (const auto& p : r.uniform) row(p, false);
+  }
+  if (!r.chosen.choice.empty())
+    std::printf("\nbudget %.3f ms: %s\npredicted %.3f ms; measured %.3f ms beside the teacher's %.3f "
+                "(%.2fx faster); CBC %.3f s%s; validation %.2f%% (%.2f%% before fine-tuning), test %.2f%%\n",
+                r.budget_ms, choiceText(r.chosen.choice).c_str(), r.chosen.predicted_ms, r.chosen.measured_ms,
+                r.chosen.teacher_measured_ms, r.chosen.teacher_measured_ms / r.chosen.measured_ms,
+                r.chosen.solve_seconds, r.chosen.optimal ? ", optimal" : "",
+                100 * r.student_val, 100 * r.student_val_before, 100 * r.student_test);
+  std::printf("wrote %s/hant.json%s (%.0f s)\n", o.out_dir.c_str(), r.chosen.choice.empty() ? "" : " and student.pt",
+              r.seconds);
+  return 0;
+}
+
 int costsCommand(Args& args) {
   const std::string backbone = args.value("--backbone", "tiny");
   const std::string dataset = args.value("--dataset", "fashion-mnist");
@@ -396,6 +504,7 @@ int main(int argc, char** argv) {
       {"export", exportCommand},
       {"evaluate", evaluateCommand},
       {"costs", costsCommand},
+      {"hant", hantCommand},
       {"version",
        [](Args& a) {
          a.expectEmpty();

@@ -46,6 +46,8 @@ set(REPNAS_TORCH_SOURCES
   src/engine/event_log.cpp
   src/engine/run_configs.cpp
   src/engine/runtime.cpp
+  src/hant/alternatives.cpp
+  src/hant/hant.cpp
   src/export/export.cpp
   src/export/folded_files.cpp
   src/export/load_run.cpp

@@ -1,0 +1,111 @@
+#pragma once
+/// @file hant.h
+/// @brief HANT, hardware-aware network transformation (Molchanov et al., 2021; issue 17,
+/// STRATEGIES.md §4) on a finished run: the run's folded network is the teacher; every layer's
+/// KxK conv gets real inference-time alternatives (dense, depthwise + pointwise, grouped,
+/// low-rank, 1xK then Kx1, 1x1, identity), each trained by layer-wise distillation from the
+/// teacher's features and scored by the validation loss change when only that layer is
+/// swapped; their latency is measured on this machine; the multiple-choice knapsack (CBC)
+/// picks one per layer under a latency budget; the student is fine-tuned with distillation.
+/// Plain C++ (no torch).
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace repnas {
+
+/// @brief An inference-time operation that can take a layer's KxK conv's place.
+enum class HantOp {
+  Dense = 0,           ///< the teacher's own KxK conv
+  DepthwisePointwise,  ///< depthwise KxK (stride s) then pointwise 1x1
+  Grouped2,            ///< KxK with 2 groups
+  Grouped4,            ///< KxK with 4 groups
+  LowRankHalf,         ///< KxK C → C'/2, then 1x1 → C'
+  LowRankQuarter,      ///< KxK C → C'/4, then 1x1 → C'
+  Separable,           ///< 1xK then Kx1
+  Pointwise,           ///< 1x1 (stride s)
+  Identity,            ///< nothing (where in = out channels and stride 1)
+};
+inline constexpr int kNumHantOps = 9;
+/// @brief "dense", "dw+pw", "group2", "group4", "lowrank/2", "lowrank/4", "1xK+Kx1", "1x1", "identity".
+std::string hantOpName(HantOp op);
+
+/// @brief What `repnas hant` is asked.
+struct HantOptions {
+  std::string run_dir;          ///< a finished run (weights.pt): the teacher
+  std::string out_dir;          ///< receives hant.json, latency.json and student.pt
+  double latency_budget_ms = 0; ///< the student's predicted latency at batch_latency; 0: use speedup
+  double speedup = 0;           ///< budget = teacher latency / speedup (when no ms budget)
+  int latency_batch = 1;        ///< the batch the budget is in (1: a single image)
+  int throughput_batch = 64;    ///< measured beside it
+  int latency_repeats = 9;      ///< timed rounds (interleaved over every (layer, op))
+  int distill_steps = 400;      ///< phase 1: steps of every alternative on teacher features
+  int finetune_steps = 400;     ///< the chosen student's distillation fine-tuning
+  int batch = 128;              ///< of phase 1 and the fine-tuning
+  double distill_lr = 3e-3;     ///< Adam, phase 1
+  double finetune_lr = 1e-3;    ///< Adam, fine-tuning
+  int64_t val_images = 5000;    ///< held out of the training images for the scores (never the test set)
+  int threads = 1;
+  uint64_t seed = 1;
+  std::vector<double> sweep;    ///< speed-ups for --sweep (each solved; no fine-tuning)
+};
+
+/// @brief One alternative of one layer, measured and scored.
+struct HantCandidate {
+  HantOp op = HantOp::Dense;
+  bool available = false;     ///< the layer's shapes allow it
+  /// The network's latency with only this layer swapped minus the teacher's, at latency_batch
+  /// (median over rounds of paired differences; the dense conv's is 0).
+  double latency_ms = 0;
+  double latency_low = 0, latency_high = 0;  ///< quartiles
+  double throughput_ms = 0;   ///< the same at throughput_batch
+  double distill_loss = 0;    ///< layer MSE after phase 1 (relative to the teacher output's mean square)
+  double distill_loss_start = 0;  ///< before phase 1
+  double score = 0;           ///< validation loss change when only this layer is swapped
+  int64_t params = 0;
+};
+
+/// @brief One point of the speed-up / accuracy curve.
+struct HantPoint {
+  double budget_ms = 0;
+  double predicted_ms = 0;
+  double measured_ms = 0;         ///< the student, interleaved with the teacher:
+  double teacher_measured_ms = 0; ///< the teacher in the same measurement (compare ratios)
+  double val_accuracy = 0;        ///< the distilled student before fine-tuning
+  std::vector<HantOp> choice;     ///< per layer
+  double solve_seconds = 0;
+  bool optimal = false;
+};
+
+/// @brief What `repnas hant` found.
+struct HantResult {
+  std::string teacher;                   ///< the run folder
+  std::vector<std::vector<HantCandidate>> layers;  ///< [layer][op]
+  double base_ms = 0;                    ///< what a student's prediction starts from: the teacher's latency
+  double teacher_ms = 0;                 ///< measured, at latency_batch
+  double teacher_throughput_ms = 0;
+  HantPoint chosen;                      ///< under the budget, fine-tuned
+  double budget_ms = 0;
+  double teacher_val = 0, teacher_test = 0;
+  double student_val_before = 0, student_val = 0, student_test = 0;
+  std::vector<HantPoint> sweep;
+  /// Every layer the same op (the dense conv where a layer does not allow it), distilled, not
+  /// fine-tuned: the baseline the knapsack's choice must beat at equal latency (with --sweep).
+  std::vector<HantPoint> uniform;
+  double seconds = 0;
+};
+
+/// @brief Progress: a stage and its fraction done.
+using HantProgress = std::function<void(const std::string& stage, double fraction)>;
+
+/// @brief Runs HANT. Throws repnas::Error naming the problem (no finished run, an impossible
+/// budget with the least latency any choice has, a folder that cannot be written).
+HantResult runHant(const HantOptions& options, const HantProgress& progress = {});
+
+/// @brief The result as hant.json.
+std::string hantResultToJson(const HantResult& result, const HantOptions& options);
+
+}  // namespace repnas

@@ -1,0 +1,513 @@
+// HANT on a finished run (repnas/hant.h). Phase 1 trains every alternative of every layer at
+// once on the teacher's features (its input to the layer's conv → the conv's output, MSE);
+// each is scored by the validation loss change when only its layer is swapped; latencies are
+// measured interleaved over every (layer, alternative); phase 2 solves the multiple-choice
+// knapsack with CBC; the chosen student is fine-tuned by distillation from the teacher.
+#include "repnas/hant.h"
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <tuple>
+
+#include "data/data.h"
+#include "export/export_internal.h"
+#include "formats/atomic_file.h"
+#include "hant/alternatives.h"
+#include "nn/network.h"
+#include "repnas/costs.h"
+#include "repnas/error.h"
+#include "repnas/run_folder.h"
+#include "repnas/runtime.h"
+#include "search/knapsack.h"
+
+namespace repnas {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double at = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(at);
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (at - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+/// The folded network with some layers' convs replaced (nullptr: the network's own conv).
+torch::Tensor forwardWith(FoldedNetworkImpl& net, const std::vector<HantAltImpl*>& alts, const torch::Tensor& x,
+                          std::vector<torch::Tensor>* layer_inputs = nullptr) {
+  const auto& spec = net.spec();
+  std::vector<torch::Tensor> inputs(spec.numLayers());
+  torch::Tensor h = x;
+  for (int l = 0; l < spec.numLayers(); ++l) {
+    inputs[l] = h;
+    auto pre = alts.empty() || !alts[l] ? net.convs_[l]->forward(h) : alts[l]->forward(h);
+    const auto& layer = spec.layers[l];
+    if (layer.shortcut_from >= 0) {
+      const auto& skipped = inputs[layer.shortcut_from];
+      pre = pre + (net.shortcuts_[l] ? net.shortcuts_[l]->forward(skipped) : skipped);
+    }
+    h = torch::relu(pre);
+  }
+  if (layer_inputs) *layer_inputs = inputs;
+  return net.head(torch::adaptive_avg_pool2d(h, {1, 1}).flatten(1));
+}
+
+/// A student: its own copy of the teacher's shortcuts and head, and one alternative per layer.
+struct Student {
+  FoldedNetwork rest{nullptr};
+  std::vector<HantAlt> alts;
+  std::vector<HantAltImpl*> raw() {
+    std::vector<HantAltImpl*> out;
+    for (auto& a : alts) out.push_back(a.get());
+    return out;
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return forwardWith(*rest, raw(), x); }
+  std::vector<torch::Tensor> parameters() const {
+    std::vector<torch::Tensor> p;
+    for (const auto& a : alts)
+      for (const auto& t : a->parameters()) p.push_back(t);
+    for (int l = 0; l < rest->spec().numLayers(); ++l)
+      if (rest->shortcuts_[l])
+        for (const auto& t : rest->shortcuts_[l]->parameters()) p.push_back(t);
+    for (const auto& t : rest->head->parameters()) p.push_back(t);
+    return p;
+  }
+  void train(bool on) {
+    for (auto& a : alts) a->train(on);
+    rest->train(on);
+  }
+};
+
+/// A copy of `source` (same op and weights).
+HantAlt copyOf(const HantAltImpl& source, const BlockSpec& conv) {
+  HantAlt copy(source.op(), conv);
+  torch::NoGradGuard no_grad;
+  auto to = copy->named_parameters();
+  for (const auto& p : source.named_parameters()) to[p.key()].copy_(p.value());
+  return copy;
+}
+
+/// The loss and accuracy of `forward` on `set` (batches of 500, no gradients).
+std::pair<double, double> lossAndAccuracy(const data::ImageSet& set, const data::Normalization& norm,
+                                          const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
+  torch::NoGradGuard no_grad;
+  double loss = 0;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < set.size(); i += 500) {
+    const int64_t n = std::min<int64_t>(500, set.size() - i);
+    const auto x = data::prepareBatch(set.images.narrow(0, i, n), norm, {}, nullptr);
+    const auto y = set.labels.narrow(0, i, n);
+    const auto logits = forward(x);
+    loss += torch::nn::functional::cross_entropy(logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)).item<double>();
+    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+  }
+  const double n = static_cast<double>(std::max<int64_t>(1, set.size()));
+  return {loss / n, correct / n};
+}
+
+/// Median wall time (ms) of each of `tasks`, interleaved over `rounds` rounds after a warm-up.
+std::vector<std::vector<double>> timeInterleaved(const std::vector<std::function<void()>>& tasks, int rounds) {
+  std::vector<std::vector<double>> ms(tasks.size());
+  for (int round = 0; round <= rounds; ++round)
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const auto t0 = Clock::now();
+      tasks[i]();
+      const double t = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      if (round > 0) ms[i].push_back(t);
+    }
+  return ms;
+}
+
+struct Bank {
+  std::vector<std::vector<HantAlt>> alts;  // [layer][op], null where not available
+};
+
+KnapsackProblem knapsackOf(const HantResult& r, double budget_ms, std::vector<std::vector<int>>& ops) {
+  KnapsackProblem p;
+  p.resources = {{"latency ms", -INFINITY, budget_ms - r.base_ms}};
+  ops.assign(r.layers.size(), {});
+  for (size_t l = 0; l < r.layers.size(); ++l) {
+    std::vector<KnapsackChoice> group;
+    for (int o = 0; o < kNumHantOps; ++o) {
+      const auto& c = r.layers[l][o];
+      if (!c.available) continue;
+      group.push_back({-c.score, {c.latency_ms}});
+      ops[l].push_back(o);
+    }
+    p.groups.push_back(std::move(group));
+  }
+  return p;
+}
+
+std::string ms(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+}  // namespace
+
+HantResult runHant(const HantOptions& o, const HantProgress& progress) {
+  const auto t_start = Clock::now();
+  auto report = [&](const std::string& stage, double f) {
+    if (progress) progress(stage, f);
+  };
+  if (o.latency_budget_ms <= 0 && o.speedup <= 0 && o.sweep.empty())
+    throw Error("hant: give --latency-budget-ms, --speedup or --sweep");
+  if (o.latency_budget_ms < 0 || !std::isfinite(o.latency_budget_ms)) throw Error("hant: --latency-budget-ms must be > 0");
+  if (o.speedup < 0 || !std::isfinite(o.speedup)) throw Error("hant: --speedup must be > 0");
+  for (double s : o.sweep)
+    if (!(s > 0) || !std::isfinite(s)) throw Error("hant: every --sweep speed-up must be > 0");
+  if (o.latency_batch < 1 || o.latency_batch > 4096 || o.throughput_batch < 1 || o.throughput_batch > 4096 ||
+      o.batch < 1 || o.batch > 4096)
+    throw Error("hant: batches must be between 1 and 4096");
+  if (o.distill_steps < 0 || o.finetune_steps < 0 || o.latency_repeats < 1)
+    throw Error("hant: steps must be >= 0 and repeats >= 1");
+  if (!RunFolder(o.run_dir).hasWeights())
+    throw Error("hant: " + RunFolder(o.run_dir).weights() + " does not exist: the teacher must be a finished run");
+  setComputeThreads(o.threads);
+  torch::manual_seed(o.seed);
+
+  // The teacher, and the data: scores on images held out of the training split.
+  report("loading the teacher", 0);
+  const auto config = loadRunConfig(o.run_dir);
+  const auto data = data::loadDataset(DatasetSpec{config.dataset, config.data_dir});
+  auto run = loadRun(o.run_dir, &data);
+  const auto norm = run.norm;
+  torch::NoGradGuard outer_no_grad;
+  FoldedNetwork teacher(*run.net, run.masks);
+  teacher->eval();
+  const auto spec = teacher->spec();
+  const int layers = spec.numLayers();
+  auto train_all = data::takeFirst(data.train, config.train_limit);
+  const int64_t val_count = std::min<int64_t>(o.val_images, train_all.size() / 2);
+  data::ImageSet train, val;
+  std::tie(train, val) = data::splitValidation(train_all, std::max<int64_t>(1, val_count), o.seed);
+
+  HantResult r;
+  r.teacher = o.run_dir;
+  r.layers.assign(layers, std::vector<HantCandidate>(kNumHantOps));
+
+  // Every alternative of every layer; the dense one is the teacher's conv, exactly.
+  Bank bank;
+  bank.alts.assign(layers, std::vector<HantAlt>(kNumHantOps, nullptr));
+  for (int l = 0; l < layers; ++l) {
+    const auto& block = spec.layers[l].block;
+    for (int op = 0; op < kNumHantOps; ++op) {
+      auto& c = r.layers[l][op];
+      c.op = static_cast<HantOp>(op);
+      c.available = hantOpAvailable(c.op, block);
+      if (!c.available) continue;
+      bank.alts[l][op] = HantAlt(c.op, block, teacher->convs_[l]);
+      c.params = bank.alts[l][op]->parameterCount();
+    }
+  }
+
+  // Phase 1: layer-wise distillation, all layers at once, from the teacher's features.
+  {
+    torch::AutoGradMode grad(true);
+    std::vector<std::unique_ptr<torch::optim::Adam>> adams(layers * kNumHantOps);
+    for (int l = 0; l < layers; ++l)
+      for (int op = 0; op < kNumHantOps; ++op)
+        if (bank.alts[l][op] && op != static_cast<int>(HantOp::Dense) && !bank.alts[l][op]->parameters().empty())
+          adams[l * kNumHantOps + op] = std::make_unique<torch::optim::Adam>(
+              bank.alts[l][op]->parameters(), torch::optim::AdamOptions(o.distill_lr));
+    // The relative layer error on one fixed validation batch, before and after.
+    const auto probe_x = data::prepareBatch(val.images.narrow(0, 0, std::min<int64_t>(256, val.size())), norm, {}, nullptr);
+    auto layerErrors = [&](bool start) {
+      torch::NoGradGuard no_grad;
+      std::vector<torch::Tensor> inputs;
+      forwardWith(*teacher, {}, probe_x, &inputs);
+      for (int l = 0; l < layers; ++l) {
+        const auto target = teacher->convs_[l]->forward(inputs[l]);
+        const double scale = target.pow(2).mean().item<double>() + 1e-12;
+        for (int op = 0; op < kNumHantOps; ++op) {
+          if (!bank.alts[l][op]) continue;
+          const double e = (bank.alts[l][op]->forward(inputs[l]) - target).pow(2).mean().item<double>() / scale;
+          (start ? r.layers[l][op].distill_loss_start : r.layers[l][op].distill_loss) = e;
+        }
+      }
+    };
+    layerErrors(true);
+    data::BatchSampler sampler(train.size(), o.batch, o.seed);
+    for (int step = 0; step < o.distill_steps; ++step) {
+      const int64_t per_epoch = sampler.batchesPerEpoch();
+      const auto b = sampler.batch(train, step / per_epoch, step % per_epoch);
+      const auto x = data::prepareBatch(b.images, norm, {}, nullptr);
+      std::vector<torch::Tensor> inputs, targets;
+      {
+        torch::NoGradGuard no_grad;
+        forwardWith(*teacher, {}, x, &inputs);
+        for (int l = 0; l < layers; ++l) targets.push_back(teacher->convs_[l]->forward(inputs[l]));
+      }
+      for (int l = 0; l < layers; ++l) {
+        const double scale = targets[l].pow(2).mean().item<double>() + 1e-12;
+        for (int op = 0; op < kNumHantOps; ++op) {
+          auto& adam = adams[l * kNumHantOps + op];
+          if (!adam) continue;
+          adam->zero_grad();
+          const auto loss = (bank.alts[l][op]->forward(inputs[l]) - targets[l]).pow(2).mean() / scale;
+          loss.backward();
+          adam->step();
+        }
+      }
+      if (step % 10 == 0) report("phase 1: distilling every alternative", static_cast<double>(step) / o.distill_steps);
+    }
+    layerErrors(false);
+  }
+  for (auto& row : bank.alts)
+    for (auto& a : row)
+      if (a) a->eval();
+
+  // Scores: the validation loss change when only one layer is swapped.
+  const auto teacher_scores = lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return teacher->forward(x); });
+  const double teacher_loss = teacher_scores.first;
+  r.teacher_val = teacher_scores.second;
+  r.teacher_test = lossAndAccuracy(data.test, norm, [&](const torch::Tensor& x) { return teacher->forward(x); }).second;
+  for (int l = 0; l < layers; ++l) {
+    for (int op = 0; op < kNumHantOps; ++op) {
+      if (!bank.alts[l][op]) continue;
+      if (op == static_cast<int>(HantOp::Dense)) continue;  // the teacher's own conv: 0 exactly
+      std::vector<HantAltImpl*> alts(layers, nullptr);
+      alts[l] = bank.alts[l][op].get();
+      r.layers[l][op].score =
+          lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return forwardWith(*teacher, alts, x); }).first -
+          teacher_loss;
+    }
+    report("scoring each alternative", static_cast<double>(l + 1) / layers);
+  }
+
+  // Latency in the network: the teacher with only (layer, alternative) swapped against the
+  // teacher just before it, each sample the mean of `inner` calls back to back (one call at
+  // batch 1 is a fraction of a millisecond: timer and scheduler noise). An operation timed alone
+  // predicted networks of them badly (grouped convs: 2.3x predicted, 1.1x measured): alone it
+  // runs from a warm cache without the layers around it. A candidate's latency_ms is the
+  // network's change (the dense conv's is 0); a student is predicted as the teacher plus its
+  // layers' changes.
+  report("measuring latency", 0);
+  const auto x1 = torch::randn({o.latency_batch, spec.in_channels, spec.input_height, spec.input_width});
+  const auto xT = torch::randn({o.throughput_batch, spec.in_channels, spec.input_height, spec.input_width});
+  const int inner1 = std::max(1, 32 / o.latency_batch), innerT = std::max(1, 128 / o.throughput_batch);
+  {
+    std::vector<std::pair<int, int>> which;
+    for (int l = 0; l < layers; ++l)
+      for (int op = 1; op < kNumHantOps; ++op)  // the dense conv is the teacher's own
+        if (bank.alts[l][op]) which.emplace_back(l, op);
+    auto time = [](int n, const std::function<void()>& f) {
+      const auto t0 = Clock::now();
+      for (int i = 0; i < n; ++i) f();
+      return std::chrono::duration<double, std::milli>(Clock::now() - t0).count() / n;
+    };
+    std::vector<std::vector<double>> delta1(which.size()), deltaT(which.size());
+    std::vector<double> teacher1, teacherT;
+    for (int round = 0; round <= o.latency_repeats; ++round) {
+      for (size_t i = 0; i < which.size(); ++i) {
+        std::vector<HantAltImpl*> alts(layers, nullptr);
+        alts[which[i].first] = bank.alts[which[i].first][which[i].second].get();
+        const double t1 = time(inner1, [&] { (void)teacher->forward(x1); });
+        const double s1 = time(inner1, [&] { (void)forwardWith(*teacher, alts, x1); });
+        const double tT = time(innerT, [&] { (void)teacher->forward(xT); });
+        const double sT = time(innerT, [&] { (void)forwardWith(*teacher, alts, xT); });
+        if (round == 0) continue;  // warm-up
+        delta1[i].push_back(s1 - t1);
+        deltaT[i].push_back(sT - tT);
+        teacher1.push_back(t1);
+        teacherT.push_back(tT);
+      }
+      report("measuring latency", static_cast<double>(round) / o.latency_repeats);
+    }
+    for (size_t i = 0; i < which.size(); ++i) {
+      auto& c = r.layers[which[i].first][which[i].second];
+      c.latency_ms = quantile(delta1[i], 0.5);
+      c.latency_low = quantile(delta1[i], 0.25);
+      c.latency_high = quantile(delta1[i], 0.75);
+      c.throughput_ms = quantile(deltaT[i], 0.5);
+    }
+    r.teacher_ms = quantile(teacher1, 0.5);
+    r.teacher_throughput_ms = quantile(teacherT, 0.5);
+    r.base_ms = r.teacher_ms;
+  }
+
+  // A student of `choice`, its predicted and measured latency and its validation accuracy.
+  auto makeStudent = [&](const std::vector<HantOp>& choice) {
+    Student s;
+    s.rest = FoldedNetwork(*run.net, run.masks);
+    s.rest->eval();
+    for (int l = 0; l < layers; ++l)
+      s.alts.push_back(copyOf(*bank.alts[l][static_cast<int>(choice[l])], spec.layers[l].block));
+    s.train(false);
+    return s;
+  };
+  auto predicted = [&](const std::vector<HantOp>& choice) {
+    double sum = r.base_ms;
+    for (int l = 0; l < layers; ++l) sum += r.layers[l][static_cast<int>(choice[l])].latency_ms;
+    return sum;
+  };
+  // The student's latency, interleaved with the teacher's (the machine drifts: compare ratios).
+  auto measureStudent = [&](Student& s, HantPoint& point) {
+    const auto times = timeInterleaved(
+        {[&] {
+           for (int i = 0; i < inner1; ++i) (void)s.forward(x1);
+         },
+         [&] {
+           for (int i = 0; i < inner1; ++i) (void)teacher->forward(x1);
+         }},
+        o.latency_repeats * 2);
+    point.measured_ms = quantile(times[0], 0.5) / inner1;
+    point.teacher_measured_ms = quantile(times[1], 0.5) / inner1;
+  };
+  auto solve = [&](double budget) {
+    std::vector<std::vector<int>> ops;
+    const auto p = knapsackOf(r, budget, ops);
+    const auto sol = solveKnapsackCbc(p);
+    HantPoint point;
+    point.budget_ms = budget;
+    point.solve_seconds = sol.seconds;
+    if (sol.status == KnapsackSolution::Status::Infeasible) {
+      double least = r.base_ms;
+      for (const auto& row : r.layers) {
+        double m = INFINITY;
+        for (const auto& c : row)
+          if (c.available) m = std::min(m, c.latency_ms);
+        least += m;
+      }
+      throw Error("hant: a latency budget of " + ms(budget) + " ms is below " + ms(least) +
+                  " ms, the least any choice of alternatives is predicted to take (teacher: " + ms(r.teacher_ms) + " ms)");
+    }
+    point.optimal = sol.status == KnapsackSolution::Status::Optimal;
+    for (int l = 0; l < layers; ++l) point.choice.push_back(static_cast<HantOp>(ops[l][sol.choice[l]]));
+    point.predicted_ms = predicted(point.choice);
+    return point;
+  };
+  auto evaluatePoint = [&](HantPoint& point) {
+    auto s = makeStudent(point.choice);
+    point.val_accuracy = lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
+    measureStudent(s, point);
+  };
+
+  // --sweep: the curve over budgets, and every layer the same op as the baseline.
+  for (size_t i = 0; i < o.sweep.size(); ++i) {
+    auto point = solve(r.teacher_ms / o.sweep[i]);
+    evaluatePoint(point);
+    r.sweep.push_back(point);
+    report("sweeping the budgets", static_cast<double>(i + 1) / o.sweep.size());
+  }
+  if (!o.sweep.empty())
+    for (int op = 0; op < kNumHantOps; ++op) {
+      HantPoint point;
+      for (int l = 0; l < layers; ++l)
+        point.choice.push_back(r.layers[l][op].available ? static_cast<HantOp>(op) : HantOp::Dense);
+      point.predicted_ms = predicted(point.choice);
+      point.budget_ms = point.predicted_ms;
+      evaluatePoint(point);
+      r.uniform.push_back(point);
+    }
+
+  // The budget's student, fine-tuned by distillation from the teacher.
+  if (o.latency_budget_ms > 0 || o.speedup > 0) {
+    r.budget_ms = o.latency_budget_ms > 0 ? o.latency_budget_ms : r.teacher_ms / o.speedup;
+    r.chosen = solve(r.budget_ms);
+    auto s = makeStudent(r.chosen.choice);
+    r.student_val_before = lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
+    {
+      torch::AutoGradMode grad(true);
+      s.train(true);
+      torch::optim::Adam adam(s.parameters(), torch::optim::AdamOptions(o.finetune_lr));
+      data::BatchSampler sampler(train.size(), o.batch, o.seed + 1);
+      for (int step = 0; step < o.finetune_steps; ++step) {
+        const int64_t per_epoch = sampler.batchesPerEpoch();
+        const auto b = sampler.batch(train, step / per_epoch, step % per_epoch);
+        auto gen = data::makeGenerator(o.seed, {11, static_cast<uint64_t>(step)});
+        const auto x = data::prepareBatch(b.images, norm, {config.crop_padding, config.flip}, &gen);
+        torch::Tensor target;
+        {
+          torch::NoGradGuard no_grad;
+          target = torch::softmax(teacher->forward(x), 1);
+        }
+        adam.zero_grad();
+        // Distillation: the cross-entropy of the student's logits against the teacher's soft labels.
+        const auto loss = -(target * torch::log_softmax(s.forward(x), 1)).sum(1).mean();
+        if (!std::isfinite(loss.item<double>())) throw Error("hant: the fine-tuning loss is not finite at step " + std::to_string(step));
+        loss.backward();
+        adam.step();
+        if (step % 10 == 0) report("fine-tuning the student", static_cast<double>(step) / o.finetune_steps);
+      }
+      s.train(false);
+    }
+    r.student_val = lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
+    r.student_test = lossAndAccuracy(data.test, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
+    r.chosen.val_accuracy = r.student_val;
+    measureStudent(s, r.chosen);
+    // The student's weights: every alternative and the rest, as a torch archive.
+    fs::create_directories(o.out_dir);
+    torch::serialize::OutputArchive archive;
+    for (int l = 0; l < layers; ++l) {
+      torch::serialize::OutputArchive layer;
+      s.alts[l]->save(layer);
+      archive.write("layer" + std::to_string(l), layer);
+    }
+    torch::serialize::OutputArchive rest;
+    s.rest->save(rest);
+    archive.write("rest", rest);
+    const auto tmp = (fs::path(o.out_dir) / "student.pt.tmp").string();
+    archive.save_to(tmp);
+    fs::rename(tmp, fs::path(o.out_dir) / "student.pt");
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  fs::create_directories(o.out_dir);
+  writeTextAtomically((fs::path(o.out_dir) / "hant.json").string(), hantResultToJson(r, o));
+  report("done", 1);
+  return r;
+}
+
+std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
+  using nlohmann::json;
+  auto pointJson = [](const HantPoint& p) {
+    json choice = json::array();
+    for (auto op : p.choice) choice.push_back(hantOpName(op));
+    return json{{"budget_ms", p.budget_ms}, {"predicted_ms", p.predicted_ms}, {"measured_ms", p.measured_ms},
+                {"teacher_measured_ms", p.teacher_measured_ms},
+                {"val_accuracy", p.val_accuracy}, {"choice", choice}, {"solve_seconds", p.solve_seconds},
+                {"optimal", p.optimal}};
+  };
+  json layers = json::array();
+  for (size_t l = 0; l < r.layers.size(); ++l) {
+    json ops = json::object();
+    for (const auto& c : r.layers[l]) {
+      if (!c.available) continue;
+      ops[hantOpName(c.op)] = {{"latency_ms", c.latency_ms}, {"latency_low", c.latency_low},
+                               {"latency_high", c.latency_high}, {"throughput_ms", c.throughput_ms},
+                               {"distill_error_start", c.distill_loss_start}, {"distill_error", c.distill_loss},
+                               {"score", c.score}, {"params", c.params}};
+    }
+    layers.push_back({{"index", l}, {"ops", ops}});
+  }
+  json sweep = json::array(), uniform = json::array();
+  for (const auto& p : r.sweep) sweep.push_back(pointJson(p));
+  for (const auto& p : r.uniform) uniform.push_back(pointJson(p));
+  json j = {{"format", "repnas-hant-1"}, {"teacher", r.teacher}, {"cpu", cpuModelName()},
+            {"threads", o.threads}, {"latency_batch", o.latency_batch}, {"throughput_batch", o.throughput_batch},
+            {"distill_steps", o.distill_steps}, {"finetune_steps", o.finetune_steps},
+            {"teacher_ms", r.teacher_ms}, {"teacher_throughput_ms", r.teacher_throughput_ms}, {"base_ms", r.base_ms},
+            {"teacher_val_accuracy", r.teacher_val}, {"teacher_test_accuracy", r.teacher_test},
+            {"layers", layers}, {"sweep", sweep}, {"uniform", uniform}, {"seconds", r.seconds}};
+  if (!r.chosen.choice.empty()) {
+    j["budget_ms"] = r.budget_ms;
+    j["chosen"] = pointJson(r.chosen);
+    j["student_val_accuracy_before_finetuning"] = r.student_val_before;
+    j["student_val_accuracy"] = r.student_val;
+    j["student_test_accuracy"] = r.student_test;
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace repnas

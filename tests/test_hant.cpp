@@ -1,0 +1,155 @@
+// HANT (issue 17): the alternatives' shapes and availability, the teacher's own conv leaves the
+// network unchanged, phase-1 distillation reduces every layer's error, the choice meets the
+// latency budget, an impossible budget is refused with the least latency. Tiny synthetic data.
+#include <torch/torch.h>
+
+#include <QtTest>
+
+#include <QTemporaryDir>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "hant/alternatives.h"
+#include "repnas/config.h"
+#include "repnas/engine.h"
+#include "repnas/error.h"
+#include "repnas/hant.h"
+#include "synthetic_data.h"
+
+using namespace repnas;
+namespace fs = std::filesystem;
+
+class TestHant : public QObject {
+  Q_OBJECT
+  QTemporaryDir tmp_;
+  std::string run_;
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QVERIFY(tmp_.isValid());
+    const auto data = (fs::path(tmp_.path().toStdString()) / "data").string();
+    fs::create_directories(data);
+    testing::writeIdxDataset(data, 256, 64);
+    RunConfig c;
+    c.mode = "plain";
+    c.dataset = "idx";
+    c.data_dir = data;
+    c.epochs = 2;
+    c.batch_size = 32;
+    c.threads = 1;
+    c.lr = 0.05;
+    run_ = (fs::path(tmp_.path().toStdString()) / "teacher").string();
+    Engine engine(c, run_);
+    QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+  }
+
+  void alternativesKeepTheLayersShape() {
+    torch::manual_seed(3);
+    for (auto [in, out, stride] : {std::tuple{16, 16, 1}, {16, 32, 2}, {1, 16, 1}, {12, 24, 1}, {32, 32, 2}}) {
+      BlockSpec b;
+      b.in_channels = in;
+      b.out_channels = out;
+      b.stride = stride;
+      const auto x = torch::randn({2, in, 11, 12});  // odd and even sides
+      const auto want = HantAlt(HantOp::Dense, b)->forward(x).sizes().vec();
+      for (int op = 0; op < kNumHantOps; ++op) {
+        const auto o = static_cast<HantOp>(op);
+        const auto where = qPrintable(QString("%1 on %2->%3 s%4").arg(QString::fromStdString(hantOpName(o))).arg(in).arg(out).arg(stride));
+        if (!hantOpAvailable(o, b)) {
+          QVERIFY_THROWS_EXCEPTION(Error, HantAlt(o, b));
+          continue;
+        }
+        QVERIFY2(HantAlt(o, b)->forward(x).sizes().vec() == want, where);
+      }
+    }
+    BlockSpec b;
+    QVERIFY(hantOpAvailable(HantOp::Identity, b));
+    b.stride = 2;
+    QVERIFY(!hantOpAvailable(HantOp::Identity, b));
+    b.stride = 1;
+    b.in_channels = 6;
+    b.out_channels = 6;
+    QVERIFY(hantOpAvailable(HantOp::Grouped2, b) && !hantOpAvailable(HantOp::Grouped4, b));
+    b.groups = 2;  // an already grouped conv keeps itself
+    QVERIFY(hantOpAvailable(HantOp::Dense, b) && !hantOpAvailable(HantOp::Pointwise, b));
+    // Fewer parameters than the dense conv, except the dense conv.
+    BlockSpec w;
+    w.in_channels = w.out_channels = 32;
+    const auto dense = HantAlt(HantOp::Dense, w)->parameterCount();
+    for (int op = 1; op < kNumHantOps; ++op)
+      QVERIFY(HantAlt(static_cast<HantOp>(op), w)->parameterCount() < dense);
+  }
+
+  void hantDistilsScoresAndMeetsTheBudget() {
+    HantOptions o;
+    o.run_dir = run_;
+    o.out_dir = (fs::path(tmp_.path().toStdString()) / "hant").string();
+    o.speedup = 1.3;
+    o.sweep = {1.2, 2.0};
+    o.distill_steps = 40;
+    o.finetune_steps = 10;
+    o.latency_repeats = 2;
+    o.throughput_batch = 8;
+    o.batch = 32;
+    o.val_images = 64;
+    std::vector<std::string> stages;
+    const auto r = runHant(o, [&](const std::string& stage, double) {
+      if (stages.empty() || stages.back() != stage) stages.push_back(stage);
+    });
+    QVERIFY(stages.size() >= 5 && stages.back() == "done");
+    const int layers = static_cast<int>(r.layers.size());
+    QCOMPARE(layers, 8);
+    int trained = 0;
+    for (int l = 0; l < layers; ++l) {
+      const auto& dense = r.layers[l][static_cast<int>(HantOp::Dense)];
+      QVERIFY(dense.available);
+      QCOMPARE(dense.score, 0.0);          // the teacher's own conv: the network unchanged
+      QCOMPARE(dense.latency_ms, 0.0);     // and its latency the teacher's
+      QVERIFY(dense.distill_loss < 1e-10);  // it reproduces the layer exactly
+      for (const auto& c : r.layers[l]) {
+        if (!c.available || c.op == HantOp::Dense || c.op == HantOp::Identity) continue;
+        QVERIFY2(c.distill_loss < c.distill_loss_start,
+                 qPrintable(QString("layer %1 %2: %3 -> %4").arg(l).arg(QString::fromStdString(hantOpName(c.op)))
+                                .arg(c.distill_loss_start).arg(c.distill_loss)));
+        ++trained;
+      }
+    }
+    QVERIFY(trained > 30);
+    QVERIFY(r.chosen.predicted_ms <= r.budget_ms + 1e-12);
+    QCOMPARE(r.budget_ms, r.teacher_ms / 1.3);
+    QCOMPARE(int(r.chosen.choice.size()), layers);
+    QVERIFY(r.chosen.measured_ms > 0 && r.chosen.teacher_measured_ms > 0);
+    QVERIFY(r.student_test > 0 && r.student_val > 0);
+    QCOMPARE(int(r.sweep.size()), 2);
+    for (const auto& p : r.sweep) QVERIFY(p.predicted_ms <= p.budget_ms + 1e-12);
+    QCOMPARE(int(r.uniform.size()), kNumHantOps);
+    QCOMPARE(r.uniform[0].predicted_ms, r.teacher_ms);  // every layer dense: the teacher
+    QCOMPARE(r.uniform[0].val_accuracy, r.teacher_val);
+    QVERIFY(fs::exists(fs::path(o.out_dir) / "student.pt"));
+    std::ifstream in(fs::path(o.out_dir) / "hant.json");
+    const auto j = nlohmann::json::parse(in);
+    QCOMPARE(QString::fromStdString(j["format"].get<std::string>()), QString("repnas-hant-1"));
+    QCOMPARE(int(j["chosen"]["choice"].size()), layers);
+
+    // A budget below what any choice can take: refused with the least.
+    o.speedup = 0;
+    o.sweep.clear();
+    o.latency_budget_ms = 1e-9;
+    o.distill_steps = 0;
+    try {
+      runHant(o);
+      QFAIL("an impossible budget was accepted");
+    } catch (const Error& e) {
+      QVERIFY2(QString(e.what()).contains("is below") && QString(e.what()).contains("the least any choice"), e.what());
+    }
+    // Not a finished run.
+    o.run_dir = tmp_.path().toStdString();
+    QVERIFY_THROWS_EXCEPTION(Error, runHant(o));
+  }
+};
+
+QTEST_GUILESS_MAIN(TestHant)
+#include "test_hant.moc"
