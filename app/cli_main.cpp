@@ -197,6 +197,20 @@ int runEngine(const repnas::RunConfig& config, const std::string& out, bool resu
               const char* command, const std::vector<std::string>& resume_changes) {
   repnas::Engine engine(config, out, resume, resume_changes);
   std::filesystem::create_directories(out);
+  // A search measures its branches' training costs when this machine has no table for its
+  // backbone, batch and threads yet (the units of cost budgets): say so, it takes a while.
+  const auto& c = engine.config();
+  if (!quiet && !resume && c.isSearch() && (c.dataset == "fashion-mnist" || c.dataset == "mnist" || c.dataset == "cifar10")) {
+    const bool cifar = c.dataset == "cifar10";
+    repnas::CostRequest request;
+    request.backbone = repnas::backboneFor(c, cifar ? 3 : 1, cifar ? 32 : 28, cifar ? 32 : 28, 10);
+    request.batch = c.batch_size;
+    request.threads = c.threads;
+    const auto cache = repnas::defaultCostCachePath(request);
+    if (!std::filesystem::exists(cache))
+      std::fprintf(stderr, "measuring what each branch costs to train on this machine first (once; cached in %s)\n",
+                   cache.c_str());
+  }
   // A new run starts its log anew (a failed earlier attempt may have left one); a resumed run
   // appends to it.
   repnas::EventLogWriter log(repnas::RunFolder(out).events(),

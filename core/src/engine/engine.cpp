@@ -179,9 +179,12 @@ struct Engine::Impl {
     if (config.isSearch()) {
       budget = searchBudget(config, backbone);
       budget.costs = runCosts(backbone);
-      if (auto problem = costBudgetProblem(budget, layers))
-        throw ConfigError(std::string("config key '") + (budget.max_ms > 0 ? "budget_ms" : "budget") +
-                          "': infeasible budget: " + *problem);
+      if (auto problem = costBudgetProblem(budget, layers)) {
+        const char* key = problem->rfind("training MB", 0) == 0 ? "budget_mb"
+                          : problem->rfind("ms per step", 0) == 0 ? "budget_ms"
+                                                                  : "budget";
+        throw ConfigError(std::string("config key '") + key + "': infeasible budget: " + *problem);
+      }
     } else {
       budget.k = countBranches(strategy->derive(budget));
       budget.resize(layers, backbone.layerHasIdentity());

@@ -1,6 +1,7 @@
 #include "search/cost_selection.h"
 
 #include <bitset>
+#include <limits>
 
 #include "repnas/error.h"
 #include "search/knapsack.h"
