@@ -374,13 +374,14 @@ int hantCommand(Args& args) {
   };
   if (!r.sweep.empty()) {
     std::printf("\nspeed-up curve (distilled, not fine-tuned; speed-ups: the teacher over the student, "
-                "predicted and measured interleaved with it):\n%-10s %12s %12s %10s %10s %10s  %s\n",
-                "budget ms", "predicted", "measured", "predicted", "measured", "val %", "choice");
+                "predicted and measured interleaved with it; 'measured' in the latency table's time):\n"
+                "%-10s %10s %10s %10s %10s %8s %8s  %s\n",
+                "budget ms", "predicted", "measured", "predicted", "measured", "budget", "val %", "choice");
     auto row = [&](const repnas::HantPoint& p, bool budget) {
-      std::printf("%-10s %12.3f %12.3f %9.2fx %9.2fx %10.2f  %s\n",
-                  budget ? std::to_string(p.budget_ms).substr(0, 6).c_str() : "", p.predicted_ms, p.measured_ms,
-                  r.teacher_ms / p.predicted_ms, p.teacher_measured_ms / p.measured_ms, 100 * p.val_accuracy,
-                  choiceText(p.choice).c_str());
+      std::printf("%-10s %10.3f %10.3f %9.2fx %9.2fx %8s %8.2f  %s\n",
+                  budget ? std::to_string(p.budget_ms).substr(0, 6).c_str() : "", p.predicted_ms, p.normalized_ms,
+                  r.teacher_ms / p.predicted_ms, p.teacher_measured_ms / p.measured_ms,
+                  !budget ? "" : p.meets_budget ? "met" : "OVER", 100 * p.val_accuracy, choiceText(p.choice).c_str());
     };
     for (const auto& p : r.sweep) row(p, true);
     std::printf("every layer the same operation:\n");
@@ -388,10 +389,13 @@ int hantCommand(Args& args) {
   }
   if (!r.chosen.choice.empty())
     std::printf("\nbudget %.3f ms: %s\npredicted %.3f ms; measured %.3f ms beside the teacher's %.3f "
-                "(%.2fx faster); CBC %.3f s%s; validation %.2f%% (%.2f%% before fine-tuning), test %.2f%%\n",
+                "(%.2fx faster; %.3f ms in the latency table's time: %s, after %d solve%s); CBC %.3f s%s; "
+                "validation %.2f%% (%.2f%% before fine-tuning), test %.2f%%\n",
                 r.budget_ms, choiceText(r.chosen.choice).c_str(), r.chosen.predicted_ms, r.chosen.measured_ms,
                 r.chosen.teacher_measured_ms, r.chosen.teacher_measured_ms / r.chosen.measured_ms,
-                r.chosen.solve_seconds, r.chosen.optimal ? ", optimal" : "",
+                r.chosen.normalized_ms, r.chosen.meets_budget ? "under the budget" : "OVER the budget",
+                r.chosen.iterations, r.chosen.iterations == 1 ? "" : "s", r.chosen.solve_seconds,
+                r.chosen.optimal ? ", optimal" : "",
                 100 * r.student_val, 100 * r.student_val_before, 100 * r.student_test);
   std::printf("wrote %s/hant.json%s (%.0f s)\n", o.out_dir.c_str(), r.chosen.choice.empty() ? "" : " and student.pt",
               r.seconds);

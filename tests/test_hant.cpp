@@ -124,7 +124,12 @@ class TestHant : public QObject {
     QVERIFY(r.chosen.measured_ms > 0 && r.chosen.teacher_measured_ms > 0);
     QVERIFY(r.student_test > 0 && r.student_val > 0);
     QCOMPARE(int(r.sweep.size()), 2);
-    for (const auto& p : r.sweep) QVERIFY(p.predicted_ms <= p.budget_ms + 1e-12);
+    for (const auto& p : r.sweep) {
+      QVERIFY(p.predicted_ms <= p.budget_ms + 1e-12);
+      QVERIFY(p.iterations >= 1 && p.iterations <= 4);
+      QCOMPARE(p.meets_budget, p.normalized_ms <= p.budget_ms);
+      QVERIFY(std::abs(p.normalized_ms - p.measured_ms * r.teacher_ms / p.teacher_measured_ms) < 1e-9);
+    }
     QCOMPARE(int(r.uniform.size()), kNumHantOps);
     QCOMPARE(r.uniform[0].predicted_ms, r.teacher_ms);  // every layer dense: the teacher
     QCOMPARE(r.uniform[0].val_accuracy, r.teacher_val);
@@ -134,17 +139,30 @@ class TestHant : public QObject {
     QCOMPARE(QString::fromStdString(j["format"].get<std::string>()), QString("repnas-hant-1"));
     QCOMPARE(int(j["chosen"]["choice"].size()), layers);
 
-    // A budget below what any choice can take: refused with the least.
-    o.speedup = 0;
-    o.sweep.clear();
-    o.latency_budget_ms = 1e-9;
-    o.distill_steps = 0;
+    // A budget below what any choice can take: refused with the least (the model's least: the
+    // teacher plus each layer's cheapest change; a budget must be > 0 in any case).
+    double least = r.base_ms;
+    for (const auto& row : r.layers) {
+      double m = INFINITY;
+      for (const auto& c : row)
+        if (c.available) m = std::min(m, c.latency_ms);
+      least += m;
+    }
     try {
-      runHant(o);
+      solveHantBudget(r, least - 0.01 * std::abs(least) - 1e-6);
       QFAIL("an impossible budget was accepted");
     } catch (const Error& e) {
       QVERIFY2(QString(e.what()).contains("is below") && QString(e.what()).contains("the least any choice"), e.what());
     }
+    // At the least itself, the cheapest choice.
+    const auto cheapest = solveHantBudget(r, least + 1e-9);
+    QVERIFY(std::abs(cheapest.predicted_ms - least) < 1e-9);
+    QCOMPARE(predictedHantLatency(r, std::vector<HantOp>(layers, HantOp::Dense)), r.teacher_ms);
+    // A budget of 0 is refused before anything runs.
+    o.speedup = 0;
+    o.sweep.clear();
+    o.latency_budget_ms = 0;
+    QVERIFY_THROWS_EXCEPTION(Error, runHant(o));
     // Not a finished run.
     o.run_dir = tmp_.path().toStdString();
     QVERIFY_THROWS_EXCEPTION(Error, runHant(o));

@@ -74,6 +74,11 @@ struct HantPoint {
   double predicted_ms = 0;
   double measured_ms = 0;         ///< the student, interleaved with the teacher:
   double teacher_measured_ms = 0; ///< the teacher in the same measurement (compare ratios)
+  /// measured_ms in the time of the latency table: × teacher_ms / teacher_measured_ms (the
+  /// machine drifts between the two measurements); what the budget is checked against.
+  double normalized_ms = 0;
+  bool meets_budget = false;      ///< normalized_ms <= budget_ms
+  int iterations = 0;             ///< knapsack solves until it met the budget (at most 4)
   double val_accuracy = 0;        ///< the distilled student before fine-tuning
   std::vector<HantOp> choice;     ///< per layer
   double solve_seconds = 0;
@@ -104,6 +109,13 @@ using HantProgress = std::function<void(const std::string& stage, double fractio
 /// @brief Runs HANT. Throws repnas::Error naming the problem (no finished run, an impossible
 /// budget with the least latency any choice has, a folder that cannot be written).
 HantResult runHant(const HantOptions& options, const HantProgress& progress = {});
+
+/// @brief Phase 2 alone, on a phase-1 result: the choice of the least total score whose
+/// predicted latency is within `budget_ms` (CBC). Throws repnas::Error with the least any
+/// choice is predicted to take when none fits.
+HantPoint solveHantBudget(const HantResult& result, double budget_ms);
+/// @brief The predicted latency of `choice`: base + the layers' operations.
+double predictedHantLatency(const HantResult& result, const std::vector<HantOp>& choice);
 
 /// @brief The result as hant.json.
 std::string hantResultToJson(const HantResult& result, const HantOptions& options);

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <tuple>
 
 #include "data/data.h"
@@ -155,6 +156,37 @@ std::string ms(double v) {
 }
 
 }  // namespace
+
+double predictedHantLatency(const HantResult& r, const std::vector<HantOp>& choice) {
+  double sum = r.base_ms;
+  for (size_t l = 0; l < choice.size() && l < r.layers.size(); ++l)
+    sum += r.layers[l][static_cast<int>(choice[l])].latency_ms;
+  return sum;
+}
+
+HantPoint solveHantBudget(const HantResult& r, double budget) {
+  std::vector<std::vector<int>> ops;
+  const auto p = knapsackOf(r, budget, ops);
+  const auto sol = solveKnapsackCbc(p);
+  HantPoint point;
+  point.budget_ms = budget;
+  point.solve_seconds = sol.seconds;
+  if (sol.status == KnapsackSolution::Status::Infeasible) {
+    double least = r.base_ms;
+    for (const auto& row : r.layers) {
+      double m = INFINITY;
+      for (const auto& c : row)
+        if (c.available) m = std::min(m, c.latency_ms);
+      least += m;
+    }
+    throw Error("hant: a latency budget of " + ms(budget) + " ms is below " + ms(least) +
+                " ms, the least any choice of alternatives is predicted to take (teacher: " + ms(r.teacher_ms) + " ms)");
+  }
+  point.optimal = sol.status == KnapsackSolution::Status::Optimal;
+  for (size_t l = 0; l < r.layers.size(); ++l) point.choice.push_back(static_cast<HantOp>(ops[l][sol.choice[l]]));
+  point.predicted_ms = predictedHantLatency(r, point.choice);
+  return point;
+}
 
 HantResult runHant(const HantOptions& o, const HantProgress& progress) {
   const auto t_start = Clock::now();
@@ -347,11 +379,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     s.train(false);
     return s;
   };
-  auto predicted = [&](const std::vector<HantOp>& choice) {
-    double sum = r.base_ms;
-    for (int l = 0; l < layers; ++l) sum += r.layers[l][static_cast<int>(choice[l])].latency_ms;
-    return sum;
-  };
+  auto predicted = [&](const std::vector<HantOp>& choice) { return predictedHantLatency(r, choice); };
   // The student's latency, interleaved with the teacher's (the machine drifts: compare ratios).
   auto measureStudent = [&](Student& s, HantPoint& point) {
     const auto times = timeInterleaved(
@@ -364,40 +392,45 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
         o.latency_repeats * 2);
     point.measured_ms = quantile(times[0], 0.5) / inner1;
     point.teacher_measured_ms = quantile(times[1], 0.5) / inner1;
+    point.normalized_ms = point.measured_ms * r.teacher_ms / point.teacher_measured_ms;
   };
-  auto solve = [&](double budget) {
-    std::vector<std::vector<int>> ops;
-    const auto p = knapsackOf(r, budget, ops);
-    const auto sol = solveKnapsackCbc(p);
-    HantPoint point;
-    point.budget_ms = budget;
-    point.solve_seconds = sol.seconds;
-    if (sol.status == KnapsackSolution::Status::Infeasible) {
-      double least = r.base_ms;
-      for (const auto& row : r.layers) {
-        double m = INFINITY;
-        for (const auto& c : row)
-          if (c.available) m = std::min(m, c.latency_ms);
-        least += m;
-      }
-      throw Error("hant: a latency budget of " + ms(budget) + " ms is below " + ms(least) +
-                  " ms, the least any choice of alternatives is predicted to take (teacher: " + ms(r.teacher_ms) + " ms)");
-    }
-    point.optimal = sol.status == KnapsackSolution::Status::Optimal;
-    for (int l = 0; l < layers; ++l) point.choice.push_back(static_cast<HantOp>(ops[l][sol.choice[l]]));
-    point.predicted_ms = predicted(point.choice);
-    return point;
-  };
+  auto solve = [&](double budget) { return solveHantBudget(r, budget); };
   auto evaluatePoint = [&](HantPoint& point) {
     auto s = makeStudent(point.choice);
     point.val_accuracy = lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
     measureStudent(s, point);
   };
 
+  // The choice for `budget`, measured: when the student measures over the budget (the per-layer
+  // latencies do not add up exactly: the weights of a network of cheaper operations fit the
+  // caches better, and the scheduler's noise), the knapsack is solved again under the budget
+  // scaled by budget / measured, up to four times; the last choice that met the budget, or the
+  // last one tried.
+  auto solveMeasured = [&](double budget) {
+    double target = budget;
+    std::optional<HantPoint> last;
+    for (int iteration = 1; iteration <= 4; ++iteration) {
+      HantPoint point;
+      try {
+        point = solve(target);
+      } catch (const Error&) {
+        if (!last) throw;
+        break;  // no cheaper choice left
+      }
+      point.budget_ms = budget;
+      point.iterations = iteration;
+      evaluatePoint(point);
+      point.meets_budget = point.normalized_ms <= budget;
+      last = point;
+      if (point.meets_budget) break;
+      target *= budget / point.normalized_ms;
+    }
+    return *last;
+  };
+
   // --sweep: the curve over budgets, and every layer the same op as the baseline.
   for (size_t i = 0; i < o.sweep.size(); ++i) {
-    auto point = solve(r.teacher_ms / o.sweep[i]);
-    evaluatePoint(point);
+    auto point = solveMeasured(r.teacher_ms / o.sweep[i]);
     r.sweep.push_back(point);
     report("sweeping the budgets", static_cast<double>(i + 1) / o.sweep.size());
   }
@@ -415,9 +448,9 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
   // The budget's student, fine-tuned by distillation from the teacher.
   if (o.latency_budget_ms > 0 || o.speedup > 0) {
     r.budget_ms = o.latency_budget_ms > 0 ? o.latency_budget_ms : r.teacher_ms / o.speedup;
-    r.chosen = solve(r.budget_ms);
+    r.chosen = solveMeasured(r.budget_ms);
     auto s = makeStudent(r.chosen.choice);
-    r.student_val_before = lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
+    r.student_val_before = r.chosen.val_accuracy;
     {
       torch::AutoGradMode grad(true);
       s.train(true);
@@ -475,7 +508,8 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
     json choice = json::array();
     for (auto op : p.choice) choice.push_back(hantOpName(op));
     return json{{"budget_ms", p.budget_ms}, {"predicted_ms", p.predicted_ms}, {"measured_ms", p.measured_ms},
-                {"teacher_measured_ms", p.teacher_measured_ms},
+                {"teacher_measured_ms", p.teacher_measured_ms}, {"normalized_ms", p.normalized_ms},
+                {"meets_budget", p.meets_budget}, {"iterations", p.iterations},
                 {"val_accuracy", p.val_accuracy}, {"choice", choice}, {"solve_seconds", p.solve_seconds},
                 {"optimal", p.optimal}};
   };
