@@ -341,11 +341,15 @@ int hantCommand(Args& args) {
     throw UsageError("give --latency-budget-ms X, --speedup S or --sweep S1,S2,...");
   if (o.threads < 1 || o.threads > 64) throw UsageError("--threads must be between 1 and 64");
   std::string last_stage;
+  int last_percent = -1;
   const auto r = repnas::runHant(o, [&](const std::string& stage, double f) {
     if (quiet) return;
+    const int percent = static_cast<int>(100 * f);
+    if (stage == last_stage && percent / 5 == last_percent / 5) return;  // every 5%
     if (stage != last_stage && !last_stage.empty()) std::fprintf(stderr, "\n");
     last_stage = stage;
-    std::fprintf(stderr, "\r%-40s %3.0f%%", stage.c_str(), 100 * f);
+    last_percent = percent;
+    std::fprintf(stderr, "\r%-40s %3d%%", stage.c_str(), percent);
     std::fflush(stderr);
   });
   if (!quiet) std::fprintf(stderr, "\n");

@@ -35,6 +35,7 @@
 #include "repnas_ui/cost_view.h"
 #include "repnas_ui/curves_view.h"
 #include "repnas_ui/explainer_view.h"
+#include "repnas_ui/hant_dialog.h"
 #include "repnas_ui/export_dialog.h"
 #include "repnas_ui/importance_view.h"
 #include "repnas_ui/main_window.h"
@@ -339,6 +340,52 @@ class TestStudio : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(!window.runner()->isRunning(), 60000);
     for (size_t i = before; i < model->steps().size(); ++i)
       QVERIFY2(cost_table.msOf(model->steps()[i].mask) <= limit + 1e-9, qPrintable(QString("step %1").arg(model->steps()[i].step)));
+  }
+
+  // HANT from the window (issue 17): the dialog runs it on a finished run, draws the curve of
+  // the knapsack's choices and of every layer taking one operation from the result, lists each
+  // layer's operation, and solves another speed-up from the same phase 1.
+  void hantDialogRunsAndShowsTheCurve() {
+    RunConfig c = tinyConfig(data_, 2);
+    c.mode = "plain";
+    const QString run_dir = tmp_.filePath("hant-teacher");
+    {
+      Engine engine(c, run_dir.toStdString());
+      QCOMPARE(QString::fromStdString(engine.run().status), QString("completed"));
+    }
+    ui::HantDialog dialog(run_dir);
+    dialog.show();
+    dialog.distillStepsBox()->setValue(20);
+    dialog.finetuneStepsBox()->setValue(5);
+    dialog.curveEdit()->setText("1.2, 2");
+    dialog.folderEdit()->setText(tmp_.filePath("hant-out"));
+    QSignalSpy finished(&dialog, &ui::HantDialog::hantFinished);
+    dialog.curveEdit()->setText("1.2, fast");  // refused before anything runs
+    dialog.startHant();
+    QVERIFY(!dialog.isWorking());
+    QVERIFY(dialog.stageLabel()->text().contains("numbers > 0"));
+    dialog.curveEdit()->setText("1.2, 2");
+    dialog.startHant();
+    QVERIFY(dialog.isWorking() && !dialog.runButton()->isEnabled());
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, 180000);
+    QVERIFY2(finished.at(0).at(0).toBool(), qPrintable(dialog.error()));
+    const auto& r = *dialog.result();
+    QCOMPARE(int(r.sweep.size()), 2);
+    auto* knapsack = dialog.curvePlot()->graph(0);
+    QCOMPARE(knapsack->dataCount(), 2);
+    QCOMPARE(knapsack->data()->at(0)->key, r.sweep[0].teacher_measured_ms / r.sweep[0].measured_ms);
+    QCOMPARE(knapsack->data()->at(1)->value, 100 * r.sweep[1].val_accuracy);
+    QCOMPARE(dialog.curvePlot()->graph(1)->dataCount(), kNumHantOps);
+    QCOMPARE(dialog.curvePlot()->graph(2)->dataCount(), 1);
+    QCOMPARE(dialog.layersTable()->rowCount(), 8);
+    for (int l = 0; l < 8; ++l)
+      QCOMPARE(dialog.layersTable()->item(l, 1)->text(), QString::fromStdString(hantOpName(r.chosen.choice[l])));
+    QVERIFY(dialog.summaryLabel()->text().contains(QString::number(r.chosen.predicted_ms, 'f', 3)));
+    QVERIFY(QFile::exists(tmp_.filePath("hant-out/hant.json")) && QFile::exists(tmp_.filePath("hant-out/student.pt")));
+    saveShot(dialog, "studio_hant_dialog");
+    // Another speed-up on the curve: the same phase 1 solved again.
+    dialog.resolveBox()->setValue(3.0);
+    QVERIFY(dialog.shownChoice() == solveHantBudget(r, r.teacher_ms / 3.0).choice);
   }
 
   void closingDuringASearchStopsItAndLeavesACheckpoint() {

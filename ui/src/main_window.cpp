@@ -46,6 +46,7 @@
 #include "repnas_ui/export_dialog.h"
 #include "repnas_ui/fusion_check_panel.h"
 #include "repnas_ui/cost_view.h"
+#include "repnas_ui/hant_dialog.h"
 #include "repnas_ui/importance_view.h"
 #include "repnas_ui/run_model.h"
 #include "repnas_ui/run_sources.h"
@@ -321,6 +322,9 @@ void MainWindow::buildMenus() {
   resume_run_ = file->addAction(tr("Resume run from &checkpoint"), this, &MainWindow::resumeRun);
   resume_run_->setToolTip(tr("Continue the open run from its checkpoint in this window."));
   export_ = file->addAction(tr("&Fuse and export…"), this, &MainWindow::exportModel);
+  hant_ = file->addAction(tr("&Accelerate for this machine (HANT)…"), this, &MainWindow::openHant);
+  hant_->setToolTip(tr("Replace each layer's conv by faster operations under a latency budget, distilled from "
+                       "this run (a finished run)."));
   export_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
   file->addAction(tr("Export &plots and CSV…"), this, [this] {
     const auto dir = QFileDialog::getExistingDirectory(this, tr("Folder for plots and CSV"));
@@ -420,6 +424,7 @@ void MainWindow::updateActions() {
   const bool finished_ok = model_->finished() && model_->finished()->status == "completed";
   resume_run_->setEnabled(!running && has_checkpoint && !finished_ok && !follower_->isFollowing());
   export_->setEnabled(!running && !run_dir_.isEmpty() && folder.hasWeights());
+  hant_->setEnabled(export_->isEnabled());
   // A search that has fixed its mask (a completed run, or a checkpoint after the fix).
   const bool fixed = model_->hasRun() && model_->isSearch() &&
                      (finished_ok || model_->phase() == std::optional<Phase>(Phase::Fixed));
@@ -583,6 +588,13 @@ void MainWindow::pauseRun() { runner_->post(Command::pause()); }
 void MainWindow::continueRun() { runner_->post(Command::resume()); }
 void MainWindow::stopRun() {
   if (runner_->post(Command::stop()) >= 0) setStatus(tr("Stopping: saving a checkpoint…"));
+}
+
+void MainWindow::openHant() {
+  if (run_dir_.isEmpty()) return;
+  auto* dialog = new HantDialog(run_dir_, this);
+  dialog->setAttribute(Qt::WA_DeleteOnClose);
+  dialog->show();
 }
 
 void MainWindow::exportModel() {

@@ -51,6 +51,9 @@ struct HantOptions {
   int threads = 1;
   uint64_t seed = 1;
   std::vector<double> sweep;    ///< speed-ups for --sweep (each solved; no fine-tuning)
+  /// Asked between the steps of every stage; true stops the run (Error "hant: cancelled";
+  /// nothing is written).
+  std::function<bool()> cancelled;
 };
 
 /// @brief One alternative of one layer, measured and scored.

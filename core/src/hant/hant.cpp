@@ -191,6 +191,7 @@ HantPoint solveHantBudget(const HantResult& r, double budget) {
 HantResult runHant(const HantOptions& o, const HantProgress& progress) {
   const auto t_start = Clock::now();
   auto report = [&](const std::string& stage, double f) {
+    if (o.cancelled && o.cancelled()) throw Error("hant: cancelled");
     if (progress) progress(stage, f);
   };
   if (o.latency_budget_ms <= 0 && o.speedup <= 0 && o.sweep.empty())
@@ -292,7 +293,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
           adam->step();
         }
       }
-      if (step % 10 == 0) report("phase 1: distilling every alternative", static_cast<double>(step) / o.distill_steps);
+      report("phase 1: distilling every alternative", static_cast<double>(step) / o.distill_steps);
     }
     layerErrors(false);
   }
@@ -472,7 +473,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
         if (!std::isfinite(loss.item<double>())) throw Error("hant: the fine-tuning loss is not finite at step " + std::to_string(step));
         loss.backward();
         adam.step();
-        if (step % 10 == 0) report("fine-tuning the student", static_cast<double>(step) / o.finetune_steps);
+        report("fine-tuning the student", static_cast<double>(step) / o.finetune_steps);
       }
       s.train(false);
     }

@@ -81,6 +81,8 @@ class MainWindow : public QMainWindow {
   void stopRun();
   /// @brief Opens the fuse-and-export dialog for the open run.
   void exportModel();
+  /// @brief Opens the HANT dialog on the run (a finished one).
+  void openHant();
   void showShortcuts();
   /// @brief "system" (the desktop's palette), "light" or "dark"; remembered.
   void setTheme(const QString& theme);
@@ -124,6 +126,7 @@ class MainWindow : public QMainWindow {
   QAction* stop_ = nullptr;
   QAction* resume_run_ = nullptr;
   QAction* export_ = nullptr;
+  QAction* hant_ = nullptr;
   QAction* retrain_ = nullptr;
   QMenu* recent_menu_ = nullptr;
   QString run_dir_;
