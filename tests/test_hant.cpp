@@ -141,13 +141,7 @@ class TestHant : public QObject {
 
     // A budget below what any choice can take: refused with the least (the model's least: the
     // teacher plus each layer's cheapest change; a budget must be > 0 in any case).
-    double least = r.base_ms;
-    for (const auto& row : r.layers) {
-      double m = INFINITY;
-      for (const auto& c : row)
-        if (c.available) m = std::min(m, c.latency_ms);
-      least += m;
-    }
+    const double least = leastHantLatency(r);
     try {
       solveHantBudget(r, least - 0.01 * std::abs(least) - 1e-6);
       QFAIL("an impossible budget was accepted");

@@ -117,6 +117,8 @@ HantResult runHant(const HantOptions& options, const HantProgress& progress = {}
 /// predicted latency is within `budget_ms` (CBC). Throws repnas::Error with the least any
 /// choice is predicted to take when none fits.
 HantPoint solveHantBudget(const HantResult& result, double budget_ms);
+/// @brief The least latency any choice is predicted to take: base + each layer's cheapest.
+double leastHantLatency(const HantResult& result);
 /// @brief The predicted latency of `choice`: base + the layers' operations.
 double predictedHantLatency(const HantResult& result, const std::vector<HantOp>& choice);
 

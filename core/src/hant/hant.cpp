@@ -164,6 +164,17 @@ double predictedHantLatency(const HantResult& r, const std::vector<HantOp>& choi
   return sum;
 }
 
+double leastHantLatency(const HantResult& r) {
+  double least = r.base_ms;
+  for (const auto& row : r.layers) {
+    double m = INFINITY;
+    for (const auto& c : row)
+      if (c.available) m = std::min(m, c.latency_ms);
+    least += m;
+  }
+  return least;
+}
+
 HantPoint solveHantBudget(const HantResult& r, double budget) {
   std::vector<std::vector<int>> ops;
   const auto p = knapsackOf(r, budget, ops);
@@ -172,14 +183,7 @@ HantPoint solveHantBudget(const HantResult& r, double budget) {
   point.budget_ms = budget;
   point.solve_seconds = sol.seconds;
   if (sol.status == KnapsackSolution::Status::Infeasible) {
-    double least = r.base_ms;
-    for (const auto& row : r.layers) {
-      double m = INFINITY;
-      for (const auto& c : row)
-        if (c.available) m = std::min(m, c.latency_ms);
-      least += m;
-    }
-    throw Error("hant: a latency budget of " + ms(budget) + " ms is below " + ms(least) +
+    throw Error("hant: a latency budget of " + ms(budget) + " ms is below " + ms(leastHantLatency(r)) +
                 " ms, the least any choice of alternatives is predicted to take (teacher: " + ms(r.teacher_ms) + " ms)");
   }
   point.optimal = sol.status == KnapsackSolution::Status::Optimal;

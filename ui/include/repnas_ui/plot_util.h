@@ -9,9 +9,14 @@
 #include <QString>
 
 #include <functional>
+#include <vector>
 
 class QCustomPlot;
+class QCPColorMap;
 class QCPGraph;
+class QCPItemRect;
+class QCPItemText;
+class QPen;
 
 namespace repnas::ui {
 
@@ -59,6 +64,15 @@ class PlotInteraction : public QObject {
 /// @brief Writes the plot as `path_base`.png and .pdf (at least 640×420) with `heading` (run
 /// name and step) above it; the plot on screen is unchanged. False when a file cannot be written.
 bool exportPlotImages(QCustomPlot* plot, const QString& path_base, const QString& heading);
+
+/// @brief Lays out a layers × branch kinds heatmap: `map` sized `layers` rows of 6 cells, all
+/// NaN; the x ticks the branch names for kernel size K, the y ticks `row_labels`; axis ranges
+/// around the cells. (The importance and the cost heatmaps.)
+void setLayerBranchGrid(QCustomPlot* plot, QCPColorMap* map, int kernel_size, const std::vector<QString>& row_labels);
+/// @brief A hidden outline of cell (layer, branch), `half` of a cell wide each side.
+QCPItemRect* addCellOutline(QCustomPlot* plot, int layer, int branch, double half, const QPen& pen);
+/// @brief The value text of cell (layer, branch), font size 8.
+QCPItemText* addCellText(QCustomPlot* plot, int layer, int branch);
 
 /// @brief Formats a y value with enough digits for its size.
 QString formatValue(double v);

@@ -110,31 +110,13 @@ void CostView::rebuild() {
   for (auto* item : texts_) heatmap_->removeItem(item);
   marks_.clear();
   texts_.clear();
-  const int rows = std::max(1, layers_);
-  map_->data()->setSize(kNumBranchKinds, rows);
-  map_->data()->setRange(QCPRange(0, kNumBranchKinds - 1), QCPRange(0, rows - 1));
-  map_->data()->fill(std::nan(""));
-  QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText);
-  for (int b = 0; b < kNumBranchKinds; ++b) xt->addTick(b, branchLabel(b, model_->kernelSize()));
-  heatmap_->xAxis->setTicker(xt);
-  QSharedPointer<QCPAxisTickerText> yt(new QCPAxisTickerText);
-  for (int l = 0; l < layers_; ++l) yt->addTick(l, qs(model_->info().layers[l].label));
-  heatmap_->yAxis->setTicker(yt);
-  heatmap_->xAxis->setRange(-0.5, kNumBranchKinds - 0.5);
-  heatmap_->yAxis->setRange(-0.5, rows - 0.5);
+  std::vector<QString> rows;
+  for (int l = 0; l < layers_; ++l) rows.push_back(qs(model_->info().layers[l].label));
+  setLayerBranchGrid(heatmap_, map_, model_->kernelSize(), rows);
   for (int l = 0; l < layers_; ++l)
     for (int b = 0; b < kNumBranchKinds; ++b) {
-      auto* rect = new QCPItemRect(heatmap_);
-      rect->topLeft->setCoords(b - 0.42, l - 0.42);
-      rect->bottomRight->setCoords(b + 0.42, l + 0.42);
-      rect->setPen(QPen(QColor("#00c8ff"), 3));
-      rect->setBrush(Qt::NoBrush);
-      rect->setVisible(false);
-      marks_.push_back(rect);
-      auto* text = new QCPItemText(heatmap_);
-      text->position->setCoords(b, l);
-      text->setFont(QFont(font().family(), 8));
-      texts_.push_back(text);
+      marks_.push_back(addCellOutline(heatmap_, l, b, 0.42, QPen(QColor("#00c8ff"), 3)));
+      texts_.push_back(addCellText(heatmap_, l, b));
     }
   kept_.assign(static_cast<size_t>(layers_) * kNumBranchKinds, false);
 }

@@ -195,41 +195,17 @@ void ImportanceView::rebuildAxes() {
   for (auto* item : cell_texts_) heatmap_->removeItem(item);
   kept_marks_.clear();
   cell_texts_.clear();
-  const int rows = std::max(1, layers_);
-  map_->data()->setSize(kNumBranchKinds, rows);
-  map_->data()->setRange(QCPRange(0, kNumBranchKinds - 1), QCPRange(0, rows - 1));
-  map_->data()->fill(std::nan(""));
-  QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText);
-  for (int b = 0; b < kNumBranchKinds; ++b)
-    xt->addTick(b, branchLabel(b, model_->kernelSize()));
-  heatmap_->xAxis->setTicker(xt);
-  QSharedPointer<QCPAxisTickerText> yt(new QCPAxisTickerText);
+  std::vector<QString> rows;
   for (int l = 0; l < layers_; ++l) {
     const auto& info = model_->info().layers[l];
-    yt->addTick(l, qs(info.label) + (info.has_identity ? QStringLiteral(" +id") : QString()));
+    rows.push_back(qs(info.label) + (info.has_identity ? QStringLiteral(" +id") : QString()));
   }
-  heatmap_->yAxis->setTicker(yt);
-  heatmap_->xAxis->setRange(-0.5, kNumBranchKinds - 0.5);
-  heatmap_->yAxis->setRange(-0.5, rows - 0.5);
+  setLayerBranchGrid(heatmap_, map_, model_->kernelSize(), rows);
   for (int l = 0; l < layers_; ++l)
     for (int b = 0; b < kNumBranchKinds; ++b) {
-      auto* rect = new QCPItemRect(heatmap_);
-      rect->topLeft->setCoords(b - 0.42, l - 0.42);
-      rect->bottomRight->setCoords(b + 0.42, l + 0.42);
-      rect->setPen(QPen(QColor("#00c8ff"), 3));
-      rect->setBrush(Qt::NoBrush);
-      rect->setVisible(false);
-      kept_marks_.push_back(rect);
-      auto* topk = new QCPItemRect(heatmap_);
-      topk->topLeft->setCoords(b - 0.32, l - 0.32);
-      topk->bottomRight->setCoords(b + 0.32, l + 0.32);
-      topk->setPen(QPen(Qt::white, 2, Qt::DashLine));
-      topk->setBrush(Qt::NoBrush);
-      topk->setVisible(false);
-      topk_marks_.push_back(topk);
-      auto* text = new QCPItemText(heatmap_);
-      text->position->setCoords(b, l);
-      text->setFont(QFont(font().family(), 8));
+      kept_marks_.push_back(addCellOutline(heatmap_, l, b, 0.42, QPen(QColor("#00c8ff"), 3)));
+      topk_marks_.push_back(addCellOutline(heatmap_, l, b, 0.32, QPen(Qt::white, 2, Qt::DashLine)));
+      auto* text = addCellText(heatmap_, l, b);
       text->setColor(Qt::white);
       cell_texts_.push_back(text);
     }

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <limits>
 
+#include "widgets/ui_util.h"
+
 namespace repnas::ui {
 
 void placeLegendBelow(QCustomPlot* plot) {
@@ -153,6 +155,38 @@ bool PlotInteraction::eventFilter(QObject* watched, QEvent* event) {
     default: break;
   }
   return false;
+}
+
+void setLayerBranchGrid(QCustomPlot* plot, QCPColorMap* map, int kernel_size, const std::vector<QString>& row_labels) {
+  const int rows = std::max(1, static_cast<int>(row_labels.size()));
+  map->data()->setSize(kNumBranchKinds, rows);
+  map->data()->setRange(QCPRange(0, kNumBranchKinds - 1), QCPRange(0, rows - 1));
+  map->data()->fill(std::nan(""));
+  QSharedPointer<QCPAxisTickerText> xt(new QCPAxisTickerText);
+  for (int b = 0; b < kNumBranchKinds; ++b) xt->addTick(b, branchLabel(b, kernel_size));
+  plot->xAxis->setTicker(xt);
+  QSharedPointer<QCPAxisTickerText> yt(new QCPAxisTickerText);
+  for (size_t l = 0; l < row_labels.size(); ++l) yt->addTick(static_cast<double>(l), row_labels[l]);
+  plot->yAxis->setTicker(yt);
+  plot->xAxis->setRange(-0.5, kNumBranchKinds - 0.5);
+  plot->yAxis->setRange(-0.5, rows - 0.5);
+}
+
+QCPItemRect* addCellOutline(QCustomPlot* plot, int layer, int branch, double half, const QPen& pen) {
+  auto* rect = new QCPItemRect(plot);
+  rect->topLeft->setCoords(branch - half, layer - half);
+  rect->bottomRight->setCoords(branch + half, layer + half);
+  rect->setPen(pen);
+  rect->setBrush(Qt::NoBrush);
+  rect->setVisible(false);
+  return rect;
+}
+
+QCPItemText* addCellText(QCustomPlot* plot, int layer, int branch) {
+  auto* text = new QCPItemText(plot);
+  text->position->setCoords(branch, layer);
+  text->setFont(QFont(plot->font().family(), 8));
+  return text;
 }
 
 }  // namespace repnas::ui
