@@ -280,7 +280,13 @@ TrainingCosts measureTrainingCosts(const CostRequest& request) {
         out.base.ms_high -= out.branches[l][j].ms;
         out.base.mb -= out.branches[l][j].mb;
       }
+  // A step's base is never negative; the branches' marginals, each at least its own forward and
+  // backward, can add up to more than the least mask's step on a tiny network (then the
+  // prediction errs high, on the budget's safe side).
   out.base.mb = std::max(0.0, out.base.mb);
+  out.base.ms = std::max(0.0, out.base.ms);
+  out.base.ms_low = std::max(0.0, out.base.ms_low);
+  out.base.ms_high = std::max(out.base.ms, out.base.ms_high);
   out.all_branches = summary(all_step.ms, all_step.bytes);
   out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return out;
