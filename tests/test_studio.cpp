@@ -314,10 +314,10 @@ class TestStudio : public QObject {
     QCOMPARE(editor->msSpin()->value(), 0.0);
     QCOMPARE(editor->msSpin()->text(), QString("none"));
     // Below the least any mask costs: refused with the engine's reason, the spin box back.
-    editor->msSpin()->setValue(1);
+    editor->msSpin()->setValue(0.1);  // the least the spin box holds
     QTRY_VERIFY_WITH_TIMEOUT(model->commands().size() == acks + 3, 10000);
     QVERIFY(!model->commands().back().accepted);
-    QVERIFY2(editor->statusLabel()->text().contains("ms per step <= 1 is below"), qPrintable(editor->statusLabel()->text()));
+    QVERIFY2(editor->statusLabel()->text().contains("ms per step <= 0.1 is below"), qPrintable(editor->statusLabel()->text()));
     QCOMPARE(editor->msSpin()->value(), 0.0);
     // A free count without a cost limit is refused; with one it applies and k's controls rest.
     editor->countBox()->setChecked(false);
