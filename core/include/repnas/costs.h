@@ -1,9 +1,9 @@
 #pragma once
 /// @file costs.h
 /// @brief The cost model (issue 17): what each (layer, branch) costs to train on this machine,
-/// measured, not assumed. Per branch: forward + backward milliseconds per step at a batch (the
-/// median of interleaved repeats, with the quartiles) and the memory its forward keeps for the
-/// backward. Cached per machine, backbone, input, batch and threads (costs.json), re-measured
+/// measured, not assumed. Per branch: the milliseconds it adds to the engine's training step at a
+/// batch (the median of interleaved repeats, with the quartiles) and the memory its forward
+/// keeps for the backward; the step's base beside them. Cached per machine, backbone, input, batch and threads (costs.json), re-measured
 /// when any of them or the LibTorch version changes. Plain C++ (no torch).
 
 #include <array>
@@ -24,7 +24,7 @@ inline constexpr std::uint64_t kMaxCostTableBytes = std::uint64_t{4} << 20;
 /// @brief One measured cost.
 struct BranchCost {
   bool present = false;     ///< the layer has this branch
-  double ms = 0;            ///< forward + backward, median over the repeats
+  double ms = 0;            ///< its marginal cost in the engine's step (at least its own forward + backward), median
   double ms_low = 0;        ///< first quartile
   double ms_high = 0;       ///< third quartile
   double mb = 0;            ///< heap the forward keeps for the backward, its output not counted (MiB; glibc's heap, 0 under ASan)
@@ -45,8 +45,8 @@ struct TrainingCosts {
   std::vector<std::array<BranchCost, kNumBranchKinds>> branches;  ///< [layer][branch]
   std::vector<BranchCost> identity;  ///< [layer]: the identity-BN branch where there is one
   /// The rest of a training step (the engine's step: forward, loss, backward, clipping, SGD):
-  /// a step of the least mask (each layer its identity, or its cheapest branch where it has
-  /// none) minus those branches' own costs. Absent (present = false) in tables of format 1.
+  /// a step of the least mask (each layer its identity, or its 1x1 branch where it has none)
+  /// minus those branches' costs, never below 0. Absent (present = false) in format 1.
   BranchCost base;
   /// The engine's step with every branch kept, measured (`ms`, `mb`), for the additivity check:
   /// base + Σ every branch predicts it.
@@ -64,8 +64,9 @@ struct CostRequest {
   int repeats = 7;   ///< timed rounds (after one warm-up round), every branch once per round
 };
 
-/// @brief Measures every (layer, branch) of `request.backbone`: each branch alone on an input
-/// of its layer's shape, in training mode, interleaved over the branches in each round.
+/// @brief Measures every (layer, branch) of `request.backbone`, interleaved over the branches in
+/// each round: its marginal ms in the engine's step (the least mask with it minus without it,
+/// bounded below by the branch alone on an input of its layer's shape), its MiB alone.
 TrainingCosts measureTrainingCosts(const CostRequest& request);
 
 /// @brief The cached table for the request's key in `cache_path` when there is one and
