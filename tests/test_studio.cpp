@@ -371,10 +371,15 @@ class TestStudio : public QObject {
     QVERIFY2(finished.at(0).at(0).toBool(), qPrintable(dialog.error()));
     const auto& r = *dialog.result();
     QCOMPARE(int(r.sweep.size()), 2);
-    auto* knapsack = dialog.curvePlot()->graph(0);
+    auto* knapsack = dialog.curvePlot()->graph(0);  // its points sorted by speed-up
     QCOMPARE(knapsack->dataCount(), 2);
-    QCOMPARE(knapsack->data()->at(0)->key, r.sweep[0].teacher_measured_ms / r.sweep[0].measured_ms);
-    QCOMPARE(knapsack->data()->at(1)->value, 100 * r.sweep[1].val_accuracy);
+    for (const auto& p : r.sweep) {
+      bool drawn = false;
+      for (int i = 0; i < knapsack->dataCount(); ++i)
+        drawn |= knapsack->data()->at(i)->key == p.teacher_measured_ms / p.measured_ms &&
+                 knapsack->data()->at(i)->value == 100 * p.val_accuracy;
+      QVERIFY(drawn);
+    }
     QCOMPARE(dialog.curvePlot()->graph(1)->dataCount(), kNumHantOps);
     QCOMPARE(dialog.curvePlot()->graph(2)->dataCount(), 1);
     QCOMPARE(dialog.layersTable()->rowCount(), 8);
