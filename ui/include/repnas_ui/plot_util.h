@@ -13,6 +13,7 @@
 
 class QCustomPlot;
 class QCPColorMap;
+class QCPColorScale;
 class QCPGraph;
 class QCPItemRect;
 class QCPItemText;
@@ -64,6 +65,10 @@ class PlotInteraction : public QObject {
 /// @brief Writes the plot as `path_base`.png and .pdf (at least 640×420) with `heading` (run
 /// name and step) above it; the plot on screen is unchanged. False when a file cannot be written.
 bool exportPlotImages(QCustomPlot* plot, const QString& path_base, const QString& heading);
+
+/// @brief Makes `plot` a layers × branch kinds heatmap: a colour map of discrete cells with
+/// `gradient`, its colour scale at the right (returned in `scale`), layer 0 on top, axis labels.
+QCPColorMap* makeLayerBranchHeatmap(QCustomPlot* plot, int gradient, QCPColorScale** scale);
 
 /// @brief Lays out a layers × branch kinds heatmap: `map` sized `layers` rows of 6 cells, all
 /// NaN; the x ticks the branch names for kernel size K, the y ticks `row_labels`; axis ranges

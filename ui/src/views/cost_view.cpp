@@ -32,20 +32,7 @@ CostView::CostView(RunModel* model, std::function<QString()> run_folder, QWidget
   heatmap_->setToolTip(tr("What each branch costs to train on this machine, measured (costs.json "
                           "of the run). Cyan outline: the branches the shown step trained."));
   heatmap_->setMinimumHeight(260);
-  map_ = new QCPColorMap(heatmap_->xAxis, heatmap_->yAxis);
-  map_->setInterpolate(false);
-  map_->setTightBoundary(false);
-  scale_ = new QCPColorScale(heatmap_);
-  heatmap_->plotLayout()->addElement(0, 1, scale_);
-  scale_->setType(QCPAxis::atRight);
-  map_->setColorScale(scale_);
-  map_->setGradient(QCPColorGradient(QCPColorGradient::gpCold));
-  auto* margins = new QCPMarginGroup(heatmap_);
-  heatmap_->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-  scale_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-  heatmap_->yAxis->setRangeReversed(true);
-  heatmap_->xAxis->setLabel(tr("branch kind"));
-  heatmap_->yAxis->setLabel(tr("layer"));
+  map_ = makeLayerBranchHeatmap(heatmap_, QCPColorGradient::gpCold, &scale_);
   applyPlotPalette(heatmap_);
   summary_ = new QLabel;
   summary_->setObjectName("costSummary");

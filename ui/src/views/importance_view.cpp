@@ -32,23 +32,9 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
                           "inspect the layer; right-click (or Ctrl+click) a cell to cycle its pin: "
                           "auto → keep → drop."));
   heatmap_->setMinimumHeight(260);
-  map_ = new QCPColorMap(heatmap_->xAxis, heatmap_->yAxis);
-  map_->setInterpolate(false);  // discrete cells
-  map_->setTightBoundary(false);
-  scale_ = new QCPColorScale(heatmap_);
-  heatmap_->plotLayout()->addElement(0, 1, scale_);
-  scale_->setType(QCPAxis::atRight);
+  map_ = makeLayerBranchHeatmap(heatmap_, QCPColorGradient::gpThermal, &scale_);
   scale_->axis()->setLabel(QStringLiteral("σ(α)"));
-  map_->setColorScale(scale_);
-  QCPColorGradient gradient(QCPColorGradient::gpThermal);
-  map_->setGradient(gradient);
   map_->setDataRange(QCPRange(0, 1));
-  auto* margins = new QCPMarginGroup(heatmap_);
-  heatmap_->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-  scale_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-  heatmap_->yAxis->setRangeReversed(true);
-  heatmap_->xAxis->setLabel(tr("branch kind"));
-  heatmap_->yAxis->setLabel(tr("layer"));
 
   slider_ = new QSlider(Qt::Horizontal);
   slider_->setToolTip(tr("Replay: the step whose σ(α) and mask the heatmap shows."));

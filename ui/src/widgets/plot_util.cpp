@@ -157,6 +157,25 @@ bool PlotInteraction::eventFilter(QObject* watched, QEvent* event) {
   return false;
 }
 
+QCPColorMap* makeLayerBranchHeatmap(QCustomPlot* plot, int gradient, QCPColorScale** scale) {
+  auto* map = new QCPColorMap(plot->xAxis, plot->yAxis);
+  map->setInterpolate(false);  // discrete cells
+  map->setTightBoundary(false);
+  auto* s = new QCPColorScale(plot);
+  plot->plotLayout()->addElement(0, 1, s);
+  s->setType(QCPAxis::atRight);
+  map->setColorScale(s);
+  map->setGradient(QCPColorGradient(static_cast<QCPColorGradient::GradientPreset>(gradient)));
+  auto* margins = new QCPMarginGroup(plot);
+  plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  s->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  plot->yAxis->setRangeReversed(true);
+  plot->xAxis->setLabel(QObject::tr("branch kind"));
+  plot->yAxis->setLabel(QObject::tr("layer"));
+  *scale = s;
+  return map;
+}
+
 void setLayerBranchGrid(QCustomPlot* plot, QCPColorMap* map, int kernel_size, const std::vector<QString>& row_labels) {
   const int rows = std::max(1, static_cast<int>(row_labels.size()));
   map->data()->setSize(kNumBranchKinds, rows);
