@@ -125,7 +125,8 @@ const std::vector<CommandHelp>& commands() {
        "Phase 2 solves the multiple-choice knapsack (CBC): the least total score under the budget. The "
        "chosen student is fine-tuned by distillation from the teacher and its latency measured. DIR "
        "receives hant.json (every candidate's latency and score, the choice, the accuracies) and "
-       "student.pt. --sweep solves one budget per speed-up from the same phase 1 (no fine-tuning) and "
+       "the student, verified against its exported form and exported like `repnas export` does: "
+       "student.onnx, student.pt (TorchScript), student.json + student.safetensors. --sweep solves one budget per speed-up from the same phase 1 (no fine-tuning) and "
        "compares every layer taking the same operation.",
        {{"--out DIR", "the output folder (required)"},
         {"--latency-budget-ms X", "the student's predicted latency at batch N must be <= X ms"},

@@ -401,8 +401,11 @@ int hantCommand(Args& args) {
                 r.chosen.iterations, r.chosen.iterations == 1 ? "" : "s", r.chosen.solve_seconds,
                 r.chosen.optimal ? ", optimal" : "",
                 100 * r.student_val, 100 * r.student_val_before, 100 * r.student_test);
-  std::printf("wrote %s/hant.json%s (%.0f s)\n", o.out_dir.c_str(), r.chosen.choice.empty() ? "" : " and student.pt",
-              r.seconds);
+  if (!r.chosen.choice.empty())
+    std::printf("the student's export %s\n", r.export_check.summary().c_str());
+  std::string files;
+  for (const auto& f : r.exported) files += ", " + std::filesystem::path(f).filename().string();
+  std::printf("wrote %s/hant.json%s (%.0f s)\n", o.out_dir.c_str(), files.c_str(), r.seconds);
   return 0;
 }
 

@@ -63,8 +63,12 @@ repnas::FoldedModel tinyModel() {
   f.kept = "KxK";
   f.in_channels = 1;
   f.out_channels = 2;
-  f.weight.assign(18, 0.1f);
-  f.bias = {0.f, 1.f};
+  repnas::FoldedConv c;
+  c.in_channels = 1;
+  c.out_channels = 2;
+  c.weight.assign(18, 0.1f);
+  c.bias = {0.f, 1.f};
+  f.convs = {c};
   m.layers.push_back(f);
   m.head_weight = {1.f, 0.f, 0.f, 1.f};
   m.head_bias = {0.f, 0.f};
@@ -149,6 +153,28 @@ int main(int argc, char** argv) {
   const auto model = tinyModel();
   fs::create_directories(out / "onnx");
   repnas::writeOnnx(model, (out / "onnx" / "tiny.onnx").string());
+  {
+    // A HANT student's shapes: a 1xK then Kx1 chain, an identity layer with a shortcut.
+    auto chain = model;
+    auto& layer = chain.layers[0];
+    layer.operation = "1xK+Kx1";
+    repnas::FoldedConv a = layer.convs[0], b = layer.convs[0];
+    a.kernel_h = 1;
+    a.stride_w = 2;
+    a.weight.assign(6, 0.2f);
+    b.in_channels = 2;
+    b.kernel_w = 1;
+    b.stride_h = 2;
+    b.weight.assign(12, 0.3f);
+    layer.convs = {a, b};
+    repnas::FoldedLayer identity;
+    identity.name = "layer1";
+    identity.operation = "identity";
+    identity.in_channels = identity.out_channels = 2;
+    identity.shortcut_from = 1;
+    chain.layers.push_back(identity);
+    repnas::writeOnnx(chain, (out / "onnx" / "chain.onnx").string());
+  }
   // The spec: JSON, NUL, safetensors (the layout of export/folded_files.cpp's writer).
   json header = {{"__metadata__", {{"format", "repnas-spec-1"}}},
                  {"layer0.weight", {{"dtype", "F32"}, {"shape", {2, 1, 3, 3}}, {"data_offsets", {0, 72}}}},
@@ -169,6 +195,14 @@ int main(int argc, char** argv) {
                                   {"shortcut_from", -1}, {"shortcut_projection", false}, {"projection_stride", 1}}}},
                      {"weights", "tiny.safetensors"}};
   put(out / "spec", "tiny", spec.dump() + std::string(1, '\0') + weights);
+  // The same in repnas-spec-2 (each layer lists its convs and names their tensors).
+  json spec2 = spec;
+  spec2["format"] = "repnas-spec-2";
+  auto& layer2 = spec2["layers"][0];
+  for (const char* key : {"kernel_size", "stride", "padding", "groups"}) layer2.erase(key);
+  layer2["convs"] = {{{"in_channels", 1}, {"out_channels", 2}, {"kernel_h", 3}, {"kernel_w", 3}, {"stride_h", 1},
+                      {"stride_w", 1}, {"groups", 1}, {"weight", "layer0.weight"}, {"bias", "layer0.bias"}}};
+  put(out / "spec", "tiny2", spec2.dump() + std::string(1, '\0') + weights);
   std::printf("wrote the seed corpus to %s\n", out.c_str());
   return 0;
 }

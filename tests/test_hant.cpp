@@ -16,6 +16,7 @@
 #include "repnas/config.h"
 #include "repnas/engine.h"
 #include "repnas/error.h"
+#include "repnas/export.h"
 #include "repnas/hant.h"
 #include "synthetic_data.h"
 
@@ -133,11 +134,20 @@ class TestHant : public QObject {
     QCOMPARE(int(r.uniform.size()), kNumHantOps);
     QCOMPARE(r.uniform[0].predicted_ms, r.teacher_ms);  // every layer dense: the teacher
     QCOMPARE(r.uniform[0].val_accuracy, r.teacher_val);
-    QVERIFY(fs::exists(fs::path(o.out_dir) / "student.pt"));
+    // The student exported like every network; each file gives the student's test accuracy.
+    QVERIFY2(r.export_check.pass, r.export_check.summary().c_str());
+    QCOMPARE(int(r.exported.size()), 4);
+    const DatasetSpec data{"idx", (fs::path(tmp_.path().toStdString()) / "data").string()};
+    for (const char* file : {"student.onnx", "student.pt", "student.json"}) {
+      const auto e = evaluateExport((fs::path(o.out_dir) / file).string(), data);
+      QVERIFY2(std::abs(e.accuracy - r.student_test) <= 1.0 / e.images + 1e-12,
+               qPrintable(QString("%1: %2 vs %3").arg(file).arg(e.accuracy).arg(r.student_test)));
+    }
     std::ifstream in(fs::path(o.out_dir) / "hant.json");
     const auto j = nlohmann::json::parse(in);
     QCOMPARE(QString::fromStdString(j["format"].get<std::string>()), QString("repnas-hant-1"));
     QCOMPARE(int(j["chosen"]["choice"].size()), layers);
+    QCOMPARE(j["export"]["pass"].get<bool>(), true);
 
     // A budget below what any choice can take: refused with the least (the model's least: the
     // teacher plus each layer's cheapest change; a budget must be > 0 in any case).

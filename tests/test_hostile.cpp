@@ -164,18 +164,35 @@ class TestHostile : public QObject {
     FoldedLayer f;
     f.in_channels = 1;
     f.out_channels = 2;
-    f.groups = 0;
-    f.weight.assign(18, 0.f);
-    f.bias.assign(2, 0.f);
+    FoldedConv c;
+    c.in_channels = 1;
+    c.out_channels = 2;
+    c.groups = 0;
+    c.weight.assign(18, 0.f);
+    c.bias.assign(2, 0.f);
+    f.convs = {c};
     m.layers.push_back(f);
     m.head_weight.assign(4, 0.f);
     m.head_bias.assign(2, 0.f);
     QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "groups 0"));
-    m.layers[0].groups = 1;
+    m.layers[0].convs[0].groups = 1;
     validateFoldedModel(m);  // the same model with group 1 is fine
-    m.layers[0].padding = 300;
-    QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "padding 300"));
-    m.layers[0].padding = 1;
+    m.layers[0].convs[0].kernel_w = 4;
+    QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "kernel_size 4"));
+    m.layers[0].convs[0].kernel_w = 3;
+    // A chain must connect: its second conv reads the first's output channels.
+    m.layers[0].convs.push_back(c);
+    m.layers[0].convs[1].groups = 1;
+    QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "conv 1: in_channels is 1 but its input has 2"));
+    m.layers[0].convs.resize(1);
+    // An identity layer (no convs) keeps its channels.
+    FoldedLayer identity;
+    identity.in_channels = identity.out_channels = 2;
+    m.layers.push_back(identity);
+    validateFoldedModel(m);
+    m.layers[1].out_channels = 3;
+    QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "without convs (identity) changes 2 channels into 3"));
+    m.layers.resize(1);
     m.layers.assign(kMaxNetworkLayers + 1, m.layers[0]);
     QVERIFY(contains(errorOf([&] { validateFoldedModel(m); }), "number of layers"));
   }
@@ -301,10 +318,10 @@ class TestHostile : public QObject {
     QVERIFY2(contains(why, "must name a file in the spec's folder"), why.c_str());
     // Padding of 400 and a layer repeated beyond what the product builds.
     spec = json::parse(readAll(req.spec_path));
-    spec["layers"][0]["padding"] = 400;
+    spec["layers"][0]["convs"][0]["padding"] = {400, 1};
     writeAll(path("pad.json"), spec.dump());
     why = errorOf([&] { evaluateExport(path("pad.json").string(), {"idx", data_}, 10, 1); });
-    QVERIFY2(contains(why, "pad.json") && contains(why, "padding 400"), why.c_str());
+    QVERIFY2(contains(why, "pad.json") && contains(why, "padding [400,1]"), why.c_str());
     // Overlapping tensors in the safetensors file.
     auto bytes = readAll(path("m.safetensors"));
     uint64_t n = 0;

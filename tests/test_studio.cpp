@@ -386,11 +386,23 @@ class TestStudio : public QObject {
     for (int l = 0; l < 8; ++l)
       QCOMPARE(dialog.layersTable()->item(l, 1)->text(), QString::fromStdString(hantOpName(r.chosen.choice[l])));
     QVERIFY(dialog.summaryLabel()->text().contains(QString::number(r.chosen.predicted_ms, 'f', 3)));
-    QVERIFY(QFile::exists(tmp_.filePath("hant-out/hant.json")) && QFile::exists(tmp_.filePath("hant-out/student.pt")));
+    QVERIFY(QFile::exists(tmp_.filePath("hant-out/hant.json")));
+    for (const char* file : {"student.onnx", "student.pt", "student.json", "student.safetensors"})
+      QVERIFY2(QFile::exists(tmp_.filePath(QString("hant-out/") + file)), file);
+    QVERIFY(dialog.summaryLabel()->text().contains("Exported") && dialog.summaryLabel()->text().contains("student.onnx"));
+    QVERIFY(dialog.openFolderButton()->isVisible());
     saveShot(dialog, "studio_hant_dialog");
-    // Another speed-up on the curve: the same phase 1 solved again.
+    // Another speed-up on the curve: the same phase 1 solved again; its student is one click away.
     dialog.resolveBox()->setValue(3.0);
     QVERIFY(dialog.shownChoice() == solveHantBudget(r, r.teacher_ms / 3.0).choice);
+    QVERIFY(dialog.useBudgetButton()->isEnabled());
+    dialog.useBudgetButton()->click();
+    QVERIFY(dialog.isWorking());
+    QCOMPARE(dialog.speedupBox()->value(), 3.0);
+    QVERIFY(!dialog.useBudgetButton()->isEnabled() && !dialog.openFolderButton()->isVisible());
+    QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 2, 180000);
+    QVERIFY2(finished.at(1).at(0).toBool(), qPrintable(dialog.error()));
+    QCOMPARE(dialog.result()->budget_ms, dialog.result()->teacher_ms / 3.0);
   }
 
   void closingDuringASearchStopsItAndLeavesACheckpoint() {

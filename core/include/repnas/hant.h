@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "repnas/export.h"
+
 namespace repnas {
 
 /// @brief An inference-time operation that can take a layer's KxK conv's place.
@@ -36,7 +38,7 @@ std::string hantOpName(HantOp op);
 /// @brief What `repnas hant` is asked.
 struct HantOptions {
   std::string run_dir;          ///< a finished run (weights.pt): the teacher
-  std::string out_dir;          ///< receives hant.json, latency.json and student.pt
+  std::string out_dir;          ///< receives hant.json and (with a budget) the student: student.onnx, student.pt (TorchScript), student.json + student.safetensors
   double latency_budget_ms = 0; ///< the student's predicted latency at batch_latency; 0: use speedup
   double speedup = 0;           ///< budget = teacher latency / speedup (when no ms budget)
   int latency_batch = 1;        ///< the batch the budget is in (1: a single image)
@@ -100,6 +102,11 @@ struct HantResult {
   double teacher_val = 0, teacher_test = 0;
   double student_val_before = 0, student_val = 0, student_test = 0;
   std::vector<HantPoint> sweep;
+  /// The fine-tuned student's exported form (plain convs, what the files hold) against the
+  /// student on validation images ("multi_branch" is the student, "folded" its export), and
+  /// the files written: student.onnx, student.pt (TorchScript), student.json + .safetensors.
+  VerificationReport export_check;
+  std::vector<std::string> exported;
   /// Every layer the same op (the dense conv where a layer does not allow it), distilled, not
   /// fine-tuned: the baseline the knapsack's choice must beat at equal latency (with --sweep).
   std::vector<HantPoint> uniform;

@@ -115,6 +115,46 @@ data::LoadedDataset loadData(const RunConfig& config, const std::string& dir_ove
 
 }  // namespace
 
+std::vector<std::string> writeModelFiles(const FoldedModel& model, const VerificationReport& r,
+                                         const torch::Tensor& probe, const torch::Tensor& reference,
+                                         const ModelFiles& files) {
+  // After writing, every file is loaded back and must give the reference logits.
+  const auto finite = torch::isfinite(reference);
+  const auto finite_reference = reference.masked_select(finite);
+  const double reload_limit =
+      1e-5 * std::max(1.0, finite_reference.numel() ? finite_reference.abs().max().item<double>() : 0.0);
+  auto checkReloaded = [&](const std::string& file, const torch::Tensor& logits) {
+    // Non-finite logits (a forced export of a broken network) must be non-finite in the same
+    // places; the finite ones must agree.
+    const bool same_places = torch::equal(finite, torch::isfinite(logits));
+    const auto diff = (logits - reference).masked_select(finite);
+    const double err = !same_places ? INFINITY : diff.numel() ? diff.abs().max().item<double>() : 0.0;
+    if (!(err <= reload_limit))
+      throw Error("the written file " + file + " does not reproduce the network (max abs error " +
+                  std::to_string(err) + ")");
+  };
+  std::vector<std::string> written;
+  if (!files.onnx.empty()) {
+    writeOnnx(model, files.onnx);
+    checkReloaded(files.onnx, runFoldedModel(readOnnx(files.onnx), probe));
+    written.push_back(files.onnx);
+  }
+  if (!files.torchscript.empty()) {
+    writeTorchScript(model, files.torchscript);
+    auto reloaded = torch::jit::load(files.torchscript);
+    reloaded.eval();
+    checkReloaded(files.torchscript, reloaded.forward({probe}).toTensor());
+    written.push_back(files.torchscript);
+  }
+  if (!files.spec.empty()) {
+    writeSpec(model, r, files.spec);
+    checkReloaded(files.spec, runFoldedModel(readSpec(files.spec), probe));
+    written.push_back(files.spec);
+    written.push_back((fs::path(files.spec).parent_path() / (fs::path(files.spec).stem().string() + ".safetensors")).string());
+  }
+  return written;
+}
+
 ExportResult exportRun(const ExportRequest& request) {
   ExportResult result;
   auto stopNow = [&] {
@@ -195,43 +235,10 @@ ExportResult exportRun(const ExportRequest& request) {
   }
 
   const auto model = toFoldedModel(run, *folded);
-  // After writing, every file is loaded back and must give the folded network's logits.
   const auto probe = data::prepareBatch(test.images.narrow(0, 0, std::min<int64_t>(64, test.size())),
                                         run.norm, {}, nullptr);
-  const auto reference = folded->forward(probe);
-  const auto finite = torch::isfinite(reference);
-  const auto finite_reference = reference.masked_select(finite);
-  const double reload_limit =
-      1e-5 * std::max(1.0, finite_reference.numel() ? finite_reference.abs().max().item<double>() : 0.0);
-  auto checkReloaded = [&](const std::string& file, const torch::Tensor& logits) {
-    // Non-finite logits (a forced export of a broken network) must be non-finite in the same
-    // places; the finite ones must agree.
-    const bool same_places = torch::equal(finite, torch::isfinite(logits));
-    const auto diff = (logits - reference).masked_select(finite);
-    const double err = !same_places ? INFINITY : diff.numel() ? diff.abs().max().item<double>() : 0.0;
-    if (!(err <= reload_limit))
-      throw Error("the written file " + file + " does not reproduce the folded network (max abs "
-                  "error " + std::to_string(err) + ")");
-  };
-  if (!request.onnx_path.empty()) {
-    writeOnnx(model, request.onnx_path);
-    checkReloaded(request.onnx_path, runFoldedModel(readOnnx(request.onnx_path), probe));
-    result.written.push_back(request.onnx_path);
-  }
-  if (!request.torchscript_path.empty()) {
-    writeTorchScript(model, request.torchscript_path);
-    auto reloaded = torch::jit::load(request.torchscript_path);
-    reloaded.eval();
-    checkReloaded(request.torchscript_path, reloaded.forward({probe}).toTensor());
-    result.written.push_back(request.torchscript_path);
-  }
-  if (!request.spec_path.empty()) {
-    writeSpec(model, r, request.spec_path);
-    checkReloaded(request.spec_path, runFoldedModel(readSpec(request.spec_path), probe));
-    result.written.push_back(request.spec_path);
-    result.written.push_back(
-        (fs::path(request.spec_path).parent_path() / (fs::path(request.spec_path).stem().string() + ".safetensors")).string());
-  }
+  result.written = writeModelFiles(model, r, probe, folded->forward(probe),
+                                   {request.onnx_path, request.torchscript_path, request.spec_path});
   result.exported = true;
   return result;
 }

@@ -39,6 +39,10 @@ LoadedRun loadNewestRunArchive(const std::string& run_dir, const std::string& wh
 KernelData toKernelData(const std::string& name, const torch::Tensor& kernel,
                         const torch::Tensor& bias = {});
 
+/// @brief A conv module as plain data (a zero bias where it has none). Throws repnas::Error
+/// for padding other than kernel / 2.
+FoldedConv foldedConvOf(const torch::nn::Conv2dImpl& conv);
+
 /// @brief The folded network as plain data (weights copied out of `folded`).
 FoldedModel makeFoldedModel(const BackboneSpec& backbone, const std::string& mode,
                             const std::vector<BranchMask>& masks, const std::vector<double>& mean,
@@ -61,5 +65,18 @@ FoldedModel readSpec(const std::string& path);
 /// @brief A torch::jit::Module with the folded weights and a forward defined in TorchScript,
 /// saved atomically; loadable by torch.jit.load and torch::jit::load.
 void writeTorchScript(const FoldedModel& model, const std::string& path);
+
+/// @brief Where writeModelFiles writes (empty: not that format).
+struct ModelFiles {
+  std::string onnx, torchscript, spec;
+};
+
+/// @brief Writes `model` to each requested file (atomically), loads each back and checks that
+/// it gives `reference` (the network's logits on `probe`) within 1e-5 · max(1, |logit|); `r`
+/// goes into the spec. Returns the files written (the spec's safetensors beside it). Throws
+/// repnas::Error naming the file that cannot be written or does not reproduce the network.
+std::vector<std::string> writeModelFiles(const FoldedModel& model, const VerificationReport& r,
+                                         const torch::Tensor& probe, const torch::Tensor& reference,
+                                         const ModelFiles& files);
 
 }  // namespace repnas

@@ -53,6 +53,24 @@ torch::Tensor fromVector(const std::vector<float>& v, std::vector<int64_t> shape
 
 }  // namespace
 
+FoldedConv foldedConvOf(const torch::nn::Conv2dImpl& conv) {
+  const auto& o = conv.options;
+  FoldedConv c;
+  c.in_channels = static_cast<int>(o.in_channels());
+  c.out_channels = static_cast<int>(o.out_channels());
+  c.kernel_h = static_cast<int>(o.kernel_size()->at(0));
+  c.kernel_w = static_cast<int>(o.kernel_size()->at(1));
+  c.stride_h = static_cast<int>(o.stride()->at(0));
+  c.stride_w = static_cast<int>(o.stride()->at(1));
+  c.groups = static_cast<int>(o.groups());
+  const auto* padding = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  if (!padding || (*padding)->at(0) != c.kernel_h / 2 || (*padding)->at(1) != c.kernel_w / 2)
+    throw Error("a conv to export does not pad kernel / 2 on each side");
+  c.weight = toVector(conv.weight);
+  c.bias = conv.bias.defined() ? toVector(conv.bias) : std::vector<float>(static_cast<size_t>(c.out_channels), 0.f);
+  return c;
+}
+
 FoldedModel makeFoldedModel(const BackboneSpec& backbone, const std::string& mode,
                             const std::vector<BranchMask>& masks, const std::vector<double>& mean,
                             const std::vector<double>& std, FoldedNetworkImpl& folded) {
@@ -73,12 +91,7 @@ FoldedModel makeFoldedModel(const BackboneSpec& backbone, const std::string& mod
     if (spec.block.hasIdentityBranch()) f.kept += "+id";
     f.in_channels = spec.block.in_channels;
     f.out_channels = spec.block.out_channels;
-    f.kernel_size = spec.block.kernel_size;
-    f.stride = spec.block.stride;
-    f.padding = spec.block.padding();
-    f.groups = spec.block.groups;
-    f.weight = toVector(folded.convs_[l]->weight);
-    f.bias = toVector(folded.convs_[l]->bias);
+    f.convs = {foldedConvOf(*folded.convs_[l])};
     f.shortcut_from = spec.shortcut_from;
     if (folded.shortcuts_[l]) {
       f.shortcut_projection = true;
@@ -99,10 +112,12 @@ torch::Tensor runFoldedModel(const FoldedModel& m, const torch::Tensor& x) {
   for (size_t l = 0; l < m.layers.size(); ++l) {
     const auto& f = m.layers[l];
     inputs[l] = h;
-    const auto w = fromVector(f.weight, {f.out_channels, f.in_channels / f.groups, f.kernel_size,
-                                         f.kernel_size});
-    const std::vector<int64_t> stride{f.stride, f.stride}, pad{f.padding, f.padding}, one{1, 1};
-    auto pre = torch::conv2d(h, w, fromVector(f.bias, {f.out_channels}), stride, pad, one, f.groups);
+    const std::vector<int64_t> one{1, 1};
+    auto pre = h;
+    for (const auto& c : f.convs)
+      pre = torch::conv2d(pre, fromVector(c.weight, {c.out_channels, c.in_channels / c.groups, c.kernel_h, c.kernel_w}),
+                          fromVector(c.bias, {c.out_channels}), {c.stride_h, c.stride_w}, {c.padH(), c.padW()}, one,
+                          c.groups);
     if (f.shortcut_from >= 0) {
       const auto& skipped = inputs.at(f.shortcut_from);
       if (f.shortcut_projection) {
@@ -130,13 +145,16 @@ void writeTorchScript(const FoldedModel& m, const std::string& path) {
   src << "    x0 = input\n";
   for (size_t l = 0; l < m.layers.size(); ++l) {
     const auto& f = m.layers[l];
-    const std::string w = f.name + "_weight", b = f.name + "_bias";
-    module.register_parameter(w, fromVector(f.weight, {f.out_channels, f.in_channels / f.groups,
-                                                       f.kernel_size, f.kernel_size}), false);
-    module.register_parameter(b, fromVector(f.bias, {f.out_channels}), false);
-    src << "    y = torch.conv2d(x" << l << ", self." << w << ", self." << b << ", ["
-        << f.stride << ", " << f.stride << "], [" << f.padding << ", " << f.padding
-        << "], [1, 1], " << f.groups << ")\n";
+    src << "    y = x" << l << "\n";
+    for (size_t i = 0; i < f.convs.size(); ++i) {
+      const auto& c = f.convs[i];
+      const std::string id = f.convs.size() == 1 ? f.name : f.name + "_conv" + std::to_string(i);
+      const std::string w = id + "_weight", b = id + "_bias";
+      module.register_parameter(w, fromVector(c.weight, {c.out_channels, c.in_channels / c.groups, c.kernel_h, c.kernel_w}), false);
+      module.register_parameter(b, fromVector(c.bias, {c.out_channels}), false);
+      src << "    y = torch.conv2d(y, self." << w << ", self." << b << ", [" << c.stride_h << ", " << c.stride_w
+          << "], [" << c.padH() << ", " << c.padW() << "], [1, 1], " << c.groups << ")\n";
+    }
     if (f.shortcut_from >= 0) {
       if (f.shortcut_projection) {
         const auto in = static_cast<int64_t>(f.projection_weight.size() / f.out_channels);
@@ -201,6 +219,12 @@ std::string safetensorsBytes(const std::vector<std::pair<std::string, std::pair<
   return out;
 }
 
+/// A conv's tensors: "<layer>.weight" for a layer's one conv (what repnas-spec-1 files name),
+/// "<layer>.conv<i>.weight" in a chain.
+std::string specTensorName(const FoldedLayer& f, size_t i) {
+  return f.convs.size() == 1 ? f.name : f.name + ".conv" + std::to_string(i);
+}
+
 json specJson(const FoldedModel& m, const VerificationReport& r, const std::string& weights_file) {
   json layers = json::array();
   for (const auto& f : m.layers) {
@@ -208,13 +232,23 @@ json specJson(const FoldedModel& m, const VerificationReport& r, const std::stri
     std::stringstream ss(f.kept);
     for (std::string item; std::getline(ss, item, '+');)
       if (item != "none") kept.push_back(item);
-    layers.push_back({{"name", f.name}, {"kept", kept}, {"in_channels", f.in_channels},
-                      {"out_channels", f.out_channels}, {"kernel_size", f.kernel_size},
-                      {"stride", f.stride}, {"padding", f.padding}, {"groups", f.groups},
-                      {"shortcut_from", f.shortcut_from}, {"shortcut_projection", f.shortcut_projection},
-                      {"projection_stride", f.projection_stride}});
+    json convs = json::array();
+    for (size_t i = 0; i < f.convs.size(); ++i) {
+      const auto& c = f.convs[i];
+      const std::string tensor = specTensorName(f, i);
+      convs.push_back({{"in_channels", c.in_channels}, {"out_channels", c.out_channels}, {"kernel_h", c.kernel_h},
+                       {"kernel_w", c.kernel_w}, {"stride_h", c.stride_h}, {"stride_w", c.stride_w},
+                       {"padding", {c.padH(), c.padW()}}, {"groups", c.groups}, {"weight", tensor + ".weight"},
+                       {"bias", tensor + ".bias"}});
+    }
+    json layer = {{"name", f.name}, {"kept", kept}, {"in_channels", f.in_channels},
+                  {"out_channels", f.out_channels}, {"convs", convs},
+                  {"shortcut_from", f.shortcut_from}, {"shortcut_projection", f.shortcut_projection},
+                  {"projection_stride", f.projection_stride}};
+    if (!f.operation.empty()) layer["operation"] = f.operation;
+    layers.push_back(layer);
   }
-  return {{"format", "repnas-spec-1"},
+  return {{"format", "repnas-spec-2"},
           {"tool", "RepNAS Studio " + version()},
           {"backbone", m.backbone},
           {"mode", m.mode},
@@ -236,8 +270,11 @@ void writeSpec(const FoldedModel& m, const VerificationReport& r, const std::str
   const std::string weights_file = spec.stem().string() + ".safetensors";
   std::vector<std::pair<std::string, std::pair<std::vector<int64_t>, const std::vector<float>*>>> tensors;
   for (const auto& f : m.layers) {
-    tensors.push_back({f.name + ".weight", {{f.out_channels, f.in_channels / f.groups, f.kernel_size, f.kernel_size}, &f.weight}});
-    tensors.push_back({f.name + ".bias", {{f.out_channels}, &f.bias}});
+    for (size_t i = 0; i < f.convs.size(); ++i) {
+      const auto& c = f.convs[i];
+      tensors.push_back({specTensorName(f, i) + ".weight", {{c.out_channels, c.in_channels / c.groups, c.kernel_h, c.kernel_w}, &c.weight}});
+      tensors.push_back({specTensorName(f, i) + ".bias", {{c.out_channels}, &c.bias}});
+    }
     if (f.shortcut_projection) {
       const int64_t in = static_cast<int64_t>(f.projection_weight.size() / f.out_channels);
       tensors.push_back({f.name + ".shortcut.weight", {{f.out_channels, in, 1, 1}, &f.projection_weight}});
@@ -247,7 +284,7 @@ void writeSpec(const FoldedModel& m, const VerificationReport& r, const std::str
   tensors.push_back({"head.weight", {{m.num_classes, m.features()}, &m.head_weight}});
   tensors.push_back({"head.bias", {{m.num_classes}, &m.head_bias}});
   writeTextAtomically((spec.parent_path() / weights_file).string(),
-                      safetensorsBytes(tensors, {{"format", "repnas-spec-1"}, {"backbone", m.backbone}}));
+                      safetensorsBytes(tensors, {{"format", "repnas-spec-2"}, {"backbone", m.backbone}}));
   writeTextAtomically(path, specJson(m, r, weights_file).dump(2) + "\n");
 }
 

@@ -38,20 +38,35 @@ void validateFoldedModel(const FoldedModel& m) {
     if (f.in_channels != channels.back())
       fail(name + ": in_channels is " + std::to_string(f.in_channels) + " but its input has " +
            std::to_string(channels.back()));
-    if (f.kernel_size < 1 || f.kernel_size > kMaxKernelSize || f.kernel_size % 2 == 0)
-      fail(name + ": kernel_size " + std::to_string(f.kernel_size) + " is not odd in 1.." +
-           std::to_string(kMaxKernelSize));
-    in_range(name + ": stride", f.stride, 1, 2);
-    if (f.padding != f.kernel_size / 2)
-      fail(name + ": padding " + std::to_string(f.padding) + " is not kernel_size / 2 = " +
-           std::to_string(f.kernel_size / 2));
-    if (f.groups < 1 || f.in_channels % f.groups || f.out_channels % f.groups)
-      fail(name + ": groups " + std::to_string(f.groups) + " does not divide in_channels " +
-           std::to_string(f.in_channels) + " and out_channels " + std::to_string(f.out_channels));
-    sized(name + ": the weight", f.weight.size(),
-          int64_t{f.out_channels} * (f.in_channels / f.groups) * f.kernel_size * f.kernel_size);
-    sized(name + ": the bias", f.bias.size(), f.out_channels);
-    const int64_t h = (height.back() - 1) / f.stride + 1, w = (width.back() - 1) / f.stride + 1;
+    in_range(name + ": the number of convs", static_cast<int64_t>(f.convs.size()), 0, kMaxConvsPerLayer);
+    if (f.convs.empty() && f.out_channels != f.in_channels)
+      fail(name + ": a layer without convs (identity) changes " + std::to_string(f.in_channels) +
+           " channels into " + std::to_string(f.out_channels));
+    // Each conv reads the output of the one before; padding kernel / 2 keeps ceil(side / stride).
+    int64_t c_in = f.in_channels, h = height.back(), w = width.back();
+    for (size_t i = 0; i < f.convs.size(); ++i) {
+      const auto& c = f.convs[i];
+      const std::string conv = name + (f.convs.size() > 1 ? ": conv " + std::to_string(i) : std::string());
+      if (c.in_channels != c_in)
+        fail(conv + ": in_channels is " + std::to_string(c.in_channels) + " but its input has " + std::to_string(c_in));
+      in_range(conv + ": out_channels", c.out_channels, 1, kMaxChannels);
+      for (const int k : {c.kernel_h, c.kernel_w})
+        if (k < 1 || k > kMaxKernelSize || k % 2 == 0)
+          fail(conv + ": kernel_size " + std::to_string(k) + " is not odd in 1.." + std::to_string(kMaxKernelSize));
+      in_range(conv + ": stride", c.stride_h, 1, 2);
+      in_range(conv + ": stride", c.stride_w, 1, 2);
+      if (c.groups < 1 || c.in_channels % c.groups || c.out_channels % c.groups)
+        fail(conv + ": groups " + std::to_string(c.groups) + " does not divide in_channels " +
+             std::to_string(c.in_channels) + " and out_channels " + std::to_string(c.out_channels));
+      sized(conv + ": the weight", c.weight.size(),
+            int64_t{c.out_channels} * (c.in_channels / c.groups) * c.kernel_h * c.kernel_w);
+      sized(conv + ": the bias", c.bias.size(), c.out_channels);
+      c_in = c.out_channels;
+      h = (h - 1) / c.stride_h + 1;
+      w = (w - 1) / c.stride_w + 1;
+    }
+    if (c_in != f.out_channels)
+      fail(name + ": out_channels is " + std::to_string(f.out_channels) + " but its last conv gives " + std::to_string(c_in));
     if (f.shortcut_from >= 0) {
       in_range(name + ": shortcut_from", f.shortcut_from, 0, static_cast<int64_t>(l));
       const size_t from = static_cast<size_t>(f.shortcut_from);

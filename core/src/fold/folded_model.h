@@ -8,13 +8,25 @@
 
 namespace repnas {
 
-/// @brief One folded layer: a KxK conv with bias, then (after the optional shortcut add) ReLU.
+/// @brief One convolution of a layer: zero padding kernel / 2 on each side, a bias always
+/// (zeros where the operation has none).
+struct FoldedConv {
+  int in_channels = 0, out_channels = 0, kernel_h = 3, kernel_w = 3, stride_h = 1, stride_w = 1, groups = 1;
+  std::vector<float> weight;  ///< [out, in/groups, kernel_h, kernel_w]
+  std::vector<float> bias;    ///< [out]
+  int padH() const { return kernel_h / 2; }
+  int padW() const { return kernel_w / 2; }
+};
+
+/// @brief One layer: its convs in order, then (after the optional shortcut add) ReLU. A folded
+/// re-parameterized layer is one KxK conv; a HANT-transformed layer may be a chain (depthwise
+/// then pointwise, low-rank, 1xK then Kx1) or none at all (identity: the input passes on).
 struct FoldedLayer {
   std::string name;  ///< "layer3"
-  std::string kept;  ///< kept branches, e.g. "KxK+1x1-KxK+id"
-  int in_channels = 0, out_channels = 0, kernel_size = 3, stride = 1, padding = 1, groups = 1;
-  std::vector<float> weight;  ///< [out, in/groups, K, K]
-  std::vector<float> bias;    ///< [out]
+  std::string kept;  ///< kept branches, e.g. "KxK+1x1-KxK+id" (empty in a HANT student)
+  std::string operation;  ///< the HANT operation, e.g. "dw+pw" (empty: the folded KxK conv)
+  int in_channels = 0, out_channels = 0;
+  std::vector<FoldedConv> convs;
   int shortcut_from = -1;     ///< add the input of that layer before the ReLU
   bool shortcut_projection = false;
   int projection_stride = 1;
@@ -35,11 +47,14 @@ struct FoldedModel {
 };
 
 /// @brief Checks everything a reader of an outside file must before the model is used: sizes
-/// within what the product builds (block_spec.h limits; padding = K / 2), channels, groups,
+/// within what the product builds (block_spec.h limits; odd kernels), channels, groups,
 /// shortcuts and weight sizes that agree with each other (weights may be non-finite: a forced
 /// export of a broken network is still read back). Throws repnas::Error
 /// naming the layer and the field (callers prefix the file).
 void validateFoldedModel(const FoldedModel& model);
+
+/// @brief The most convs a layer holds (HANT's chains have two).
+inline constexpr int kMaxConvsPerLayer = 4;
 
 /// @brief Largest model file (ONNX, spec, safetensors, TorchScript) a reader accepts.
 inline constexpr uint64_t kMaxModelFileBytes = uint64_t{512} << 20;

@@ -86,20 +86,56 @@ FoldedModel parseSpec(const std::string& text, const std::string& path,
     const auto& layers = j.at("layers");
     if (!layers.is_array() || layers.size() > static_cast<size_t>(kMaxNetworkLayers))
       throw Error(path + ": \"layers\" must be a list of at most " + std::to_string(kMaxNetworkLayers) + " layers");
+    // repnas-spec-2: each layer lists its convs, each naming its tensors; repnas-spec-1 (older
+    // files): one square conv per layer, its tensors "<layer>.weight" and "<layer>.bias".
     for (const auto& l : layers) {
       FoldedLayer f;
       f.name = stringField(l, "name");
       f.in_channels = integerField<int>(l, "in_channels");
       f.out_channels = integerField<int>(l, "out_channels");
-      f.kernel_size = integerField<int>(l, "kernel_size");
-      f.stride = integerField<int>(l, "stride");
-      f.padding = integerField<int>(l, "padding");
-      f.groups = integerField<int>(l, "groups");
       f.shortcut_from = integerField<int>(l, "shortcut_from");
       f.shortcut_projection = boolField(l, "shortcut_projection");
       f.projection_stride = integerField<int>(l, "projection_stride");
-      f.weight = tensor(f.name + ".weight");
-      f.bias = tensor(f.name + ".bias");
+      if (l.is_object() && l.contains("operation") && l["operation"].is_string()) f.operation = clippedText(l["operation"].get<std::string>());
+      if (l.is_object() && l.contains("convs")) {
+        const auto& convs = l["convs"];
+        if (!convs.is_array() || convs.size() > static_cast<size_t>(kMaxConvsPerLayer))
+          throw Error(path + ": " + clippedText(f.name) + ": \"convs\" must be a list of at most " +
+                      std::to_string(kMaxConvsPerLayer) + " convs");
+        int in = f.in_channels;
+        for (const auto& cj : convs) {
+          FoldedConv c;
+          c.in_channels = in;
+          c.out_channels = integerField<int>(cj, "out_channels");
+          c.kernel_h = integerField<int>(cj, "kernel_h");
+          c.kernel_w = integerField<int>(cj, "kernel_w");
+          c.stride_h = integerField<int>(cj, "stride_h");
+          c.stride_w = integerField<int>(cj, "stride_w");
+          c.groups = integerField<int>(cj, "groups");
+          const auto padding = numbersField(cj, "padding", 2);
+          if (padding.size() != 2 || padding[0] != c.kernel_h / 2 || padding[1] != c.kernel_w / 2)
+            throw Error(path + ": " + clippedText(f.name) + ": padding " + clippedText(cj["padding"].dump()) +
+                        " is not kernel / 2 on each side");
+          c.weight = tensor(stringField(cj, "weight"));
+          c.bias = tensor(stringField(cj, "bias"));
+          in = c.out_channels;
+          f.convs.push_back(std::move(c));
+        }
+      } else {
+        FoldedConv c;
+        c.in_channels = f.in_channels;
+        c.out_channels = f.out_channels;
+        c.kernel_h = c.kernel_w = integerField<int>(l, "kernel_size");
+        c.stride_h = c.stride_w = integerField<int>(l, "stride");
+        c.groups = integerField<int>(l, "groups");
+        const int padding = integerField<int>(l, "padding");
+        if (padding != c.kernel_h / 2)
+          throw Error(path + ": " + clippedText(f.name) + ": padding " + std::to_string(padding) +
+                      " is not kernel_size / 2 = " + std::to_string(c.kernel_h / 2));
+        c.weight = tensor(f.name + ".weight");
+        c.bias = tensor(f.name + ".bias");
+        f.convs.push_back(std::move(c));
+      }
       if (f.shortcut_projection) {
         f.projection_weight = tensor(f.name + ".shortcut.weight");
         f.projection_bias = tensor(f.name + ".shortcut.bias");

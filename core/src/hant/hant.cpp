@@ -88,6 +88,49 @@ struct Student {
   }
 };
 
+/// The student as plain data: the teacher's shortcuts and head (as fine-tuned), each layer's
+/// operation as its convs (none for identity).
+FoldedModel studentModel(const LoadedRun& run, FoldedNetworkImpl& rest, const std::vector<HantAlt>& alts,
+                         const std::vector<HantOp>& choice) {
+  auto model = makeFoldedModel(run.backbone, "hant", run.masks, run.norm.mean, run.norm.std, rest);
+  for (size_t l = 0; l < model.layers.size(); ++l) {
+    auto& f = model.layers[l];
+    f.operation = hantOpName(choice[l]);
+    if (choice[l] != HantOp::Dense) f.kept.clear();  // the branches folded into the teacher's conv, gone
+    f.convs.clear();
+    for (const auto& c : alts[l]->convs) f.convs.push_back(foldedConvOf(*c));
+  }
+  validateFoldedModel(model);
+  return model;
+}
+
+/// The plain-data student (what the files hold, run with plain torch ops) against the student
+/// module on up to 2,000 validation images.
+VerificationReport verifyStudent(const FoldedModel& model, const data::ImageSet& val, const data::Normalization& norm,
+                                 const std::function<torch::Tensor(const torch::Tensor&)>& student) {
+  VerificationReport r;
+  int64_t correct_module = 0, correct_model = 0;
+  for (int64_t i = 0; i < std::min<int64_t>(2000, val.size()); i += 500) {
+    const int64_t n = std::min<int64_t>(500, val.size() - i);
+    const auto x = data::prepareBatch(val.images.narrow(0, i, n), norm, {}, nullptr);
+    const auto labels = val.labels.narrow(0, i, n);
+    const auto a = student(x), b = runFoldedModel(model, x);
+    const double err = (a - b).abs().max().item<double>(), logit = a.abs().max().item<double>();
+    r.max_abs_err = std::isnan(err) || std::isnan(r.max_abs_err) ? NAN : std::max(r.max_abs_err, err);
+    r.max_abs_logit = std::isnan(logit) || std::isnan(r.max_abs_logit) ? NAN : std::max(r.max_abs_logit, logit);
+    correct_module += a.argmax(1).eq(labels).sum().item<int64_t>();
+    correct_model += b.argmax(1).eq(labels).sum().item<int64_t>();
+    r.prediction_mismatches += a.argmax(1).ne(b.argmax(1)).sum().item<int64_t>();
+    r.images += n;
+  }
+  r.max_rel_err = r.max_abs_logit > 0 ? r.max_abs_err / r.max_abs_logit : r.max_abs_err;
+  r.tolerance = 1e-5 * std::max(1.0, r.max_abs_logit);
+  r.accuracy_multi_branch = r.images ? static_cast<double>(correct_module) / r.images : 0;
+  r.accuracy_folded = r.images ? static_cast<double>(correct_model) / r.images : 0;
+  r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && r.max_abs_err <= r.tolerance;
+  return r;
+}
+
 /// A copy of `source` (same op and weights).
 HantAlt copyOf(const HantAltImpl& source, const BlockSpec& conv) {
   HantAlt copy(source.op(), conv);
@@ -494,20 +537,17 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     r.student_test = lossAndAccuracy(data.test, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
     r.chosen.val_accuracy = r.student_val;
     measureStudent(s, r.chosen);
-    // The student's weights: every alternative and the rest, as a torch archive.
+    // The student exported like every network: ONNX, TorchScript, spec + safetensors, each
+    // loaded back and checked.
     fs::create_directories(o.out_dir);
-    torch::serialize::OutputArchive archive;
-    for (int l = 0; l < layers; ++l) {
-      torch::serialize::OutputArchive layer;
-      s.alts[l]->save(layer);
-      archive.write("layer" + std::to_string(l), layer);
-    }
-    torch::serialize::OutputArchive rest;
-    s.rest->save(rest);
-    archive.write("rest", rest);
-    const auto tmp = (fs::path(o.out_dir) / "student.pt.tmp").string();
-    archive.save_to(tmp);
-    fs::rename(tmp, fs::path(o.out_dir) / "student.pt");
+    const auto model = studentModel(run, *s.rest, s.alts, r.chosen.choice);
+    r.export_check = verifyStudent(model, val, norm, [&](const torch::Tensor& x) { return s.forward(x); });
+    if (!r.export_check.pass)
+      throw Error("hant: the student's exported form does not reproduce it: " + r.export_check.summary());
+    const auto probe = data::prepareBatch(val.images.narrow(0, 0, std::min<int64_t>(64, val.size())), norm, {}, nullptr);
+    const auto out = [&](const char* name) { return (fs::path(o.out_dir) / name).string(); };
+    r.exported = writeModelFiles(model, r.export_check, probe, s.forward(probe),
+                                 {out("student.onnx"), out("student.pt"), out("student.json")});
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   fs::create_directories(o.out_dir);
@@ -554,6 +594,8 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
     j["student_val_accuracy_before_finetuning"] = r.student_val_before;
     j["student_val_accuracy"] = r.student_val;
     j["student_test_accuracy"] = r.student_test;
+    j["export"] = {{"images", r.export_check.images}, {"max_abs_err", r.export_check.max_abs_err},
+                   {"tolerance", r.export_check.tolerance}, {"pass", r.export_check.pass}, {"files", r.exported}};
   }
   return j.dump(2) + "\n";
 }

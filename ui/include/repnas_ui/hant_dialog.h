@@ -3,7 +3,8 @@
 /// @brief HANT on a finished run (repnas::runHant on a worker thread, issue 17): the options,
 /// the progress of each stage, the speed-up / accuracy curve of the knapsack's choices beside
 /// every layer taking one operation, and which operation each layer gets; a speed-up on the
-/// curve is solved again at once from the same phase 1 (solveHantBudget).
+/// curve is solved again at once from the same phase 1 (solveHantBudget); the budget's student
+/// is exported (ONNX, TorchScript, spec) into the folder.
 
 #include <QDialog>
 
@@ -44,6 +45,10 @@ class HantDialog : public QDialog {
   QTableWidget* layersTable() const { return table_; }
   /// @brief A speed-up to solve again from the finished phase 1 (no fine-tuning, predicted).
   QDoubleSpinBox* resolveBox() const { return resolve_; }
+  /// @brief Runs HANT again with resolveBox()'s speed-up as the budget: its student fine-tuned and exported.
+  QPushButton* useBudgetButton() const { return use_budget_; }
+  /// @brief Opens the folder the student was exported to (shown once it was).
+  QPushButton* openFolderButton() const { return open_folder_; }
   bool isWorking() const { return working_; }
   const std::optional<HantResult>& result() const { return result_; }
   QString error() const { return error_; }
@@ -77,6 +82,8 @@ class HantDialog : public QDialog {
   QCustomPlot* plot_;
   QTableWidget* table_;
   QDoubleSpinBox* resolve_;
+  QPushButton* use_budget_;
+  QPushButton* open_folder_;
   std::shared_ptr<std::atomic<bool>> cancel_flag_;
   std::thread worker_;
   bool working_ = false;

@@ -1,7 +1,9 @@
 #include "repnas_ui/hant_dialog.h"
 
+#include <QDesktopServices>
 #include <QDialogButtonBox>
 #include <QDir>
+#include <QFileInfo>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -13,6 +15,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTableWidget>
+#include <QUrl>
 #include <QVBoxLayout>
 
 #include <qcustomplot.h>
@@ -45,7 +48,8 @@ HantDialog::HantDialog(const QString& run_dir, QWidget* parent) : QDialog(parent
   finetune_->setValue(400);
   finetune_->setToolTip(tr("Distillation steps of the chosen student."));
   folder_ = new QLineEdit(QDir(run_dir).filePath("hant"));
-  folder_->setToolTip(tr("Receives hant.json and student.pt."));
+  folder_->setToolTip(tr("Receives hant.json and the student, exported and verified: student.onnx, student.pt "
+                         "(TorchScript), student.json + student.safetensors."));
   run_ = new QPushButton(tr("&Run HANT"));
   run_->setDefault(true);
   cancel_ = new QPushButton(tr("&Cancel"));
@@ -100,6 +104,14 @@ HantDialog::HantDialog(const QString& run_dir, QWidget* parent) : QDialog(parent
   resolve_->setToolTip(tr("Another speed-up on the curve: solved at once from the same phase 1 (predicted; not "
                           "fine-tuned — run again with it to get its student)."));
   resolve_->setKeyboardTracking(false);
+  use_budget_ = new QPushButton(tr("Fine-tune and &export this one"));
+  use_budget_->setObjectName("hantUseBudget");
+  use_budget_->setEnabled(false);
+  use_budget_->setToolTip(tr("Runs HANT again with this speed-up as the budget (phase 1 again): its student is "
+                             "fine-tuned, verified and exported into the folder."));
+  open_folder_ = new QPushButton(tr("&Open the folder"));
+  open_folder_->setObjectName("hantOpenFolder");
+  open_folder_->hide();
 
   auto* form = new QFormLayout;
   form->addRow(tr("Budget:"), speedup_);
@@ -114,7 +126,9 @@ HantDialog::HantDialog(const QString& run_dir, QWidget* parent) : QDialog(parent
   auto* resolve_row = new QHBoxLayout;
   resolve_row->addWidget(new QLabel(tr("Choose on the curve:")));
   resolve_row->addWidget(resolve_);
+  resolve_row->addWidget(use_budget_);
   resolve_row->addStretch(1);
+  resolve_row->addWidget(open_folder_);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Close);
   connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
   auto* layout = new QVBoxLayout(this);
@@ -129,6 +143,12 @@ HantDialog::HantDialog(const QString& run_dir, QWidget* parent) : QDialog(parent
   connect(run_, &QPushButton::clicked, this, &HantDialog::startHant);
   connect(cancel_, &QPushButton::clicked, this, &HantDialog::cancelHant);
   connect(resolve_, &QDoubleSpinBox::valueChanged, this, [this] { resolve(); });
+  connect(use_budget_, &QPushButton::clicked, this, [this] {
+    speedup_->setValue(resolve_->value());
+    startHant();
+  });
+  connect(open_folder_, &QPushButton::clicked, this,
+          [this] { QDesktopServices::openUrl(QUrl::fromLocalFile(folder_->text().trimmed())); });
   resize(760, 860);
 }
 
@@ -166,6 +186,8 @@ void HantDialog::startHant() {
   working_ = true;
   run_->setEnabled(false);
   resolve_->setEnabled(false);
+  use_budget_->setEnabled(false);
+  open_folder_->hide();
   cancel_->show();
   cancel_->setEnabled(true);
   progress_->show();
@@ -246,6 +268,8 @@ void HantDialog::showResult() {
   plot_->yAxis->scaleRange(1.1);
   plot_->replot();
   if (!r.chosen.choice.empty()) {
+    QStringList files;
+    for (const auto& f : r.exported) files << QFileInfo(qs(f)).fileName();
     summary_->setText(tr("Teacher: %1 ms per image, validation %2%, test %3%. Student (budget %4 ms = the teacher / %5): "
                          "predicted %6 ms, measured %7 ms beside the teacher's %8 (%9× faster; %10), validation "
                          "%11% (%12% before fine-tuning), test %13%. CBC: %14 s.")
@@ -262,10 +286,16 @@ void HantDialog::showResult() {
                           .arg(100 * r.student_val, 0, 'f', 2)
                           .arg(100 * r.student_val_before, 0, 'f', 2)
                           .arg(100 * r.student_test, 0, 'f', 2)
-                          .arg(r.chosen.solve_seconds, 0, 'f', 3));
+                          .arg(r.chosen.solve_seconds, 0, 'f', 3) +
+                      tr(" Exported (its files reproduce it: max error %1 on %2 validation images): %3.")
+                          .arg(r.export_check.max_abs_err, 0, 'g', 2)
+                          .arg(r.export_check.images)
+                          .arg(files.join(", ")));
+    open_folder_->setVisible(!r.exported.empty());
     showChoice(r.chosen.choice, tr("the fine-tuned student"));
   }
   resolve_->setEnabled(true);
+  use_budget_->setEnabled(true);
   Q_EMIT hantFinished(true);
 }
 
