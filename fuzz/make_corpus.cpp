@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
   while ((h.size() + 8) % 8) h += ' ';
   std::string length(8, '\0');
   for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((h.size() >> (8 * i)) & 0xff);
-  const std::string weights = length + h + floats(model.layers[0].weight) + floats(model.layers[0].bias) +
+  const std::string weights = length + h + floats(model.layers[0].convs[0].weight) + floats(model.layers[0].convs[0].bias) +
                               floats(model.head_weight) + floats(model.head_bias);
   const json spec = {{"format", "repnas-spec-1"}, {"backbone", "tiny"}, {"mode", "plain"},
                      {"input", {{"channels", 1}, {"height", 28}, {"width", 28}, {"mean", {0.5}}, {"std", {0.25}}}},
