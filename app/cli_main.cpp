@@ -402,7 +402,8 @@ int hantCommand(Args& args) {
                 r.chosen.optimal ? ", optimal" : "",
                 100 * r.student_val, 100 * r.student_val_before, 100 * r.student_test);
   if (!r.chosen.choice.empty())
-    std::printf("the student's export %s\n", r.export_check.summary().c_str());
+    std::printf("the student's export reproduces it: %lld validation images, max abs error %.3e (tolerance %.3e)\n",
+                static_cast<long long>(r.export_check.images), r.export_check.max_abs_err, r.export_check.tolerance);
   std::string files;
   for (const auto& f : r.exported) files += ", " + std::filesystem::path(f).filename().string();
   std::printf("wrote %s/hant.json%s (%.0f s)\n", o.out_dir.c_str(), files.c_str(), r.seconds);

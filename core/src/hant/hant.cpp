@@ -543,7 +543,9 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     const auto model = studentModel(run, *s.rest, s.alts, r.chosen.choice);
     r.export_check = verifyStudent(model, val, norm, [&](const torch::Tensor& x) { return s.forward(x); });
     if (!r.export_check.pass)
-      throw Error("hant: the student's exported form does not reproduce it: " + r.export_check.summary());
+      throw Error("hant: the student's exported form does not reproduce it (max abs error " +
+                  std::to_string(r.export_check.max_abs_err) + ", tolerance " + std::to_string(r.export_check.tolerance) +
+                  " on " + std::to_string(r.export_check.images) + " validation images)");
     const auto probe = data::prepareBatch(val.images.narrow(0, 0, std::min<int64_t>(64, val.size())), norm, {}, nullptr);
     const auto out = [&](const char* name) { return (fs::path(o.out_dir) / name).string(); };
     r.exported = writeModelFiles(model, r.export_check, probe, s.forward(probe),
