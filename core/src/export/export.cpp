@@ -115,6 +115,36 @@ data::LoadedDataset loadData(const RunConfig& config, const std::string& dir_ove
 
 }  // namespace
 
+bool compareOnImages(VerificationReport& r, const data::ImageSet& set, const data::Normalization& norm,
+                     const LogitsFn& reference, const LogitsFn& candidate, const std::function<bool()>& stop) {
+  r.images = set.size();
+  int64_t correct_reference = 0, correct_candidate = 0;
+  for (int64_t i = 0; i < set.size(); i += 500) {
+    if (stop && stop()) return false;
+    const int64_t n = std::min<int64_t>(500, set.size() - i);
+    const auto x = data::prepareBatch(set.images.narrow(0, i, n), norm, {}, nullptr);
+    const auto labels = set.labels.narrow(0, i, n);
+    const auto a = reference(x);
+    const auto b = candidate(x);
+    // NaN must stick (std::max would drop it): a network that gives NaN does not verify.
+    const double err = (a - b).abs().max().item<double>();
+    const double logit = a.abs().max().item<double>();
+    r.max_abs_err = std::isnan(err) || std::isnan(r.max_abs_err) ? NAN : std::max(r.max_abs_err, err);
+    r.max_abs_logit = std::isnan(logit) || std::isnan(r.max_abs_logit) ? NAN : std::max(r.max_abs_logit, logit);
+    correct_reference += a.argmax(1).eq(labels).sum().item<int64_t>();
+    correct_candidate += b.argmax(1).eq(labels).sum().item<int64_t>();
+    r.prediction_mismatches += a.argmax(1).ne(b.argmax(1)).sum().item<int64_t>();
+  }
+  r.max_rel_err = r.max_abs_logit > 0 ? r.max_abs_err / r.max_abs_logit : r.max_abs_err;
+  r.tolerance = 1e-5 * std::max(1.0, r.max_abs_logit);
+  if (std::isnan(r.max_abs_logit)) r.tolerance = NAN;
+  r.accuracy_multi_branch = r.images ? static_cast<double>(correct_reference) / r.images : 0;
+  r.accuracy_folded = r.images ? static_cast<double>(correct_candidate) / r.images : 0;
+  r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && std::isfinite(r.max_abs_logit) &&
+           r.max_abs_err <= r.tolerance;
+  return true;
+}
+
 std::vector<std::string> writeModelFiles(const FoldedModel& model, const VerificationReport& r,
                                          const torch::Tensor& probe, const torch::Tensor& reference,
                                          const ModelFiles& files) {
@@ -185,31 +215,10 @@ ExportResult exportRun(const ExportRequest& request) {
   auto test = data::takeFirst(
       data.test, request.verify_images > 0 ? std::max<int64_t>(1000, request.verify_images) : 0);
   auto& r = result.report;
-  r.images = test.size();
-  int64_t correct_multi = 0, correct_folded = 0;
-  for (int64_t i = 0; i < test.size(); i += 500) {
-    if (stopNow()) return result;
-    const int64_t n = std::min<int64_t>(500, test.size() - i);
-    const auto x = data::prepareBatch(test.images.narrow(0, i, n), run.norm, {}, nullptr);
-    const auto labels = test.labels.narrow(0, i, n);
-    const auto a = run.net->forward(x, run.masks);
-    const auto b = folded->forward(x);
-    // NaN must stick (std::max would drop it): a network that gives NaN does not verify.
-    const double err = (a - b).abs().max().item<double>();
-    const double logit = a.abs().max().item<double>();
-    r.max_abs_err = std::isnan(err) || std::isnan(r.max_abs_err) ? NAN : std::max(r.max_abs_err, err);
-    r.max_abs_logit = std::isnan(logit) || std::isnan(r.max_abs_logit) ? NAN : std::max(r.max_abs_logit, logit);
-    correct_multi += a.argmax(1).eq(labels).sum().item<int64_t>();
-    correct_folded += b.argmax(1).eq(labels).sum().item<int64_t>();
-    r.prediction_mismatches += a.argmax(1).ne(b.argmax(1)).sum().item<int64_t>();
-  }
-  r.max_rel_err = r.max_abs_logit > 0 ? r.max_abs_err / r.max_abs_logit : r.max_abs_err;
-  r.tolerance = 1e-5 * std::max(1.0, r.max_abs_logit);
-  if (std::isnan(r.max_abs_logit)) r.tolerance = NAN;
-  r.accuracy_multi_branch = r.images ? static_cast<double>(correct_multi) / r.images : 0;
-  r.accuracy_folded = r.images ? static_cast<double>(correct_folded) / r.images : 0;
-  r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && std::isfinite(r.max_abs_logit) &&
-           r.max_abs_err <= r.tolerance;
+  const bool complete = compareOnImages(
+      r, test, run.norm, [&](const torch::Tensor& x) { return run.net->forward(x, run.masks); },
+      [&](const torch::Tensor& x) { return folded->forward(x); }, stopNow);
+  if (!complete) return result;
   measureInferenceCost(*run.net, run.masks, *folded, test, run.norm, r);
   // A layer with no searchable branch left still folds to a dense KxK conv (its identity BN
   // becomes a scaled identity kernel): often the largest layer, so say what it costs.

@@ -1,6 +1,7 @@
 #pragma once
 // Pieces of the exporter that benchmarks and tests use directly. Private to core.
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,16 @@ FoldedModel readSpec(const std::string& path);
 /// @brief A torch::jit::Module with the folded weights and a forward defined in TorchScript,
 /// saved atomically; loadable by torch.jit.load and torch::jit::load.
 void writeTorchScript(const FoldedModel& model, const std::string& path);
+
+using LogitsFn = std::function<torch::Tensor(const torch::Tensor&)>;
+
+/// @brief Runs `reference` and `candidate` on `set` (batches of 500, normalised by `norm`) and
+/// fills `r`: images, the max abs / rel error of the logits (NaN sticks), the tolerance
+/// 1e-5 · max(1, max |reference logit|), both accuracies (multi_branch: the reference), the
+/// arg-max mismatches, pass. `stop` is asked before each batch: true returns false at once
+/// (`r` incomplete).
+bool compareOnImages(VerificationReport& r, const data::ImageSet& set, const data::Normalization& norm,
+                     const LogitsFn& reference, const LogitsFn& candidate, const std::function<bool()>& stop = {});
 
 /// @brief Where writeModelFiles writes (empty: not that format).
 struct ModelFiles {

@@ -104,33 +104,6 @@ FoldedModel studentModel(const LoadedRun& run, FoldedNetworkImpl& rest, const st
   return model;
 }
 
-/// The plain-data student (what the files hold, run with plain torch ops) against the student
-/// module on up to 2,000 validation images.
-VerificationReport verifyStudent(const FoldedModel& model, const data::ImageSet& val, const data::Normalization& norm,
-                                 const std::function<torch::Tensor(const torch::Tensor&)>& student) {
-  VerificationReport r;
-  int64_t correct_module = 0, correct_model = 0;
-  for (int64_t i = 0; i < std::min<int64_t>(2000, val.size()); i += 500) {
-    const int64_t n = std::min<int64_t>(500, val.size() - i);
-    const auto x = data::prepareBatch(val.images.narrow(0, i, n), norm, {}, nullptr);
-    const auto labels = val.labels.narrow(0, i, n);
-    const auto a = student(x), b = runFoldedModel(model, x);
-    const double err = (a - b).abs().max().item<double>(), logit = a.abs().max().item<double>();
-    r.max_abs_err = std::isnan(err) || std::isnan(r.max_abs_err) ? NAN : std::max(r.max_abs_err, err);
-    r.max_abs_logit = std::isnan(logit) || std::isnan(r.max_abs_logit) ? NAN : std::max(r.max_abs_logit, logit);
-    correct_module += a.argmax(1).eq(labels).sum().item<int64_t>();
-    correct_model += b.argmax(1).eq(labels).sum().item<int64_t>();
-    r.prediction_mismatches += a.argmax(1).ne(b.argmax(1)).sum().item<int64_t>();
-    r.images += n;
-  }
-  r.max_rel_err = r.max_abs_logit > 0 ? r.max_abs_err / r.max_abs_logit : r.max_abs_err;
-  r.tolerance = 1e-5 * std::max(1.0, r.max_abs_logit);
-  r.accuracy_multi_branch = r.images ? static_cast<double>(correct_module) / r.images : 0;
-  r.accuracy_folded = r.images ? static_cast<double>(correct_model) / r.images : 0;
-  r.pass = r.images >= 1 && std::isfinite(r.max_abs_err) && r.max_abs_err <= r.tolerance;
-  return r;
-}
-
 /// A copy of `source` (same op and weights).
 HantAlt copyOf(const HantAltImpl& source, const BlockSpec& conv) {
   HantAlt copy(source.op(), conv);
@@ -541,7 +514,10 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     // loaded back and checked.
     fs::create_directories(o.out_dir);
     const auto model = studentModel(run, *s.rest, s.alts, r.chosen.choice);
-    r.export_check = verifyStudent(model, val, norm, [&](const torch::Tensor& x) { return s.forward(x); });
+    // The plain-data student (what the files hold, run with plain torch ops) against the
+    // student on up to 2,000 validation images.
+    compareOnImages(r.export_check, data::takeFirst(val, 2000), norm, [&](const torch::Tensor& x) { return s.forward(x); },
+                    [&](const torch::Tensor& x) { return runFoldedModel(model, x); });
     if (!r.export_check.pass)
       throw Error("hant: the student's exported form does not reproduce it (max abs error " +
                   std::to_string(r.export_check.max_abs_err) + ", tolerance " + std::to_string(r.export_check.tolerance) +
