@@ -112,7 +112,7 @@ const std::vector<CommandHelp>& commands() {
         {"--json", "print the table as JSON"}}},
       {"hant",
        "hant RUN_DIR --out DIR (--latency-budget-ms X | --speedup S | --sweep S1,S2,...) [--batch N] "
-       "[--throughput-batch N] [--distill-steps N] [--finetune-steps N] [--repeats N] [--threads N] [--quiet]",
+       "[--throughput-batch N] [--distill-steps N] [--finetune-steps N] [--repeats N] [--fit-students N] [--threads N] [--quiet]",
        "accelerate a finished run for this machine: HANT's alternatives, distilled and chosen under a latency budget",
        "Hardware-aware network transformation (Molchanov et al., 2021). The teacher is RUN_DIR's folded "
        "network (one KxK conv per layer). Every layer gets the alternatives its shapes allow: its dense "
@@ -121,8 +121,10 @@ const std::vector<CommandHelp>& commands() {
        "distillation (the teacher's input of the layer -> its conv's output, MSE) on training images; "
        "each is scored by the validation loss change when only its layer is swapped (5,000 images held "
        "out of the training split; the test set is not used to choose). The latency of every (layer, "
-       "alternative) and of the teacher is measured here, interleaved (batch N and a throughput batch). "
-       "Phase 2 solves the multiple-choice knapsack (CBC): the least total score under the budget. The "
+       "alternative) and of the teacher is measured here, interleaved (batch N and a throughput batch); "
+       "those single-swap deltas do not add up, so the latency model is fitted (ridge least squares, "
+       "the single swaps as its prior) to whole random students measured beside the teacher, and every "
+       "student measured later joins the fit. Phase 2 solves the multiple-choice knapsack (CBC): the least total score under the budget. The "
        "chosen student is fine-tuned by distillation from the teacher and its latency measured. DIR "
        "receives hant.json (every candidate's latency and score, the choice, the accuracies) and "
        "the student, verified against its exported form and exported like `repnas export` does: "
@@ -137,6 +139,7 @@ const std::vector<CommandHelp>& commands() {
         {"--distill-steps N", "phase 1 steps (default 400)"},
         {"--finetune-steps N", "fine-tuning steps of the chosen student (default 400)"},
         {"--repeats N", "timed rounds of the latency measurement (default 9)"},
+        {"--fit-students N", "random students measured to fit the latency model (default 150; 0: single swaps only)"},
         {"--threads N", "LibTorch threads (default 1: the latency is that of one core)"},
         {"--quiet", "no progress on stderr"}}},
       {"verify-fusion", "verify-fusion [--json] [--threads N] [--fault NAME]",

@@ -314,6 +314,7 @@ int hantCommand(Args& args) {
   o.distill_steps = args.intValue("--distill-steps", o.distill_steps);
   o.finetune_steps = args.intValue("--finetune-steps", o.finetune_steps);
   o.latency_repeats = args.intValue("--repeats", o.latency_repeats);
+  o.fit_students = args.intValue("--fit-students", o.fit_students);
   o.threads = args.intValue("--threads", 1);
   o.out_dir = args.value("--out", "");
   const std::string sweep = args.value("--sweep", "");
@@ -340,6 +341,7 @@ int hantCommand(Args& args) {
   if (o.latency_budget_ms == 0 && o.speedup == 0 && o.sweep.empty())
     throw UsageError("give --latency-budget-ms X, --speedup S or --sweep S1,S2,...");
   if (o.threads < 1 || o.threads > 64) throw UsageError("--threads must be between 1 and 64");
+  if (o.fit_students < 0 || o.fit_students > 100000) throw UsageError("--fit-students must be between 0 and 100000");
   std::string last_stage;
   int last_percent = -1;
   const auto r = repnas::runHant(o, [&](const std::string& stage, double f) {
@@ -357,6 +359,11 @@ int hantCommand(Args& args) {
               "each cell: the latency change (ms) and the validation loss change when only that layer takes the operation\n",
               o.run_dir.c_str(), r.teacher_ms, o.latency_batch, r.teacher_throughput_ms, o.throughput_batch,
               100 * r.teacher_val, 100 * r.teacher_test);
+  if (r.fit_cv_error >= 0)
+    std::printf("the latency model: fitted to %zu measured students (%d random), cross-validated error %.1f%%, ridge %g\n",
+                r.samples.size(), o.fit_students, 100 * r.fit_cv_error, r.fit_ridge);
+  else
+    std::printf("the latency model: the single-swap deltas (fewer than 5 students measured)\n");
   std::printf("%-6s", "layer");
   for (int op = 0; op < repnas::kNumHantOps; ++op)
     std::printf(" %16s", repnas::hantOpName(static_cast<repnas::HantOp>(op)).c_str());

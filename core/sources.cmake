@@ -9,6 +9,7 @@ set(REPNAS_PLAIN_SOURCES
   src/nn/block_spec.cpp
   src/nn/branch_kind.cpp
   src/fold/folded_model.cpp
+  src/hant/latency_fit.cpp
   src/formats/atomic_file.cpp
   src/formats/config.cpp
   src/formats/data_formats.cpp

@@ -9,10 +9,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "hant/alternatives.h"
+#include "hant/latency_fit.h"
 #include "repnas/config.h"
 #include "repnas/engine.h"
 #include "repnas/error.h"
@@ -84,6 +86,89 @@ class TestHant : public QObject {
       QVERIFY(HantAlt(static_cast<HantOp>(op), w)->parameterCount() < dense);
   }
 
+  // The latency model's ridge fit: on latencies that are additive plus noise, it recovers the
+  // per-(layer, op) deltas from a prior 50% off; on latencies with an interaction (the savings
+  // of several swaps overlap) it predicts held-out networks better than the prior; its
+  // cross-validated error estimates the error on networks it never saw; bad input is named.
+  void latencyFitRecoversDeltasAndBeatsThePrior() {
+    std::mt19937_64 rng(7);
+    std::normal_distribution<double> normal(0, 1);
+    std::uniform_real_distribution<double> unit(0, 1);
+    const int layers = 6, ops = 5;
+    const double base = 10;
+    std::vector<std::vector<bool>> available(layers, std::vector<bool>(ops, true));
+    available[2][4] = false;
+    std::vector<std::vector<double>> truth(layers, std::vector<double>(ops, 0)), prior = truth;
+    for (int l = 0; l < layers; ++l)
+      for (int o = 1; o < ops; ++o) {
+        truth[l][o] = -0.8 * unit(rng);  // every alternative saves up to 0.8 ms
+        prior[l][o] = available[l][o] ? 1.5 * truth[l][o] : 0;
+      }
+    auto draw = [&](bool interaction, double noise) {
+      LatencyObservation ob;
+      double saved = 0;
+      const double p = unit(rng);
+      for (int l = 0; l < layers; ++l) {
+        int o = 0;
+        if (unit(rng) < p) do o = 1 + static_cast<int>(unit(rng) * (ops - 1)); while (!available[l][o]);
+        ob.choice.push_back(o);
+        saved -= truth[l][o];
+      }
+      // Overlapping savings: the more is saved, the less each saving counts.
+      if (interaction) saved -= 0.08 * saved * saved;
+      ob.ms = base - saved + noise * normal(rng);
+      return ob;
+    };
+    auto relativeError = [&](const LatencyFit& fit, const std::vector<LatencyObservation>& set) {
+      double sq = 0;
+      for (const auto& ob : set) {
+        const double e = (predictLatency(base, fit, ob.choice) - ob.ms) / ob.ms;
+        sq += e * e;
+      }
+      return std::sqrt(sq / set.size());
+    };
+    // No observations: the prior itself, no cross-validation.
+    const auto none = fitLatencies(base, prior, available, {});
+    QVERIFY(none.delta == prior);
+    QCOMPARE(none.cv_error, -1.0);
+    // Additive + noise (std 0.02 ms): the deltas within 0.05 ms of the truth.
+    std::vector<LatencyObservation> train, held;
+    for (int i = 0; i < 200; ++i) train.push_back(draw(false, 0.02));
+    for (int i = 0; i < 100; ++i) held.push_back(draw(false, 0.02));
+    const auto fit = fitLatencies(base, prior, available, train);
+    QCOMPARE(fit.observations, 200);
+    double worst = 0;
+    for (int l = 0; l < layers; ++l)
+      for (int o = 0; o < ops; ++o) worst = std::max(worst, std::abs(fit.delta[l][o] - (available[l][o] ? truth[l][o] : 0)));
+    QVERIFY2(worst < 0.05, qPrintable(QString::number(worst)));
+    QCOMPARE(fit.delta[2][4], 0.0);  // unavailable: no delta
+    QVERIFY(fit.cv_error > 0 && fit.cv_error < 0.01);
+    QVERIFY(relativeError(fit, held) < relativeError(none, held) / 5);
+    // With the interaction: better than the prior on held-out networks, and the
+    // cross-validated error within a factor 2 of the held-out one.
+    train.clear();
+    held.clear();
+    for (int i = 0; i < 200; ++i) train.push_back(draw(true, 0.02));
+    for (int i = 0; i < 200; ++i) held.push_back(draw(true, 0.02));
+    const auto bent = fitLatencies(base, prior, available, train);
+    const double bent_held = relativeError(bent, held);
+    QVERIFY2(bent_held < relativeError(none, held) / 2,
+             qPrintable(QString("%1 vs the prior's %2").arg(bent_held).arg(relativeError(none, held))));
+    QVERIFY2(bent.cv_error > bent_held / 2 && bent.cv_error < bent_held * 2,
+             qPrintable(QString("cv %1, held out %2").arg(bent.cv_error).arg(bent_held)));
+    // Bad input.
+    auto bad = train;
+    bad[3].choice.pop_back();
+    QVERIFY_THROWS_EXCEPTION(Error, fitLatencies(base, prior, available, bad));
+    bad = train;
+    bad[3].choice[2] = 4;  // unavailable at layer 2
+    QVERIFY_THROWS_EXCEPTION(Error, fitLatencies(base, prior, available, bad));
+    bad = train;
+    bad[3].ms = std::nan("");
+    QVERIFY_THROWS_EXCEPTION(Error, fitLatencies(base, prior, available, bad));
+    QVERIFY_THROWS_EXCEPTION(Error, fitLatencies(base, prior, available, train, {}));
+  }
+
   void hantDistilsScoresAndMeetsTheBudget() {
     HantOptions o;
     o.run_dir = run_;
@@ -93,6 +178,7 @@ class TestHant : public QObject {
     o.distill_steps = 40;
     o.finetune_steps = 10;
     o.latency_repeats = 2;
+    o.fit_students = 12;
     o.throughput_batch = 8;
     o.batch = 32;
     o.val_images = 64;
@@ -134,6 +220,14 @@ class TestHant : public QObject {
     QCOMPARE(int(r.uniform.size()), kNumHantOps);
     QCOMPARE(r.uniform[0].predicted_ms, r.teacher_ms);  // every layer dense: the teacher
     QCOMPARE(r.uniform[0].val_accuracy, r.teacher_val);
+    // The latency model: fitted to the random students, then to every student measured after
+    // them (the sweep's, the uniform ones, the budget's), with a cross-validated error.
+    int solved = 0;
+    for (const auto& p : r.sweep) solved += p.iterations;
+    QCOMPARE(int(r.samples.size()), 12 + solved + kNumHantOps + r.chosen.iterations);
+    QVERIFY(r.fit_cv_error > 0 && r.fit_ridge > 0);
+    for (const auto& p : r.samples) QVERIFY(p.normalized_ms > 0 && int(p.choice.size()) == layers);
+    for (int l = 0; l < layers; ++l) QVERIFY(r.layers[l][0].swap_ms == 0);
     // The student exported like every network; each file gives the student's test accuracy.
     QVERIFY2(r.export_check.pass, qPrintable(QString::number(r.export_check.max_abs_err)));
     QCOMPARE(int(r.exported.size()), 4);
@@ -145,9 +239,11 @@ class TestHant : public QObject {
     }
     std::ifstream in(fs::path(o.out_dir) / "hant.json");
     const auto j = nlohmann::json::parse(in);
-    QCOMPARE(QString::fromStdString(j["format"].get<std::string>()), QString("repnas-hant-1"));
+    QCOMPARE(QString::fromStdString(j["format"].get<std::string>()), QString("repnas-hant-2"));
     QCOMPARE(int(j["chosen"]["choice"].size()), layers);
     QCOMPARE(j["export"]["pass"].get<bool>(), true);
+    QCOMPARE(int(j["samples"].size()), int(r.samples.size()));
+    QCOMPARE(j["fit"]["cv_relative_error"].get<double>(), r.fit_cv_error);
 
     // A budget below what any choice can take: refused with the least (the model's least: the
     // teacher plus each layer's cheapest change; a budget must be > 0 in any case).

@@ -44,6 +44,9 @@ struct HantOptions {
   int latency_batch = 1;        ///< the batch the budget is in (1: a single image)
   int throughput_batch = 64;    ///< measured beside it
   int latency_repeats = 9;      ///< timed rounds (interleaved over every (layer, op))
+  /// Random students measured to fit the latency model (each layer a random operation, the
+  /// share of swapped layers uniform per student); 0: the single-swap deltas alone.
+  int fit_students = 150;
   int distill_steps = 400;      ///< phase 1: steps of every alternative on teacher features
   int finetune_steps = 400;     ///< the chosen student's distillation fine-tuning
   int batch = 128;              ///< of phase 1 and the fine-tuning
@@ -62,10 +65,13 @@ struct HantOptions {
 struct HantCandidate {
   HantOp op = HantOp::Dense;
   bool available = false;     ///< the layer's shapes allow it
-  /// The network's latency with only this layer swapped minus the teacher's, at latency_batch
-  /// (median over rounds of paired differences; the dense conv's is 0).
+  /// What this operation adds to a student's latency at latency_batch (the dense conv's is 0):
+  /// the latency model fitted to every measured student, with swap_ms as its prior.
   double latency_ms = 0;
-  double latency_low = 0, latency_high = 0;  ///< quartiles
+  /// The network's latency with only this layer swapped minus the teacher's (median over
+  /// rounds of paired differences), and its quartiles.
+  double swap_ms = 0;
+  double latency_low = 0, latency_high = 0;
   double throughput_ms = 0;   ///< the same at throughput_batch
   double distill_loss = 0;    ///< layer MSE after phase 1 (relative to the teacher output's mean square)
   double distill_loss_start = 0;  ///< before phase 1
@@ -76,7 +82,7 @@ struct HantCandidate {
 /// @brief One point of the speed-up / accuracy curve.
 struct HantPoint {
   double budget_ms = 0;
-  double predicted_ms = 0;
+  double predicted_ms = 0;        ///< by the latency model, before this student was measured
   double measured_ms = 0;         ///< the student, interleaved with the teacher:
   double teacher_measured_ms = 0; ///< the teacher in the same measurement (compare ratios)
   /// measured_ms in the time of the latency table: × teacher_ms / teacher_measured_ms (the
@@ -95,6 +101,11 @@ struct HantResult {
   std::string teacher;                   ///< the run folder
   std::vector<std::vector<HantCandidate>> layers;  ///< [layer][op]
   double base_ms = 0;                    ///< what a student's prediction starts from: the teacher's latency
+  /// The latency model's fit: its ridge weight, its cross-validated relative error (the RMS of
+  /// (predicted − measured) / measured over held-out students; −1 with fewer than 5), and the
+  /// students it was fitted to (the random ones, then every student measured in the solve loop).
+  double fit_ridge = 0, fit_cv_error = -1;
+  std::vector<HantPoint> samples;
   double teacher_ms = 0;                 ///< measured, at latency_batch
   double teacher_throughput_ms = 0;
   HantPoint chosen;                      ///< under the budget, fine-tuned

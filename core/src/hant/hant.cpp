@@ -14,12 +14,14 @@
 #include <cmath>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <tuple>
 
 #include "data/data.h"
 #include "export/export_internal.h"
 #include "formats/atomic_file.h"
 #include "hant/alternatives.h"
+#include "hant/latency_fit.h"
 #include "nn/network.h"
 #include "repnas/costs.h"
 #include "repnas/error.h"
@@ -223,6 +225,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
   if (o.latency_batch < 1 || o.latency_batch > 4096 || o.throughput_batch < 1 || o.throughput_batch > 4096 ||
       o.batch < 1 || o.batch > 4096)
     throw Error("hant: batches must be between 1 and 4096");
+  if (o.fit_students < 0 || o.fit_students > 100000) throw Error("hant: --fit-students must be between 0 and 100000");
   if (o.distill_steps < 0 || o.finetune_steps < 0 || o.latency_repeats < 1)
     throw Error("hant: steps must be >= 0 and repeats >= 1");
   if (!RunFolder(o.run_dir).hasWeights())
@@ -340,16 +343,23 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
   }
 
   // Latency in the network: the teacher with only (layer, alternative) swapped against the
-  // teacher just before it, each sample the mean of `inner` calls back to back (one call at
-  // batch 1 is a fraction of a millisecond: timer and scheduler noise). An operation timed alone
-  // predicted networks of them badly (grouped convs: 2.3x predicted, 1.1x measured): alone it
-  // runs from a warm cache without the layers around it. A candidate's latency_ms is the
-  // network's change (the dense conv's is 0); a student is predicted as the teacher plus its
-  // layers' changes.
+  // teacher just before it, each sample the mean of `inner` calls back to back, about 10 ms
+  // (one call at batch 1 is a fraction of a millisecond: timer and scheduler noise). An
+  // operation timed alone predicted networks of them badly (grouped convs: 2.3x predicted, 1.1x
+  // measured): alone it runs from a warm cache without the layers around it. A candidate's
+  // swap_ms is the network's change (the dense conv's is 0): the prior of the latency model
+  // fitted below to whole students.
   report("measuring latency", 0);
   const auto x1 = torch::randn({o.latency_batch, spec.in_channels, spec.input_height, spec.input_width});
   const auto xT = torch::randn({o.throughput_batch, spec.in_channels, spec.input_height, spec.input_width});
-  const int inner1 = std::max(1, 32 / o.latency_batch), innerT = std::max(1, 128 / o.throughput_batch);
+  auto callsIn10ms = [&](const torch::Tensor& x) {
+    (void)teacher->forward(x);  // warm
+    const auto t0 = Clock::now();
+    (void)teacher->forward(x);
+    const double t = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return std::clamp(static_cast<int>(std::ceil(10.0 / std::max(t, 1e-3))), 1, 64);
+  };
+  const int inner1 = callsIn10ms(x1), innerT = callsIn10ms(xT);
   {
     std::vector<std::pair<int, int>> which;
     for (int l = 0; l < layers; ++l)
@@ -389,7 +399,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     }
     for (size_t i = 0; i < which.size(); ++i) {
       auto& c = r.layers[which[i].first][which[i].second];
-      c.latency_ms = quantile(delta1[i], 0.5);
+      c.swap_ms = c.latency_ms = quantile(delta1[i], 0.5);
       c.latency_low = quantile(delta1[i], 0.25);
       c.latency_high = quantile(delta1[i], 0.75);
       c.throughput_ms = quantile(deltaT[i], 0.5);
@@ -424,18 +434,74 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     point.teacher_measured_ms = quantile(times[1], 0.5) / inner1;
     point.normalized_ms = point.measured_ms * r.teacher_ms / point.teacher_measured_ms;
   };
+
+  // The latency model (hant/latency_fit.h): the single-swap deltas do not add up (at batch 1
+  // the savings of several cheaper layers overlap: predictions 7-60% optimistic), so the deltas
+  // are fitted to whole students measured beside the teacher: `fit_students` random mixtures
+  // first, then every student the solve loop measures, each prediction made before its
+  // student joins the fit.
+  std::vector<std::vector<bool>> available(layers, std::vector<bool>(kNumHantOps, false));
+  std::vector<std::vector<double>> prior(layers, std::vector<double>(kNumHantOps, 0.0));
+  for (int l = 0; l < layers; ++l)
+    for (int op = 0; op < kNumHantOps; ++op) {
+      available[l][op] = r.layers[l][op].available;
+      prior[l][op] = r.layers[l][op].swap_ms;
+    }
+  std::vector<LatencyObservation> observed;
+  auto refit = [&] {
+    const auto fit = fitLatencies(r.base_ms, prior, available, observed);
+    for (int l = 0; l < layers; ++l)
+      for (int op = 0; op < kNumHantOps; ++op) r.layers[l][op].latency_ms = fit.delta[l][op];
+    r.fit_ridge = fit.ridge;
+    r.fit_cv_error = fit.cv_error;
+  };
+  auto observe = [&](const HantPoint& point, bool fit_now) {
+    LatencyObservation ob;
+    for (auto op : point.choice) ob.choice.push_back(static_cast<int>(op));
+    ob.ms = point.normalized_ms;
+    observed.push_back(ob);
+    r.samples.push_back(point);
+    if (fit_now) refit();
+  };
+  {
+    std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + 17);
+    std::uniform_real_distribution<double> unit(0, 1);
+    for (int i = 0; i < o.fit_students; ++i) {
+      HantPoint point;
+      const double share = unit(rng);  // of the layers swapped: mild and drastic students alike
+      for (int l = 0; l < layers; ++l) {
+        std::vector<int> others;
+        for (int op = 1; op < kNumHantOps; ++op)
+          if (available[l][op]) others.push_back(op);
+        int op = 0;
+        if (!others.empty() && unit(rng) < share)
+          op = others[std::min(others.size() - 1, static_cast<size_t>(unit(rng) * static_cast<double>(others.size())))];
+        point.choice.push_back(static_cast<HantOp>(op));
+      }
+      point.predicted_ms = predicted(point.choice);
+      point.budget_ms = point.predicted_ms;
+      auto s = makeStudent(point.choice);
+      measureStudent(s, point);
+      observe(point, false);
+      report("measuring random students", static_cast<double>(i + 1) / o.fit_students);
+    }
+    refit();
+  }
+
   auto solve = [&](double budget) { return solveHantBudget(r, budget); };
+  // Validation accuracy and measured latency; the student then joins the latency fit.
   auto evaluatePoint = [&](HantPoint& point) {
     auto s = makeStudent(point.choice);
     point.val_accuracy = lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
     measureStudent(s, point);
+    observe(point, true);
   };
 
-  // The choice for `budget`, measured: when the student measures over the budget (the per-layer
-  // latencies do not add up exactly: the weights of a network of cheaper operations fit the
-  // caches better, and the scheduler's noise), the knapsack is solved again under the budget
-  // scaled by budget / measured, up to four times; the last choice that met the budget, or the
-  // last one tried.
+  // The choice for `budget`, measured: when the student measures over the budget, it has
+  // joined the fit, and the knapsack is solved again (under the budget scaled by
+  // budget / measured when the refitted model still puts that student under the target), up
+  // to four times; the last choice that met the budget, or the last one tried. Each
+  // prediction reported is the one made before its student was measured.
   auto solveMeasured = [&](double budget) {
     double target = budget;
     std::optional<HantPoint> last;
@@ -449,11 +515,12 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
       }
       point.budget_ms = budget;
       point.iterations = iteration;
+      point.meets_budget = false;
       evaluatePoint(point);
       point.meets_budget = point.normalized_ms <= budget;
       last = point;
       if (point.meets_budget) break;
-      target *= budget / point.normalized_ms;
+      if (predicted(point.choice) <= target) target *= budget / point.normalized_ms;
     }
     return *last;
   };
@@ -472,6 +539,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
       point.predicted_ms = predicted(point.choice);
       point.budget_ms = point.predicted_ms;
       evaluatePoint(point);
+      point.meets_budget = point.normalized_ms <= point.budget_ms;
       r.uniform.push_back(point);
     }
 
@@ -550,7 +618,7 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
     json ops = json::object();
     for (const auto& c : r.layers[l]) {
       if (!c.available) continue;
-      ops[hantOpName(c.op)] = {{"latency_ms", c.latency_ms}, {"latency_low", c.latency_low},
+      ops[hantOpName(c.op)] = {{"latency_ms", c.latency_ms}, {"swap_ms", c.swap_ms}, {"latency_low", c.latency_low},
                                {"latency_high", c.latency_high}, {"throughput_ms", c.throughput_ms},
                                {"distill_error_start", c.distill_loss_start}, {"distill_error", c.distill_loss},
                                {"score", c.score}, {"params", c.params}};
@@ -560,12 +628,23 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
   json sweep = json::array(), uniform = json::array();
   for (const auto& p : r.sweep) sweep.push_back(pointJson(p));
   for (const auto& p : r.uniform) uniform.push_back(pointJson(p));
-  json j = {{"format", "repnas-hant-1"}, {"teacher", r.teacher}, {"cpu", cpuModelName()},
+  json samples = json::array();
+  for (const auto& p : r.samples) {
+    json choice = json::array();
+    for (auto op : p.choice) choice.push_back(hantOpName(op));
+    samples.push_back({{"choice", choice}, {"predicted_ms", p.predicted_ms}, {"normalized_ms", p.normalized_ms}});
+  }
+  // Format 2 (session 14): latency_ms is the fitted model's, swap_ms the single-swap delta
+  // (format 1's latency_ms); "fit" and "samples" are new.
+  json j = {{"format", "repnas-hant-2"}, {"teacher", r.teacher}, {"cpu", cpuModelName()},
             {"threads", o.threads}, {"latency_batch", o.latency_batch}, {"throughput_batch", o.throughput_batch},
             {"distill_steps", o.distill_steps}, {"finetune_steps", o.finetune_steps},
             {"teacher_ms", r.teacher_ms}, {"teacher_throughput_ms", r.teacher_throughput_ms}, {"base_ms", r.base_ms},
             {"teacher_val_accuracy", r.teacher_val}, {"teacher_test_accuracy", r.teacher_test},
-            {"layers", layers}, {"sweep", sweep}, {"uniform", uniform}, {"seconds", r.seconds}};
+            {"layers", layers}, {"sweep", sweep}, {"uniform", uniform}, {"seconds", r.seconds},
+            {"fit", {{"random_students", o.fit_students}, {"students", r.samples.size()}, {"ridge", r.fit_ridge},
+                     {"cv_relative_error", r.fit_cv_error}}},
+            {"samples", samples}};
   if (!r.chosen.choice.empty()) {
     j["budget_ms"] = r.budget_ms;
     j["chosen"] = pointJson(r.chosen);
