@@ -356,6 +356,7 @@ class TestStudio : public QObject {
     ui::HantDialog dialog(run_dir);
     dialog.show();
     dialog.distillStepsBox()->setValue(20);
+    dialog.fitStudentsBox()->setValue(10);
     dialog.finetuneStepsBox()->setValue(5);
     dialog.curveEdit()->setText("1.2, 2");
     dialog.folderEdit()->setText(tmp_.filePath("hant-out"));

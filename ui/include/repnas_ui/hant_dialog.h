@@ -35,6 +35,7 @@ class HantDialog : public QDialog {
   QDoubleSpinBox* speedupBox() const { return speedup_; }
   QLineEdit* curveEdit() const { return curve_; }
   QSpinBox* distillStepsBox() const { return distill_; }
+  QSpinBox* fitStudentsBox() const { return fit_students_; }
   QSpinBox* finetuneStepsBox() const { return finetune_; }
   QLineEdit* folderEdit() const { return folder_; }
   QPushButton* runButton() const { return run_; }
@@ -72,6 +73,7 @@ class HantDialog : public QDialog {
   QDoubleSpinBox* speedup_;
   QLineEdit* curve_;
   QSpinBox* distill_;
+  QSpinBox* fit_students_;
   QSpinBox* finetune_;
   QLineEdit* folder_;
   QPushButton* run_;

@@ -43,6 +43,10 @@ HantDialog::HantDialog(const QString& run_dir, QWidget* parent) : QDialog(parent
   distill_->setRange(0, 100000);
   distill_->setValue(400);
   distill_->setToolTip(tr("Phase 1: steps that train every alternative of every layer on the teacher's features."));
+  fit_students_ = new QSpinBox;
+  fit_students_->setRange(0, 100000);
+  fit_students_->setValue(HantOptions{}.fit_students);
+  fit_students_->setToolTip(tr("Random students measured on this machine to fit the latency model (0: single swaps only)."));
   finetune_ = new QSpinBox;
   finetune_->setRange(0, 100000);
   finetune_->setValue(400);
@@ -117,6 +121,7 @@ HantDialog::HantDialog(const QString& run_dir, QWidget* parent) : QDialog(parent
   form->addRow(tr("Budget:"), speedup_);
   form->addRow(tr("Curve:"), curve_);
   form->addRow(tr("Distillation steps:"), distill_);
+  form->addRow(tr("Latency students:"), fit_students_);
   form->addRow(tr("Fine-tuning steps:"), finetune_);
   form->addRow(tr("Folder:"), folder_);
   auto* run_row = new QHBoxLayout;
@@ -164,6 +169,7 @@ void HantDialog::startHant() {
   o.out_dir = folder_->text().trimmed().toStdString();
   o.speedup = speedup_->value();
   o.distill_steps = distill_->value();
+  o.fit_students = fit_students_->value();
   o.finetune_steps = finetune_->value();
   std::stringstream in(curve_->text().trimmed().toStdString());
   for (std::string item; std::getline(in, item, ',');) {
