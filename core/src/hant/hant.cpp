@@ -433,6 +433,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     point.measured_ms = quantile(times[0], 0.5) / inner1;
     point.teacher_measured_ms = quantile(times[1], 0.5) / inner1;
     point.normalized_ms = point.measured_ms * r.teacher_ms / point.teacher_measured_ms;
+    point.meets_budget = point.normalized_ms <= point.budget_ms;
   };
 
   // The latency model (hant/latency_fit.h): the single-swap deltas do not add up (at batch 1
@@ -466,13 +467,15 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
   {
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + 17);
     std::uniform_real_distribution<double> unit(0, 1);
+    std::vector<std::vector<int>> alternatives(layers);  // each layer's available ops but its own
+    for (int l = 0; l < layers; ++l)
+      for (int op = 1; op < kNumHantOps; ++op)
+        if (available[l][op]) alternatives[l].push_back(op);
     for (int i = 0; i < o.fit_students; ++i) {
       HantPoint point;
       const double share = unit(rng);  // of the layers swapped: mild and drastic students alike
       for (int l = 0; l < layers; ++l) {
-        std::vector<int> others;
-        for (int op = 1; op < kNumHantOps; ++op)
-          if (available[l][op]) others.push_back(op);
+        const auto& others = alternatives[l];
         int op = 0;
         if (!others.empty() && unit(rng) < share)
           op = others[std::min(others.size() - 1, static_cast<size_t>(unit(rng) * static_cast<double>(others.size())))];
@@ -515,9 +518,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
       }
       point.budget_ms = budget;
       point.iterations = iteration;
-      point.meets_budget = false;
       evaluatePoint(point);
-      point.meets_budget = point.normalized_ms <= budget;
       last = point;
       if (point.meets_budget) break;
       if (predicted(point.choice) <= target) target *= budget / point.normalized_ms;
@@ -539,7 +540,6 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
       point.predicted_ms = predicted(point.choice);
       point.budget_ms = point.predicted_ms;
       evaluatePoint(point);
-      point.meets_budget = point.normalized_ms <= point.budget_ms;
       r.uniform.push_back(point);
     }
 
@@ -577,8 +577,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     r.student_val = lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
     r.student_test = lossAndAccuracy(data.test, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
     r.chosen.val_accuracy = r.student_val;
-    measureStudent(s, r.chosen);
-    r.chosen.meets_budget = r.chosen.normalized_ms <= r.budget_ms;  // measured again: judged again
+    measureStudent(s, r.chosen);  // measured again, judged again
     // The student exported like every network: ONNX, TorchScript, spec + safetensors, each
     // loaded back and checked.
     fs::create_directories(o.out_dir);
@@ -605,9 +604,13 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
 
 std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
   using nlohmann::json;
-  auto pointJson = [](const HantPoint& p) {
-    json choice = json::array();
-    for (auto op : p.choice) choice.push_back(hantOpName(op));
+  auto choiceJson = [](const std::vector<HantOp>& choice) {
+    json names = json::array();
+    for (auto op : choice) names.push_back(hantOpName(op));
+    return names;
+  };
+  auto pointJson = [&](const HantPoint& p) {
+    const json choice = choiceJson(p.choice);
     return json{{"budget_ms", p.budget_ms}, {"predicted_ms", p.predicted_ms}, {"measured_ms", p.measured_ms},
                 {"teacher_measured_ms", p.teacher_measured_ms}, {"normalized_ms", p.normalized_ms},
                 {"meets_budget", p.meets_budget}, {"iterations", p.iterations},
@@ -630,11 +633,8 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
   for (const auto& p : r.sweep) sweep.push_back(pointJson(p));
   for (const auto& p : r.uniform) uniform.push_back(pointJson(p));
   json samples = json::array();
-  for (const auto& p : r.samples) {
-    json choice = json::array();
-    for (auto op : p.choice) choice.push_back(hantOpName(op));
-    samples.push_back({{"choice", choice}, {"predicted_ms", p.predicted_ms}, {"normalized_ms", p.normalized_ms}});
-  }
+  for (const auto& p : r.samples)
+    samples.push_back({{"choice", choiceJson(p.choice)}, {"predicted_ms", p.predicted_ms}, {"normalized_ms", p.normalized_ms}});
   // Format 2 (session 14): latency_ms is the fitted model's, swap_ms the single-swap delta
   // (format 1's latency_ms); "fit" and "samples" are new.
   json j = {{"format", "repnas-hant-2"}, {"teacher", r.teacher}, {"cpu", cpuModelName()},

@@ -73,13 +73,15 @@ std::vector<double> solveRidge(double base, const std::vector<double>& prior, co
   return x;
 }
 
-double predictWith(double base, const Unknowns& u, const std::vector<double>& d, const std::vector<int>& choice) {
-  double y = base;
-  for (size_t l = 0; l < choice.size(); ++l) {
-    const int k = u.index[l][choice[l]];
-    if (k >= 0) y += d[k];
+/// The unknowns `d` as [layer][op] deltas (0 where there is no unknown).
+std::vector<std::vector<double>> deltasOf(const Unknowns& u, const std::vector<double>& d) {
+  std::vector<std::vector<double>> delta(u.index.size());
+  for (size_t l = 0; l < u.index.size(); ++l) {
+    delta[l].assign(u.index[l].size(), 0.0);
+    for (size_t o = 0; o < u.index[l].size(); ++o)
+      if (u.index[l][o] >= 0) delta[l][o] = d[u.index[l][o]];
   }
-  return y;
+  return delta;
 }
 
 }  // namespace
@@ -130,9 +132,10 @@ LatencyFit fitLatencies(double base, const std::vector<std::vector<double>>& pri
         std::vector<int> train;
         for (int s = 0; s < n; ++s)
           if (s % kFolds != f) train.push_back(s);
-        const auto d = solveRidge(base, prior_flat, u, observations, train, ridge);
+        LatencyFit held_out;
+        held_out.delta = deltasOf(u, solveRidge(base, prior_flat, u, observations, train, ridge));
         for (int s = f; s < n; s += kFolds) {
-          const double e = (predictWith(base, u, d, observations[s].choice) - observations[s].ms) / observations[s].ms;
+          const double e = (predictLatency(base, held_out, observations[s].choice) - observations[s].ms) / observations[s].ms;
           sq += e * e;
         }
       }
@@ -146,13 +149,7 @@ LatencyFit fitLatencies(double base, const std::vector<std::vector<double>>& pri
   }
   std::vector<int> all(n);
   for (int s = 0; s < n; ++s) all[s] = s;
-  const auto d = n == 0 ? prior_flat : solveRidge(base, prior_flat, u, observations, all, fit.ridge);
-  fit.delta.resize(available.size());
-  for (size_t l = 0; l < available.size(); ++l) {
-    fit.delta[l].assign(available[l].size(), 0.0);
-    for (size_t o = 0; o < available[l].size(); ++o)
-      if (u.index[l][o] >= 0) fit.delta[l][o] = d[u.index[l][o]];
-  }
+  fit.delta = deltasOf(u, n == 0 ? prior_flat : solveRidge(base, prior_flat, u, observations, all, fit.ridge));
   return fit;
 }
 
