@@ -360,8 +360,9 @@ int hantCommand(Args& args) {
               o.run_dir.c_str(), r.teacher_ms, o.latency_batch, r.teacher_throughput_ms, o.throughput_batch,
               100 * r.teacher_val, 100 * r.teacher_test);
   if (r.fit_cv_error >= 0)
-    std::printf("the latency model: fitted to %zu measured students (%d random), cross-validated error %.1f%%, ridge %g\n",
-                r.samples.size(), o.fit_students, 100 * r.fit_cv_error, r.fit_ridge);
+    std::printf("the latency model: fitted to %zu measured students (%d random), cross-validated error %.1f%%, ridge %g;"
+                " each budget solved %.1f%% under it\n",
+                r.samples.size(), o.fit_students, 100 * r.fit_cv_error, r.fit_ridge, 100 * r.margin);
   else
     std::printf("the latency model: the single-swap deltas (fewer than 5 students measured)\n");
   std::printf("%-6s", "layer");

@@ -42,6 +42,7 @@ set(REPNAS_TORCH_SOURCES
   src/search/knapsack.cpp
   src/search/strategies/fixed.cpp
   src/search/strategies/gdas.cpp
+  src/search/strategies/rena.cpp
   src/search/strategies/repnas.cpp
   src/engine/engine.cpp
   src/engine/event_log.cpp

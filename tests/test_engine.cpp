@@ -46,6 +46,7 @@ struct Recorder : Observer {
   void onCommand(const CommandAck& e) override { events.push_back(e); }
   void onCheckpoint(const CheckpointSaved& e) override { events.push_back(e); }
   void onFinished(const RunFinished& e) override { events.push_back(e); }
+  void onTrial(const Trial& e) override { events.push_back(e); }
   template <typename T>
   std::vector<T> all() const {
     std::vector<T> out;
@@ -72,17 +73,26 @@ RunConfig tinyConfig(const std::string& data_dir) {
   return c;
 }
 
-/// The tiny search of `mode` (search: RepNAS; gdas: GDAS, whose data set has 32 more images
-/// for its validation split, so that both train on 160 images: 5 steps per epoch).
+/// The tiny search of `mode` (search: RepNAS; gdas: GDAS and rena: RENA, whose data set has 32
+/// more images for their validation split, so that all train on 160 images: 5 steps per epoch).
 RunConfig searchConfig(const std::string& mode, const std::string& data_dir,
                        const std::string& gdas_data_dir) {
   RunConfig c = tinyConfig(data_dir);
   c.mode = mode;
-  if (mode == "gdas") {
+  if (mode == "gdas" || mode == "rena") {
     c.data_dir = gdas_data_dir;
     c.val_split = 32;
+  }
+  if (mode == "gdas") {
     c.gdas_arch_lr = -1;  // resolved: 0.25 / 5 search steps = 0.05, large enough to move α
     c.gdas_arch_travel = 0.25;
+  }
+  if (mode == "rena") {  // two controller updates in the 5 search steps, three children each
+    c.rena_update_every = 2;
+    c.rena_children = 3;
+    c.rena_buffer = 2;
+    c.rena_bn_batches = 1;
+    c.rena_val_batches = 1;
   }
   return c;
 }
@@ -119,6 +129,13 @@ class TestEngine : public QObject {
 
   /// Every search strategy, for the tests that each must pass.
   static void searchStrategies() {
+    QTest::addColumn<QString>("mode");
+    QTest::newRow("repnas") << "search";
+    QTest::newRow("gdas") << "gdas";
+    QTest::newRow("rena") << "rena";
+  }
+  /// The strategies whose selection solves a cost budget (RENA counts cost in its reward).
+  static void costBudgetStrategies() {
     QTest::addColumn<QString>("mode");
     QTest::newRow("repnas") << "search";
     QTest::newRow("gdas") << "gdas";
@@ -495,6 +512,7 @@ class TestEngine : public QObject {
     QTest::newRow("plain") << "plain";
     QTest::newRow("repnas") << "search";
     QTest::newRow("gdas") << "gdas";
+    QTest::newRow("rena") << "rena";
   }
   void nanLossFailsEveryStrategyAtItsStep() {
     QFETCH(QString, mode);
@@ -571,6 +589,31 @@ class TestEngine : public QObject {
     const auto phases = rec.all<PhaseChange>();
     QCOMPARE(phases.size(), size_t(2));
     QVERIFY(phases[1].to == Phase::Fixed);
+    const auto trials = rec.all<Trial>();
+    if (mode == "rena") {
+      // Two controller updates (search steps 2 and 4) of three children each, every child
+      // within k; the fix keeps the best feasible one (no limits here: the best accuracy).
+      QCOMPARE(trials.size(), size_t(6));
+      bool fixed_is_a_trial = false;
+      for (size_t i = 0; i < trials.size(); ++i) {
+        QCOMPARE(trials[i].index, int64_t(i));
+        QCOMPARE(trials[i].update, i < 3 ? 1 : 2);
+        QCOMPARE(trials[i].step, i < 3 ? int64_t(6) : int64_t(8));
+        QCOMPARE(countBranches(trials[i].mask), 16);
+        QVERIFY(trials[i].feasible && trials[i].reward == trials[i].val_accuracy);
+        QVERIFY(trials[i].val_accuracy >= 0 && trials[i].val_accuracy <= 1);
+        QCOMPARE(trials[i].resources.size(), size_t(4));
+        fixed_is_a_trial |= trials[i].mask == phases[1].mask;
+      }
+      QVERIFY(fixed_is_a_trial);
+      // What the controller reports, on every step after its first update.
+      const auto& m = steps[9].metrics;
+      QVERIFY(std::find_if(m.begin(), m.end(), [](const auto& p) {
+                return p.first == "controller_updates" && p.second == 2;
+              }) != m.end());
+    } else {
+      QVERIFY(trials.empty());
+    }
     QVERIFY(phases[1].mask == steps[10].mask);
     QCOMPARE(countBranches(phases[1].mask), 16);
 
@@ -1021,7 +1064,7 @@ class TestEngine : public QObject {
   // A budget in measured milliseconds per step (issue 17): every step's mask and the fix meet
   // it, the run keeps its cost table, live cost edits apply, refuse what no mask meets and
   // undo; a resumed run counts in the run's own table.
-  void costBudgetsBindEveryStepAndTheFix_data() { searchStrategies(); }
+  void costBudgetsBindEveryStepAndTheFix_data() { costBudgetStrategies(); }
   void costBudgetsBindEveryStepAndTheFix() {
     QFETCH(QString, mode);
     const auto dir = runDir("run-costs", mode);
@@ -1114,9 +1157,13 @@ class TestEngine : public QObject {
     const auto full_dir = runDir("run-full", mode);
     const auto split_dir = runDir("run-split", mode);
     const auto c = searchConfigOf(mode);
+    std::vector<Trial> full_trials, split_trials;  // RENA's children, evaluated alike
     {
       Engine full(c, full_dir.string());
+      Recorder rec;
+      full.addObserver(&rec);
       QCOMPARE(QString::fromStdString(full.run().status), QString("completed"));
+      full_trials = rec.all<Trial>();
     }
     {
       Engine first(c, split_dir.string());
@@ -1126,6 +1173,7 @@ class TestEngine : public QObject {
       };
       first.addObserver(&rec);
       QCOMPARE(QString::fromStdString(first.run().status), QString("stopped"));
+      split_trials = rec.all<Trial>();
     }
     {
       RunConfig threads_only;
@@ -1146,9 +1194,19 @@ class TestEngine : public QObject {
       const auto result = second.run();
       QCOMPARE(QString::fromStdString(result.status), QString("completed"));
       QCOMPARE(topk_first_step, inspected);
+      for (const auto& t : rec.all<Trial>()) split_trials.push_back(t);
       const auto info = rec.all<RunInfo>();
       QVERIFY(info[0].resumed);
       QCOMPARE(info[0].start_step, int64_t(8));
+    }
+    QCOMPARE(split_trials.size(), full_trials.size());
+    if (mode == "rena") QCOMPARE(full_trials.size(), size_t(6));  // 2 updates × 3 children
+    for (size_t i = 0; i < full_trials.size(); ++i) {
+      QCOMPARE(split_trials[i].index, full_trials[i].index);
+      QVERIFY(split_trials[i].mask == full_trials[i].mask);
+      QCOMPARE(split_trials[i].val_accuracy, full_trials[i].val_accuracy);
+      QCOMPARE(split_trials[i].reward, full_trials[i].reward);
+      QCOMPARE(split_trials[i].cached, full_trials[i].cached);
     }
     const auto a = readJson(full_dir / "arch.json");
     const auto b = readJson(split_dir / "arch.json");

@@ -226,6 +226,7 @@ class TestHant : public QObject {
     for (const auto& p : r.sweep) solved += p.iterations;
     QCOMPARE(int(r.samples.size()), 12 + solved + kNumHantOps + r.chosen.iterations);
     QVERIFY(r.fit_cv_error > 0 && r.fit_ridge > 0);
+    QCOMPARE(r.margin, std::min(0.25, r.fit_cv_error / 2));  // each budget solved under budget × (1 − margin)
     for (const auto& p : r.samples) QVERIFY(p.normalized_ms > 0 && int(p.choice.size()) == layers);
     for (int l = 0; l < layers; ++l) QVERIFY(r.layers[l][0].swap_ms == 0);
     // The student exported like every network; each file gives the student's test accuracy.
@@ -244,6 +245,7 @@ class TestHant : public QObject {
     QCOMPARE(j["export"]["pass"].get<bool>(), true);
     QCOMPARE(int(j["samples"].size()), int(r.samples.size()));
     QCOMPARE(j["fit"]["cv_relative_error"].get<double>(), r.fit_cv_error);
+    QCOMPARE(j["fit"]["margin"].get<double>(), r.margin);
 
     // A budget below what any choice can take: refused with the least (the model's least: the
     // teacher plus each layer's cheapest change; a budget must be > 0 in any case).

@@ -116,6 +116,23 @@ struct RunConfig {
   /// search: 3e-4 × 250 epochs × 98 steps of 25,000 images at batch 256 ≈ 7.35).
   double gdas_arch_travel = 7.35;
   double gdas_arch_weight_decay = 1e-3; ///< GDAS: Adam's weight decay on α
+  // RENA (strategy rena; STRATEGIES.md §3)
+  int rena_update_every = 10;           ///< search steps of the supernet between controller updates
+  int rena_children = 8;                ///< proposals evaluated per update
+  int rena_swaps = 2;                   ///< swap actions per proposal (each may be a no-op)
+  int rena_buffer = 4;                  ///< best networks kept as parents
+  int rena_cache_steps = 100;           ///< an evaluation is reused for this many steps; 0: never
+  int rena_bn_batches = 4;              ///< training batches re-estimating a child's BatchNorms
+  int rena_val_batches = 8;             ///< validation batches a child is evaluated on
+  double rena_lr = 1e-3;                ///< the controller's Adam
+  double rena_entropy = 1e-4;           ///< entropy bonus
+  double rena_baseline_decay = 0.9;     ///< the reward baseline's moving average
+  int rena_hidden = 32;                 ///< embedding and LSTM width
+  double rena_penalty = 0.1;            ///< λ: reward = accuracy − λ Σ max(0, cost/limit − 1)
+  double rena_limit_ms = 0;             ///< predicted training ms per step; 0: none
+  double rena_limit_mb = 0;             ///< predicted training MiB; 0: none
+  double rena_limit_params = 0;         ///< parameters during training; 0: none
+  double rena_min_intensity = 0;        ///< the folded network's FLOPs per byte at least; 0: none
   double grad_clip = 5.0;               ///< global gradient norm (weights and α); 0: off
   int crop_padding = 2;                 ///< random crop after zero padding; 0: off
   bool flip = true;                     ///< random horizontal flip

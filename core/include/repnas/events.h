@@ -128,6 +128,22 @@ struct PhaseChange {
   std::vector<BranchMask> mask;
 };
 
+/// @brief One network a strategy evaluated while searching (RENA's children), with shared
+/// weights on the validation split.
+struct Trial {
+  int64_t index = 0;   ///< 0-based over the run
+  int64_t step = 0;    ///< the step it was evaluated in
+  int update = 0;      ///< the controller update it belongs to (1-based)
+  std::vector<BranchMask> mask;    ///< the network
+  std::vector<BranchMask> parent;  ///< the network it was proposed from
+  double val_accuracy = 0;         ///< 0..1
+  /// What it costs, by name (RENA: train_ms, train_mb, params, intensity).
+  std::vector<std::pair<std::string, double>> resources;
+  double reward = 0;
+  bool feasible = true;  ///< within every resource limit
+  bool cached = false;   ///< its evaluation was reused
+};
+
 /// @brief A steering command. Applied between steps, acknowledged with a CommandAck.
 struct Command {
   enum class Type { Pause, Resume, Stop, SetBudget, SetLayerLimits, SetPin, SetCostLimits, Undo, Redo };
@@ -216,11 +232,12 @@ class Observer {
   virtual void onCommand(const CommandAck&) {}
   virtual void onCheckpoint(const CheckpointSaved&) {}
   virtual void onFinished(const RunFinished&) {}
+  virtual void onTrial(const Trial&) {}
 };
 
 /// @brief One line of the event log, parsed.
 using Event = std::variant<RunInfo, StepSnapshot, EpochSummary, PhaseChange, CommandAck,
-                           CheckpointSaved, RunFinished>;
+                           CheckpointSaved, RunFinished, Trial>;
 
 /// @brief An observer that handles every event in one place (the event log, queues).
 class EventObserver : public Observer {
@@ -233,14 +250,16 @@ class EventObserver : public Observer {
   void onCommand(const CommandAck& e) final { onEvent(e); }
   void onCheckpoint(const CheckpointSaved& e) final { onEvent(e); }
   void onFinished(const RunFinished& e) final { onEvent(e); }
+  void onTrial(const Trial& e) final { onEvent(e); }
 };
 
 /// @brief The version of the event log's schema that eventToJson writes (field `schema` of
 /// run_started). 1 (no field): before the strategy framework. 2: run_started has `strategy`
 /// and `phase_plan`, step has `metrics` (the strategy's numbers by name). 3: run_started and
 /// command have `journal` (the engine's budget-edit journal, command_journal.h), command has
-/// `merge`. A reader takes any version up to its own; fields added later are optional.
-inline constexpr int kEventSchemaVersion = 3;
+/// `merge`. 4: `trial` events (a strategy's evaluated networks: RENA's children). A reader
+/// takes any version up to its own; fields added later are optional.
+inline constexpr int kEventSchemaVersion = 4;
 
 /// @brief Longest line of events.jsonl a reader accepts (a step of the largest network is
 /// about 10 KB); readers skip a longer line and say so.

@@ -418,11 +418,13 @@ struct Engine::Impl {
                                        : std::string("no checkpoint was written yet"))};
   }
 
-  /// The first bn_recalibration_batches training batches, unaugmented (no generator drawn).
-  std::vector<torch::Tensor> recalibrationBatches() const {
+  /// The first `count` (default bn_recalibration_batches) training batches, unaugmented (no
+  /// generator drawn).
+  std::vector<torch::Tensor> recalibrationBatches(int count = -1) const {
     std::vector<torch::Tensor> out;
     const int64_t batch = config.batch_size;
-    for (int64_t b = 0; b < config.bn_recalibration_batches && b * batch < train_set.size(); ++b) {
+    if (count < 0) count = config.bn_recalibration_batches;
+    for (int64_t b = 0; b < count && b * batch < train_set.size(); ++b) {
       const int64_t n = std::min(batch, train_set.size() - b * batch);
       out.push_back(data::prepareBatch(train_set.images.narrow(0, b * batch, n), norm, {}, nullptr));
     }
@@ -628,6 +630,15 @@ struct Engine::Impl {
       ctx.random = [this, this_step](uint64_t stream) {
         return data::makeGenerator(config.seed, {stream, static_cast<uint64_t>(this_step)});
       };
+      ctx.step = this_step;
+      ctx.recalibration_images = [this](int n) { return recalibrationBatches(n); };
+      ctx.fixed_validation_batch = [&](int64_t index) {
+        if (val_set.size() == 0)
+          throw Error("mode " + config.mode + " needs a validation split: set val_split");
+        const int64_t per_epoch = val_sampler.batchesPerEpoch();
+        const auto b = val_sampler.batch(val_set, 0, index % per_epoch);  // epoch 0's order, always
+        return Batch{data::prepareBatch(b.images, norm, {}, nullptr), b.labels};
+      };
       net->setDropoutGenerator(ctx.random(3));
 
       StepOutcome out;
@@ -646,6 +657,7 @@ struct Engine::Impl {
       } catch (const NonFiniteLoss& e) {
         throw RunAbort{"failed", divergedMessage(e.loss, epoch)};
       }
+      for (const auto& trial : out.trials) emit(trial);
       const auto& batch = trainer->lastBatch();
       const double loss_value = out.trained.loss;
       const int64_t correct = out.trained.correct;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <tuple>
 
 #include "formats/input_file.h"
 #include "formats/json_fields.h"
@@ -203,6 +204,27 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   if (!(gdas_arch_travel >= 0) || !std::isfinite(gdas_arch_travel)) fail("gdas_arch_travel", "must be >= 0");
   if (!(gdas_arch_weight_decay >= 0) || !std::isfinite(gdas_arch_weight_decay))
     fail("gdas_arch_weight_decay", "must be >= 0");
+  for (const auto& [key, value, lo, hi] :
+       {std::tuple<const char*, int, int, int>{"rena_update_every", rena_update_every, 1, 100000},
+        {"rena_children", rena_children, 1, 1024}, {"rena_swaps", rena_swaps, 1, 64},
+        {"rena_buffer", rena_buffer, 1, 1024}, {"rena_cache_steps", rena_cache_steps, 0, 100000000},
+        {"rena_bn_batches", rena_bn_batches, 0, 10000}, {"rena_val_batches", rena_val_batches, 1, 10000},
+        {"rena_hidden", rena_hidden, 1, 1024}})
+    if (value < lo || value > hi)
+      fail(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  if (!(rena_lr > 0) || !std::isfinite(rena_lr)) fail("rena_lr", "must be a positive number");
+  if (!(rena_baseline_decay >= 0 && rena_baseline_decay < 1)) fail("rena_baseline_decay", "must be in [0, 1)");
+  for (const auto& [key, value] :
+       {std::pair<const char*, double>{"rena_entropy", rena_entropy}, {"rena_penalty", rena_penalty},
+        {"rena_limit_ms", rena_limit_ms}, {"rena_limit_mb", rena_limit_mb},
+        {"rena_limit_params", rena_limit_params}, {"rena_min_intensity", rena_min_intensity}})
+    if (!(value >= 0) || !std::isfinite(value)) fail(key, "must be >= 0");
+  if (const auto* s = findStrategy(mode); s && s->method == "RENA") {
+    // Its actions swap branches one for one: k is exact; cost limits are its rena_limit_* penalties.
+    if (!budget_count) fail("budget_count", "rena keeps exactly k branches (its resource limits are rena_limit_ms and rena_limit_mb)");
+    if (budget_ms > 0) fail("budget_ms", "rena counts cost in its reward: use rena_limit_ms");
+    if (budget_mb > 0) fail("budget_mb", "rena counts cost in its reward: use rena_limit_mb");
+  }
   if (grad_clip < 0) fail("grad_clip", "must be >= 0");
   if (crop_padding < 0 || crop_padding > 16) fail("crop_padding", "must be in 0..16");
   if (snapshot_every < 1) fail("snapshot_every", "must be >= 1");
@@ -327,6 +349,14 @@ json toJson(const RunConfig& c) {
       {"gdas_tau_start", c.gdas_tau_start}, {"gdas_tau_end", c.gdas_tau_end},
       {"gdas_arch_lr", c.gdas_arch_lr}, {"gdas_arch_travel", c.gdas_arch_travel},
       {"gdas_arch_weight_decay", c.gdas_arch_weight_decay},
+      {"rena_update_every", c.rena_update_every}, {"rena_children", c.rena_children},
+      {"rena_swaps", c.rena_swaps}, {"rena_buffer", c.rena_buffer},
+      {"rena_cache_steps", c.rena_cache_steps}, {"rena_bn_batches", c.rena_bn_batches},
+      {"rena_val_batches", c.rena_val_batches}, {"rena_lr", c.rena_lr},
+      {"rena_entropy", c.rena_entropy}, {"rena_baseline_decay", c.rena_baseline_decay},
+      {"rena_hidden", c.rena_hidden}, {"rena_penalty", c.rena_penalty},
+      {"rena_limit_ms", c.rena_limit_ms}, {"rena_limit_mb", c.rena_limit_mb},
+      {"rena_limit_params", c.rena_limit_params}, {"rena_min_intensity", c.rena_min_intensity},
       {"grad_clip", c.grad_clip},
       {"crop_padding", c.crop_padding}, {"flip", c.flip}, {"snapshot_every", c.snapshot_every},
       {"identity_init", c.identity_init}, {"bn_recalibration_batches", c.bn_recalibration_batches},
@@ -565,6 +595,12 @@ RunConfig fromJson(const json& j, int version_when_absent) {
   REPNAS_READ(identity_init);
   if (version < 4 && !j.contains("bn_recalibration_batches")) c.bn_recalibration_batches = 0;
   REPNAS_READ(bn_recalibration_batches);
+  REPNAS_READ(rena_update_every); REPNAS_READ(rena_children); REPNAS_READ(rena_swaps);
+  REPNAS_READ(rena_buffer); REPNAS_READ(rena_cache_steps); REPNAS_READ(rena_bn_batches);
+  REPNAS_READ(rena_val_batches); REPNAS_READ(rena_lr); REPNAS_READ(rena_entropy);
+  REPNAS_READ(rena_baseline_decay); REPNAS_READ(rena_hidden); REPNAS_READ(rena_penalty);
+  REPNAS_READ(rena_limit_ms); REPNAS_READ(rena_limit_mb); REPNAS_READ(rena_limit_params);
+  REPNAS_READ(rena_min_intensity);
 #undef REPNAS_READ
   try {
     c.validate();
@@ -691,6 +727,22 @@ const std::vector<ConfigKeyHelp>& configKeyHelp() {
       {"gdas_arch_lr", "gdas: Adam's learning rate on α, betas arch_beta1 and arch_beta2; -1: gdas_arch_travel / search steps (3e-4 in the paper; the resolved value is written to config.json)"},
       {"gdas_arch_travel", "gdas: how far α can travel in the search when gdas_arch_lr is -1 (the official CIFAR-10 search: 3e-4 * 250 epochs * 98 steps = 7.35)"},
       {"gdas_arch_weight_decay", "gdas: Adam's weight decay on α (1e-3 in the paper)"},
+      {"rena_update_every", "rena: supernet training steps (on uniformly drawn masks) between controller updates"},
+      {"rena_children", "rena: proposals evaluated per controller update (EAS: 10 networks per episode)"},
+      {"rena_swaps", "rena: swap actions per proposal, each drop-one-insert-one or a no-op, so exactly k stays kept"},
+      {"rena_buffer", "rena: the best networks found so far, kept as the parents proposals start from"},
+      {"rena_cache_steps", "rena: an evaluation is reused while the supernet has trained fewer steps since; 0: never reused"},
+      {"rena_bn_batches", "rena: training batches re-estimating a child's BatchNorm statistics before it is evaluated"},
+      {"rena_val_batches", "rena: validation batches (the same ones for every child) a child's accuracy is measured on"},
+      {"rena_lr", "rena: the controller's Adam learning rate (EAS: 2e-3)"},
+      {"rena_entropy", "rena: weight of the policy's entropy bonus in the REINFORCE loss"},
+      {"rena_baseline_decay", "rena: the reward baseline is this moving average of the children's mean reward"},
+      {"rena_hidden", "rena: width of the layer embedding and of each direction of the Bi-LSTM"},
+      {"rena_penalty", "rena: λ in reward = accuracy − λ Σ max(0, cost/limit − 1): 0.1 makes a 10% overrun cost one point"},
+      {"rena_limit_ms", "rena: training ms per step (the measured cost model) a network may take; 0: no limit"},
+      {"rena_limit_mb", "rena: training MiB (the measured cost model) a network may take; 0: no limit"},
+      {"rena_limit_params", "rena: parameters of the multi-branch network during training; 0: no limit"},
+      {"rena_min_intensity", "rena: the folded network's FLOPs per byte at least (every subset folds to the same convs, so in this space it is the same for every mask); 0: no limit"},
       {"grad_clip", "global gradient-norm clip of weights and α; 0: off"},
       {"crop_padding", "random crop after zero padding by this many pixels; 0: off"},
       {"flip", "random horizontal flip (true/false)"},

@@ -312,12 +312,31 @@ struct ToJson {
   json operator()(const CheckpointSaved& e) const {
     return {{"type", "checkpoint"}, {"path", e.path}, {"step", e.step}, {"epoch", e.epoch}};
   }
+  json operator()(const Trial& e) const {
+    return {{"type", "trial"}, {"index", e.index}, {"step", e.step}, {"update", e.update},
+            {"mask", maskToBits(e.mask)}, {"parent", maskToBits(e.parent)},
+            {"val_accuracy", e.val_accuracy}, {"resources", metricsJson(e.resources)},
+            {"reward", e.reward}, {"feasible", e.feasible}, {"cached", e.cached}};
+  }
   json operator()(const RunFinished& e) const {
     return {{"type", "finished"}, {"status", e.status}, {"message", e.message},
             {"step", e.step}, {"test_accuracy", optionalJson(e.test_accuracy)},
             {"mask", maskToBits(e.mask)}};
   }
 };
+
+/// Numbers by name (a step's metrics, a trial's resources): at most 32, names of at most 64
+/// characters.
+std::vector<std::pair<std::string, double>> metricsField(const json& j, const char* key) {
+  const json& m = field(j, key);
+  if (!m.is_object() || m.size() > 32) badField(key, "expected an object of at most 32 numbers");
+  std::vector<std::pair<std::string, double>> out;
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    if (it.key().size() > 64) badField(key, "a name longer than 64 characters");
+    out.emplace_back(it.key(), numberField(m, it.key()));
+  }
+  return out;
+}
 
 Phase phaseField(const json& j, const char* key) {
   const auto p = parsePhase(stringField(j, key));
@@ -423,14 +442,7 @@ Event eventFromJson(const std::string& line) {
         e.step_ms = numberField(j, "step_ms");
         e.images_per_second = numberField(j, "images_per_second");
         if (j.contains("wall_time")) e.wall_time = numberField(j, "wall_time");
-        if (j.contains("metrics")) {  // since schema 2
-          const json& m = field(j, "metrics");
-          if (!m.is_object() || m.size() > 32) badField("metrics", "expected an object of at most 32 numbers");
-          for (auto it = m.begin(); it != m.end(); ++it) {
-            if (it.key().size() > 64) badField("metrics", "a name longer than 64 characters");
-            e.metrics.emplace_back(it.key(), numberField(m, it.key()));
-          }
-        }
+        if (j.contains("metrics")) e.metrics = metricsField(j, "metrics");  // since schema 2
         const size_t values = e.mask.size() * kNumBranchKinds;
         if (e.alpha.size() != values || e.sigma.size() != values)
           badField("alpha", "alpha, sigma and mask describe different numbers of layers");
@@ -478,6 +490,22 @@ Event eventFromJson(const std::string& line) {
         e.epoch = countField(j, "epoch");
         return e;
       }
+      if (type == "trial") {
+        Trial e;
+        e.index = integerField<int64_t>(j, "index", 0);
+        e.step = integerField<int64_t>(j, "step", 0);
+        e.update = countField(j, "update");
+        e.mask = maskField(j, "mask");
+        e.parent = maskField(j, "parent");
+        if (e.mask.empty() || (!e.parent.empty() && e.parent.size() != e.mask.size()))
+          badField("parent", "describes another number of layers than mask");
+        e.val_accuracy = numberField(j, "val_accuracy");
+        e.resources = metricsField(j, "resources");
+        e.reward = numberField(j, "reward");
+        e.feasible = boolField(j, "feasible");
+        e.cached = boolField(j, "cached");
+        return e;
+      }
       if (type == "finished") {
         RunFinished e;
         e.status = stringField(j, "status");
@@ -506,6 +534,7 @@ std::optional<std::string> eventMismatch(const Event& event, const RunInfo& run)
   if (const auto* s = std::get_if<StepSnapshot>(&event)) return masks(s->mask, "the step's mask");
   if (const auto* p = std::get_if<PhaseChange>(&event)) return masks(p->mask, "the phase change's mask");
   if (const auto* f = std::get_if<RunFinished>(&event)) return masks(f->mask, "the final mask");
+  if (const auto* t = std::get_if<Trial>(&event)) return masks(t->mask, "the trial's mask");
   if (const auto* c = std::get_if<CommandAck>(&event)) {
     if (c->budget.layer_min.size() != layers)
       return "the command's budget describes " + std::to_string(c->budget.layer_min.size()) +
@@ -525,6 +554,7 @@ void dispatchEvent(const Event& event, Observer& o) {
         else if constexpr (std::is_same_v<T, CommandAck>) o.onCommand(e);
         else if constexpr (std::is_same_v<T, CheckpointSaved>) o.onCheckpoint(e);
         else if constexpr (std::is_same_v<T, RunFinished>) o.onFinished(e);
+        else if constexpr (std::is_same_v<T, Trial>) o.onTrial(e);
       },
       event);
 }

@@ -500,13 +500,16 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     observe(point, true);
   };
 
-  // The choice for `budget`, measured: when the student measures over the budget, it has
-  // joined the fit, and the knapsack is solved again (under the budget scaled by
-  // budget / measured when the refitted model still puts that student under the target), up
-  // to four times; the last choice that met the budget, or the last one tried. Each
+  // The choice for `budget`, measured. The knapsack is solved under budget × (1 − margin),
+  // the margin half the fit's cross-validated error, so that a student the model puts just
+  // under the budget does not measure just over it. When the student measures over the
+  // budget, it has joined the fit, and the knapsack is solved again (under the target scaled
+  // by budget / measured when the refitted model still puts that student under the target),
+  // up to four times; the last choice that met the budget, or the last one tried. Each
   // prediction reported is the one made before its student was measured.
+  r.margin = r.fit_cv_error > 0 ? std::min(0.25, r.fit_cv_error / 2) : 0.0;
   auto solveMeasured = [&](double budget) {
-    double target = budget;
+    double target = budget * (1 - r.margin);
     std::optional<HantPoint> last;
     for (int iteration = 1; iteration <= 4; ++iteration) {
       HantPoint point;
@@ -644,7 +647,7 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
             {"teacher_val_accuracy", r.teacher_val}, {"teacher_test_accuracy", r.teacher_test},
             {"layers", layers}, {"sweep", sweep}, {"uniform", uniform}, {"seconds", r.seconds},
             {"fit", {{"random_students", o.fit_students}, {"students", r.samples.size()}, {"ridge", r.fit_ridge},
-                     {"cv_relative_error", r.fit_cv_error}}},
+                     {"cv_relative_error", r.fit_cv_error}, {"margin", r.margin}}},
             {"samples", samples}};
   if (!r.chosen.choice.empty()) {
     j["budget_ms"] = r.budget_ms;

@@ -3,6 +3,7 @@
 #include "repnas/error.h"
 #include "search/strategies/fixed.h"
 #include "search/strategies/gdas.h"
+#include "search/strategies/rena.h"
 #include "search/strategies/repnas.h"
 
 namespace repnas {
@@ -65,6 +66,7 @@ std::unique_ptr<Strategy> makeStrategy(const RunConfig& config, const BackboneSp
   const auto& info = strategyInfo(config.mode);
   if (info.method == "RepNAS") return makeRepNasStrategy(backbone.numLayers(), config);
   if (info.method == "GDAS") return makeGdasStrategy(backbone, config);
+  if (info.method == "RENA") return makeRenaStrategy(backbone, config);
   if (info.method == "fixed") return makeFixedStrategy(config, backbone);
   throw Error("strategy '" + info.name + "' (" + info.method + ") has no implementation");
 }

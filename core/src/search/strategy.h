@@ -86,6 +86,13 @@ struct SearchContext {
   /// A generator for this step and `stream` (streams 1–3 are the engine's: augmentation,
   /// the first selection, dropout); the same numbers on a resumed run.
   std::function<torch::Generator(uint64_t stream)> random;
+  /// The step's index over the run (0-based).
+  int64_t step = 0;
+  /// The first `n` training batches' images, unaugmented (BatchNorm re-estimation for one mask).
+  std::function<std::vector<torch::Tensor>(int n)> recalibration_images;
+  /// Validation batch `index` of one fixed order, the same at every step (strategies that
+  /// compare networks on the same images).
+  std::function<Batch(int64_t index)> fixed_validation_batch;
 };
 
 /// @brief What a strategy's step did: the weights' update and its own numbers.
@@ -95,6 +102,8 @@ struct StepOutcome {
   /// The strategy's numbers for this step, by name (e.g. "tau", "arch_lr", "val_loss"):
   /// events carry them, the GUI plots them without code per strategy.
   std::map<std::string, double> metrics;
+  /// The networks the strategy evaluated in this step (RENA's children): the engine emits them.
+  std::vector<Trial> trials;
 };
 
 /// @brief A search strategy over L layers × 6 branch kinds (or a fixed architecture).

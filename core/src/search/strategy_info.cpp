@@ -62,6 +62,19 @@ std::vector<StrategyInfo> makeRegistry() {
       "σ(α): the subset logits are sums of α; the fix keeps the top k of α");
   gdas.capabilities.needs_validation_split = true;
   r.push_back(gdas);
+  auto rena = searchStrategy(
+      "rena", "RENA",
+      "rena (RENA: a Bi-LSTM policy proposes swaps from the best networks so far; children "
+      "evaluated with shared weights on a validation split; reward accuracy minus resource overruns)",
+      {"rena_update_every", "rena_children", "rena_swaps", "rena_buffer", "rena_cache_steps",
+       "rena_bn_batches", "rena_val_batches", "rena_lr", "rena_entropy", "rena_baseline_decay",
+       "rena_hidden", "rena_penalty", "rena_limit_ms", "rena_limit_mb", "rena_limit_params",
+       "rena_min_intensity"},
+      "keep probability: the chance the controller keeps each branch after one swap from its "
+      "best network; the fix keeps the best feasible trial");
+  rena.capabilities.needs_validation_split = true;
+  rena.capabilities.needs_measured_costs = true;
+  r.push_back(rena);
   r.push_back(fixedStrategy("plain", "plain (KxK only)", kinds({BranchKind::KxK}), false));
   r.push_back(fixedStrategy("plain+identity", "plain+identity (KxK + identity)", kinds({BranchKind::KxK}), true));
   r.push_back(fixedStrategy("repvgg", "repvgg (KxK + 1x1 + identity)",
