@@ -183,6 +183,15 @@ class TestBudget : public QObject {
     expect(R"({"strategy": "darts"})", "config key 'strategy'");
     expect(R"({"strategy": "gdas", "mode": "plain"})", "config keys 'strategy' and 'mode' disagree");
     QCOMPARE(QString::fromStdString(configFromJson(R"({"mode": "gdas"})").mode), QString("gdas"));
+    // RENA's keys: ranges, and the hard cost budgets its swaps cannot honour (its limits are
+    // penalties of the reward).
+    expect(R"({"strategy": "rena", "rena_children": 0})", "config key 'rena_children': must be between 1 and 1024");
+    expect(R"({"strategy": "rena", "rena_lr": 0})", "config key 'rena_lr'");
+    expect(R"({"strategy": "rena", "rena_limit_ms": -1})", "config key 'rena_limit_ms': must be >= 0");
+    expect(R"({"strategy": "rena", "rena_baseline_decay": 1})", "config key 'rena_baseline_decay'");
+    expect(R"({"strategy": "rena", "budget_ms": 30})", "config key 'budget_ms': rena counts cost in its reward");
+    expect(R"({"strategy": "rena", "budget_count": false, "budget_mb": 50})", "config key 'budget_count'");
+    QCOMPARE(configFromJson(R"({"strategy": "rena", "rena_limit_ms": 30})").rena_limit_ms, 30.0);
     QCOMPARE(QString::fromStdString(configFromJson(R"({"config_version": 2, "mode": "dbb"})").mode), QString("dbb"));
     QCOMPARE(QString::fromStdString(configFromJson(R"({"strategy": "plain", "mode": "plain"})").mode), QString("plain"));
     {
@@ -406,6 +415,37 @@ class TestBudget : public QObject {
     QVERIFY(!std::get<CommandAck>(eventFromJson(old_line.dump())).journal.known);
     old_line["journal"] = {{"entries", {"a"}}, {"index", 2}};
     QVERIFY_THROWS_EXCEPTION(Error, eventFromJson(old_line.dump()));  // index past the entries
+
+    // Schema 4: a strategy's trial (RENA's child); a parent for another number of layers, a
+    // missing field and a resource that is not a number are refused.
+    Trial t;
+    t.index = 9;
+    t.step = 120;
+    t.update = 3;
+    t.mask = {BranchMask("000101"), BranchMask("100000")};
+    t.parent = {BranchMask("000110"), BranchMask("100000")};
+    t.val_accuracy = 0.8125;
+    t.resources = {{"train_ms", 12.5}, {"params", 18342}};
+    t.reward = 0.8;
+    t.feasible = false;
+    t.cached = true;
+    const auto t2 = std::get<Trial>(eventFromJson(eventToJson(t)));
+    QCOMPARE(t2.index, t.index);
+    QCOMPARE(t2.update, 3);
+    QVERIFY(t2.mask == t.mask && t2.parent == t.parent);
+    QCOMPARE(t2.val_accuracy, t.val_accuracy);
+    QCOMPARE(t2.reward, t.reward);
+    QVERIFY(!t2.feasible && t2.cached);
+    QCOMPARE(t2.resources.size(), size_t(2));
+    auto line = nlohmann::json::parse(eventToJson(t));
+    line["parent"] = std::vector<int>(18, 0);
+    QVERIFY_THROWS_EXCEPTION(Error, eventFromJson(line.dump()));
+    line = nlohmann::json::parse(eventToJson(t));
+    line.erase("reward");
+    QVERIFY_THROWS_EXCEPTION(Error, eventFromJson(line.dump()));
+    line = nlohmann::json::parse(eventToJson(t));
+    line["resources"]["params"] = "many";
+    QVERIFY_THROWS_EXCEPTION(Error, eventFromJson(line.dump()));
   }
 
   // Cost limits (issue 17): in the event log's budget, the configuration and the commands;

@@ -3,6 +3,7 @@
 // validation, `repnas search --help`, the man page, the GUI's setup panel, the branch sets of
 // the fixed baselines and the rule for live budget edits all read it. Plain C++ (no torch).
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,13 @@ struct StrategyInfo {
   /// (the common ones, such as epochs or val_split, every run reads).
   std::vector<std::string> keys;
   std::string importance;     ///< what its per-(layer, branch) numbers mean ("" when none)
+  /// Its numbers are probabilities already (RENA's keep probabilities): events' and
+  /// arch.json's `sigma` are the numbers themselves, not σ of them (α of RepNAS and GDAS).
+  bool importance_is_probability = false;
+  /// @brief The 0..1 number the heatmap shows for the importance `value`.
+  double shownImportance(double value) const {
+    return importance_is_probability ? value : 1.0 / (1.0 + std::exp(-value));
+  }
 };
 
 /// @brief Every strategy, in the order the help and the setup panel list them.

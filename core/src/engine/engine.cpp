@@ -684,7 +684,8 @@ struct Engine::Impl {
         s.metrics.assign(out.metrics.begin(), out.metrics.end());
         s.alpha = alphaVector();
         s.sigma.resize(s.alpha.size());
-        for (size_t i = 0; i < s.alpha.size(); ++i) s.sigma[i] = 1.f / (1.f + std::exp(-s.alpha[i]));
+        for (size_t i = 0; i < s.alpha.size(); ++i)
+          s.sigma[i] = static_cast<float>(strategyInfo(config.mode).shownImportance(s.alpha[i]));
         s.mask = out.selection.masks;
         if (!topk.empty()) {
           s.topk_mask = topk;
@@ -744,7 +745,7 @@ struct Engine::Impl {
         const int j = static_cast<int>(k);
         if (masks[l].test(j)) kept.push_back(std::string(branchName(k)));
         const float a = alpha[l * kNumBranchKinds + j];
-        sigma[std::string(branchName(k))] = 1.0 / (1.0 + std::exp(-a));
+        sigma[std::string(branchName(k))] = strategyInfo(config.mode).shownImportance(a);
         alpha_l[std::string(branchName(k))] = a;
       }
       const auto& b = backbone.layers[l].block;

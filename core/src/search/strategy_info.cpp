@@ -74,6 +74,7 @@ std::vector<StrategyInfo> makeRegistry() {
       "best network; the fix keeps the best feasible trial");
   rena.capabilities.needs_validation_split = true;
   rena.capabilities.needs_measured_costs = true;
+  rena.importance_is_probability = true;
   r.push_back(rena);
   r.push_back(fixedStrategy("plain", "plain (KxK only)", kinds({BranchKind::KxK}), false));
   r.push_back(fixedStrategy("plain+identity", "plain+identity (KxK + identity)", kinds({BranchKind::KxK}), true));
