@@ -30,6 +30,7 @@
 
 #include <fstream>
 
+#include "repnas/costs.h"
 #include "repnas/engine.h"
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
@@ -42,6 +43,7 @@
 #include "repnas_ui/run_model.h"
 #include "repnas_ui/run_sources.h"
 #include "repnas_ui/setup_panel.h"
+#include "repnas_ui/trials_view.h"
 #include "studio_test_util.h"
 #include "synthetic_data.h"
 
@@ -480,6 +482,104 @@ class TestGuiState : public QObject {
       p->replot(QCustomPlot::rpImmediateRefresh);
     }
     saveShot(window, "gdas_curves");
+  }
+
+  // RENA (issue 18): every child the controller evaluated is a point of the Trials tab,
+  // feasible or over the training-time limit (drawn), the Pareto front is the front of those
+  // points; hovering names the mask, clicking selects it, and it can be trained from scratch.
+  // The heatmap's colours are the controller's keep probabilities.
+  void aRenaRunShowsItsTrials() {
+    const QString dir = tmp_.filePath("rena");
+    QDir().mkpath(dir);
+    auto c = testing::tinySearchConfig(data_, 1, 1, 1, 1);
+    c.mode = "rena";
+    c.val_split = 128;  // 512 training images: 16 steps per epoch
+    c.rena_update_every = 4;
+    c.rena_children = 6;
+    c.rena_bn_batches = 1;
+    c.rena_val_batches = 2;
+    // A limit half the random masks of k meet: the predicted ms of the engine's own table.
+    CostRequest request;
+    request.backbone = backboneFor(c, 1, 12, 12, 10);
+    request.batch = c.batch_size;
+    request.threads = c.threads;
+    const auto table = trainingCostTable(cachedTrainingCosts(request, defaultCostCachePath(request), false));
+    std::vector<double> ms;
+    const auto budget = searchBudget(c, request.backbone);
+    for (int i = 0; i < 41; ++i) ms.push_back(table.msOf(randomBranches(budget, 300 + i)));
+    std::nth_element(ms.begin(), ms.begin() + 20, ms.end());
+    c.rena_limit_ms = ms[20];
+    try {
+      Engine engine(c, dir.toStdString());
+      EventLogWriter log((dir + "/events.jsonl").toStdString(), false);
+      engine.addObserver(&log);
+      const auto r = engine.run();
+      QVERIFY2(r.status == "completed", r.message.c_str());
+    } catch (const std::exception& e) {
+      QFAIL(e.what());
+    }
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(window.setupPanel()->modeBox()->findText("rena") >= 0);
+    QVERIFY(window.openRun(dir));
+    auto* view = window.trialsView();
+    window.tabs()->setCurrentWidget(view);
+    QTest::qWait(200);
+    const auto& trials = window.model()->trials();
+    const auto ms_of = [](const Trial& t) {
+      for (const auto& [name, v] : t.resources)
+        if (name == "train_ms") return v;
+      return std::nan("");
+    };
+    QCOMPARE(int(trials.size()), 4 * 6);  // 16 search steps: 4 updates of 6 children
+    int feasible = 0;
+    for (const auto& t : trials) {
+      feasible += t.feasible;
+      QCOMPARE(t.feasible, ms_of(t) <= c.rena_limit_ms);
+    }
+    QVERIFY(view->resourceBox()->currentData().toString() == "train_ms");
+    auto* plot = view->plot();
+    plot->replot(QCustomPlot::rpImmediateRefresh);
+    QCOMPARE(plot->graph(0)->dataCount(), feasible);
+    QCOMPARE(plot->graph(1)->dataCount(), int(trials.size()) - feasible);
+    // The front: no trial has at most its ms and more accuracy.
+    const auto& front = view->paretoFront();
+    QVERIFY(!front.empty());
+    for (size_t i = 0; i < trials.size(); ++i) {
+      const double x = ms_of(trials[i]), y = trials[i].val_accuracy;
+      bool dominated = false;
+      for (const auto& o : trials)
+        dominated |= (ms_of(o) <= x && o.val_accuracy > y) || (ms_of(o) < x && o.val_accuracy >= y);
+      const bool on = std::find(front.begin(), front.end(), int(i)) != front.end();
+      if (on) QVERIFY2(!dominated, qPrintable(QString("trial %1 on the front is dominated").arg(i)));
+      if (!dominated) QVERIFY2(on || std::any_of(front.begin(), front.end(), [&](int f) {
+                                 return ms_of(trials[f]) == x && trials[f].val_accuracy == y;
+                               }), qPrintable(QString("trial %1 belongs on the front").arg(i)));
+    }
+    QVERIFY2(view->summaryLabel()->text().contains(QString("%1 within the limits").arg(feasible)),
+             qPrintable(view->summaryLabel()->text()));
+    QVERIFY(view->summaryLabel()->text().contains("at most"));
+    // Hover and click a point, as a person would.
+    const int pick = front.front();
+    const QPoint at(int(plot->xAxis->coordToPixel(ms_of(trials[pick]))),
+                    int(plot->yAxis->coordToPixel(100 * trials[pick].val_accuracy)));
+    QCOMPARE(view->trialAt(at), pick);
+    QVERIFY(view->trialText(pick).contains(QString("trial %1").arg(trials[pick].index)));
+    QVERIFY(!view->retrainButton()->isEnabled());
+    QTest::mouseClick(plot, Qt::LeftButton, {}, at);
+    QCOMPARE(view->selectedTrial(), pick);
+    QVERIFY(view->retrainButton()->isEnabled());
+    QVERIFY(view->detailLabel()->text().contains(QString("trial %1").arg(trials[pick].index)));
+    saveShot(window, "rena_trials");
+    view->retrainButton()->click();
+    const auto set_up = window.setupPanel()->config();
+    QCOMPARE(QString::fromStdString(set_up.mode), QString("odbb"));
+    QVERIFY(set_up.mask.layers == trials[pick].mask);
+    QCOMPARE(set_up.val_split, int64_t(0));
+    QVERIFY(QString::fromStdString(set_up.mask_source).startsWith(QString("trial %1").arg(trials[pick].index)));
+    // The heatmap says what its colours are.
+    QCOMPARE(window.importanceView()->importanceName(), QString("keep probability"));
   }
 
   void wordsAndLayoutAreRight() {

@@ -51,6 +51,7 @@
 #include "repnas_ui/run_model.h"
 #include "repnas_ui/run_sources.h"
 #include "repnas_ui/setup_panel.h"
+#include "repnas_ui/trials_view.h"
 #include "repnas_ui/plot_util.h"
 #include "widgets/ui_util.h"
 
@@ -144,6 +145,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->addTab(costs_view_, tr("Co&sts"));
   tabs_->setTabToolTip(tabs_->indexOf(costs_view_),
                        tr("What each branch costs to train on this machine, measured: the units of a cost budget."));
+  trials_view_ = new TrialsView(model_);
+  tabs_->addTab(trials_view_, tr("&Trials"));
+  tabs_->setTabToolTip(tabs_->indexOf(trials_view_),
+                       tr("The networks a RENA search evaluated: accuracy against a resource, the "
+                          "limit, the Pareto front; select one to train it from scratch."));
+  connect(trials_view_, &TrialsView::retrainRequested, this, &MainWindow::setUpTrialRetraining);
   tabs_->addTab(curves_, tr("&Curves"));
   tabs_->addTab(inspector_, tr("Block i&nspector"));
   tabs_->addTab(fusion_panel_, tr("Fusion chec&k"));
@@ -436,6 +443,24 @@ bool MainWindow::setUpRetraining() {
     const auto config = retrainConfig(run_dir_.toStdString());
     setup_->setConfig(config);
     setup_->setOutputDir(run_dir_ + "-retrained");
+    setStatus(tr("Set up: %1 from scratch. Press Start.").arg(qs(config.mask_source)));
+    return true;
+  } catch (const std::exception& e) {
+    showError(tr("Train from scratch"), QString::fromStdString(e.what()));
+    return false;
+  }
+}
+
+bool MainWindow::setUpTrialRetraining(int index) {
+  const auto& trials = model_->trials();
+  if (index < 0 || index >= static_cast<int>(trials.size())) return false;
+  const auto& t = trials[index];
+  try {
+    const auto config = trialRetrainConfig(run_dir_.toStdString(), t.mask,
+                                           "trial " + std::to_string(t.index) + " (update " +
+                                               std::to_string(t.update) + ")");
+    setup_->setConfig(config);
+    setup_->setOutputDir(run_dir_ + "-trial" + QString::number(t.index));
     setStatus(tr("Set up: %1 from scratch. Press Start.").arg(qs(config.mask_source)));
     return true;
   } catch (const std::exception& e) {

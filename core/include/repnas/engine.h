@@ -57,6 +57,10 @@ const std::vector<std::string>& resumeChangeableKeys();
 /// fix) and mask_source naming where it came from; the fixed-mask schedule is `epochs`.
 /// Throws repnas::Error naming the folder when it holds no search or no fixed architecture.
 RunConfig retrainConfig(const std::string& run_dir);
+/// @brief The same for `mask`, one of the search's trials (RENA's children; the search need
+/// not have fixed yet), described as `source` (e.g. "trial 41 (update 6)").
+RunConfig trialRetrainConfig(const std::string& run_dir, const std::vector<BranchMask>& mask,
+                             const std::string& source);
 
 /// @brief Appends every event as one JSON line to a file, written per line, so that a reader
 /// can follow a running search. A line is written whole or not at all: when a write fails

@@ -15,6 +15,21 @@ namespace repnas {
 
 namespace fs = std::filesystem;
 
+namespace {
+/// The search `config` turned into the training of `mask` from scratch, as the baselines train:
+/// a validation split the strategy held out to choose it (GDAS, RENA) goes back to training.
+RunConfig retrainingOf(RunConfig config, const std::vector<BranchMask>& mask, const std::string& source) {
+  if (strategyInfo(config.mode).capabilities.needs_validation_split) config.val_split = 0;
+  config.mode = "odbb";
+  config.mask = {MaskSetting::Kind::Given, mask};
+  config.mask_source = source;
+  config.warmup_epochs = config.search_epochs = config.fixed_epochs = -1;
+  config.arch_lr = config.gdas_arch_lr = -1;  // the search's resolved α rates do not apply
+  config.validate();
+  return config;
+}
+}  // namespace
+
 RunConfig retrainConfig(const std::string& run_dir) {
   const RunFolder folder(run_dir);
   if (!folder.hasConfig())
@@ -38,17 +53,21 @@ RunConfig retrainConfig(const std::string& run_dir) {
   if (!mask)
     throw Error(run_dir + " has not fixed its architecture yet (no weights.pt, and its "
                 "checkpoint.pt is from before the fix): let the search reach its fixed phase");
-  // The found mask is trained as the baselines are: a validation split the strategy held out
-  // to choose it (GDAS) goes back to training.
-  if (strategyInfo(config.mode).capabilities.needs_validation_split) config.val_split = 0;
-  config.mode = "odbb";
-  config.mask = {MaskSetting::Kind::Given, *mask};
-  config.mask_source = "the search in " + run_dir + " (" + from + ", seed " +
-                       std::to_string(config.seed) + ", k=" + std::to_string(countBranches(*mask)) + ")";
-  config.warmup_epochs = config.search_epochs = config.fixed_epochs = -1;
-  config.arch_lr = config.gdas_arch_lr = -1;  // the search's resolved α rates do not apply
-  config.validate();
-  return config;
+  return retrainingOf(config, *mask,
+                      "the search in " + run_dir + " (" + from + ", seed " + std::to_string(config.seed) +
+                          ", k=" + std::to_string(countBranches(*mask)) + ")");
+}
+
+RunConfig trialRetrainConfig(const std::string& run_dir, const std::vector<BranchMask>& mask,
+                             const std::string& source) {
+  const RunFolder folder(run_dir);
+  if (!folder.hasConfig())
+    throw Error(run_dir + " has no " + RunFolder::kConfig + ": not a RepNAS run folder");
+  RunConfig config = loadRunConfig(run_dir);
+  if (!config.isSearch())
+    throw Error(run_dir + " is a " + config.mode + " run, not a search: it has no trials to retrain");
+  return retrainingOf(config, mask, source + " of the search in " + run_dir + " (seed " +
+                                        std::to_string(config.seed) + ", k=" + std::to_string(countBranches(mask)) + ")");
 }
 
 const std::vector<std::string>& resumeChangeableKeys() {

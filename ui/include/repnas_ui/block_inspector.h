@@ -55,6 +55,7 @@ class BlockDiagram : public QWidget {
     bool present = false;
     bool kept = false;
     double sigma = -1;  ///< < 0: unknown
+    QString importance = QStringLiteral("σ(α)");  ///< what `sigma` is ("keep p" for RENA)
   };
   void setBlock(const QString& title, const std::vector<Box>& boxes, bool identity);
   QSize sizeHint() const override { return {560, 260}; }

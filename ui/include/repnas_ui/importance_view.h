@@ -17,6 +17,10 @@ class QCustomPlot;
 class QLabel;
 class QSlider;
 
+namespace repnas {
+struct StrategyInfo;
+}
+
 namespace repnas::ui {
 
 class RunModel;
@@ -40,6 +44,8 @@ class ImportanceView : public QWidget {
   QCheckBox* topKBox() const { return show_topk_; }
   /// @brief What the colour scale says: "σ(α)" on 0..1, or the zoomed range and factor.
   QString scaleLabel() const;
+  /// @brief What the colours are: "σ(α)" (RepNAS, GDAS) or "keep probability" (RENA).
+  QString importanceName() const;
   /// @brief Index into model->steps() of the snapshot shown (-1: none).
   int shownSnapshot() const { return shown_; }
   int selectedLayer() const { return selected_layer_; }
@@ -69,6 +75,7 @@ class ImportanceView : public QWidget {
   bool eventFilter(QObject* watched, QEvent* event) override;
 
  private:
+  const StrategyInfo* strategy() const;
   void rebuildAxes();
   void drawSnapshot();
   void drawLabels();

@@ -27,6 +27,7 @@ class CostView;
 class ImportanceView;
 class RunModel;
 class SetupPanel;
+class TrialsView;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -40,6 +41,7 @@ class MainWindow : public QMainWindow {
   SetupPanel* setupPanel() const { return setup_; }
   ImportanceView* importanceView() const { return importance_; }
   CostView* costView() const { return costs_view_; }
+  TrialsView* trialsView() const { return trials_view_; }
   CurvesView* curvesView() const { return curves_; }
   BudgetEditor* budgetEditor() const { return budget_; }
   BlockInspector* blockInspector() const { return inspector_; }
@@ -72,6 +74,9 @@ class MainWindow : public QMainWindow {
   bool startRun();
   /// @brief Sets the setup panel up to train the open search's ODBB from scratch (mode odbb).
   bool setUpRetraining();
+  /// @brief The same for trial `index` of the open search (RENA's children; the search need
+  /// not have fixed).
+  bool setUpTrialRetraining(int index);
   /// @brief Opens a run folder: replays its log; `follow` keeps reading it as it grows.
   bool openRun(const QString& dir, bool follow = false);
   /// @brief Resumes the open run from its checkpoint, in this process.
@@ -112,6 +117,7 @@ class MainWindow : public QMainWindow {
   SetupPanel* setup_;
   ImportanceView* importance_;
   CostView* costs_view_;
+  TrialsView* trials_view_;
   CurvesView* curves_;
   BudgetEditor* budget_;
   BlockInspector* inspector_;

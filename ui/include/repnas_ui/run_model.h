@@ -63,6 +63,8 @@ class RunModel : public QObject {
   /// @brief The engine's budget-edit journal as last reported (run start or command answer).
   const JournalView& journal() const { return journal_; }
   const std::vector<CheckpointSaved>& checkpoints() const { return checkpoints_; }
+  /// @brief The networks the strategy evaluated (RENA's children), in order.
+  const std::vector<Trial>& trials() const { return trials_; }
   const std::optional<RunFinished>& finished() const { return finished_; }
   /// @brief The budget in force (from the run start, then every acknowledged command).
   const Budget& budget() const { return budget_; }
@@ -98,13 +100,19 @@ class RunModel : public QObject {
   void commandAcknowledged(const repnas::CommandAck& ack);
   void checkpointSaved(const QString& path, qint64 step);
   void runFinished();
+  /// @brief Trials arrived (or were dropped by a resume): views redraw them all.
+  void trialsChanged();
   void updated();
   /// @brief An event that cannot belong to this run (before its run_started, or sized for
   /// another number of layers) was dropped; `why` says which and why.
   void eventRejected(const QString& why);
 
  private:
-  void applyOne(const Event& e, int& first_new_step, bool& epochs_changed, bool& phase_changed);
+  struct Changes {
+    int first_new_step = -1;
+    bool epochs = false, phase = false, trials = false;
+  };
+  void applyOne(const Event& e, Changes& changes);
 
   bool has_info_ = false;
   RunInfo info_;
@@ -114,6 +122,7 @@ class RunModel : public QObject {
   std::vector<CommandAck> commands_;
   JournalView journal_;
   std::vector<CheckpointSaved> checkpoints_;
+  std::vector<Trial> trials_;
   std::optional<RunFinished> finished_;
   Budget budget_;
   bool paused_ = false;

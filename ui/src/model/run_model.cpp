@@ -24,6 +24,7 @@ void RunModel::clear() {
   phases_.clear();
   commands_.clear();
   checkpoints_.clear();
+  trials_.clear();
   finished_.reset();
   budget_ = Budget{};
   paused_ = false;
@@ -34,18 +35,18 @@ void RunModel::clear() {
 
 void RunModel::apply(const std::vector<Event>& events) {
   if (events.empty()) return;
-  int first_new_step = -1;
-  bool epochs_changed = false, phase_changed = false;
-  for (const auto& e : events) applyOne(e, first_new_step, epochs_changed, phase_changed);
-  if (first_new_step >= 0 && first_new_step < static_cast<int>(steps_.size()))
-    Q_EMIT stepsAppended(first_new_step, static_cast<int>(steps_.size()) - first_new_step);
-  if (epochs_changed) Q_EMIT epochsChanged();
-  if (phase_changed) Q_EMIT phaseChanged();
+  Changes c;
+  for (const auto& e : events) applyOne(e, c);
+  if (c.first_new_step >= 0 && c.first_new_step < static_cast<int>(steps_.size()))
+    Q_EMIT stepsAppended(c.first_new_step, static_cast<int>(steps_.size()) - c.first_new_step);
+  if (c.epochs) Q_EMIT epochsChanged();
+  if (c.phase) Q_EMIT phaseChanged();
+  if (c.trials) Q_EMIT trialsChanged();
   Q_EMIT updated();
 }
 
-void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_changed,
-                        bool& phase_changed) {
+void RunModel::applyOne(const Event& e, Changes& c) {
+  int& first_new_step = c.first_new_step;
   // Views index per-layer fields by the run's layers: an event that does not fit is dropped.
   if (!std::holds_alternative<RunInfo>(e)) {
     std::optional<std::string> why;
@@ -67,6 +68,7 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
       phases_.clear();
       commands_.clear();
       checkpoints_.clear();
+      trials_.clear();
       wall_.clear();
       first_new_step = 0;
       Q_EMIT reset();
@@ -79,6 +81,9 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
       epochs_.erase(std::remove_if(epochs_.begin(), epochs_.end(),
                                    [&](const EpochSummary& s) { return later(s.step + 1); }),
                     epochs_.end());
+      trials_.erase(std::remove_if(trials_.begin(), trials_.end(),
+                                   [&](const Trial& t) { return later(t.step); }),
+                    trials_.end());
       rebuildWall();
       first_new_step = 0;  // views rebuild from the start after a truncation
       Q_EMIT reset();
@@ -89,7 +94,7 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
     journal_ = info->journal;
     finished_.reset();
     paused_ = false;
-    epochs_changed = phase_changed = true;
+    c.epochs = c.phase = c.trials = true;
     Q_EMIT runStarted();
   } else if (const auto* s = std::get_if<StepSnapshot>(&e)) {
     if (first_new_step < 0) first_new_step = static_cast<int>(steps_.size());
@@ -97,10 +102,10 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
     rebuildWall();
   } else if (const auto* ep = std::get_if<EpochSummary>(&e)) {
     epochs_.push_back(*ep);
-    epochs_changed = true;
+    c.epochs = true;
   } else if (const auto* pc = std::get_if<PhaseChange>(&e)) {
     phases_.push_back(*pc);
-    phase_changed = true;
+    c.phase = true;
   } else if (const auto* ack = std::get_if<CommandAck>(&e)) {
     commands_.push_back(*ack);
     budget_ = ack->budget;
@@ -111,6 +116,9 @@ void RunModel::applyOne(const Event& e, int& first_new_step, bool& epochs_change
   } else if (const auto* ck = std::get_if<CheckpointSaved>(&e)) {
     checkpoints_.push_back(*ck);
     Q_EMIT checkpointSaved(QString::fromStdString(ck->path), ck->step);
+  } else if (const auto* t = std::get_if<Trial>(&e)) {
+    trials_.push_back(*t);
+    c.trials = true;
   } else if (const auto* fin = std::get_if<RunFinished>(&e)) {
     finished_ = *fin;
     paused_ = false;

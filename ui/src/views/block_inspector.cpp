@@ -1,5 +1,7 @@
 #include "repnas_ui/block_inspector.h"
 
+#include "repnas/strategy_info.h"
+
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -146,7 +148,7 @@ void BlockDiagram::paintEvent(QPaintEvent*) {
     p.fillRect(box, b.kept ? QColor("#d5f5e3") : palette().base().color());
     p.drawRect(box);
     p.setPen(b.kept ? Qt::black : QColor(130, 130, 130));
-    const QString text = b.sigma >= 0 ? tr("%1   σ(α) = %2").arg(b.name).arg(b.sigma, 0, 'f', 4) : b.name;
+    const QString text = b.sigma >= 0 ? tr("%1   %2 = %3").arg(b.name, b.importance).arg(b.sigma, 0, 'f', 4) : b.name;
     p.drawText(box, Qt::AlignCenter, text);
   }
 }
@@ -242,8 +244,11 @@ void BlockInspector::updateDiagram() {
     box.present = info.block.branches.test(b);
     box.kept = layer_ < static_cast<int>(mask.size()) && mask[layer_].test(b);
     const size_t i = static_cast<size_t>(layer_) * kNumBranchKinds + b;
-    if (model_->isSearch() && !steps.empty() && i < steps.back().sigma.size())
+    if (model_->isSearch() && !steps.empty() && i < steps.back().sigma.size()) {
       box.sigma = steps.back().sigma[i];
+      const auto* strategy = findStrategy(model_->info().mode);
+      if (strategy && strategy->importance_is_probability) box.importance = tr("keep p");
+    }
     boxes.push_back(box);
   }
   diagram_->setBlock(tr("Layer %1: %2").arg(layer_).arg(qs(info.label)), boxes, info.has_identity);

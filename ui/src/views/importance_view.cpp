@@ -1,5 +1,7 @@
 #include "repnas_ui/importance_view.h"
 
+#include "repnas/strategy_info.h"
+
 #include <QCheckBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -245,7 +247,7 @@ void ImportanceView::drawSnapshot() {
         topk = l < static_cast<int>(s.topk_mask.size()) && s.topk_mask[l].test(b);
       } else if (!have && present && model_->hasRun()) {
         const auto& a = model_->info().alpha;
-        if (i < a.size()) v = 1.0 / (1.0 + std::exp(-a[i]));
+        if (i < a.size()) v = strategy() ? strategy()->shownImportance(a[i]) : 1.0 / (1.0 + std::exp(-a[i]));
       }
       values_[i] = v;
       kept_[i] = kept;
@@ -392,11 +394,21 @@ bool ImportanceView::cellInTopK(int layer, int branch) const {
   return i < topk_.size() && topk_[i];
 }
 
+const StrategyInfo* ImportanceView::strategy() const {
+  return model_->hasRun() ? findStrategy(model_->info().mode) : nullptr;
+}
+
+QString ImportanceView::importanceName() const {
+  const auto* s = strategy();
+  return s && s->importance_is_probability ? tr("keep probability") : QStringLiteral("σ(α)");
+}
+
 QString ImportanceView::scaleLabel() const {
   const auto range = map_->dataRange();
-  if (!auto_range_->isChecked()) return QStringLiteral("σ(α)");
+  if (!auto_range_->isChecked()) return importanceName();
   const double span = std::max(range.upper - range.lower, 1e-12);
-  return tr("σ(α), zoomed ×%1: %2–%3")
+  return tr("%1, zoomed ×%2: %3–%4")
+      .arg(importanceName())
       .arg(1.0 / span, 0, 'g', 3)
       .arg(range.lower, 0, 'g', 4)
       .arg(range.upper, 0, 'g', 4);
@@ -413,7 +425,11 @@ QString ImportanceView::cellText(int layer, int branch) const {
   double alpha = std::nan("");
   if (have && i < steps[shown_].alpha.size()) alpha = steps[shown_].alpha[i];
   else if (!have && i < model_->info().alpha.size()) alpha = model_->info().alpha[i];
-  QString text = tr("%1\nα = %2, σ(α) = %3").arg(name, formatValue(alpha), formatValue(1 / (1 + std::exp(-alpha))));
+  const auto* strategy_info = strategy();
+  QString text = strategy_info && strategy_info->importance_is_probability
+                     ? tr("%1\nkeep probability = %2 (after one swap of the controller from its best network)")
+                           .arg(name, formatValue(alpha))
+                     : tr("%1\nα = %2, σ(α) = %3").arg(name, formatValue(alpha), formatValue(1 / (1 + std::exp(-alpha))));
   if (!have) return text + tr("\nno step yet");
   const auto& s = steps[shown_];
   const bool kept = cellKept(layer, branch), topk = cellInTopK(layer, branch);
