@@ -86,7 +86,11 @@ void ConsoleProgress::onEpoch(const EpochSummary& e) {
   if (e.val_accuracy) std::fprintf(out_, "  val %.2f%%", 100 * *e.val_accuracy);
   if (e.test_accuracy) std::fprintf(out_, "  test %.2f%%", 100 * *e.test_accuracy);
   std::fprintf(out_, "  (%s)\n", formatDuration(e.seconds).c_str());
-  if (e.phase == Phase::Search && agreement_count_ > 0) {
+  if (trials_ > 0) {
+    // A strategy that evaluates networks (RENA): what its controller tried this epoch.
+    std::fprintf(out_, "  search: %d trials (%d within the limits), best %.2f%% on validation, %d controller updates so far\n",
+                 trials_, feasible_trials_, 100 * best_trial_, last_update_);
+  } else if (e.phase == Phase::Search && agreement_count_ > 0) {
     // Whether α has left the noise: its largest magnitude, the gap at the k-th branch, and how
     // much of the sampled masks the noise-free top-k would keep.
     double max_abs = 0;
@@ -98,7 +102,16 @@ void ConsoleProgress::onEpoch(const EpochSummary& e) {
   }
   agreement_sum_ = 0;
   agreement_count_ = 0;
+  trials_ = feasible_trials_ = 0;
+  best_trial_ = 0;
   std::fflush(out_);
+}
+
+void ConsoleProgress::onTrial(const Trial& e) {
+  ++trials_;
+  feasible_trials_ += e.feasible;
+  best_trial_ = std::max(best_trial_, e.val_accuracy);
+  last_update_ = e.update;
 }
 
 void ConsoleProgress::onPhaseChange(const PhaseChange& e) {

@@ -20,6 +20,7 @@ class ConsoleProgress : public Observer {
   void onPhaseChange(const PhaseChange& e) override;
   void onCommand(const CommandAck& e) override;
   void onFinished(const RunFinished& e) override;
+  void onTrial(const Trial& e) override;
 
  private:
   void clearLine();
@@ -32,6 +33,9 @@ class ConsoleProgress : public Observer {
   // The search's state over the current epoch (for the epoch line).
   double agreement_sum_ = 0;
   int agreement_count_ = 0;
+  // The trials of the current epoch (RENA's children).
+  int trials_ = 0, feasible_trials_ = 0, last_update_ = 0;
+  double best_trial_ = 0;
   StepSnapshot last_;
   std::chrono::steady_clock::time_point last_draw_{};
   std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> recent_;

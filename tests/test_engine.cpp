@@ -418,6 +418,9 @@ class TestEngine : public QObject {
     fs::create_directories(other);
     testing::writeIdxSplit(other.string(), "train", 192, 12, 12, 1);  // as gdas_data_'s
     testing::writeIdxSplit(other.string(), "t10k", 60, 12, 12, 7);    // not as gdas_data_'s
+    // A cost cache of this test's own: the steps' predicted ms come from it, and another test
+    // program measuring the same key beside this one must not change it between the two runs.
+    qputenv("XDG_CACHE_HOME", QByteArray::fromStdString((fs::path(tmp_.path().toStdString()) / "cache-val").string()));
     std::vector<std::vector<StepSnapshot>> runs;
     for (const auto& data : {gdas_data_, other.string()}) {
       auto c = searchConfigOf("gdas");

@@ -498,7 +498,9 @@ class TestGuiState : public QObject {
     c.rena_children = 6;
     c.rena_bn_batches = 1;
     c.rena_val_batches = 2;
-    // A limit half the random masks of k meet: the predicted ms of the engine's own table.
+    // A limit half the random masks of k meet: the predicted ms of the engine's own table (a
+    // cache of this test's own, which the engine then reads: no other program rewrites it).
+    qputenv("XDG_CACHE_HOME", QFile::encodeName(tmp_.filePath("rena-cache")));
     CostRequest request;
     request.backbone = backboneFor(c, 1, 12, 12, 10);
     request.batch = c.batch_size;
@@ -540,8 +542,8 @@ class TestGuiState : public QObject {
     }
     QVERIFY(view->resourceBox()->currentData().toString() == "train_ms");
     auto* plot = view->plot();
+    QTRY_COMPARE_WITH_TIMEOUT(plot->graph(0)->dataCount(), feasible, 10000);  // the throttled redraw
     plot->replot(QCustomPlot::rpImmediateRefresh);
-    QCOMPARE(plot->graph(0)->dataCount(), feasible);
     QCOMPARE(plot->graph(1)->dataCount(), int(trials.size()) - feasible);
     // The front: no trial has at most its ms and more accuracy.
     const auto& front = view->paretoFront();
@@ -580,6 +582,16 @@ class TestGuiState : public QObject {
     QVERIFY(QString::fromStdString(set_up.mask_source).startsWith(QString("trial %1").arg(trials[pick].index)));
     // The heatmap says what its colours are.
     QCOMPARE(window.importanceView()->importanceName(), QString("keep probability"));
+    // The controller's numbers are curves, from its first update on (search steps only).
+    int with_reward = 0;
+    for (const auto& st : window.model()->steps())
+      for (const auto& [name, v] : st.metrics) with_reward += name == "reward_mean";
+    QCOMPARE(with_reward, 16 - 3);  // updates after search steps 4, 8, 12, 16
+    for (const char* name : {"reward_mean", "policy_entropy", "reward_baseline"}) {
+      auto* g = window.curvesView()->metricGraph(name);
+      QVERIFY2(g, name);
+      QCOMPARE(g->dataCount(), with_reward);
+    }
   }
 
   void wordsAndLayoutAreRight() {

@@ -105,7 +105,8 @@ struct HantResult {
   /// (predicted − measured) / measured over held-out students; −1 with fewer than 5), and the
   /// students it was fitted to (the random ones, then every student measured in the solve loop).
   double fit_ridge = 0, fit_cv_error = -1;
-  /// The knapsack solves under budget × (1 − margin): half the cross-validated error (≤ 0.25).
+  /// The knapsack solves under budget × (1 − margin): half the cross-validated error of the
+  /// fit to the random students (at most 0.25).
   double margin = 0;
   std::vector<HantPoint> samples;
   double teacher_ms = 0;                 ///< measured, at latency_batch
