@@ -480,10 +480,12 @@ int main(int argc, char** argv) {
         "       repnas-bench quality [--modes plain,repvgg,dbb,search] [--seeds 1,2,3]\n"
         "                            [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench protocol [--seeds 1,2,3] [--random 3] [--baselines plain,plain+identity,repvgg,dbb]\n"
-        "                             [--controls-only yes] [--strategy search|gdas]\n"
+        "                             [--controls-only yes] [--strategy search|gdas|rena]\n"
         "                             [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench sweep [--budgets 8,12,16,24,32] [--seeds 1,2,3]\n"
         "                          [--set key=value ...] [--runs DIR] [--out FILE]\n"
+        "       repnas-bench rena-proxy [--seed 1] [--masks 10] [--standalone-epochs 2]\n"
+        "                               [--set key=value ...] [--runs DIR] [--out FILE]\n"
         "       repnas-bench costs [--threads N] [--rounds N] [--calls N] [--train-limit N] [--search yes|no]\n"
         "                          [--runs DIR] [--out FILE]");
     return args.empty() ? 2 : 0;
@@ -556,6 +558,34 @@ int main(int argc, char** argv) {
       return repnas::bench::benchProtocol(opt);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "repnas-bench protocol: %s\n", e.what());
+      return 1;
+    }
+  }
+  if (args[0] == "rena-proxy") {
+    repnas::bench::ProxyOptions opt;
+    opt.out = (std::filesystem::path(REPNAS_SOURCE_DIR) / "bench/results/rena-proxy.json").string();
+    try {
+      for (size_t i = 1; i < args.size(); i += 2) {
+        if (i + 1 >= args.size()) {
+          std::fprintf(stderr, "option %s needs a value\n", args[i].c_str());
+          return 2;
+        }
+        const auto& key = args[i];
+        const auto& value = args[i + 1];
+        if (key == "--out") opt.out = value;
+        else if (key == "--runs") opt.runs_dir = value;
+        else if (key == "--set") opt.overrides.push_back(value);
+        else if (key == "--seed") opt.seed = std::stoull(value);
+        else if (key == "--masks") opt.masks = std::stoi(value);
+        else if (key == "--standalone-epochs") opt.standalone_epochs = std::stoi(value);
+        else {
+          std::fprintf(stderr, "unknown option %s\n", key.c_str());
+          return 2;
+        }
+      }
+      return repnas::bench::benchRenaProxy(opt);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "repnas-bench rena-proxy: %s\n", e.what());
       return 1;
     }
   }

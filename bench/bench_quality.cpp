@@ -22,6 +22,9 @@
 #include "repnas/engine.h"
 #include "repnas/run_folder.h"
 #include "repnas/runtime.h"
+#include "data/data.h"
+#include "formats/run_files.h"
+#include "nn/network.h"
 
 namespace repnas::bench {
 namespace {
@@ -462,6 +465,124 @@ int benchProtocol(const ProtocolOptions& opt) {
                       {"verdicts", verdicts},
                       {"rows", rows}};
   bench::writeJsonAtomically(opt.out, j);
+  std::printf("wrote %s\n", opt.out.c_str());
+  return 0;
+}
+
+}  // namespace repnas::bench
+
+namespace repnas::bench {
+
+double kendallTau(const std::vector<double>& a, const std::vector<double>& b) {
+  // τ-b: (concordant − discordant) / √((pairs − ties in a)(pairs − ties in b)).
+  double concordant = 0, discordant = 0, ties_a = 0, ties_b = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t j = i + 1; j < a.size(); ++j) {
+      const double da = a[i] - a[j], db = b[i] - b[j];
+      if (da == 0 && db == 0) continue;
+      if (da == 0) ++ties_a;
+      else if (db == 0) ++ties_b;
+      else if ((da > 0) == (db > 0)) ++concordant;
+      else ++discordant;
+    }
+  const double n1 = concordant + discordant + ties_a, n2 = concordant + discordant + ties_b;
+  return n1 > 0 && n2 > 0 ? (concordant - discordant) / std::sqrt(n1 * n2) : 0.0;
+}
+
+int benchRenaProxy(const ProxyOptions& opt) {
+  RunConfig base;
+  base.mode = "rena";
+  applyConfigOverrides(base, opt.overrides);
+  base.seed = opt.seed;
+  const fs::path root = fs::path(opt.runs_dir) / ("rena-proxy-seed" + std::to_string(opt.seed));
+  std::printf("RENA proxy: a supernet, %d random masks scored with its weights and trained %d epochs "
+              "from scratch, in %s\n", opt.masks, opt.standalone_epochs, root.c_str());
+  // The supernet: warm-up and search, no fixed phase (weights.pt holds the shared weights).
+  RunConfig supernet = base;
+  supernet.fixed_epochs = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto super_outcome = runOne(supernet, root / "supernet");
+  (void)super_outcome;
+
+  // The run's data as the engine prepared it: its split, its normalisation.
+  auto dataset = data::loadDataset({supernet.dataset, supernet.data_dir});
+  auto train = data::takeFirst(dataset.train, supernet.train_limit);
+  RunConfig resolved = supernet;
+  resolved.val_split = supernet.resolvedValSplit(dataset.train.size());
+  if (resolved.val_split <= 0) throw Error("the proxy needs a validation split (val_split)");
+  auto [train_set, val_set] = data::splitValidation(train, resolved.val_split, supernet.seed);
+  const auto norm = data::computeNormalization(train_set.images);
+  const auto& info = dataset.info;
+  const auto backbone = backboneFor(supernet, info.channels, info.height, info.width, info.num_classes);
+  Network net(backbone);
+  {
+    auto archive = readRunArchive(RunFolder((root / "supernet").string()).weights());
+    torch::serialize::InputArchive net_archive;
+    archive.content.read("network", net_archive);
+    net->load(net_archive);
+  }
+  setComputeThreads(supernet.threads);
+  std::vector<torch::Tensor> recalibration;
+  const int64_t batch = supernet.batch_size;
+  for (int64_t b = 0; b < supernet.rena_bn_batches && b * batch < train_set.size(); ++b)
+    recalibration.push_back(data::prepareBatch(train_set.images.narrow(0, b * batch, std::min(batch, train_set.size() - b * batch)),
+                                               norm, {}, nullptr));
+  // RENA's validation batches: the first rena_val_batches of epoch 0's order.
+  data::BatchSampler val_sampler(val_set.size(), batch, supernet.seed + 0x5eed, /*drop_last=*/false);
+  auto budget = searchBudget(supernet, backbone);
+
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<double> proxy, proxy_full, standalone;
+  for (int i = 0; i < opt.masks; ++i) {
+    const auto mask = randomBranches(budget, 7000 + 131 * opt.seed + i);
+    double shared = 0, shared_full = 0;
+    {
+    torch::NoGradGuard no_grad;
+    const auto saved = net->batchNormStatistics();
+    net->recalibrateBatchNorm(mask, recalibration);
+    net->eval();
+    int64_t correct = 0, seen = 0;
+    for (int v = 0; v < supernet.rena_val_batches; ++v) {
+      const auto b = val_sampler.batch(val_set, 0, v % val_sampler.batchesPerEpoch());
+      correct += net->forward(data::prepareBatch(b.images, norm, {}, nullptr), mask).argmax(1).eq(b.labels).sum().item<int64_t>();
+      seen += b.labels.size(0);
+    }
+    shared = static_cast<double>(correct) / std::max<int64_t>(1, seen);
+    shared_full = data::classificationAccuracy(val_set, norm, supernet.eval_batch_size,
+                                               [&](const torch::Tensor& x) { return net->forward(x, mask); });
+    net->restoreBatchNormStatistics(saved);
+    net->train();
+    }
+    // The same mask from scratch, as the baselines train, on the same split.
+    RunConfig alone = base;
+    alone.mode = "odbb";
+    alone.mask = {MaskSetting::Kind::Given, mask};
+    alone.mask_source = "rena proxy random mask " + std::to_string(i);
+    alone.epochs = opt.standalone_epochs;
+    alone.warmup_epochs = alone.search_epochs = alone.fixed_epochs = -1;
+    alone.val_split = resolved.val_split;
+    const auto o = runOne(alone, root / ("standalone" + std::to_string(i)));
+    if (!o.val_accuracy) throw Error("the stand-alone run has no validation accuracy");
+    proxy.push_back(shared);
+    proxy_full.push_back(shared_full);
+    standalone.push_back(*o.val_accuracy);
+    std::printf("  mask %d: shared weights %.2f%% (RENA's %d batches), %.2f%% (whole validation split); "
+                "from scratch %.2f%%\n", i, 100 * shared, supernet.rena_val_batches, 100 * shared_full,
+                100 * *o.val_accuracy);
+    std::fflush(stdout);
+    rows.push_back({{"mask", maskToBits(mask)}, {"shared_accuracy", shared}, {"shared_accuracy_full_split", shared_full},
+                    {"standalone_val_accuracy", *o.val_accuracy}});
+  }
+  const double tau = kendallTau(proxy, standalone), tau_full = kendallTau(proxy_full, standalone);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("Kendall tau, shared-weight accuracy against %d-epoch stand-alone training: %.3f (RENA's batches), "
+              "%.3f (whole validation split), over %d masks; %.0f s\n",
+              opt.standalone_epochs, tau, tau_full, opt.masks, seconds);
+  nlohmann::json j = {{"benchmark", "rena-proxy"}, {"date", utcNow()}, {"repnas", repnas::version()},
+                      {"seed", opt.seed}, {"standalone_epochs", opt.standalone_epochs},
+                      {"overrides", opt.overrides}, {"kendall_tau", tau}, {"kendall_tau_full_split", tau_full},
+                      {"seconds", seconds}, {"masks", rows}};
+  writeJsonAtomically(opt.out, j);
   std::printf("wrote %s\n", opt.out.c_str());
   return 0;
 }

@@ -49,4 +49,20 @@ struct ProtocolOptions {
 /// mean ± std, pooled std and the verdicts, written to opt.out.
 int benchProtocol(const ProtocolOptions& opt);
 
+struct ProxyOptions {
+  std::uint64_t seed = 1;
+  int masks = 10;                        ///< uniform random masks of k
+  int standalone_epochs = 2;             ///< each mask's short training from scratch
+  std::vector<std::string> overrides;    ///< --set key=value, applied to every run
+  std::string runs_dir = "runs/bench";
+  std::string out;
+};
+
+/// @brief RENA's proxy (issue 18): a RENA supernet (warm-up and search, no fixed phase), then
+/// `masks` uniform random masks of k, each scored with the shared weights as RENA scores a
+/// child (BatchNorm re-estimated on rena_bn_batches training batches; accuracy on the first
+/// rena_val_batches validation batches, and on the whole validation split) and trained from
+/// scratch for `standalone_epochs` (validation accuracy at the end); Kendall's τ between them.
+int benchRenaProxy(const ProxyOptions& opt);
+
 }  // namespace repnas::bench

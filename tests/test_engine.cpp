@@ -1064,6 +1064,35 @@ class TestEngine : public QObject {
     QCOMPARE(acks2[2].journal.entries.size(), size_t(3));
   }
 
+  // RENA's swaps keep exactly k: a live cost limit or a free count is refused with the reason,
+  // the budget unchanged; a k edit applies.
+  void renaRefusesCostBudgetsLive() {
+    const auto dir = runDir("run-rena-costs", "rena");
+    auto c = searchConfigOf("rena");
+    Engine engine(c, dir.string());
+    Recorder rec;
+    rec.on_step = [&](const StepSnapshot& s) {
+      if (s.step == 1) {
+        engine.post(Command::setCostLimits(50, 0));
+        engine.post(Command::setBudget(kAnyCount));
+        engine.post(Command::setBudget(12));
+      }
+      if (s.step == 2) engine.post(Command::stop());
+    };
+    engine.addObserver(&rec);
+    QCOMPARE(QString::fromStdString(engine.run().status), QString("stopped"));
+    const auto acks = rec.all<CommandAck>();
+    QCOMPARE(acks.size(), size_t(4));
+    QVERIFY2(QString::fromStdString(acks[0].reason).contains("counts cost in its reward"), acks[0].reason.c_str());
+    for (int i = 0; i < 2; ++i) {  // the free count: no cost limit either, refused before
+      QVERIFY(!acks[i].accepted);
+      QCOMPARE(acks[i].budget.k, 16);
+      QCOMPARE(acks[i].budget.max_ms, 0.0);
+    }
+    QVERIFY(acks[2].accepted);
+    QCOMPARE(countBranches(rec.all<StepSnapshot>().back().mask), 12);
+  }
+
   // A budget in measured milliseconds per step (issue 17): every step's mask and the fix meet
   // it, the run keeps its cost table, live cost edits apply, refuse what no mask meets and
   // undo; a resumed run counts in the run's own table.

@@ -19,6 +19,9 @@ struct StrategyCapabilities {
   bool needs_teacher = false;
   bool needs_measured_costs = false;
   bool accepts_budget_edits = false;   ///< live budget, pins and limits before its fix
+  /// Its selection honours cost limits and a free count (the knapsack: RepNAS, GDAS); RENA's
+  /// swaps keep exactly k and count cost in the reward.
+  bool accepts_cost_budgets = false;
 };
 
 /// @brief One entry of the registry.

@@ -371,6 +371,10 @@ struct Engine::Impl {
         if (!why && c.isBudgetEdit()) {  // cost limits met together: the knapsack's feasibility
           Budget trial = budget;
           why = applyBudgetEdit(c, layers, trial);
+          if (!why && (trial.costLimited() || !trial.countLimited()) &&
+              !strategyInfo(config.mode).capabilities.accepts_cost_budgets)
+            why = config.mode + " keeps exactly k branches and counts cost in its reward "
+                  "(rena_limit_ms, rena_limit_mb): no cost limit or free count";
           if (!why) why = costBudgetProblem(trial, layers);
         }
         if (!why) why = journal.apply(id, c, layers, budget);

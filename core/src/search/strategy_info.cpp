@@ -35,6 +35,7 @@ StrategyInfo searchStrategy(std::string name, std::string method, std::string su
   s.phases = {Phase::Warmup, Phase::Search, Phase::Fixed};
   s.capabilities.searches = true;
   s.capabilities.accepts_budget_edits = true;
+  s.capabilities.accepts_cost_budgets = true;
   s.branches = allBranches();
   s.identity = true;
   s.keys = {"warmup_epochs", "search_epochs", "fixed_epochs", "budget", "budget_ratio",
@@ -75,6 +76,7 @@ std::vector<StrategyInfo> makeRegistry() {
   rena.capabilities.needs_validation_split = true;
   rena.capabilities.needs_measured_costs = true;
   rena.importance_is_probability = true;
+  rena.capabilities.accepts_cost_budgets = false;
   r.push_back(rena);
   r.push_back(fixedStrategy("plain", "plain (KxK only)", kinds({BranchKind::KxK}), false));
   r.push_back(fixedStrategy("plain+identity", "plain+identity (KxK + identity)", kinds({BranchKind::KxK}), true));

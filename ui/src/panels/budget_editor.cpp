@@ -1,5 +1,7 @@
 #include "repnas_ui/budget_editor.h"
 
+#include "repnas/strategy_info.h"
+
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -500,7 +502,10 @@ void BudgetEditor::refresh() {
   count_box_->setChecked(b.countLimited());
   ms_spin_->setValue(b.max_ms);
   mb_spin_->setValue(b.max_mb);
-  for (auto* w : std::initializer_list<QWidget*>{count_box_, ms_spin_, mb_spin_, limits_, pins_}) w->setEnabled(editable);
+  const auto* strategy = findStrategy(model_->info().mode);
+  const bool costs = strategy && strategy->capabilities.accepts_cost_budgets;  // not RENA's swaps
+  for (auto* w : std::initializer_list<QWidget*>{limits_, pins_}) w->setEnabled(editable);
+  for (auto* w : std::initializer_list<QWidget*>{count_box_, ms_spin_, mb_spin_}) w->setEnabled(editable && costs);
   for (auto* w : std::initializer_list<QWidget*>{k_spin_, k_slider_}) w->setEnabled(editable && b.countLimited());
   if (limits_->rowCount() != layers) {
     limits_->setRowCount(layers);
