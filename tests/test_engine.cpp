@@ -844,6 +844,12 @@ class TestEngine : public QObject {
     } catch (const Error& e) {
       QVERIFY2(QString(e.what()).contains("not a search"), e.what());
     }
+    try {  // a trial of it (RENA's children) neither
+      trialRetrainConfig(dir.string(), c.mask.layers, "trial 3 (update 1)");
+      QFAIL("retrained a trial of an odbb run");
+    } catch (const Error& e) {
+      QVERIFY2(QString(e.what()).contains("has no trials to retrain"), e.what());
+    }
   }
 
   void versionOneRunFoldersOpenResumeAndExport() {

@@ -57,6 +57,19 @@ RunConfig tinyConfig(const QString& data_dir) {
 
 using testing::saveShot;
 
+/// Runs `c` in `dir` to its end with its event log, as `repnas search` does.
+void runToCompletion(const RunConfig& c, const QString& dir) {
+  try {
+    Engine engine(c, dir.toStdString());
+    EventLogWriter log((dir + "/events.jsonl").toStdString(), false);
+    engine.addObserver(&log);
+    const auto r = engine.run();
+    QVERIFY2(r.status == "completed", r.message.c_str());
+  } catch (const std::exception& e) {
+    QFAIL(e.what());
+  }
+}
+
 /// Clicks the button labelled `text` of the next message box, as a person would.
 void answerNextMessageBox(const QString& text) {
   auto* timer = new QTimer;
@@ -445,15 +458,8 @@ class TestGuiState : public QObject {
     auto c = testing::tinySearchConfig(data_, 1, 1, 1, 1);
     c.mode = "gdas";
     c.val_split = 128;  // 512 training images: 16 steps per epoch
-    try {
-      Engine engine(c, dir.toStdString());
-      EventLogWriter log((dir + "/events.jsonl").toStdString(), false);
-      engine.addObserver(&log);
-      const auto r = engine.run();
-      QVERIFY2(r.status == "completed", r.message.c_str());
-    } catch (const std::exception& e) {
-      QFAIL(e.what());
-    }
+    runToCompletion(c, dir);
+    if (QTest::currentTestFailed()) return;
     ui::MainWindow window;
     window.resize(1490, 860);
     window.show();
@@ -511,15 +517,8 @@ class TestGuiState : public QObject {
     for (int i = 0; i < 41; ++i) ms.push_back(table.msOf(randomBranches(budget, 300 + i)));
     std::nth_element(ms.begin(), ms.begin() + 20, ms.end());
     c.rena_limit_ms = ms[20];
-    try {
-      Engine engine(c, dir.toStdString());
-      EventLogWriter log((dir + "/events.jsonl").toStdString(), false);
-      engine.addObserver(&log);
-      const auto r = engine.run();
-      QVERIFY2(r.status == "completed", r.message.c_str());
-    } catch (const std::exception& e) {
-      QFAIL(e.what());
-    }
+    runToCompletion(c, dir);
+    if (QTest::currentTestFailed()) return;
     ui::MainWindow window;
     window.resize(1490, 860);
     window.show();

@@ -28,15 +28,22 @@ RunConfig retrainingOf(RunConfig config, const std::vector<BranchMask>& mask, co
   config.validate();
   return config;
 }
+
+/// The configuration of the search in `run_dir`; Error naming the folder when it holds none
+/// (`what`: what a search has that another run has not, for the message).
+RunConfig searchConfigIn(const std::string& run_dir, const std::string& what) {
+  if (!RunFolder(run_dir).hasConfig())
+    throw Error(run_dir + " has no " + RunFolder::kConfig + ": not a RepNAS run folder");
+  RunConfig config = loadRunConfig(run_dir);
+  if (!config.isSearch())
+    throw Error(run_dir + " is a " + config.mode + " run, not a search: it has no " + what);
+  return config;
+}
 }  // namespace
 
 RunConfig retrainConfig(const std::string& run_dir) {
   const RunFolder folder(run_dir);
-  if (!folder.hasConfig())
-    throw Error(run_dir + " has no " + RunFolder::kConfig + ": not a RepNAS run folder");
-  RunConfig config = loadRunConfig(run_dir);
-  if (!config.isSearch())
-    throw Error(run_dir + " is a " + config.mode + " run, not a search: it has no architecture to retrain");
+  const RunConfig config = searchConfigIn(run_dir, "architecture to retrain");
   // weights.pt of a completed run, else the checkpoint once the mask is fixed.
   std::optional<std::vector<BranchMask>> mask;
   std::string from;
@@ -60,12 +67,7 @@ RunConfig retrainConfig(const std::string& run_dir) {
 
 RunConfig trialRetrainConfig(const std::string& run_dir, const std::vector<BranchMask>& mask,
                              const std::string& source) {
-  const RunFolder folder(run_dir);
-  if (!folder.hasConfig())
-    throw Error(run_dir + " has no " + RunFolder::kConfig + ": not a RepNAS run folder");
-  RunConfig config = loadRunConfig(run_dir);
-  if (!config.isSearch())
-    throw Error(run_dir + " is a " + config.mode + " run, not a search: it has no trials to retrain");
+  const RunConfig config = searchConfigIn(run_dir, "trials to retrain");
   return retrainingOf(config, mask, source + " of the search in " + run_dir + " (seed " +
                                         std::to_string(config.seed) + ", k=" + std::to_string(countBranches(mask)) + ")");
 }
