@@ -581,6 +581,9 @@ class TestGuiState : public QObject {
     QVERIFY(QString::fromStdString(set_up.mask_source).startsWith(QString("trial %1").arg(trials[pick].index)));
     // The heatmap says what its colours are.
     QCOMPARE(window.importanceView()->importanceName(), QString("keep probability"));
+    QCOMPARE(window.importanceView()->layerPlot()->yAxis->label(), QString("keep probability"));
+    window.tabs()->setCurrentWidget(window.importanceView());
+    saveShot(window, "rena_importance");
     // The controller's numbers are curves, from its first update on (search steps only).
     int with_reward = 0;
     for (const auto& st : window.model()->steps())

@@ -140,6 +140,8 @@ ImportanceView::ImportanceView(RunModel* model, QWidget* parent) : QWidget(paren
     drawLabels();  // at once: a failed start must not leave the last run's step on screen
   });
   connect(model_, &RunModel::runStarted, this, [this] {
+    const auto* s = strategy();
+    layer_plot_->yAxis->setLabel(s && s->importance_is_probability ? importanceName() : QStringLiteral("α"));
     rebuildAxes();
     drawSnapshot();
   });
