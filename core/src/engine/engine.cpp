@@ -368,13 +368,14 @@ struct Engine::Impl {
                                  : c.type == Command::Type::Redo ? journal.redoText()
                                                                  : "";
         auto why = budgetEditRefusal(config.mode, fixed);
+        if (!why && !strategyInfo(config.mode).capabilities.accepts_cost_budgets &&
+            ((c.type == Command::Type::SetCostLimits && (c.max_ms > 0 || c.max_mb > 0)) ||
+             (c.type == Command::Type::SetBudget && c.k == kAnyCount)))
+          why = config.mode + " keeps exactly k branches and counts cost in its reward "
+                "(rena_limit_ms, rena_limit_mb): no cost limit or free count";
         if (!why && c.isBudgetEdit()) {  // cost limits met together: the knapsack's feasibility
           Budget trial = budget;
           why = applyBudgetEdit(c, layers, trial);
-          if (!why && (trial.costLimited() || !trial.countLimited()) &&
-              !strategyInfo(config.mode).capabilities.accepts_cost_budgets)
-            why = config.mode + " keeps exactly k branches and counts cost in its reward "
-                  "(rena_limit_ms, rena_limit_mb): no cost limit or free count";
           if (!why) why = costBudgetProblem(trial, layers);
         }
         if (!why) why = journal.apply(id, c, layers, budget);
