@@ -439,28 +439,26 @@ void MainWindow::updateActions() {
 }
 
 bool MainWindow::setUpRetraining() {
-  try {
-    const auto config = retrainConfig(run_dir_.toStdString());
-    setup_->setConfig(config);
-    setup_->setOutputDir(run_dir_ + "-retrained");
-    setStatus(tr("Set up: %1 from scratch. Press Start.").arg(qs(config.mask_source)));
-    return true;
-  } catch (const std::exception& e) {
-    showError(tr("Train from scratch"), QString::fromStdString(e.what()));
-    return false;
-  }
+  return setUpTraining([this] { return retrainConfig(run_dir_.toStdString()); }, run_dir_ + "-retrained");
 }
 
 bool MainWindow::setUpTrialRetraining(int index) {
   const auto& trials = model_->trials();
   if (index < 0 || index >= static_cast<int>(trials.size())) return false;
   const auto& t = trials[index];
+  return setUpTraining(
+      [&] {
+        return trialRetrainConfig(run_dir_.toStdString(), t.mask,
+                                  "trial " + std::to_string(t.index) + " (update " + std::to_string(t.update) + ")");
+      },
+      run_dir_ + "-trial" + QString::number(t.index));
+}
+
+bool MainWindow::setUpTraining(const std::function<RunConfig()>& make_config, const QString& out_dir) {
   try {
-    const auto config = trialRetrainConfig(run_dir_.toStdString(), t.mask,
-                                           "trial " + std::to_string(t.index) + " (update " +
-                                               std::to_string(t.update) + ")");
+    const auto config = make_config();
     setup_->setConfig(config);
-    setup_->setOutputDir(run_dir_ + "-trial" + QString::number(t.index));
+    setup_->setOutputDir(out_dir);
     setStatus(tr("Set up: %1 from scratch. Press Start.").arg(qs(config.mask_source)));
     return true;
   } catch (const std::exception& e) {

@@ -689,8 +689,8 @@ struct Engine::Impl {
         s.metrics.assign(out.metrics.begin(), out.metrics.end());
         s.alpha = alphaVector();
         s.sigma.resize(s.alpha.size());
-        for (size_t i = 0; i < s.alpha.size(); ++i)
-          s.sigma[i] = static_cast<float>(strategyInfo(config.mode).shownImportance(s.alpha[i]));
+        const auto& shown = strategyInfo(config.mode);
+        for (size_t i = 0; i < s.alpha.size(); ++i) s.sigma[i] = static_cast<float>(shown.shownImportance(s.alpha[i]));
         s.mask = out.selection.masks;
         if (!topk.empty()) {
           s.topk_mask = topk;
@@ -743,6 +743,7 @@ struct Engine::Impl {
   void writeResults(std::optional<double> test_accuracy) {
     const auto masks = currentArchitecture();
     const auto alpha = alphaVector();
+    const auto& shown = strategyInfo(config.mode);
     json layers = json::array();
     for (int l = 0; l < backbone.numLayers(); ++l) {
       json kept = json::array(), sigma = json::object(), alpha_l = json::object();
@@ -750,7 +751,7 @@ struct Engine::Impl {
         const int j = static_cast<int>(k);
         if (masks[l].test(j)) kept.push_back(std::string(branchName(k)));
         const float a = alpha[l * kNumBranchKinds + j];
-        sigma[std::string(branchName(k))] = strategyInfo(config.mode).shownImportance(a);
+        sigma[std::string(branchName(k))] = shown.shownImportance(a);
         alpha_l[std::string(branchName(k))] = a;
       }
       const auto& b = backbone.layers[l].block;

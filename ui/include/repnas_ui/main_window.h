@@ -4,7 +4,10 @@
 
 #include <QMainWindow>
 
+#include <functional>
 #include <vector>
+
+#include "repnas/config.h"
 
 class QAction;
 class QLabel;
@@ -99,6 +102,9 @@ class MainWindow : public QMainWindow {
   void closeEvent(QCloseEvent* event) override;
 
  private:
+  /// The setup panel set to the configuration `make_config` gives (a retraining), writing to
+  /// `out_dir`; its error shown when it throws.
+  bool setUpTraining(const std::function<RunConfig()>& make_config, const QString& out_dir);
   void buildMenus();
   void updateActions();
   void updateProgress();

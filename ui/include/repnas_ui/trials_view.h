@@ -9,6 +9,7 @@
 #include <QPointF>
 #include <QWidget>
 
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -62,6 +63,7 @@ class TrialsView : public QWidget {
   void draw();
   void showDetail();
   std::optional<double> limitOf(const QString& resource, bool* lower) const;
+  void readLimits();
 
   RunModel* model_;
   QComboBox* resource_;
@@ -77,6 +79,9 @@ class TrialsView : public QWidget {
   std::vector<int> front_;
   std::vector<QPointF> points_;  ///< per trial: (resource, accuracy %)
   int selected_ = -1;
+  /// The run's resource limits by resource name (read from its configuration once per run);
+  /// `intensity` is a lower limit.
+  std::map<QString, double> limits_;
   RedrawThrottle* throttle_ = nullptr;
 };
 

@@ -133,11 +133,16 @@ TrialsView::TrialsView(RunModel* model, QWidget* parent) : QWidget(parent), mode
     rebuildResources();
     draw();
   });
+  connect(model_, &RunModel::runStarted, this, [this] {
+    readLimits();
+    draw();
+  });
   connect(model_, &RunModel::trialsChanged, this, [this] {
     if (selected_ >= static_cast<int>(model_->trials().size())) selected_ = -1;
     if (resource_->count() == 0) rebuildResources();
     throttle_->request();
   });
+  readLimits();
   rebuildResources();
   draw();
 }
@@ -163,24 +168,23 @@ void TrialsView::rebuildResources() {
   resource_->blockSignals(false);
 }
 
-std::optional<double> TrialsView::limitOf(const QString& resource, bool* lower) const {
-  *lower = false;
-  if (!model_->hasRun()) return std::nullopt;
+void TrialsView::readLimits() {
+  limits_.clear();
+  if (!model_->hasRun()) return;
   try {
     const auto c = configFromJson(model_->info().config_json);
-    double v = 0;
-    if (resource == "train_ms") v = c.rena_limit_ms;
-    if (resource == "train_mb") v = c.rena_limit_mb;
-    if (resource == "params") v = c.rena_limit_params;
-    if (resource == "intensity") {
-      v = c.rena_min_intensity;
-      *lower = true;
-    }
-    if (v > 0) return v;
+    for (const auto& [name, v] : {std::pair<const char*, double>{"train_ms", c.rena_limit_ms}, {"train_mb", c.rena_limit_mb},
+                                  {"params", c.rena_limit_params}, {"intensity", c.rena_min_intensity}})
+      if (v > 0) limits_[name] = v;
   } catch (const std::exception&) {
     // A run whose configuration this program cannot read has no limits to draw.
   }
-  return std::nullopt;
+}
+
+std::optional<double> TrialsView::limitOf(const QString& resource, bool* lower) const {
+  *lower = resource == "intensity";
+  const auto it = limits_.find(resource);
+  return it == limits_.end() ? std::nullopt : std::optional<double>(it->second);
 }
 
 void TrialsView::draw() {

@@ -462,25 +462,25 @@ RenaResources RenaStrategy::resources(const std::vector<BranchMask>& masks, cons
 RenaEvaluation RenaStrategy::evaluate(SearchContext& ctx, const std::vector<BranchMask>& masks) const {
   torch::NoGradGuard no_grad;
   auto& net = ctx.network;
-  const auto supernet = net->batchNormStatistics();
-  RenaEvaluation e;
-  try {
-    net->recalibrateBatchNorm(masks, ctx.recalibration_images(config_.rena_bn_batches));
-    net->eval();
-    int64_t correct = 0, seen = 0;
-    for (int i = 0; i < config_.rena_val_batches; ++i) {
-      const auto b = ctx.fixed_validation_batch(i);
-      correct += net->forward(b.x, masks).argmax(1).eq(b.labels).sum().item<int64_t>();
-      seen += b.size();
+  // The supernet's statistics and training mode come back however the evaluation ends.
+  struct Restore {
+    Network& net;
+    NetworkImpl::BatchNormStatistics saved;
+    ~Restore() {
+      net->restoreBatchNormStatistics(saved);
+      net->train();
     }
-    e.accuracy = static_cast<double>(correct) / std::max<int64_t>(1, seen);
-  } catch (...) {
-    net->restoreBatchNormStatistics(supernet);
-    net->train();
-    throw;
+  } restore{net, net->batchNormStatistics()};
+  RenaEvaluation e;
+  net->recalibrateBatchNorm(masks, ctx.recalibration_images(config_.rena_bn_batches));
+  net->eval();
+  int64_t correct = 0, seen = 0;
+  for (int i = 0; i < config_.rena_val_batches; ++i) {
+    const auto b = ctx.fixed_validation_batch(i);
+    correct += net->forward(b.x, masks).argmax(1).eq(b.labels).sum().item<int64_t>();
+    seen += b.size();
   }
-  net->restoreBatchNormStatistics(supernet);
-  net->train();
+  e.accuracy = static_cast<double>(correct) / std::max<int64_t>(1, seen);
   e.resources = resources(masks, ctx.budget->costs.get());
   renaScore(e, limits_);
   return e;
