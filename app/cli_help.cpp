@@ -142,6 +142,40 @@ const std::vector<CommandHelp>& commands() {
         {"--fit-students N", "random students measured to fit the latency model (default 150; 0: single swaps only)"},
         {"--threads N", "LibTorch threads (default 1: the latency is that of one core)"},
         {"--quiet", "no progress on stderr"}}},
+      {"compare",
+       "compare --out DIR [--strategies S1,S2,...] [--seeds 1,2,3] [--random N] [--baselines B1,B2,...] "
+       "[--set KEY=VALUE ...] [--jobs N] [--print-commands] | compare --out DIR --trial TRIAL",
+       "strategies side by side: searches, their masks retrained from scratch, random masks, baselines",
+       "The protocol of STRATEGIES.md section 5 for several search strategies at once, on one backbone, "
+       "one k and one seeded split: per seed, each strategy's search (its one-stage result), the mask it "
+       "found retrained from scratch with the fixed-mask recipe (mode odbb, the baselines' epochs), N "
+       "random masks of the same k (mode odbb, mask=random, seed + 1000 r) and the fixed baselines. "
+       "Every trial is a normal run folder, DIR/protocol-seed<s>/<name> (search and retrained for "
+       "RepNAS, <strategy> and <strategy>-retrained for the others, random<r>, the baselines by "
+       "mode), run as its own process (`repnas compare --out DIR --trial TRIAL`, its output in "
+       "DIR/logs), up to --jobs at a time, a retraining after its search. DIR/comparison.json keeps "
+       "the request: the same command (or `repnas compare --out DIR` alone) resumes an interrupted "
+       "comparison, reusing finished trials and resuming an interrupted one from its checkpoint. At "
+       "the end, the table (also DIR/comparison-table.json and .csv): test accuracy mean +- std per "
+       "group, wall seconds (the epochs' sum), the search's warm-up + search seconds, CPU seconds and "
+       "peak memory of the trial's process, branches, the found mask's measured training ms/step and "
+       "MiB (when this machine has measured the backbone's cost table), k compliance, the masks' mean "
+       "pairwise Hamming distance over seeds, and Kendall's tau between each search's own score (its "
+       "validation accuracy, else its test accuracy) and its retrained accuracy over the seeds; then "
+       "the verdicts of each retrained row against the random masks, the other strategies and the "
+       "baselines, called only beyond twice their pooled standard deviation. A folder made by "
+       "`repnas-bench protocol` reads as a comparison.",
+       {{"--out DIR", "the comparison folder (required)"},
+        {"--strategies S1,...", "search strategies (default search,gdas,rena; repnas is search)"},
+        {"--seeds 1,2,3", "the protocol seeds (default 1,2,3)"},
+        {"--random N", "random masks of the same k per seed (default 3)"},
+        {"--baselines B1,...", "fixed baselines (default plain,repvgg,dbb; empty: none)"},
+        {"--set KEY=VALUE", "a configuration key for every trial (repeatable; not strategy, seed or mask)"},
+        {"--jobs N", "trials at once (default 1); give each --set threads=T so that N x T fits the cores"},
+        {"--print-commands", "print the trials' commands in two stages for an external launcher "
+                             "(Slurm, GNU parallel) instead of running them, then the table's command"},
+        {"--trial TRIAL", "run one trial (e.g. protocol-seed1/gdas) of DIR's saved comparison, here"},
+        {"--quiet", "with --trial: no progress lines"}}},
       {"verify-fusion", "verify-fusion [--json] [--threads N] [--fault NAME]",
        "check that folding is exact for every standard block",
        "Builds every standard block (each branch kind alone, identity, all branches; K 3 and 5; "

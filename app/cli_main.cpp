@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <optional>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -16,8 +19,14 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "console_progress.h"
 #include "repnas/backbone.h"
+#include "repnas/comparison.h"
 #include "repnas/config.h"
 #include "repnas/costs.h"
 #include "repnas/hant.h"
@@ -27,6 +36,7 @@
 #include "repnas/export.h"
 #include "repnas/fusion_check.h"
 #include "repnas/runtime.h"
+#include "repnas/strategy_info.h"
 #include "cli_help.h"
 
 namespace {
@@ -254,6 +264,255 @@ int runEngine(const repnas::RunConfig& config, const std::string& out, bool resu
   return result.status == "completed" ? 0 : 3;
 }
 
+// --- repnas compare ---------------------------------------------------------------------------
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+/// The comparison's request from the command line; without any request option, the one saved in
+/// `out` (a resumed comparison). A strategy's alias (repnas) is read as its name.
+repnas::ComparisonRequest comparisonRequest(Args& args, const std::string& out, bool* given) {
+  repnas::ComparisonRequest r;
+  const std::string strategies = args.value("--strategies", "\x01");
+  const std::string seeds = args.value("--seeds", "\x01");
+  const int random = args.intValue("--random", -1);
+  const std::string baselines = args.value("--baselines", "\x01");
+  const auto overrides = args.values("--set");
+  *given = strategies != "\x01" || seeds != "\x01" || random >= 0 || baselines != "\x01" || !overrides.empty();
+  if (!*given && std::filesystem::exists(std::filesystem::path(out) / repnas::kComparisonFile))
+    return repnas::loadComparison(out);
+  if (strategies != "\x01") {
+    r.strategies.clear();
+    for (const auto& s : splitList(strategies)) {
+      const auto* info = repnas::findStrategy(s);
+      r.strategies.push_back(info ? info->name : s);
+    }
+  }
+  if (seeds != "\x01") {
+    r.seeds.clear();
+    for (const auto& s : splitList(seeds)) {
+      size_t used = 0;
+      unsigned long long v = 0;
+      try {
+        v = std::stoull(s, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != s.size() || s[0] == '-') throw UsageError("--seeds expects integers like 1,2,3, got '" + s + "'");
+      r.seeds.push_back(v);
+    }
+  }
+  if (random >= 0) r.random_masks = random;
+  if (baselines != "\x01") r.baselines = splitList(baselines);
+  r.overrides = overrides;
+  try {
+    repnas::validateComparison(r);
+  } catch (const repnas::ConfigError&) {
+    throw;
+  } catch (const repnas::Error& e) {
+    throw UsageError(e.what());
+  }
+  return r;
+}
+
+std::atomic<bool> g_compare_interrupted{false};
+extern "C" void onCompareInterrupt(int) { g_compare_interrupted = true; }
+
+/// A trial's log file in the comparison folder (logs/protocol-seed1_gdas.log).
+std::string trialLogPath(const std::string& out, const std::string& trial_dir) {
+  std::string name = trial_dir;
+  std::replace(name.begin(), name.end(), '/', '_');
+  return (std::filesystem::path(out) / "logs" / (name + ".log")).string();
+}
+
+/// Starts `repnas compare --out OUT --trial DIR` as a child process writing to its log; it dies
+/// with this process (a killed comparison leaves no trial running that a resumed one would race).
+pid_t startTrialProcess(const std::string& self, const std::string& out, const std::string& trial_dir) {
+  const auto log = trialLogPath(out, trial_dir);
+  std::filesystem::create_directories(std::filesystem::path(log).parent_path());
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw repnas::Error(std::string("cannot start a trial process: ") + std::strerror(errno));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    std::signal(SIGINT, SIG_DFL);
+    execl(self.c_str(), self.c_str(), "compare", "--out", out.c_str(), "--trial", trial_dir.c_str(), "--quiet",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+/// The table, printed and written beside the trials (comparison-table.json and .csv).
+void writeComparisonTable(const repnas::ComparisonRequest& request, const std::string& out) {
+  // The found networks' training cost per step: the cost table this machine measured for the
+  // backbone (a search measures it on its first run), when there is one.
+  repnas::RunConfig base;
+  repnas::applyConfigOverrides(base, request.overrides);
+  std::optional<repnas::BranchCostTable> costs;
+  if (base.dataset == "fashion-mnist" || base.dataset == "mnist" || base.dataset == "cifar10") {
+    const bool cifar = base.dataset == "cifar10";
+    repnas::CostRequest cost_request;
+    cost_request.backbone = repnas::backboneFor(base, cifar ? 3 : 1, cifar ? 32 : 28, cifar ? 32 : 28, 10);
+    cost_request.batch = base.batch_size;
+    cost_request.threads = base.threads;
+    const auto cache = repnas::defaultCostCachePath(cost_request);
+    if (std::filesystem::exists(cache)) {
+      try {
+        costs = repnas::trainingCostTable(repnas::cachedTrainingCosts(cost_request, cache, false));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "repnas compare: warning: %s: %s (no training-cost columns)\n", cache.c_str(), e.what());
+      }
+    }
+  }
+  const auto table = repnas::comparisonTable(request, out, costs ? &*costs : nullptr);
+  std::printf("\n%s", repnas::comparisonTableText(table).c_str());
+  const auto written = repnas::saveComparisonTable(table, request, out);
+  std::printf("wrote %s and %s\n", written[0].c_str(), written[1].c_str());
+}
+
+int compareCommand(Args& args) {
+  const std::string out = args.value("--out", "");
+  const std::string trial = args.value("--trial", "");
+  const int jobs = args.intValue("--jobs", 1);
+  const bool print_commands = args.flag("--print-commands");
+  const bool quiet = args.flag("--quiet");
+  if (out.empty()) throw UsageError("--out DIR is required");
+  bool given = false;
+  if (!trial.empty()) {
+    // One trial, in this process: what the comparison (or an external launcher) starts.
+    args.expectEmpty();
+    const auto request = repnas::loadComparison(out);
+    const auto t = [&] {
+      try {
+        return repnas::comparisonTrial(request, trial);
+      } catch (const repnas::Error& e) {
+        throw UsageError(e.what());
+      }
+    }();
+    const auto config = repnas::comparisonTrialConfig(request, t, out);
+    const auto o = repnas::runTrial(config, (std::filesystem::path(out) / t.dir).string(), quiet);
+    std::printf("%s: %s, test %.2f%%, %d branches, %.0f s\n", t.dir.c_str(), o.status.c_str(),
+                100 * o.test_accuracy, o.branches, o.seconds);
+    return 0;
+  }
+  auto request = comparisonRequest(args, out, &given);
+  args.expectEmpty();
+  if (jobs < 1 || jobs > 64) throw UsageError("--jobs must be between 1 and 64");
+  repnas::saveComparison(request, out);
+  const auto trials = repnas::comparisonTrials(request);
+  const std::string self = std::filesystem::canonical("/proc/self/exe").string();
+
+  auto finished = [&](size_t i) {
+    try {
+      return repnas::finishedTrial((std::filesystem::path(out) / trials[i].dir).string(),
+                                   repnas::comparisonTrialConfig(request, trials[i], out))
+          .has_value();
+    } catch (const repnas::Error&) {
+      return false;
+    }
+  };
+  if (print_commands) {
+    // Two stages: everything but the retrainings (independent of each other), then the
+    // retrainings (each after its search); then the table.
+    for (int stage = 0; stage < 2; ++stage) {
+      std::printf("# stage %d: %s\n", stage + 1,
+                  stage == 0 ? "the searches, random masks and baselines (independent; any order, in parallel)"
+                             : "the retrainings (each after stage 1's search)");
+      for (size_t i = 0; i < trials.size(); ++i)
+        if (trials[i].after.empty() == (stage == 0))
+          std::printf("%s compare --out %s --trial %s --quiet%s\n", self.c_str(), out.c_str(), trials[i].dir.c_str(),
+                      finished(i) ? "  # finished: reused" : "");
+    }
+    std::printf("# then the table\n%s compare --out %s\n", self.c_str(), out.c_str());
+    return 0;
+  }
+
+  // The scheduler: up to `jobs` trials at once, each a process; a retraining starts once its
+  // search has finished. Finished trials are reused; an interrupted one resumes.
+  std::printf("comparison in %s: %zu strategies x %zu seeds, %zu trials, %d at a time\n", out.c_str(),
+              request.strategies.size(), request.seeds.size(), trials.size(), jobs);
+  std::fflush(stdout);
+  struct sigaction sa {};
+  sa.sa_handler = onCompareInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  enum class State { Pending, Running, Done, Failed };
+  std::vector<State> state(trials.size(), State::Pending);
+  std::map<pid_t, size_t> running;
+  std::vector<std::string> failures;
+  auto indexOf = [&](const std::string& dir) {
+    for (size_t i = 0; i < trials.size(); ++i)
+      if (trials[i].dir == dir) return i;
+    return trials.size();
+  };
+  int done = 0;
+  for (size_t i = 0; i < trials.size(); ++i)
+    if (finished(i)) state[i] = State::Done, ++done;
+  if (done > 0) std::printf("%d trials finished earlier, reused\n", done);
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!g_compare_interrupted) {
+    for (size_t i = 0; i < trials.size() && static_cast<int>(running.size()) < jobs; ++i) {
+      if (state[i] != State::Pending) continue;
+      if (!trials[i].after.empty() && state[indexOf(trials[i].after)] != State::Done) continue;
+      const pid_t pid = startTrialProcess(self, out, trials[i].dir);
+      running[pid] = i;
+      state[i] = State::Running;
+      std::printf("[%d/%zu] started %s\n", done, trials.size(), trials[i].dir.c_str());
+      std::fflush(stdout);
+    }
+    if (running.empty()) break;
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) continue;  // EINTR: an interrupt; the loop ends and the children are waited for
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const size_t i = it->second;
+    running.erase(it);
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && finished(i);
+    state[i] = ok ? State::Done : State::Failed;
+    const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 60;
+    if (ok) {
+      ++done;
+      std::printf("[%d/%zu] finished %s (%.1f min in)\n", done, trials.size(), trials[i].dir.c_str(), minutes);
+    } else {
+      failures.push_back(trials[i].dir);
+      std::printf("[%d/%zu] FAILED %s (see %s)\n", done, trials.size(), trials[i].dir.c_str(),
+                  trialLogPath(out, trials[i].dir).c_str());
+    }
+    std::fflush(stdout);
+  }
+  if (g_compare_interrupted) {
+    // The children had the interrupt too (one process group) and stop; wait for them.
+    for (auto& [pid, i] : running) waitpid(pid, nullptr, 0);
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    std::fprintf(stderr, "repnas compare: interrupted; run the same command again to resume\n");
+    return 130;
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  writeComparisonTable(request, out);
+  if (!failures.empty()) {
+    std::fprintf(stderr, "repnas compare: error: %zu trial%s failed: %s (logs in %s/logs)\n", failures.size(),
+                 failures.size() == 1 ? "" : "s", failures.front().c_str(), out.c_str());
+    return 1;
+  }
+  return 0;
+}
+
 int exportCommand(Args& args) {
   repnas::ExportRequest request;
   request.onnx_path = args.value("--onnx", "");
@@ -402,13 +661,14 @@ int hantCommand(Args& args) {
   if (!r.chosen.choice.empty())
     std::printf("\nbudget %.3f ms: %s\npredicted %.3f ms; measured %.3f ms beside the teacher's %.3f "
                 "(%.2fx faster; %.3f ms in the latency table's time: %s, after %d solve%s); CBC %.3f s%s; "
-                "validation %.2f%% (%.2f%% before fine-tuning), test %.2f%%\n",
+                "validation %.2f%% (%.2f%% before fine-tuning; the state kept: step %d of %d), test %.2f%%\n",
                 r.budget_ms, choiceText(r.chosen.choice).c_str(), r.chosen.predicted_ms, r.chosen.measured_ms,
                 r.chosen.teacher_measured_ms, r.chosen.teacher_measured_ms / r.chosen.measured_ms,
                 r.chosen.normalized_ms, r.chosen.meets_budget ? "under the budget" : "OVER the budget",
                 r.chosen.iterations, r.chosen.iterations == 1 ? "" : "s", r.chosen.solve_seconds,
                 r.chosen.optimal ? ", optimal" : "",
-                100 * r.student_val, 100 * r.student_val_before, 100 * r.student_test);
+                100 * r.student_val, 100 * r.student_val_before, r.student_best_step,
+                r.finetune_curve.empty() ? 0 : r.finetune_curve.back().first, 100 * r.student_test);
   if (!r.chosen.choice.empty())
     std::printf("the student's export reproduces it: %lld validation images, max abs error %.3e (tolerance %.3e)\n",
                 static_cast<long long>(r.export_check.images), r.export_check.max_abs_err, r.export_check.tolerance);
@@ -539,6 +799,7 @@ int main(int argc, char** argv) {
       {"evaluate", evaluateCommand},
       {"costs", costsCommand},
       {"hant", hantCommand},
+      {"compare", compareCommand},
       {"version",
        [](Args& a) {
          a.expectEmpty();

@@ -42,7 +42,7 @@ struct StepTimes {
 /// The step times a run folder's event log records.
 StepTimes readStepTimes(const QString& run_dir, int batch) {
   StepTimes t;
-  bench::forEachEvent(RunFolder(run_dir.toStdString()).events(), [&](const Event& e) {
+  forEachLoggedEvent(RunFolder(run_dir.toStdString()).events(), [&](const Event& e) {
     if (const auto* s = std::get_if<StepSnapshot>(&e)) {
       t.ms += s->step_ms;
       t.images += batch;

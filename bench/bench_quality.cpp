@@ -31,215 +31,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  std::string status;
-  double test_accuracy = 0;
-  double seconds = 0;        // wall time of this invocation (a resumed run: the rest only)
-  double epoch_seconds = 0;  // Σ epoch durations in the event log: the whole run, resumed or not
-  int branches = 0;  // kept branches, identity not counted
-  int budget_k = 0;
-  std::optional<double> val_accuracy;  // of the last epoch, with val_split
-  SearchStats search;                  // search runs only
-};
-
-// The summary a finished run leaves in its folder, so that an interrupted benchmark re-runs
-// only what is missing; the configuration the benchmark asked for (config.json holds the
-// resolved one), so that an interrupted run resumes only when it is the same run.
-const char* kSummaryFile = "bench_run.json";
-const char* kRequestFile = "bench_config.json";
-
-// What a run's event log says, read in one pass: Σ of the epoch durations, the last validation
-// accuracy, and for a search α at the fix (the last search step) and the mask agreement over
-// its last search epoch. Steps that a resumed run repeats supersede the interrupted ones.
-struct LogSummary {
-  double epoch_seconds = 0;
-  std::optional<double> val_accuracy;
-  SearchStats search;
-};
-
-LogSummary readLog(const fs::path& events) {
-  LogSummary out;
-  int64_t steps_per_epoch = 0;
-  std::map<int64_t, double> agreement;  // search step -> mask agreement
-  std::optional<StepSnapshot> last;
-  bench::forEachEvent(events, [&](const Event& event) {
-    if (const auto* i = std::get_if<RunInfo>(&event)) steps_per_epoch = i->steps_per_epoch;
-    if (const auto* e = std::get_if<EpochSummary>(&event)) {
-      out.epoch_seconds += e->seconds;
-      if (e->val_accuracy) out.val_accuracy = e->val_accuracy;
-    }
-    if (const auto* s = std::get_if<StepSnapshot>(&event); s && s->phase == Phase::Search) {
-      agreement[s->step] = s->mask_agreement;
-      if (!last || s->step >= last->step) last = *s;
-    }
-  });
-  if (!last) return out;
-  auto& st = out.search;
-  st.has = true;
-  for (float a : last->alpha) st.max_abs_alpha = std::max(st.max_abs_alpha, std::abs(double(a)));
-  st.alpha_margin = last->alpha_margin;
-  st.final_noise = last->noise_scale;
-  double sum = 0;
-  int n = 0;
-  for (auto it = agreement.rbegin(); it != agreement.rend() && (steps_per_epoch <= 0 || n < steps_per_epoch); ++it, ++n)
-    sum += it->second;
-  st.agreement_last_epoch = n > 0 ? sum / n : 0;
-  return out;
-}
-
 nlohmann::json searchStatsJson(const SearchStats& st) {
   if (!st.has) return nullptr;
   return {{"max_abs_alpha_at_fix", st.max_abs_alpha},
           {"alpha_margin_at_fix", st.alpha_margin ? nlohmann::json(*st.alpha_margin) : nlohmann::json(nullptr)},
           {"noise_at_fix", st.final_noise},
           {"mask_agreement_last_search_epoch", st.agreement_last_epoch}};
-}
-
-SearchStats searchStatsFromJson(const nlohmann::json& j) {
-  SearchStats st;
-  if (j.is_null()) return st;
-  st.has = true;
-  st.max_abs_alpha = j.at("max_abs_alpha_at_fix");
-  if (!j.at("alpha_margin_at_fix").is_null()) st.alpha_margin = j.at("alpha_margin_at_fix").get<double>();
-  st.final_noise = j.at("noise_at_fix");
-  st.agreement_last_epoch = j.at("mask_agreement_last_search_epoch");
-  return st;
-}
-
-/// What a run reads of its configuration, as JSON: the thread count (which changes its speed and
-/// its float rounding, not the experiment), the BatchNorm recalibration before the fix (what the
-/// search-epoch evaluations measure, not what the run trains or its result) and every key only
-/// other strategies read at their defaults, so that a key added to one strategy leaves the
-/// other strategies' runs reusable.
-nlohmann::json experimentOf(const RunConfig& config) {
-  RunConfig c = config;
-  c.threads = 0;
-  c.bn_recalibration_batches = 0;
-  auto j = nlohmann::json::parse(configToJson(c));
-  const auto defaults = nlohmann::json::parse(configToJson(RunConfig{}));
-  for (const auto& s : strategyRegistry())
-    for (const auto& key : s.keys)
-      if (!strategyUsesKey(c.mode, key)) j[key] = defaults.at(key);
-  return j;
-}
-
-/// Whether a recorded configuration (as JSON) is the experiment `config`: read through the
-/// configuration format's versions, so that a run recorded before a key was added (at the value
-/// that keeps its behaviour) still counts.
-bool sameExperiment(const nlohmann::json& recorded, const RunConfig& config) {
-  try {
-    return experimentOf(configFromJson(recorded.dump())) == experimentOf(config);
-  } catch (const std::exception&) {
-    return false;
-  }
-}
-
-std::optional<Outcome> finishedOutcome(const fs::path& dir, const RunConfig& config) {
-  std::ifstream in(dir / kSummaryFile);
-  if (!in) return std::nullopt;
-  try {
-    const auto j = nlohmann::json::parse(in);
-    if (!sameExperiment(j.at("config"), config)) return std::nullopt;
-    Outcome o;
-    o.status = j.at("status");
-    o.test_accuracy = j.at("test_accuracy");
-    o.seconds = j.at("seconds");
-    o.branches = j.at("branches");
-    o.budget_k = j.at("budget_k");
-    if (j.contains("log")) {
-      // The summary holds what the event log said: the folder's other files may be gone (a
-      // finished run kept in the repository is only its summary, config and weights).
-      const auto& log = j.at("log");
-      o.epoch_seconds = log.at("epoch_seconds");
-      if (!log.at("val_accuracy").is_null()) o.val_accuracy = log.at("val_accuracy").get<double>();
-      o.search = searchStatsFromJson(log.at("search"));
-      return o;
-    }
-    // Summaries written before the log summary was kept in them: read the event log.
-    const auto log = readLog(RunFolder(dir.string()).events());
-    o.epoch_seconds = j.contains("epoch_seconds") ? j.at("epoch_seconds").get<double>()
-                                                  : log.epoch_seconds;
-    o.val_accuracy = log.val_accuracy;
-    o.search = log.search;
-    return o;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-// Keeps the last budget in force (the final k of a search run).
-class BudgetTracker : public Observer {
- public:
-  void onRunStarted(const RunInfo& e) override { k = e.budget.k; }
-  void onCommand(const CommandAck& e) override { k = e.budget.k; }
-  int k = 0;
-};
-
-Outcome runOne(const RunConfig& config, const fs::path& dir) {
-  // The run's identity: what it reads of its configuration (experimentOf), so that runs made
-  // with other threads, or before another strategy's key was added, count.
-  RunConfig identity = config;
-  identity.threads = 0;
-  const std::string config_json = configToJson(identity);
-  if (auto done = finishedOutcome(dir, config)) {
-    std::printf("  reusing %s (%.2f%%)\n", dir.c_str(), 100 * done->test_accuracy);
-    return *done;
-  }
-  // An unfinished earlier attempt with the same configuration resumes from its checkpoint.
-  bool resume = false;
-  const RunFolder folder(dir.string());
-  if (folder.hasCheckpoint() && fs::exists(dir / kRequestFile)) {
-    std::ifstream in(dir / kRequestFile);
-    try {
-      resume = sameExperiment(nlohmann::json::parse(in), config);
-    } catch (const std::exception&) {
-      resume = false;
-    }
-  }
-  if (!resume && fs::exists(dir)) fs::remove_all(dir);
-  fs::create_directories(dir);
-  if (!resume) std::ofstream(dir / kRequestFile) << config_json << "\n";
-  std::printf("  %s %s\n", resume ? "resuming" : "running", dir.c_str());
-  std::fflush(stdout);
-  const auto t0 = std::chrono::steady_clock::now();
-  Engine engine(config, dir.string(), resume);
-  EventLogWriter log(folder.events(), resume);
-  BudgetTracker budget;
-  engine.addObserver(&log);
-  engine.addObserver(&budget);
-  const auto fin = engine.run();
-  Outcome o;
-  o.status = fin.status;
-  o.test_accuracy = fin.test_accuracy.value_or(0);
-  o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const auto summary = readLog(folder.events());
-  o.epoch_seconds = summary.epoch_seconds;
-  o.branches = countBranches(fin.mask);
-  o.budget_k = budget.k;
-  o.val_accuracy = summary.val_accuracy;
-  o.search = summary.search;
-  if (fin.status != "completed")
-    throw Error(dir.string() + ": run " + fin.status + ": " + fin.message);
-  nlohmann::json j = {{"config", nlohmann::json::parse(config_json)}, {"status", o.status},
-                      {"test_accuracy", o.test_accuracy}, {"seconds", o.seconds},
-                      {"epoch_seconds", o.epoch_seconds}, {"branches", o.branches},
-                      {"budget_k", o.budget_k},
-                      {"log", {{"epoch_seconds", o.epoch_seconds},
-                               {"val_accuracy", o.val_accuracy ? nlohmann::json(*o.val_accuracy)
-                                                               : nlohmann::json(nullptr)},
-                               {"search", searchStatsJson(o.search)}}}};
-  bench::writeJsonAtomically((dir / kSummaryFile).string(), j);
-  return o;
-}
-
-std::pair<double, double> meanStd(const std::vector<double>& v) {
-  double mean = 0;
-  for (double x : v) mean += x;
-  mean /= v.size();
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  // Sample standard deviation (n − 1), 0 for a single run.
-  return {mean, v.size() > 1 ? std::sqrt(var / (v.size() - 1)) : 0.0};
 }
 
 }  // namespace
@@ -283,7 +80,7 @@ int benchQuality(const QualityOptions& opt) {
       c.validate();
       const fs::path dir = fs::path(opt.runs_dir) / (name + "-" + g.label + "-seed" +
                                                      std::to_string(seed));
-      const auto o = runOne(c, dir);
+      const auto o = runTrial(c, dir, false);
       acc.push_back(100 * o.test_accuracy);
       secs.push_back(o.epoch_seconds);
       branches = o.branches;
@@ -323,28 +120,12 @@ int benchQuality(const QualityOptions& opt) {
   return 0;
 }
 
-namespace {
-
-/// Pooled standard deviation of two groups of runs (sample variances weighted by n − 1).
-double pooledStd(const std::vector<double>& a, const std::vector<double>& b) {
-  const auto [ma, sa] = meanStd(a);
-  const auto [mb, sb] = meanStd(b);
-  const double dof = static_cast<double>(a.size() + b.size()) - 2;
-  if (dof <= 0) return 0;
-  return std::sqrt(((a.size() - 1) * sa * sa + (b.size() - 1) * sb * sb) / dof);
-}
-
-}  // namespace
-
 int benchProtocol(const ProtocolOptions& opt) {
   RunConfig base;
   applyConfigOverrides(base, opt.overrides);
   base.mode = opt.strategy;
   base.validate();
   if (!base.isSearch()) throw Error("--strategy " + opt.strategy + " is not a search strategy");
-  const bool repnas = opt.strategy == "search";
-  const std::string search_name = repnas ? "search" : opt.strategy;
-  const std::string retrained_name = repnas ? "retrained" : opt.strategy + "-retrained";
   std::printf("protocol (%s): %zu seeds, search + retrained + %d random masks + %zu baselines "
               "each, runs in %s\n", strategyInfo(opt.strategy).method.c_str(), opt.seeds.size(),
               opt.random_masks, opt.baselines.size(), opt.runs_dir.c_str());
@@ -359,7 +140,7 @@ int benchProtocol(const ProtocolOptions& opt) {
   for (const auto& b : opt.baselines) order.push_back(b);
   std::vector<SearchStats> stats;
   auto record = [&](const std::string& group, std::uint64_t seed, const fs::path& dir,
-                    const Outcome& o) {
+                    const TrialOutcome& o) {
     auto& g = groups[group];
     g.acc.push_back(100 * o.test_accuracy);
     g.secs.push_back(o.epoch_seconds);
@@ -372,44 +153,33 @@ int benchProtocol(const ProtocolOptions& opt) {
                 o.branches);
     std::fflush(stdout);
   };
-  for (auto seed : opt.seeds) {
-    const fs::path root = fs::path(opt.runs_dir) / ("protocol-seed" + std::to_string(seed));
-    // The controls do not depend on the search's settings: they can run ahead (and beside
-    // another measurement) and are reused by the full protocol.
-    if (!opt.controls_only) {
-      RunConfig search = base;
-      search.seed = seed;
-      const auto search_dir = root / search_name;
-      const auto found = runOne(search, search_dir);
-      record("search", seed, search_dir, found);
-      stats.push_back(found.search);
-      const auto& st = found.search;
+  // The trials are the comparison's (repnas compare) for this one strategy: the same folders,
+  // the same configurations. The controls do not depend on the search's settings: they can run
+  // ahead (and beside another measurement) and are reused by the full protocol.
+  ComparisonRequest request;
+  request.strategies = {opt.strategy};
+  request.seeds = opt.seeds;
+  request.random_masks = opt.random_masks;
+  request.baselines = opt.baselines;
+  request.overrides = opt.overrides;
+  validateComparison(request);
+  using Kind = ComparisonTrial::Kind;
+  for (auto seed : opt.seeds)
+    for (const auto& t : comparisonTrials(request)) {
+      if (t.seed != seed || (opt.controls_only && (t.kind == Kind::Search || t.kind == Kind::Retrained))) continue;
+      const auto config = comparisonTrialConfig(request, t, opt.runs_dir);
+      const auto dir = fs::path(opt.runs_dir) / t.dir;
+      const auto o = runTrial(config, dir.string(), false);
+      const std::string group = t.kind == Kind::Search ? "search" : t.kind == Kind::Retrained ? "retrained" : t.group;
+      record(group, config.seed, dir, o);
+      if (t.kind != Kind::Search) continue;
+      stats.push_back(o.search);
+      const auto& st = o.search;
       std::printf("    α at the fix: max |α| %.2f, margin %s, τ %.3f; mask agreement over the last "
                   "search epoch %.3f\n", st.max_abs_alpha,
                   st.alpha_margin ? std::to_string(*st.alpha_margin).c_str() : "-", st.final_noise,
                   st.agreement_last_epoch);
-
-      RunConfig retrained = retrainConfig(search_dir.string());
-      const auto retrained_dir = root / retrained_name;
-      record("retrained", seed, retrained_dir, runOne(retrained, retrained_dir));
     }
-
-    for (int r = 1; r <= opt.random_masks; ++r) {
-      RunConfig random = base;
-      random.mode = "odbb";
-      random.mask.kind = MaskSetting::Kind::Random;
-      random.seed = seed + 1000 * static_cast<std::uint64_t>(r);  // its own mask and weights
-      const auto dir = root / ("random" + std::to_string(r));
-      record("random", random.seed, dir, runOne(random, dir));
-    }
-    for (const auto& mode : opt.baselines) {
-      RunConfig c = base;
-      c.mode = mode;
-      c.seed = seed;
-      const auto dir = root / mode;
-      record(mode, seed, dir, runOne(c, dir));
-    }
-  }
 
   if (opt.controls_only) {
     std::printf("controls done; the full protocol reuses them\n");
@@ -473,22 +243,6 @@ int benchProtocol(const ProtocolOptions& opt) {
 
 namespace repnas::bench {
 
-double kendallTau(const std::vector<double>& a, const std::vector<double>& b) {
-  // τ-b: (concordant − discordant) / √((pairs − ties in a)(pairs − ties in b)).
-  double concordant = 0, discordant = 0, ties_a = 0, ties_b = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t j = i + 1; j < a.size(); ++j) {
-      const double da = a[i] - a[j], db = b[i] - b[j];
-      if (da == 0 && db == 0) continue;
-      if (da == 0) ++ties_a;
-      else if (db == 0) ++ties_b;
-      else if ((da > 0) == (db > 0)) ++concordant;
-      else ++discordant;
-    }
-  const double n1 = concordant + discordant + ties_a, n2 = concordant + discordant + ties_b;
-  return n1 > 0 && n2 > 0 ? (concordant - discordant) / std::sqrt(n1 * n2) : 0.0;
-}
-
 int benchRenaProxy(const ProxyOptions& opt) {
   RunConfig base;
   base.mode = "rena";
@@ -501,7 +255,7 @@ int benchRenaProxy(const ProxyOptions& opt) {
   RunConfig supernet = base;
   supernet.fixed_epochs = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const auto super_outcome = runOne(supernet, root / "supernet");
+  const auto super_outcome = runTrial(supernet, root / "supernet", false);
   (void)super_outcome;
 
   // The run's data as the engine prepared it: its split, its normalisation.
@@ -561,7 +315,7 @@ int benchRenaProxy(const ProxyOptions& opt) {
     alone.epochs = opt.standalone_epochs;
     alone.warmup_epochs = alone.search_epochs = alone.fixed_epochs = -1;
     alone.val_split = resolved.val_split;
-    const auto o = runOne(alone, root / ("standalone" + std::to_string(i)));
+    const auto o = runTrial(alone, root / ("standalone" + std::to_string(i)), false);
     if (!o.val_accuracy) throw Error("the stand-alone run has no validation accuracy");
     proxy.push_back(shared);
     proxy_full.push_back(shared_full);
@@ -573,7 +327,7 @@ int benchRenaProxy(const ProxyOptions& opt) {
     rows.push_back({{"mask", maskToBits(mask)}, {"shared_accuracy", shared}, {"shared_accuracy_full_split", shared_full},
                     {"standalone_val_accuracy", *o.val_accuracy}});
   }
-  const double tau = kendallTau(proxy, standalone), tau_full = kendallTau(proxy_full, standalone);
+  const double tau = kendallTau(proxy, standalone).value_or(0), tau_full = kendallTau(proxy_full, standalone).value_or(0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("Kendall tau, shared-weight accuracy against %d-epoch stand-alone training: %.3f (RENA's batches), "
               "%.3f (whole validation split), over %d masks; %.0f s\n",

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "repnas/comparison.h"
+
 namespace repnas::bench {
 
 struct QualityOptions {
@@ -20,15 +22,6 @@ struct QualityOptions {
 
 /// @brief Runs (or reuses finished) runs and writes the mean ± std table to opt.out.
 int benchQuality(const QualityOptions& opt);
-
-/// @brief What a search run's event log says about α (STRATEGIES.md §1 targets).
-struct SearchStats {
-  bool has = false;
-  double max_abs_alpha = 0;           ///< at the fix
-  std::optional<double> alpha_margin; ///< k-th minus (k+1)-th α at the last search step
-  double final_noise = 0;             ///< τ at the last search step
-  double agreement_last_epoch = 0;    ///< mean mask agreement over the last search epoch
-};
 
 struct ProtocolOptions {
   std::vector<std::uint64_t> seeds = {1, 2, 3};

@@ -34,21 +34,4 @@ inline void writeJsonAtomically(const std::filesystem::path& path, const nlohman
   std::filesystem::rename(tmp, path);
 }
 
-/// @brief Calls `f(event)` for every event of a run's events.jsonl, in order. A line that does
-/// not parse (the last one, cut by an interruption) is skipped.
-template <class F>
-void forEachEvent(const std::filesystem::path& events, F&& f) {
-  std::ifstream in(events);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    Event event;
-    try {
-      event = eventFromJson(line);
-    } catch (const std::exception&) {
-      continue;
-    }
-    f(event);
-  }
-}
-
 }  // namespace repnas::bench

@@ -44,6 +44,7 @@ set(REPNAS_TORCH_SOURCES
   src/search/strategies/gdas.cpp
   src/search/strategies/rena.cpp
   src/search/strategies/repnas.cpp
+  src/engine/comparison.cpp
   src/engine/engine.cpp
   src/engine/event_log.cpp
   src/engine/run_configs.cpp

@@ -1253,6 +1253,17 @@ class TestEngine : public QObject {
     const auto wb = readNetworkTensors(split_dir / "weights.pt");
     QCOMPARE(wa.size(), wb.size());
     for (const auto& [name, t] : wa) QVERIFY2(torch::equal(t, wb.at(name)), name.c_str());
+    // Resuming the completed run (a process killed after its results, before a summary of its
+    // own) reports the result it recorded, without training or evaluating again.
+    {
+      RunConfig threads_only;
+      threads_only.threads = 1;
+      Engine again(threads_only, full_dir.string(), /*resume=*/true);
+      const auto result = again.run();
+      QCOMPARE(QString::fromStdString(result.status), QString("completed"));
+      QVERIFY(result.test_accuracy.has_value());
+      QCOMPARE(*result.test_accuracy, a["test_accuracy"].get<double>());
+    }
   }
 
   void stopAtAPhaseBoundaryAnnouncesEachPhaseOnce_data() { searchStrategies(); }

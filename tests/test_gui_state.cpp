@@ -28,12 +28,15 @@
 #include <QUndoStack>
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <fstream>
 
+#include "repnas/budget.h"
 #include "repnas/costs.h"
 #include "repnas/engine.h"
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
+#include "repnas_ui/comparison_view.h"
 #include "repnas_ui/curves_view.h"
 #include "repnas_ui/explainer_view.h"
 #include "repnas_ui/export_dialog.h"
@@ -594,6 +597,131 @@ class TestGuiState : public QObject {
       QVERIFY2(g, name);
       QCOMPARE(g->dataCount(), with_reward);
     }
+  }
+
+  // Runs side by side (issue 19): three runs in the Compare tab. The overlaid curves are the
+  // runs' own numbers, one colour per run; the diff heatmap is the masks' difference; the
+  // scatter's points are the runs and RENA's children; the configuration diff names what differs.
+  void threeRunsSideBySide() {
+    const QString root = tmp_.filePath("compare");
+    for (const char* mode : {"search", "gdas", "rena"}) {
+      auto c = testing::tinySearchConfig(data_, 3, 1, 1, 3);
+      c.mode = mode;
+      c.val_split = 128;
+      c.rena_update_every = 4;
+      c.rena_children = 6;
+      c.rena_bn_batches = 1;
+      c.rena_val_batches = 2;
+      QDir().mkpath(root + "/" + mode);
+      runToCompletion(c, root + "/" + mode);
+      if (QTest::currentTestFailed()) return;
+    }
+    ui::MainWindow window;
+    window.resize(1490, 860);
+    window.show();
+    QVERIFY(window.addRunsToCompare(root));
+    auto* view = window.comparisonView();
+    QCOMPARE(view->runCount(), 3);
+    QCOMPARE(window.tabs()->currentWidget(), static_cast<QWidget*>(view));
+    QVERIFY(window.addRunsToCompare(root));  // the same runs again: not added twice
+    QCOMPARE(view->runCount(), 3);
+    // Each run's events, read here from its own file.
+    struct Logged {
+      std::vector<double> loss;
+      std::vector<BranchMask> mask;
+      double test = -1;
+      std::vector<double> trial_accuracy;
+    };
+    std::vector<Logged> logged(3);
+    for (int i = 0; i < 3; ++i) {
+      std::ifstream in((view->row(i).dir + "/events.jsonl").toStdString());
+      for (std::string line; std::getline(in, line);) {
+        const auto e = eventFromJson(line);
+        if (const auto* s = std::get_if<StepSnapshot>(&e)) logged[i].loss.push_back(s->loss);
+        if (const auto* f = std::get_if<RunFinished>(&e)) {
+          logged[i].mask = f->mask;
+          logged[i].test = 100 * f->test_accuracy.value_or(-1);
+        }
+        if (const auto* t = std::get_if<Trial>(&e)) logged[i].trial_accuracy.push_back(100 * t->val_accuracy);
+      }
+    }
+    // The catalogue: a row per run with its strategy and accuracy; the filter narrows it.
+    QCOMPARE(view->table()->rowCount(), 3);
+    for (int i = 0; i < 3; ++i) {
+      QCOMPARE(*view->row(i).test_accuracy, logged[i].test);
+      QCOMPARE(view->row(i).status, QString("completed"));
+      QCOMPARE(view->row(i).branches, countBranches(logged[i].mask));
+    }
+    view->filterEdit()->setText("gdas");
+    int visible = 0;
+    for (int r = 0; r < view->table()->rowCount(); ++r) visible += !view->table()->isRowHidden(r);
+    QCOMPARE(visible, 1);
+    view->filterEdit()->clear();
+    // Overlaid loss, unsmoothed: three series, each the run's own losses in the run's colour.
+    view->smoothingSlider()->setValue(0);
+    QVERIFY(view->setMetric("loss"));
+    auto* curves = view->curvesPlot();
+    QCOMPARE(curves->graphCount(), 3);
+    for (int g = 0; g < 3; ++g) {
+      const auto* graph = curves->graph(g);
+      QCOMPARE(graph->name(), view->row(g).label);
+      QCOMPARE(graph->pen().color(), ui::comparisonColour(g));
+      QCOMPARE(graph->dataCount(), int(logged[g].loss.size()));
+      for (int j = 0; j < graph->dataCount(); ++j) QCOMPARE(graph->data()->at(j)->value, logged[g].loss[j]);
+    }
+    QVERIFY(view->metrics().contains("reward_mean"));  // RENA's own numbers are metrics too
+    view->plotTabs()->setCurrentIndex(0);
+    saveShot(window, "compare_curves");
+    // The architecture diff: +1 where A keeps a branch B does not, −1 the other way.
+    view->plotTabs()->setCurrentIndex(1);
+    view->diffBoxA()->setCurrentIndex(0);
+    view->diffBoxB()->setCurrentIndex(2);
+    const auto& a = logged[0].mask;
+    const auto& b = logged[2].mask;
+    QCOMPARE(int(a.size()), 8);
+    int distance = 0;
+    for (int l = 0; l < 8; ++l)
+      for (int k = 0; k < kNumBranchKinds; ++k) {
+        QCOMPARE(view->diffMap()->data()->cell(k, l), double(int(a[l][k]) - int(b[l][k])));
+        distance += a[l][k] != b[l][k];
+      }
+    QVERIFY2(view->diffSummary()->text().contains(QString("Hamming distance of %1").arg(distance)),
+             qPrintable(view->diffSummary()->text()));
+    saveShot(window, "compare_diff");
+    // The configuration diff: the strategy differs (the seed does not).
+    view->plotTabs()->setCurrentIndex(2);
+    QStringList keys;
+    for (int r = 0; r < view->configTable()->rowCount(); ++r) keys << view->configTable()->verticalHeaderItem(r)->text();
+    QVERIFY(keys.contains("strategy"));
+    QVERIFY(!keys.contains("seed"));
+    // Accuracy against cost: one point per run at its test accuracy, RENA's children, the front.
+    view->plotTabs()->setCurrentIndex(3);
+    auto* scatter = view->scatterPlot();
+    for (int g = 0; g < 3; ++g) {
+      QCOMPARE(scatter->graph(g)->dataCount(), 1);
+      QCOMPARE(scatter->graph(g)->data()->at(0)->value, logged[g].test);
+    }
+    std::vector<double> children;
+    for (const auto& l : logged) children.insert(children.end(), l.trial_accuracy.begin(), l.trial_accuracy.end());
+    QVERIFY(!children.empty());
+    std::vector<double> drawn;
+    for (int j = 0; j < scatter->graph(3)->dataCount(); ++j) drawn.push_back(scatter->graph(3)->data()->at(j)->value);
+    std::sort(children.begin(), children.end());
+    std::sort(drawn.begin(), drawn.end());
+    QCOMPARE(drawn, children);
+    QVERIFY(!view->paretoRuns().empty());
+    saveShot(window, "compare_scatter");
+    // The table and the plots exported.
+    const QString csv = tmp_.filePath("compare.csv");
+    QCOMPARE(view->writeTableCsv(csv), QString());
+    QFile f(csv);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QCOMPARE(f.readAll().count('\n'), 4);
+    QVERIFY(view->exportCurrentPlot(tmp_.filePath("compare-scatter")));
+    QVERIFY(QFile::exists(tmp_.filePath("compare-scatter.png")) && QFile::exists(tmp_.filePath("compare-scatter.pdf")));
+    // A folder without runs is refused, naming it.
+    QDir().mkpath(tmp_.filePath("empty"));
+    QCOMPARE(view->addPath(tmp_.filePath("empty")).contains("no run folder"), true);
   }
 
   void wordsAndLayoutAreRight() {

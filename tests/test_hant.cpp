@@ -210,6 +210,21 @@ class TestHant : public QObject {
     QCOMPARE(int(r.chosen.choice.size()), layers);
     QVERIFY(r.chosen.measured_ms > 0 && r.chosen.teacher_measured_ms > 0);
     QVERIFY(r.student_test > 0 && r.student_val > 0);
+    // Fine-tuning checked on the validation split every quarter of its steps (10 steps: every 2);
+    // the state kept is the best seen, the distilled student's included, and measures so again.
+    QCOMPARE(int(r.finetune_curve.size()), 5);
+    double best = r.student_val_before;
+    int best_step = 0;
+    for (size_t i = 0; i < r.finetune_curve.size(); ++i) {
+      QCOMPARE(r.finetune_curve[i].first, int(2 * (i + 1)));
+      if (r.finetune_curve[i].second > best) {
+        best = r.finetune_curve[i].second;
+        best_step = r.finetune_curve[i].first;
+      }
+    }
+    QCOMPARE(r.student_val, best);
+    QCOMPARE(r.student_best_step, best_step);
+    QCOMPARE(r.chosen.val_accuracy, r.student_val);
     QCOMPARE(int(r.sweep.size()), 2);
     for (const auto& p : r.sweep) {
       QVERIFY(p.predicted_ms <= p.budget_ms + 1e-12);
@@ -249,6 +264,8 @@ class TestHant : public QObject {
     QCOMPARE(int(j["samples"].size()), int(r.samples.size()));
     QCOMPARE(j["fit"]["cv_relative_error"].get<double>(), r.fit_cv_error);
     QCOMPARE(j["fit"]["margin"].get<double>(), r.margin);
+    QCOMPARE(j["finetune_best_step"].get<int>(), r.student_best_step);
+    QCOMPARE(int(j["finetune_val_curve"].size()), 5);
 
     // A budget below what any choice can take: refused with the least (the model's least: the
     // teacher plus each layer's cheapest change; a budget must be > 0 in any case).

@@ -41,6 +41,7 @@
 #include "repnas/runtime.h"
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
+#include "repnas_ui/comparison_view.h"
 #include "repnas_ui/curves_view.h"
 #include "repnas_ui/explainer_view.h"
 #include "repnas_ui/export_dialog.h"
@@ -154,6 +155,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->addTab(curves_, tr("&Curves"));
   tabs_->addTab(inspector_, tr("Block i&nspector"));
   tabs_->addTab(fusion_panel_, tr("Fusion chec&k"));
+  comparison_ = new ComparisonView;
+  tabs_->addTab(comparison_, tr("Co&mpare"));
+  tabs_->setTabToolTip(tabs_->indexOf(comparison_),
+                       tr("Runs side by side: a catalogue, overlaid curves, architecture and configuration "
+                          "diffs, accuracy against cost."));
   explainer_ = new ExplainerView;
   tabs_->addTab(explainer_, tr("Re-&parameterization"));
   tabs_->setTabToolTip(tabs_->indexOf(explainer_),
@@ -323,6 +329,12 @@ void MainWindow::buildMenus() {
   });
   monitor->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_M));
   monitor->setToolTip(tr("Follow the events.jsonl of a run that `repnas search` writes, live."));
+  auto* compare = file->addAction(tr("A&dd runs to compare…"), this, [this] {
+    const auto dir = QFileDialog::getExistingDirectory(this, tr("Add runs to compare: a run, a folder of runs, or a comparison"));
+    if (!dir.isEmpty()) addRunsToCompare(dir);
+  });
+  compare->setToolTip(tr("Add a run folder, the runs below a folder, or a `repnas compare` folder's trials "
+                         "to the Compare tab."));
   recent_menu_ = file->addMenu(tr("&Recent runs"));
   rebuildRecentMenu();
   file->addSeparator();
@@ -645,9 +657,34 @@ QString MainWindow::exportPlots(const QString& dir) {
                                      stepText(heatmap_step ? model_->steps()[shown].step + 1 : model_->stepsDone()));
     if (!exportPlotImages(plot, d.filePath(name), heading)) return tr("cannot write %1 in %2").arg(name, dir);
   }
+  if (comparison_->runCount() > 0) {
+    // The comparison's plots and table too.
+    const int tab = comparison_->plotTabs()->currentIndex();
+    const char* comparison_names[] = {"compare-curves", "compare-architecture-diff", nullptr, "compare-accuracy-vs-cost"};
+    for (int t = 0; t < 4; ++t) {
+      if (!comparison_names[t]) continue;
+      comparison_->plotTabs()->setCurrentIndex(t);
+      if (!comparison_->exportCurrentPlot(d.filePath(comparison_names[t])))
+        return tr("cannot write %1 in %2").arg(comparison_names[t], dir);
+    }
+    comparison_->plotTabs()->setCurrentIndex(tab);
+    const auto error = comparison_->writeTableCsv(d.filePath("compare-runs.csv"));
+    if (!error.isEmpty()) return error;
+  }
   auto error = writeCurvesCsv(*model_, d.filePath("curves.csv"));
   if (error.isEmpty()) error = writeAlphaCsv(*model_, d.filePath("alpha.csv"));
   return error;
+}
+
+bool MainWindow::addRunsToCompare(const QString& path) {
+  const auto error = comparison_->addPath(path);
+  if (!error.isEmpty()) {
+    showError(tr("Add runs to compare"), error);
+    return false;
+  }
+  tabs_->setCurrentWidget(comparison_);
+  setStatus(tr("%n run(s) in the comparison", "", comparison_->runCount()));
+  return true;
 }
 
 void MainWindow::addRecent(const QString& dir) {

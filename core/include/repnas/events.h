@@ -4,6 +4,7 @@
 /// (commands). Plain C++: the GUI, the event log and the console all observe the same types.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <utility>
 #include <string>
@@ -281,6 +282,10 @@ void dispatchEvent(const Event& event, Observer& observer);
 /// back; budgetFromJson throws repnas::Error on a malformed object.
 std::string budgetToJson(const Budget& budget);
 Budget budgetFromJson(const std::string& json_text);
+
+/// @brief Calls `f(event)` for every event of an events.jsonl file, in order. A line that does
+/// not parse (the last one, cut by an interruption) is skipped; a missing file has none.
+void forEachLoggedEvent(const std::string& path, const std::function<void(const Event&)>& f);
 
 /// @brief Masks as a layer-major 0/1 list, and back.
 std::vector<int> maskToBits(const std::vector<BranchMask>& masks);

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "repnas/export.h"
@@ -114,7 +115,12 @@ struct HantResult {
   HantPoint chosen;                      ///< under the budget, fine-tuned
   double budget_ms = 0;
   double teacher_val = 0, teacher_test = 0;
+  /// Validation accuracy before fine-tuning, the best seen while fine-tuning (checked every
+  /// quarter of the steps; the state kept is the best one, step 0 the distilled student), and
+  /// that state's test accuracy.
   double student_val_before = 0, student_val = 0, student_test = 0;
+  int student_best_step = 0;
+  std::vector<std::pair<int, double>> finetune_curve;  ///< (step, validation accuracy) at each check
   std::vector<HantPoint> sweep;
   /// The fine-tuned student's exported form (plain convs, what the files hold) against the
   /// student on validation images ("multi_branch" is the student, "folded" its export), and

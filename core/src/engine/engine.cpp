@@ -839,10 +839,20 @@ RunFinished Engine::run() {
     if (d.step >= d.total_steps) {
       // The results are written after the last checkpoint: if that was interrupted, write
       // them now rather than leave a finished run without arch.json / weights.pt.
+      // Otherwise the result is the one they record (arch.json's test accuracy), so that a
+      // process killed between the results and its own summary learns it again.
       std::optional<double> test_accuracy;
       if (!d.files.hasResults()) {
         test_accuracy = d.evaluate({&d.test_set}).front();
         d.writeResults(test_accuracy);
+      } else {
+        try {
+          const auto arch = json::parse(readInputFile(d.files.architecture(), 64 << 20, "an architecture file"));
+          if (arch.contains("test_accuracy") && arch.at("test_accuracy").is_number())
+            test_accuracy = arch.at("test_accuracy").get<double>();
+        } catch (const std::exception&) {
+          test_accuracy = d.evaluate({&d.test_set}).front();  // unreadable: measured again
+        }
       }
       return d.finish("completed", "the run had already completed", test_accuracy);
     }

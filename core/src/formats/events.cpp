@@ -1,5 +1,6 @@
 #include "repnas/events.h"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -557,6 +558,44 @@ void dispatchEvent(const Event& event, Observer& o) {
         else if constexpr (std::is_same_v<T, Trial>) o.onTrial(e);
       },
       event);
+}
+
+void forEachLoggedEvent(const std::string& path, const std::function<void(const Event&)>& f) {
+  // Not a FIFO or a device (a read that never ends); lines longer than kMaxEventLineBytes are
+  // skipped without being held, so a hostile log cannot take unbounded memory.
+  if (!notARegularFile(path, /*refuse_symlink=*/false).empty()) return;
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  bool too_long = false;
+  auto finish = [&] {
+    if (!too_long && !line.empty()) {
+      try {
+        const Event event = eventFromJson(line);
+        f(event);
+      } catch (const std::exception&) {
+        // a torn or malformed line: skipped
+      }
+    }
+    line.clear();
+    too_long = false;
+  };
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    const std::streamsize n = in.gcount();
+    for (std::streamsize i = 0; i < n; ++i) {
+      if (buf[i] == '\n') {
+        finish();
+      } else if (!too_long) {
+        line.push_back(buf[i]);
+        if (line.size() > kMaxEventLineBytes) {
+          too_long = true;
+          line.clear();
+          line.shrink_to_fit();
+        }
+      }
+    }
+  }
+  finish();
 }
 
 }  // namespace repnas

@@ -21,6 +21,7 @@ namespace repnas::ui {
 
 class BlockInspector;
 class BudgetEditor;
+class ComparisonView;
 class CurvesView;
 class EngineRunner;
 class EventLogFollower;
@@ -50,6 +51,7 @@ class MainWindow : public QMainWindow {
   BlockInspector* blockInspector() const { return inspector_; }
   FusionCheckPanel* fusionCheckPanel() const { return fusion_panel_; }
   ExplainerView* explainerView() const { return explainer_; }
+  ComparisonView* comparisonView() const { return comparison_; }
   QUndoStack* undoStack() const { return undo_; }
   QTabWidget* tabs() const { return tabs_; }
   QProgressBar* progressBar() const { return progress_; }
@@ -82,6 +84,9 @@ class MainWindow : public QMainWindow {
   bool setUpTrialRetraining(int index);
   /// @brief Opens a run folder: replays its log; `follow` keeps reading it as it grows.
   bool openRun(const QString& dir, bool follow = false);
+  /// @brief Adds the runs `path` names to the Compare tab (a run, a folder of runs, a
+  /// comparison folder) and shows it; its error shown when there are none.
+  bool addRunsToCompare(const QString& path);
   /// @brief Resumes the open run from its checkpoint, in this process.
   bool resumeRun();
   void pauseRun();
@@ -129,6 +134,7 @@ class MainWindow : public QMainWindow {
   BlockInspector* inspector_;
   FusionCheckPanel* fusion_panel_;
   ExplainerView* explainer_;
+  ComparisonView* comparison_;
   QTabWidget* tabs_;
   QProgressBar* progress_;
   QLabel* status_;

@@ -278,7 +278,7 @@ void HantDialog::showResult() {
     for (const auto& f : r.exported) files << QFileInfo(qs(f)).fileName();
     summary_->setText(tr("Teacher: %1 ms per image, validation %2%, test %3%. Student (budget %4 ms = the teacher / %5): "
                          "predicted %6 ms, measured %7 ms beside the teacher's %8 (%9× faster; %10), validation "
-                         "%11% (%12% before fine-tuning), test %13%. CBC: %14 s.")
+                         "%11% (%12% before fine-tuning; the state kept: step %15 of %16), test %13%. CBC: %14 s.")
                           .arg(r.teacher_ms, 0, 'f', 3)
                           .arg(100 * r.teacher_val, 0, 'f', 2)
                           .arg(100 * r.teacher_test, 0, 'f', 2)
@@ -292,7 +292,9 @@ void HantDialog::showResult() {
                           .arg(100 * r.student_val, 0, 'f', 2)
                           .arg(100 * r.student_val_before, 0, 'f', 2)
                           .arg(100 * r.student_test, 0, 'f', 2)
-                          .arg(r.chosen.solve_seconds, 0, 'f', 3) +
+                          .arg(r.chosen.solve_seconds, 0, 'f', 3)
+                          .arg(r.student_best_step)
+                          .arg(r.finetune_curve.empty() ? 0 : r.finetune_curve.back().first) +
                       tr(" Exported (its files reproduce it: max error %1 on %2 validation images): %3.")
                           .arg(r.export_check.max_abs_err, 0, 'g', 2)
                           .arg(r.export_check.images)

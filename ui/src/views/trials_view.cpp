@@ -1,5 +1,6 @@
 #include "repnas_ui/trials_view.h"
 
+#include "repnas/comparison.h"
 #include "repnas/config.h"
 
 #include <QComboBox>
@@ -40,22 +41,10 @@ std::optional<double> resourceOf(const Trial& t, const std::string& name) {
 }  // namespace
 
 std::vector<int> TrialsView::paretoFrontOf(const std::vector<QPointF>& points) {
-  std::vector<int> order(points.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-  // By x ascending, ties by y descending: a point is on the front when its y beats every y
-  // before it (less or equal x).
-  std::sort(order.begin(), order.end(), [&](int a, int b) {
-    if (points[a].x() != points[b].x()) return points[a].x() < points[b].x();
-    if (points[a].y() != points[b].y()) return points[a].y() > points[b].y();
-    return a < b;
-  });
+  std::vector<double> x, y;
+  for (const auto& p : points) x.push_back(p.x()), y.push_back(p.y());
   std::vector<int> front;
-  double best = -INFINITY;
-  for (int i : order)
-    if (points[i].y() > best) {
-      front.push_back(i);
-      best = points[i].y();
-    }
+  for (size_t i : repnas::paretoFront(x, y)) front.push_back(static_cast<int>(i));
   return front;
 }
 
