@@ -112,7 +112,7 @@ const std::vector<CommandHelp>& commands() {
         {"--json", "print the table as JSON"}}},
       {"hant",
        "hant RUN_DIR --out DIR (--latency-budget-ms X | --speedup S | --sweep S1,S2,...) [--batch N] "
-       "[--throughput-batch N] [--distill-steps N] [--finetune-steps N] [--repeats N] [--fit-students N] [--threads N] [--quiet]",
+       "[--throughput-batch N] [--distill-steps N] [--finetune-steps N] [--repeats N] [--fit-students N] [--fit-faster-share F] [--threads N] [--quiet]",
        "accelerate a finished run for this machine: HANT's alternatives, distilled and chosen under a latency budget",
        "Hardware-aware network transformation (Molchanov et al., 2021). The teacher is RUN_DIR's folded "
        "network (one KxK conv per layer). Every layer gets the alternatives its shapes allow: its dense "
@@ -140,6 +140,7 @@ const std::vector<CommandHelp>& commands() {
         {"--finetune-steps N", "fine-tuning steps of the chosen student (default 400)"},
         {"--repeats N", "timed rounds of the latency measurement (default 9)"},
         {"--fit-students N", "random students measured to fit the latency model (default 150; 0: single swaps only)"},
+        {"--fit-faster-share F", "the share of them drawn from each layer's faster half of operations (default 0)"},
         {"--threads N", "LibTorch threads (default 1: the latency is that of one core)"},
         {"--quiet", "no progress on stderr"}}},
       {"compare",

@@ -574,6 +574,7 @@ int hantCommand(Args& args) {
   o.finetune_steps = args.intValue("--finetune-steps", o.finetune_steps);
   o.latency_repeats = args.intValue("--repeats", o.latency_repeats);
   o.fit_students = args.intValue("--fit-students", o.fit_students);
+  o.fit_faster_share = args.doubleValue("--fit-faster-share", o.fit_faster_share);
   o.threads = args.intValue("--threads", 1);
   o.out_dir = args.value("--out", "");
   const std::string sweep = args.value("--sweep", "");
@@ -601,6 +602,7 @@ int hantCommand(Args& args) {
     throw UsageError("give --latency-budget-ms X, --speedup S or --sweep S1,S2,...");
   if (o.threads < 1 || o.threads > 64) throw UsageError("--threads must be between 1 and 64");
   if (o.fit_students < 0 || o.fit_students > 100000) throw UsageError("--fit-students must be between 0 and 100000");
+  if (o.fit_faster_share < 0 || o.fit_faster_share > 1) throw UsageError("--fit-faster-share must be between 0 and 1");
   std::string last_stage;
   int last_percent = -1;
   const auto r = repnas::runHant(o, [&](const std::string& stage, double f) {

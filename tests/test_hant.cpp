@@ -7,6 +7,7 @@
 
 #include <QTemporaryDir>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -179,6 +180,7 @@ class TestHant : public QObject {
     o.finetune_steps = 10;
     o.latency_repeats = 2;
     o.fit_students = 12;
+    o.fit_faster_share = 0.5;
     o.throughput_batch = 8;
     o.batch = 32;
     o.val_images = 64;
@@ -246,6 +248,23 @@ class TestHant : public QObject {
     QVERIFY(r.margin > 0 && r.margin <= 0.25);
     for (const auto& p : r.sweep) QVERIFY(p.predicted_ms <= p.budget_ms * (1 - r.margin) + 1e-9);
     for (const auto& p : r.samples) QVERIFY(p.normalized_ms > 0 && int(p.choice.size()) == layers);
+    // Half the random students (every other one) swap layers only to their faster half of
+    // operations by the single-swap prior.
+    int from_faster = 0;
+    for (int i = 1; i < 12; i += 2) {
+      for (int l = 0; l < layers; ++l) {
+        const auto op = static_cast<int>(r.samples[i].choice[l]);
+        if (op == 0) continue;
+        std::vector<double> swaps;
+        for (int a = 1; a < kNumHantOps; ++a)
+          if (r.layers[l][a].available) swaps.push_back(r.layers[l][a].swap_ms);
+        std::sort(swaps.begin(), swaps.end());
+        QVERIFY2(r.layers[l][op].swap_ms <= swaps[(swaps.size() + 1) / 2 - 1],
+                 qPrintable(QString("student %1 layer %2").arg(i).arg(l)));
+        ++from_faster;
+      }
+    }
+    QVERIFY(from_faster > 0);
     for (int l = 0; l < layers; ++l) QVERIFY(r.layers[l][0].swap_ms == 0);
     // The student exported like every network; each file gives the student's test accuracy.
     QVERIFY2(r.export_check.pass, qPrintable(QString::number(r.export_check.max_abs_err)));

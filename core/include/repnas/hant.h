@@ -48,6 +48,10 @@ struct HantOptions {
   /// Random students measured to fit the latency model (each layer a random operation, the
   /// share of swapped layers uniform per student); 0: the single-swap deltas alone.
   int fit_students = 150;
+  /// The share of them whose swapped layers take one of the layer's faster half of operations
+  /// (by the single-swap prior), to cover the cheap students tight budgets choose; 0: all drawn
+  /// uniformly (until measured otherwise, bench/README.md "hant").
+  double fit_faster_share = 0;
   int distill_steps = 400;      ///< phase 1: steps of every alternative on teacher features
   int finetune_steps = 400;     ///< the chosen student's distillation fine-tuning
   int batch = 128;              ///< of phase 1 and the fine-tuning

@@ -237,6 +237,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
       o.batch < 1 || o.batch > 4096)
     throw Error("hant: batches must be between 1 and 4096");
   if (o.fit_students < 0 || o.fit_students > 100000) throw Error("hant: --fit-students must be between 0 and 100000");
+  if (!(o.fit_faster_share >= 0 && o.fit_faster_share <= 1)) throw Error("hant: --fit-faster-share must be between 0 and 1");
   if (o.distill_steps < 0 || o.finetune_steps < 0 || o.latency_repeats < 1)
     throw Error("hant: steps must be >= 0 and repeats >= 1");
   if (!RunFolder(o.run_dir).hasWeights())
@@ -478,15 +479,27 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
   {
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + 17);
     std::uniform_real_distribution<double> unit(0, 1);
-    std::vector<std::vector<int>> alternatives(layers);  // each layer's available ops but its own
-    for (int l = 0; l < layers; ++l)
+    // Each layer's available ops but its own; and its faster half by the single-swap prior.
+    // A share of the students (fit_faster_share) draws from the faster halves: the knapsack's choices under a tight
+    // budget are many cheap operations at once (on repvgg-a0 a quarter of the teacher's
+    // parameters or less), a region uniform draws rarely reach, where the fit would extrapolate
+    // (session 16: the solve-loop students 23–61% slower than predicted).
+    std::vector<std::vector<int>> alternatives(layers), faster(layers);
+    for (int l = 0; l < layers; ++l) {
       for (int op = 1; op < kNumHantOps; ++op)
         if (available[l][op]) alternatives[l].push_back(op);
+      faster[l] = alternatives[l];
+      std::stable_sort(faster[l].begin(), faster[l].end(), [&](int a, int b) { return prior[l][a] < prior[l][b]; });
+      faster[l].resize((faster[l].size() + 1) / 2);
+    }
     for (int i = 0; i < o.fit_students; ++i) {
       HantPoint point;
       const double share = unit(rng);  // of the layers swapped: mild and drastic students alike
+      // Spread evenly: student i draws from the faster halves when ⌊(i+1)·share⌋ grows.
+      const bool from_faster = std::floor((i + 1) * o.fit_faster_share) > std::floor(i * o.fit_faster_share);
+      const auto& pool = from_faster ? faster : alternatives;
       for (int l = 0; l < layers; ++l) {
-        const auto& others = alternatives[l];
+        const auto& others = pool[l];
         int op = 0;
         if (!others.empty() && unit(rng) < share)
           op = others[std::min(others.size() - 1, static_cast<size_t>(unit(rng) * static_cast<double>(others.size())))];
@@ -690,7 +703,7 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
             {"teacher_ms", r.teacher_ms}, {"teacher_throughput_ms", r.teacher_throughput_ms}, {"base_ms", r.base_ms},
             {"teacher_val_accuracy", r.teacher_val}, {"teacher_test_accuracy", r.teacher_test},
             {"layers", layers}, {"sweep", sweep}, {"uniform", uniform}, {"seconds", r.seconds},
-            {"fit", {{"random_students", o.fit_students}, {"students", r.samples.size()}, {"ridge", r.fit_ridge},
+            {"fit", {{"random_students", o.fit_students}, {"faster_share", o.fit_faster_share}, {"students", r.samples.size()}, {"ridge", r.fit_ridge},
                      {"cv_relative_error", r.fit_cv_error}, {"margin", r.margin}}},
             {"samples", samples}};
   if (!r.chosen.choice.empty()) {
