@@ -145,7 +145,7 @@ const std::vector<CommandHelp>& commands() {
         {"--quiet", "no progress on stderr"}}},
       {"compare",
        "compare --out DIR [--strategies S1,S2,...] [--seeds 1,2,3] [--random N] [--baselines B1,B2,...] "
-       "[--set KEY=VALUE ...] [--jobs N] [--print-commands] | compare --out DIR --trial TRIAL",
+       "[--set KEY=VALUE ...] [--jobs N] [--print-commands | --table] | compare --out DIR --trial TRIAL",
        "strategies side by side: searches, their masks retrained from scratch, random masks, baselines",
        "The protocol of STRATEGIES.md section 5 for several search strategies at once, on one backbone, "
        "one k and one seeded split: per seed, each strategy's search (its one-stage result), the mask it "
@@ -175,6 +175,7 @@ const std::vector<CommandHelp>& commands() {
         {"--jobs N", "trials at once (default 1); give each --set threads=T so that N x T fits the cores"},
         {"--print-commands", "print the trials' commands in two stages for an external launcher "
                              "(Slurm, GNU parallel) instead of running them, then the table's command"},
+        {"--table", "only the table of the trials finished so far (nothing is started; unfinished ones are counted missing)"},
         {"--trial TRIAL", "run one trial (e.g. protocol-seed1/gdas) of DIR's saved comparison, here"},
         {"--quiet", "with --trial: no progress lines"}}},
       {"verify-fusion", "verify-fusion [--json] [--threads N] [--fault NAME]",

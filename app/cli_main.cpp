@@ -388,6 +388,7 @@ int compareCommand(Args& args) {
   const std::string trial = args.value("--trial", "");
   const int jobs = args.intValue("--jobs", 1);
   const bool print_commands = args.flag("--print-commands");
+  const bool table_only = args.flag("--table");
   const bool quiet = args.flag("--quiet");
   if (out.empty()) throw UsageError("--out DIR is required");
   bool given = false;
@@ -424,6 +425,11 @@ int compareCommand(Args& args) {
       return false;
     }
   };
+  if (table_only) {
+    // What has finished so far (a comparison may be running elsewhere): nothing is started.
+    writeComparisonTable(request, out);
+    return 0;
+  }
   if (print_commands) {
     // Two stages: everything but the retrainings (independent of each other), then the
     // retrainings (each after its search); then the table.

@@ -331,6 +331,16 @@ class TestCompare : public QObject {
     for (int i = 0; i < table["rows"].toArray().size(); ++i)
       QCOMPARE(table2["rows"].toArray()[i].toObject()["test_accuracy_mean"], table["rows"].toArray()[i].toObject()["test_accuracy_mean"]);
 
+    // --table: the table of what has finished, nothing started (a fresh folder: all missing).
+    const auto table_only = repnasCli({"compare", "--out", by_hand, "--table"});
+    QVERIFY2(table_only.exit_code == 0, table_only.err.constData());
+    QVERIFY(table_only.out.contains("verdicts") && !table_only.out.contains("incomplete"));
+    const QString fresh = tmp_.filePath("cmp-fresh");
+    const auto nothing = repnasCli(QStringList{"compare", "--out", fresh, "--table"} + request());
+    QVERIFY2(nothing.exit_code == 0, nothing.err.constData());
+    QVERIFY(nothing.out.contains("incomplete"));
+    QCOMPARE(readJson(fresh + "/comparison-table.json")["complete"].toBool(), false);
+    QVERIFY(!QDir(fresh + "/protocol-seed1").exists());
     // Usage errors exit 2 naming the option; another request in the folder is refused (1).
     const auto bad_strategy = repnasCli({"compare", "--out", tmp_.filePath("bad"), "--strategies", "plain"});
     QCOMPARE(bad_strategy.exit_code, 2);

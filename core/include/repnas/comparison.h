@@ -34,7 +34,9 @@ struct TrialOutcome {
   double test_accuracy = 0;     ///< fraction
   double seconds = 0;           ///< wall time of the invocation that finished it
   double epoch_seconds = 0;     ///< Σ epoch durations in the event log: the whole run
-  double search_seconds = 0;    ///< Σ of its warm-up and search epochs (0: not a search)
+  /// Σ of its warm-up and search epochs (0: not a search; nullopt: not recorded, a summary
+  /// kept without its event log)
+  std::optional<double> search_seconds;
   std::optional<double> cpu_seconds;  ///< process CPU time of the invocation that finished it
   std::optional<double> peak_rss_mb;  ///< peak resident memory of that process (MiB)
   bool resumed = false;         ///< finished by a resumed invocation (cpu and rss: that part only)
@@ -152,7 +154,7 @@ struct ComparisonRow {
   std::vector<double> accuracy;   ///< test accuracy %, per finished run
   double mean = 0, std = 0;       ///< of accuracy
   double wall_seconds = 0;        ///< mean Σ epoch seconds per run
-  double search_seconds = 0;      ///< mean warm-up + search seconds (search rows)
+  std::optional<double> search_seconds;  ///< mean warm-up + search seconds over runs that recorded it
   std::optional<double> cpu_seconds;  ///< mean over runs that recorded it
   std::optional<double> peak_rss_mb;  ///< max over runs that recorded it
   int branches = 0;               ///< of the last run

@@ -125,15 +125,26 @@ json experimentOf(const RunConfig& config) {
   return j;
 }
 
-/// The mask a finished run's weights.pt records (empty when it cannot be read).
+/// The mask a finished run records: its weights.pt's architecture, else (a folder kept without
+/// its weights) the given mask its config.json resolved (odbb: retrained and random masks);
+/// empty when neither says.
 std::vector<BranchMask> recordedMask(const fs::path& dir) {
+  const RunFolder folder(dir.string());
   try {
-    const auto path = RunFolder(dir.string()).weights();
-    if (!fs::exists(path)) return {};
-    return parseRunArchiveMeta(readRunArchive(path).meta).architecture().value_or(std::vector<BranchMask>{});
+    if (fs::exists(folder.weights()))
+      if (auto mask = parseRunArchiveMeta(readRunArchive(folder.weights()).meta).architecture()) return *mask;
   } catch (const std::exception&) {
-    return {};
+    // unreadable: the configuration may say
   }
+  try {
+    if (folder.hasConfig()) {
+      const auto config = loadRunConfig(dir.string());
+      if (config.mask.kind == MaskSetting::Kind::Given) return config.mask.layers;
+    }
+  } catch (const std::exception&) {
+    // none recorded
+  }
+  return {};
 }
 
 // Keeps the last budget in force (the final k of a search run).
@@ -199,17 +210,17 @@ std::optional<std::pair<TrialOutcome, std::string>> readSummary(const fs::path& 
       // finished run kept in the repository is only its summary, config and weights).
       const auto& log = j.at("log");
       o.epoch_seconds = log.at("epoch_seconds");
-      o.search_seconds = log.value("search_seconds", 0.0);
+      o.search_seconds = optionalFrom(log, "search_seconds");
       o.val_accuracy = optionalFrom(log, "val_accuracy");
       o.search = searchStatsFromJson(log.at("search"));
-      if (!log.contains("search_seconds") && fs::exists(RunFolder(dir.string()).events()))
+      if (!o.search_seconds && fs::exists(RunFolder(dir.string()).events()))
         o.search_seconds = readLog(RunFolder(dir.string()).events()).search_seconds;
       return std::make_pair(o, j.at("config").dump());
     }
     // Summaries written before the log summary was kept in them: read the event log.
     const auto log = readLog(RunFolder(dir.string()).events());
     o.epoch_seconds = j.contains("epoch_seconds") ? j.at("epoch_seconds").get<double>() : log.epoch_seconds;
-    o.search_seconds = log.search_seconds;
+    if (fs::exists(RunFolder(dir.string()).events())) o.search_seconds = log.search_seconds;
     o.val_accuracy = log.val_accuracy;
     o.search = log.search;
     return std::make_pair(o, j.at("config").dump());
@@ -288,7 +299,7 @@ TrialOutcome runTrial(const RunConfig& config, const std::string& dir_name, bool
                   {"test_accuracy", o.test_accuracy}, {"seconds", o.seconds},
                   {"cpu_seconds", *o.cpu_seconds}, {"peak_rss_mb", *o.peak_rss_mb}, {"resumed", o.resumed},
                   {"branches", o.branches}, {"budget_k", o.budget_k}, {"mask", maskToBits(o.mask)},
-                  {"log", {{"epoch_seconds", o.epoch_seconds}, {"search_seconds", o.search_seconds},
+                  {"log", {{"epoch_seconds", o.epoch_seconds}, {"search_seconds", optionalJson(o.search_seconds)},
                            {"val_accuracy", optionalJson(o.val_accuracy)}, {"search", searchStatsJson(o.search)}}}};
   writeTextAtomically((dir / kSummaryFile).string(), j.dump(2) + "\n");
   return o;
@@ -649,7 +660,7 @@ ComparisonTable comparisonTable(const ComparisonRequest& request, const std::str
     auto rank = [](Kind k) { return k == Kind::Random ? 1 : k == Kind::Baseline ? 2 : 0; };
     return rank(a.kind) < rank(b.kind);
   });
-  std::map<std::string, std::vector<double>> cpu, ms, mb;
+  std::map<std::string, std::vector<double>> cpu, search, ms, mb;
   for (const auto& t : trials) {
     auto& row = rowOf(t);
     std::optional<TrialOutcome> o;
@@ -667,7 +678,7 @@ ComparisonTable comparisonTable(const ComparisonRequest& request, const std::str
     row.accuracy.push_back(100 * o->test_accuracy);
     row.seeds.push_back(t.seed);
     row.wall_seconds += o->epoch_seconds;
-    row.search_seconds += o->search_seconds;
+    if (o->search_seconds) search[t.group].push_back(*o->search_seconds);
     if (o->cpu_seconds) cpu[t.group].push_back(*o->cpu_seconds);
     if (o->peak_rss_mb) row.peak_rss_mb = std::max(row.peak_rss_mb.value_or(0), *o->peak_rss_mb);
     row.branches = o->branches;
@@ -687,9 +698,9 @@ ComparisonTable comparisonTable(const ComparisonRequest& request, const std::str
     std::tie(row.mean, row.std) = meanStd(row.accuracy);
     if (row.n > 0) {
       row.wall_seconds /= row.n;
-      row.search_seconds /= row.n;
     }
     if (!cpu[row.group].empty()) row.cpu_seconds = meanStd(cpu[row.group]).first;
+    if (!search[row.group].empty()) row.search_seconds = meanStd(search[row.group]).first;
     if (!ms[row.group].empty()) {
       row.train_ms = meanStd(ms[row.group]).first;
       row.train_mb = meanStd(mb[row.group]).first;
@@ -787,7 +798,7 @@ std::string comparisonTableCsv(const ComparisonTable& t) {
   for (const auto& r : t.rows) {
     out += r.group + "," + kinds[static_cast<int>(r.kind)] + "," + r.strategy + "," + std::to_string(r.n) + "," +
            std::to_string(r.missing) + "," + (r.n ? fixed(r.mean, 6) : "") + "," + (r.n ? fixed(r.std, 6) : "") + "," +
-           fixed(r.wall_seconds, 3) + "," + fixed(r.search_seconds, 3) + "," + opt(r.cpu_seconds) + "," +
+           fixed(r.wall_seconds, 3) + "," + opt(r.search_seconds) + "," + opt(r.cpu_seconds) + "," +
            opt(r.peak_rss_mb) + "," + std::to_string(r.branches) + "," + opt(r.train_ms) + "," + opt(r.train_mb) + "," +
            std::to_string(r.k_compliant) + "," + opt(r.hamming) + "," + opt(r.score_tau) + "\n";
   }
@@ -803,7 +814,7 @@ std::string comparisonTableJson(const ComparisonTable& t, const ComparisonReques
     rows.push_back({{"group", r.group}, {"kind", kinds[static_cast<int>(r.kind)]}, {"strategy", r.strategy},
                     {"n", r.n}, {"missing", r.missing}, {"seeds", r.seeds}, {"test_accuracy", r.accuracy},
                     {"test_accuracy_mean", r.mean}, {"test_accuracy_std", r.std}, {"wall_seconds", r.wall_seconds},
-                    {"search_seconds", r.search_seconds}, {"cpu_seconds", optionalJson(r.cpu_seconds)},
+                    {"search_seconds", optionalJson(r.search_seconds)}, {"cpu_seconds", optionalJson(r.cpu_seconds)},
                     {"peak_rss_mb", optionalJson(r.peak_rss_mb)}, {"branches", r.branches},
                     {"train_ms_per_step", optionalJson(r.train_ms)}, {"train_mb", optionalJson(r.train_mb)},
                     {"k_compliant", r.k_compliant}, {"hamming", optionalJson(r.hamming)},
