@@ -362,21 +362,7 @@ void writeComparisonTable(const repnas::ComparisonRequest& request, const std::s
   repnas::RunConfig base;
   repnas::applyConfigOverrides(base, request.overrides);
   std::optional<repnas::BranchCostTable> costs;
-  if (base.dataset == "fashion-mnist" || base.dataset == "mnist" || base.dataset == "cifar10") {
-    const bool cifar = base.dataset == "cifar10";
-    repnas::CostRequest cost_request;
-    cost_request.backbone = repnas::backboneFor(base, cifar ? 3 : 1, cifar ? 32 : 28, cifar ? 32 : 28, 10);
-    cost_request.batch = base.batch_size;
-    cost_request.threads = base.threads;
-    const auto cache = repnas::defaultCostCachePath(cost_request);
-    if (std::filesystem::exists(cache)) {
-      try {
-        costs = repnas::trainingCostTable(repnas::cachedTrainingCosts(cost_request, cache, false));
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "repnas compare: warning: %s: %s (no training-cost columns)\n", cache.c_str(), e.what());
-      }
-    }
-  }
+  if (const auto measured = repnas::cachedTrainingCostsFor(base)) costs = repnas::trainingCostTable(*measured);
   const auto table = repnas::comparisonTable(request, out, costs ? &*costs : nullptr);
   std::printf("\n%s", repnas::comparisonTableText(table).c_str());
   const auto written = repnas::saveComparisonTable(table, request, out);

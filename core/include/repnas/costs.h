@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "repnas/backbone.h"
+#include "repnas/config.h"
 #include "repnas/branch_kind.h"
 #include "repnas/budget.h"
 
@@ -74,6 +75,11 @@ TrainingCosts measureTrainingCosts(const CostRequest& request);
 /// which happened. A cache file that does not parse is measured again, not an error.
 TrainingCosts cachedTrainingCosts(const CostRequest& request, const std::string& cache_path,
                                   bool remeasure, bool* measured = nullptr);
+
+/// @brief This machine's cached table for the backbone, input, batch and threads of a run's
+/// configuration, when the cache holds one (nothing is measured); nullopt for a data set whose
+/// input shape the configuration does not say (idx) or when the cache has none or cannot be read.
+std::optional<TrainingCosts> cachedTrainingCostsFor(const RunConfig& config);
 
 /// @brief The default cache file: $XDG_CACHE_HOME (or ~/.cache)/repnas-studio/costs/
 /// <backbone>-<C>x<H>x<W>-b<batch>-t<threads>.json.

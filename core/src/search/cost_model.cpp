@@ -417,4 +417,20 @@ TrainingCosts cachedTrainingCosts(const CostRequest& request, const std::string&
   return costs;
 }
 
+std::optional<TrainingCosts> cachedTrainingCostsFor(const RunConfig& config) {
+  const bool cifar = config.dataset == "cifar10";
+  if (!cifar && config.dataset != "fashion-mnist" && config.dataset != "mnist") return std::nullopt;
+  CostRequest request;
+  request.backbone = backboneFor(config, cifar ? 3 : 1, cifar ? 32 : 28, cifar ? 32 : 28, 10);
+  request.batch = config.batch_size;
+  request.threads = config.threads;
+  const auto cache = defaultCostCachePath(request);
+  if (!std::filesystem::exists(cache)) return std::nullopt;
+  try {
+    return cachedTrainingCosts(request, cache, /*remeasure=*/false);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace repnas

@@ -40,7 +40,12 @@ namespace repnas::ui {
 QColor comparisonColour(int index) {
   static const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-  return QColor(kColours[((index % 10) + 10) % 10]);
+  index = std::max(0, index);
+  if (index < 10) return QColor(kColours[index]);
+  // Then hues a golden angle apart, at three levels of saturation and value.
+  const int hue = static_cast<int>(std::fmod(index * 137.508, 360.0));
+  const int level = (index / 10) % 3;
+  return QColor::fromHsv(hue, 200 - 40 * level, 210 - 35 * level);
 }
 
 namespace {
@@ -300,17 +305,26 @@ void ComparisonView::addRun(const QString& dir_in) {
   auto run = std::make_unique<Run>();
   run->dir = dir;
   const RunFolder folder(dir.toStdString());
-  run->config_json = readText(folder.config());
+  // The configuration read through the format's versions (an old run's keys as today's, with
+  // the values that keep its behaviour), so that only real differences show.
+  std::optional<RunConfig> config;
+  try {
+    config = loadRunConfig(dir.toStdString());
+    run->config_json = configToJson(*config);
+  } catch (const std::exception&) {
+    run->config_json = readText(folder.config());
+  }
   run->strategy = configValueText(run->config_json, "strategy");
   if (run->strategy.empty()) run->strategy = configValueText(run->config_json, "mode");
   run->summary = readTrialSummary(dir.toStdString());
-  if (folder.hasCosts()) {
-    try {
-      run->costs = trainingCostTable(trainingCostsFromJson(readText(folder.costs())));
-    } catch (const std::exception&) {
-      run->costs.reset();  // the cost column stays empty
-    }
+  // What its branches cost to train: the run's own table, else this machine's cached one.
+  try {
+    if (folder.hasCosts()) run->costs = trainingCostTable(trainingCostsFromJson(readText(folder.costs())));
+  } catch (const std::exception&) {
+    run->costs.reset();
   }
+  if (!run->costs && config)
+    if (const auto cached = cachedTrainingCostsFor(*config)) run->costs = trainingCostTable(*cached);
   const QFileInfo info(dir);
   const bool in_comparison = info.dir().dirName().startsWith("protocol-seed");
   run->label = in_comparison ? info.dir().dirName().replace("protocol-", "") + "/" + info.fileName() : info.fileName();
@@ -360,7 +374,7 @@ ComparisonView::RunRow ComparisonView::row(int index) const {
   out.strategy = qs(r.strategy);
   out.colour = comparisonColour(index);
   out.mask = r.mask();
-  out.branches = countBranches(out.mask);
+  out.branches = !out.mask.empty() ? countBranches(out.mask) : r.summary ? r.summary->branches : 0;
   if (r.model.hasRun()) {
     out.status = statusText(r.model.state());
     for (const auto& e : r.model.epochs()) out.wall_seconds += e.seconds;
@@ -541,6 +555,9 @@ void ComparisonView::redrawCurves() {
   }
   curves_->xAxis->setLabel(RunModel::axisLabel(axis));
   curves_->yAxis->setLabel(metric);
+  // Past a dozen runs the legend would take the plot's room: the table's swatches name them.
+  if (curves_->graphCount() > 12)
+    for (int g = 0; g < curves_->graphCount(); ++g) curves_->graph(g)->removeFromLegend();
   syncLegendRow(curves_);
   if (!PlotInteraction::of(curves_)->userView()) curves_->rescaleAxes();
   curves_->replot();
@@ -656,6 +673,7 @@ void ComparisonView::redrawScatter() {
   }
   std::vector<double> cost, accuracy;
   std::vector<int> index;
+  std::vector<QCPGraph*> runs_on_plot;
   for (int i = 0; i < runCount(); ++i) {
     const auto& r = rows[i];
     if (!r.test_accuracy || (all_costs && !r.train_ms)) continue;
@@ -665,6 +683,7 @@ void ComparisonView::redrawScatter() {
     g->setLineStyle(QCPGraph::lsNone);
     g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, QPen(r.colour), r.colour, 8));
     g->addData(x, *r.test_accuracy);
+    runs_on_plot.push_back(g);
     cost.push_back(x);
     accuracy.push_back(*r.test_accuracy);
     index.push_back(i);
@@ -704,6 +723,8 @@ void ComparisonView::redrawScatter() {
   scatter_->xAxis->setLabel(all_costs ? tr("training ms per step of the network (measured cost table)")
                                       : tr("branches kept"));
   scatter_->yAxis->setLabel(tr("test accuracy %"));
+  if (runs_on_plot.size() > 12)
+    for (auto* g : runs_on_plot) g->removeFromLegend();
   syncLegendRow(scatter_);
   if (!PlotInteraction::of(scatter_)->userView()) {
     scatter_->rescaleAxes();
