@@ -32,6 +32,7 @@
 #include <fstream>
 
 #include "repnas/budget.h"
+#include "repnas/comparison.h"
 #include "repnas/costs.h"
 #include "repnas/engine.h"
 #include "repnas_ui/block_inspector.h"
@@ -722,6 +723,24 @@ class TestGuiState : public QObject {
     // A folder without runs is refused, naming it.
     QDir().mkpath(tmp_.filePath("empty"));
     QCOMPARE(view->addPath(tmp_.filePath("empty")).contains("no run folder"), true);
+    // A trial kept as its summary, configuration and weights only (the repository's protocol
+    // runs): listed from its summary, its mask from its weights.
+    auto c = testing::tinySearchConfig(data_, 2, 1, 0, 4);
+    c.mode = "odbb";
+    c.mask.kind = MaskSetting::Kind::Random;
+    const QString kept = tmp_.filePath("kept/protocol-seed4/random1");
+    const auto outcome = runTrial(c, kept.toStdString());
+    QVERIFY(QFile::remove(kept + "/events.jsonl"));
+    QVERIFY(QFile::remove(kept + "/checkpoint.pt"));
+    QCOMPARE(view->addPath(kept), QString());
+    QCOMPARE(view->runCount(), 4);
+    const auto row = view->row(3);
+    QCOMPARE(row.status, QString("completed"));
+    QCOMPARE(row.label, QString("seed4/random1"));
+    QCOMPARE(row.group, QString("random"));
+    QCOMPARE(*row.test_accuracy, 100 * outcome.test_accuracy);
+    QVERIFY(row.mask == outcome.mask);
+    QCOMPARE(row.branches, outcome.branches);
   }
 
   void wordsAndLayoutAreRight() {
