@@ -225,6 +225,8 @@ class TestCompare : public QObject {
     bad = r;
     bad.overrides = {"seed=4"};
     refused(bad, "--set seed");
+    bad.overrides = {"mode=plain"};  // the key's name before config version 3
+    refused(bad, "--set mode");
     QVERIFY_THROWS_EXCEPTION(Error, comparisonRequestFromJson("{\"format\": \"repnas-comparison-9\"}"));
     QVERIFY_THROWS_EXCEPTION(Error, comparisonRequestFromJson("[1"));
     // A folder holds one comparison: another request there is refused.

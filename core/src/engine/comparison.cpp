@@ -335,7 +335,7 @@ void validateComparison(const ComparisonRequest& request) {
   }
   RunConfig base;
   applyConfigOverrides(base, request.overrides);  // ConfigError names the key
-  for (const char* key : {"strategy", "seed", "mask"})
+  for (const char* key : {"strategy", "mode", "seed", "mask"})
     for (const auto& o : request.overrides)
       if (o.rfind(std::string(key) + "=", 0) == 0)
         throw Error(std::string("--set ") + key + ": the comparison sets it for each trial");
