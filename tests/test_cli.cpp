@@ -13,51 +13,16 @@
 
 #include "repnas/config.h"
 #include "repnas/events.h"
+#include "cli_test_util.h"
 #include "synthetic_data.h"
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  QByteArray out;
-  QByteArray err;
-};
-
-QJsonObject readJsonFile(const QString& path) {
-  QFile f(path);
-  if (!f.open(QIODevice::ReadOnly)) return {};
-  return QJsonDocument::fromJson(f.readAll()).object();
-}
-
-QList<QJsonObject> readEvents(const QString& path) {
-  QList<QJsonObject> out;
-  QFile f(path);
-  if (!f.open(QIODevice::ReadOnly)) return out;
-  for (const auto& line : f.readAll().split('\n'))
-    if (!line.isEmpty()) out.push_back(QJsonDocument::fromJson(line).object());
-  return out;
-}
-
-/// Where and how a command runs (by default: here, with this process's environment).
-struct Launch {
-  QString program = REPNAS_CLI;
-  QString working_dir;
-  QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-};
-
-/// `program args` (by default `repnas args`), waited for, its exit code and output.
-Run runCli(const QStringList& args, const Launch& launch = {}) {
-  QProcess p;
-  p.setProcessEnvironment(launch.env);
-  if (!launch.working_dir.isEmpty()) p.setWorkingDirectory(launch.working_dir);
-  p.start(launch.program, args);
-  Run r;
-  if (!p.waitForFinished(300000)) return r;
-  r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  r.out = p.readAllStandardOutput();
-  r.err = p.readAllStandardError();
-  return r;
-}
+using repnas::testing::Launch;
+using repnas::testing::Run;
+using repnas::testing::readEvents;
+using repnas::testing::readJsonFile;
+using repnas::testing::runCli;
 
 /// `repnas ARGS` with every file it writes limited to `bytes` (RLIMIT_FSIZE, via util-linux's
 /// prlimit): a write past the limit fails with EFBIG, as a write to a full disk fails.

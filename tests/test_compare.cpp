@@ -21,33 +21,15 @@
 #include "repnas/comparison.h"
 #include "repnas/error.h"
 #include "repnas/events.h"
+#include "cli_test_util.h"
 #include "synthetic_data.h"
 
 using namespace repnas;
 
 namespace {
 
-QJsonObject readJson(const QString& path) {
-  QFile f(path);
-  if (!f.open(QIODevice::ReadOnly)) return {};
-  return QJsonDocument::fromJson(f.readAll()).object();
-}
-
-struct Run {
-  int exit_code = -1;
-  QByteArray out, err;
-};
-
-Run repnasCli(const QStringList& args) {
-  QProcess p;
-  p.start(REPNAS_CLI, args);
-  Run r;
-  if (!p.waitForFinished(600000)) return r;
-  r.exit_code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-  r.out = p.readAllStandardOutput();
-  r.err = p.readAllStandardError();
-  return r;
-}
+QJsonObject readJson(const QString& path) { return repnas::testing::readJsonFile(path); }
+repnas::testing::Run repnasCli(const QStringList& args) { return repnas::testing::runCli(args); }
 
 std::vector<BranchMask> masks(std::initializer_list<const char*> bits) {
   std::vector<BranchMask> out;

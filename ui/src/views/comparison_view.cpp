@@ -103,6 +103,18 @@ QString groupOf(const QString& dir, const std::string& strategy) {
   return g.isEmpty() ? name : g;
 }
 
+/// A plot of one series per run: its legend in a row below the data, the palette's colours.
+QCustomPlot* makeRunsPlot(const char* name) {
+  auto* plot = new QCustomPlot;
+  plot->setObjectName(name);
+  plot->setMinimumSize(420, 240);
+  plot->legend->setVisible(true);
+  plot->legend->setFont(QFont("sans", 8));
+  placeLegendBelow(plot);
+  applyPlotPalette(plot);
+  return plot;
+}
+
 }  // namespace
 
 /// One run of the catalogue: its files as read, and its events in a model of its own (followed
@@ -160,13 +172,7 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
   smoothing_->setRange(0, 99);
   smoothing_->setValue(60);
   smoothing_->setToolTip(tr("Exponential smoothing of the per-step metrics (0: raw)."));
-  curves_ = new QCustomPlot;
-  curves_->setObjectName("comparisonCurves");
-  curves_->setMinimumSize(420, 240);
-  curves_->legend->setVisible(true);
-  curves_->legend->setFont(QFont("sans", 8));
-  placeLegendBelow(curves_);
-  applyPlotPalette(curves_);
+  curves_ = makeRunsPlot("comparisonCurves");
   new PlotInteraction(curves_, [this](double x) { return RunModel::xText(x, XAxis(x_axis_->currentData().toInt())); });
   connect(metric_, &QComboBox::currentTextChanged, this, [this] { redrawCurves(); });
   connect(x_axis_, &QComboBox::currentIndexChanged, this, [this] {
@@ -249,13 +255,7 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
                                "when none is selected)."));
 
   // Accuracy against cost.
-  scatter_ = new QCustomPlot;
-  scatter_->setObjectName("comparisonScatter");
-  scatter_->setMinimumSize(420, 240);
-  scatter_->legend->setVisible(true);
-  scatter_->legend->setFont(QFont("sans", 8));
-  placeLegendBelow(scatter_);
-  applyPlotPalette(scatter_);
+  scatter_ = makeRunsPlot("comparisonScatter");
   new PlotInteraction(scatter_, [](double x) { return QObject::tr("%1").arg(formatValue(x)); });
 
   tabs_ = new QTabWidget;
