@@ -112,7 +112,7 @@ const std::vector<CommandHelp>& commands() {
         {"--json", "print the table as JSON"}}},
       {"hant",
        "hant RUN_DIR --out DIR (--latency-budget-ms X | --speedup S | --sweep S1,S2,...) [--batch N] "
-       "[--throughput-batch N] [--distill-steps N] [--finetune-steps N] [--repeats N] [--fit-students N] [--fit-faster-share F] [--threads N] [--quiet]",
+       "[--throughput-batch N] [--distill-steps N] [--finetune-steps N] [--finetune-lr L1,L2,...] [--repeats N] [--fit-students N] [--fit-faster-share F] [--threads N] [--quiet]",
        "accelerate a finished run for this machine: HANT's alternatives, distilled and chosen under a latency budget",
        "Hardware-aware network transformation (Molchanov et al., 2021). The teacher is RUN_DIR's folded "
        "network (one KxK conv per layer). Every layer gets the alternatives its shapes allow: its dense "
@@ -138,6 +138,7 @@ const std::vector<CommandHelp>& commands() {
         {"--throughput-batch N", "measured beside it (default 64)"},
         {"--distill-steps N", "phase 1 steps (default 400)"},
         {"--finetune-steps N", "fine-tuning steps of the chosen student (default 400)"},
+        {"--finetune-lr L1,L2,...", "its Adam learning rates: each from the distilled student, the best state on the validation split kept (default 1e-3)"},
         {"--repeats N", "timed rounds of the latency measurement (default 9)"},
         {"--fit-students N", "random students measured to fit the latency model (default 150; 0: single swaps only)"},
         {"--fit-faster-share F", "the share of them drawn from each layer's faster half of operations (default 0)"},
@@ -145,7 +146,7 @@ const std::vector<CommandHelp>& commands() {
         {"--quiet", "no progress on stderr"}}},
       {"compare",
        "compare --out DIR [--strategies S1,S2,...] [--seeds 1,2,3] [--random N] [--baselines B1,B2,...] "
-       "[--set KEY=VALUE ...] [--jobs N] [--print-commands | --table] | compare --out DIR --trial TRIAL",
+       "[--budget-wall S] [--set KEY=VALUE ...] [--jobs N] [--print-commands | --table] | compare --out DIR --trial TRIAL",
        "strategies side by side: searches, their masks retrained from scratch, random masks, baselines",
        "The protocol of STRATEGIES.md section 5 for several search strategies at once, on one backbone, "
        "one k and one seeded split: per seed, each strategy's search (its one-stage result), the mask it "
@@ -158,7 +159,7 @@ const std::vector<CommandHelp>& commands() {
        "the request: the same command (or `repnas compare --out DIR` alone) resumes an interrupted "
        "comparison, reusing finished trials and resuming an interrupted one from its checkpoint. At "
        "the end, the table (also DIR/comparison-table.json and .csv): test accuracy mean +- std per "
-       "group, wall seconds (the epochs' sum), the search's warm-up + search seconds, CPU seconds and "
+       "group, wall seconds (the epochs' sum), the search's step time before its fix, CPU seconds and "
        "peak memory of the trial's process, branches, the found mask's measured training ms/step and "
        "MiB (when this machine has measured the backbone's cost table), k compliance, the masks' mean "
        "pairwise Hamming distance over seeds, and Kendall's tau between each search's own score (its "
@@ -171,6 +172,9 @@ const std::vector<CommandHelp>& commands() {
         {"--seeds 1,2,3", "the protocol seeds (default 1,2,3)"},
         {"--random N", "random masks of the same k per seed (default 3)"},
         {"--baselines B1,...", "fixed baselines (default plain,repvgg,dbb; empty: none)"},
+        {"--budget-wall S", "equal search wall time: every search fixes its architecture once its steps before the fix "
+                            "(warm-up and search) have taken S seconds (--set search_seconds=S; give search_epochs "
+                            "enough that the time ends each search, the rest of its epochs train the fixed mask)"},
         {"--set KEY=VALUE", "a configuration key for every trial (repeatable; not strategy, seed or mask)"},
         {"--jobs N", "trials at once (default 1); give each --set threads=T so that N x T fits the cores"},
         {"--print-commands", "print the trials' commands in two stages for an external launcher "

@@ -13,6 +13,7 @@
 #include <functional>
 #include <thread>
 #include <iostream>
+#include <limits>
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -276,13 +277,39 @@ std::vector<std::string> splitList(const std::string& text) {
 
 /// The comparison's request from the command line; without any request option, the one saved in
 /// `out` (a resumed comparison). A strategy's alias (repnas) is read as its name.
+/// "A,B,C" → numbers > 0 (and < `below` when given); a usage error names the option.
+std::vector<double> positiveNumbers(const std::string& option, const std::string& list, const std::string& what,
+                                    double below = std::numeric_limits<double>::infinity()) {
+  std::vector<double> numbers;
+  std::stringstream in(list);
+  for (std::string item; std::getline(in, item, ',');) {
+    try {
+      size_t used = 0;
+      const double v = std::stod(item, &used);
+      if (used != item.size() || !(v > 0) || !(v < below) || !std::isfinite(v)) throw std::invalid_argument(item);
+      numbers.push_back(v);
+    } catch (const std::exception&) {
+      throw UsageError(option + " expects " + what + " separated by commas, got '" + item + "'");
+    }
+  }
+  if (!list.empty() && numbers.empty()) throw UsageError(option + " expects " + what + " separated by commas");
+  return numbers;
+}
+
 repnas::ComparisonRequest comparisonRequest(Args& args, const std::string& out, bool* given) {
   repnas::ComparisonRequest r;
   const std::string strategies = args.value("--strategies", "\x01");
   const std::string seeds = args.value("--seeds", "\x01");
   const int random = args.intValue("--random", -1);
   const std::string baselines = args.value("--baselines", "\x01");
-  const auto overrides = args.values("--set");
+  auto overrides = args.values("--set");
+  const std::string wall = args.value("--budget-wall", "");
+  if (!wall.empty()) {
+    // Equal search wall time: every search's steps before its fix take at most S seconds.
+    const auto seconds = positiveNumbers("--budget-wall", wall, "seconds > 0");
+    if (seconds.size() != 1) throw UsageError("--budget-wall expects one number of seconds, got '" + wall + "'");
+    overrides.push_back("search_seconds=" + wall);
+  }
   *given = strategies != "\x01" || seeds != "\x01" || random >= 0 || baselines != "\x01" || !overrides.empty();
   if (!*given && std::filesystem::exists(std::filesystem::path(out) / repnas::kComparisonFile))
     return repnas::loadComparison(out);
@@ -570,6 +597,7 @@ int hantCommand(Args& args) {
   o.threads = args.intValue("--threads", 1);
   o.out_dir = args.value("--out", "");
   const std::string sweep = args.value("--sweep", "");
+  const std::string finetune_lrs = args.value("--finetune-lr", "");
   const bool quiet = args.flag("--quiet");
   o.run_dir = args.positional();
   args.expectEmpty();
@@ -577,19 +605,8 @@ int hantCommand(Args& args) {
   if (o.out_dir.empty()) throw UsageError("hant needs --out DIR");
   if (o.latency_budget_ms < 0 || o.speedup < 0) throw UsageError("--latency-budget-ms and --speedup must be > 0");
   if (o.latency_budget_ms > 0 && o.speedup > 0) throw UsageError("give --latency-budget-ms or --speedup, not both");
-  if (!sweep.empty()) {
-    std::stringstream in(sweep);
-    for (std::string item; std::getline(in, item, ',');) {
-      try {
-        size_t used = 0;
-        const double v = std::stod(item, &used);
-        if (used != item.size() || !(v > 0) || !std::isfinite(v)) throw std::invalid_argument(item);
-        o.sweep.push_back(v);
-      } catch (const std::exception&) {
-        throw UsageError("--sweep expects speed-ups > 0 separated by commas, got '" + item + "'");
-      }
-    }
-  }
+  o.sweep = positiveNumbers("--sweep", sweep, "speed-ups > 0");
+  if (!finetune_lrs.empty()) o.finetune_lrs = positiveNumbers("--finetune-lr", finetune_lrs, "learning rates > 0 and < 1", 1);
   if (o.latency_budget_ms == 0 && o.speedup == 0 && o.sweep.empty())
     throw UsageError("give --latency-budget-ms X, --speedup S or --sweep S1,S2,...");
   if (o.threads < 1 || o.threads > 64) throw UsageError("--threads must be between 1 and 64");
@@ -652,17 +669,20 @@ int hantCommand(Args& args) {
     std::printf("every layer the same operation:\n");
     for (const auto& p : r.uniform) row(p, false);
   }
+  char kept_lr[48] = "";
+  if (r.student_best_step > 0) std::snprintf(kept_lr, sizeof kept_lr, " at learning rate %g", r.student_best_lr);
   if (!r.chosen.choice.empty())
     std::printf("\nbudget %.3f ms: %s\npredicted %.3f ms; measured %.3f ms beside the teacher's %.3f "
                 "(%.2fx faster; %.3f ms in the latency table's time: %s, after %d solve%s); CBC %.3f s%s; "
-                "validation %.2f%% (%.2f%% before fine-tuning; the state kept: step %d of %d), test %.2f%%\n",
+                "validation %.2f%% (%.2f%% before fine-tuning; the state kept: step %d of %d%s), test %.2f%%\n",
                 r.budget_ms, choiceText(r.chosen.choice).c_str(), r.chosen.predicted_ms, r.chosen.measured_ms,
                 r.chosen.teacher_measured_ms, r.chosen.teacher_measured_ms / r.chosen.measured_ms,
                 r.chosen.normalized_ms, r.chosen.meets_budget ? "under the budget" : "OVER the budget",
                 r.chosen.iterations, r.chosen.iterations == 1 ? "" : "s", r.chosen.solve_seconds,
                 r.chosen.optimal ? ", optimal" : "",
-                100 * r.student_val, 100 * r.student_val_before, r.student_best_step,
-                r.finetune_curve.empty() ? 0 : r.finetune_curve.back().first, 100 * r.student_test);
+                100 * r.student_val, 100 * r.student_val_before, r.student_best_step, o.finetune_steps,
+                kept_lr,
+                100 * r.student_test);
   if (!r.chosen.choice.empty())
     std::printf("the student's export reproduces it: %lld validation images, max abs error %.3e (tolerance %.3e)\n",
                 static_cast<long long>(r.export_check.images), r.export_check.max_abs_err, r.export_check.tolerance);

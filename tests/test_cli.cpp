@@ -173,6 +173,13 @@ class TestCli : public QObject {
     r = runCli({"search", "--set", "epochs=1"});
     QCOMPARE(r.exit_code, 2);
     QVERIFY(r.err.contains("--out DIR is required"));
+    // hant's lists: every item a number in range, the option named.
+    r = runCli({"hant", tmp_.filePath("any"), "--out", tmp_.filePath("h"), "--speedup", "2", "--finetune-lr", "1e-3,0"});
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("--finetune-lr expects learning rates") && r.err.contains("'0'"), r.err.constData());
+    r = runCli({"hant", tmp_.filePath("any"), "--out", tmp_.filePath("h"), "--sweep", "2,fast"});
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("--sweep expects speed-ups") && r.err.contains("'fast'"), r.err.constData());
     // A data problem is a failed run (exit 1) whose message names the folder.
     r = runCli({"search", "--out", tmp_.filePath("bad4"), "--quiet", "--set", "dataset=idx",
                 "--set", "data_dir=" + tmp_.filePath("missing")});

@@ -275,6 +275,20 @@ class TestCompare : public QObject {
       QVERIFY(std::abs(o["test_accuracy_mean"].toDouble() - (a + b) / 2) < 1e-9);
       QVERIFY(std::abs(o["test_accuracy_std"].toDouble() - std::abs(a - b) / std::sqrt(2.0)) < 1e-9);
       if (o["kind"].toString() != "baseline") QCOMPARE(o["k_compliant"].toInt(), 2);
+      if (o["kind"].toString() == "search") {
+        // The search's seconds: the step time before its fix, as its fix recorded it (the
+        // last fix: a search killed between its fix and the next checkpoint fixes again).
+        double sum = 0;
+        for (const auto& trial : trials) {
+          double last_fix = -1;
+          forEachLoggedEvent((dir + "/" + trial + "/events.jsonl").toStdString(), [&](const Event& e) {
+            if (const auto* p = std::get_if<PhaseChange>(&e); p && p->to == Phase::Fixed) last_fix = p->search_seconds.value();
+          });
+          QVERIFY(last_fix > 0);
+          sum += last_fix;
+        }
+        QVERIFY2(std::abs(o["search_seconds"].toDouble() - sum / 2) < 1e-9, qPrintable(o["group"].toString()));
+      }
       QVERIFY(o["cpu_seconds"].toDouble() > 0 && o["peak_rss_mb"].toDouble() > 10);
     }
     // Each verdict is the difference of the means, called beyond twice the pooled std.
@@ -334,6 +348,18 @@ class TestCompare : public QObject {
     QVERIFY2(other.err.contains("holds another comparison"), other.err.constData());
     const auto no_trial = repnasCli({"compare", "--out", dir, "--trial", "protocol-seed9/search"});
     QCOMPARE(no_trial.exit_code, 2);
+    // Equal search wall time: --budget-wall S is every trial's search_seconds (the engine's
+    // test checks what the key does); not a positive number: a usage error naming it.
+    const QString wall = tmp_.filePath("cmp-wall");
+    const auto wall_commands = repnasCli(QStringList{"compare", "--out", wall, "--budget-wall", "30", "--print-commands"} + request());
+    QVERIFY2(wall_commands.exit_code == 0, wall_commands.err.constData());
+    const auto overrides = readJson(wall + "/comparison.json")["overrides"].toArray();
+    QVERIFY(overrides.contains(QJsonValue("search_seconds=30")));
+    for (const char* bad_wall : {"0", "-5", "soon", "1,2"}) {
+      const auto r = repnasCli({"compare", "--out", tmp_.filePath("bad-wall"), "--budget-wall", bad_wall});
+      QCOMPARE(r.exit_code, 2);
+      QVERIFY2(r.err.contains("--budget-wall expects"), r.err.constData());
+    }
   }
 };
 

@@ -16,12 +16,14 @@
 #include <nlohmann/json.hpp>
 
 #include "nn/network.h"
+#include "formats/run_archive_meta.h"
 #include "formats/run_files.h"
 #include "repnas/costs.h"
 #include "repnas/engine.h"
 #include "repnas/export.h"
 #include "repnas/inspect.h"
 #include "repnas/strategy_info.h"
+#include "search/strategy.h"
 #include "search/strategies/gdas.h"
 #include "search/strategies/repnas.h"
 #include "search/subset_search.h"
@@ -1303,6 +1305,92 @@ class TestEngine : public QObject {
     QCOMPARE(QString::fromStdString(r.status), QString("completed"));
     QVERIFY(r.test_accuracy.has_value());
     QVERIFY(fs::exists(dir / "arch.json") && fs::exists(dir / "weights.pt"));
+  }
+
+  void searchSecondsFixesOnTheClockAndCountsOnAfterAResume_data() { searchStrategies(); }
+  void searchSecondsFixesOnTheClockAndCountsOnAfterAResume() {
+    QFETCH(QString, mode);
+    // A limit far beyond the run: the plan's phases, and the checkpoint counts the step time
+    // before the fix (all of it) and in the search phase (steps 5..7 of a stop after step 7).
+    {
+      const auto dir = runDir("run-clock-long", mode);
+      auto c = searchConfigOf(mode);
+      c.search_seconds = 1e6;
+      Engine first(c, dir.string());
+      Recorder rec;
+      rec.on_step = [&](const StepSnapshot& s) {
+        if (s.step == 7) first.post(Command::stop());
+      };
+      first.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(first.run().status), QString("stopped"));
+      const auto steps = rec.all<StepSnapshot>();
+      QCOMPARE(steps.size(), size_t(8));
+      double before = 0, search = 0;
+      for (const auto& s : steps) {
+        before += s.step_ms / 1000;
+        if (s.phase == Phase::Search) search += s.step_ms / 1000;
+      }
+      const auto meta = parseRunArchiveMeta(readRunArchive((dir / "checkpoint.pt").string()).meta);
+      QVERIFY(search > 0 && search < before);
+      QVERIFY2(std::abs(meta.seconds_before_fix - before) < 1e-9 * before, qPrintable(QString::number(meta.seconds_before_fix)));
+      QVERIFY(std::abs(meta.search_phase_seconds - search) < 1e-9 * search);
+      QCOMPARE(loadRunConfig(dir.string()).search_seconds, 1e6);
+    }
+    // A limit that the first step spends: the fix at step 1, in warm-up, on the clock; one
+    // phase change, every later step trains the fixed architecture, and a run stopped and
+    // resumed ends exactly like an uninterrupted one.
+    auto c = searchConfigOf(mode);
+    c.search_seconds = 1e-6;
+    const auto full_dir = runDir("run-clock-full", mode);
+    const auto split_dir = runDir("run-clock-split", mode);
+    {
+      Engine full(c, full_dir.string());
+      Recorder rec;
+      full.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(full.run().status), QString("completed"));
+      const auto phases = rec.all<PhaseChange>();
+      QCOMPARE(phases.size(), size_t(1));
+      QVERIFY(phases[0].from == Phase::Warmup && phases[0].to == Phase::Fixed && phases[0].step == 1);
+      QVERIFY(phases[0].time_limit);
+      const auto steps = rec.all<StepSnapshot>();
+      QCOMPARE(steps.size(), size_t(15));
+      QVERIFY(phases[0].search_seconds && std::abs(*phases[0].search_seconds - steps[0].step_ms / 1000) < 1e-12);
+      for (size_t i = 1; i < steps.size(); ++i) {
+        QVERIFY2(steps[i].phase == Phase::Fixed, qPrintable(QString::number(i)));
+        QVERIFY(steps[i].mask == phases[0].mask && steps[i].topk_mask.empty());
+      }
+      for (const auto& e : rec.all<EpochSummary>()) QVERIFY(e.phase == Phase::Fixed);
+    }
+    {
+      Engine first(c, split_dir.string());
+      Recorder rec;
+      rec.on_step = [&](const StepSnapshot& s) {
+        if (s.step == 7) first.post(Command::stop());
+      };
+      first.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(first.run().status), QString("stopped"));
+    }
+    {
+      RunConfig threads_only;
+      threads_only.threads = 1;
+      Engine second(threads_only, split_dir.string(), /*resume=*/true);
+      Recorder rec;
+      second.addObserver(&rec);
+      QCOMPARE(QString::fromStdString(second.run().status), QString("completed"));
+      QVERIFY(rec.all<PhaseChange>().empty());  // fixed before the stop, announced then
+    }
+    const auto wa = readNetworkTensors(full_dir / "weights.pt");
+    const auto wb = readNetworkTensors(split_dir / "weights.pt");
+    for (const auto& [name, t] : wa) QVERIFY2(torch::equal(t, wb.at(name)), name.c_str());
+  }
+
+  void searchProgressRunsOnTheLimitsClock() {
+    // The later of the steps' and the clock's progress; the warm-up's seconds come off the limit.
+    QCOMPARE(searchProgressUnderTimeLimit(0.2, 100, 40, 10), 0.2);   // 10 of 90 s: the steps lead
+    QCOMPARE(searchProgressUnderTimeLimit(0.2, 100, 55, 45), 0.5);   // 45 of 90 s
+    QCOMPARE(searchProgressUnderTimeLimit(0.2, 100, 150, 45), 1.0);  // the warm-up overran
+    QCOMPARE(searchProgressUnderTimeLimit(0.9, 100, 10, 10), 0.9);
+    QCOMPARE(searchProgressUnderTimeLimit(0.1, 100, 200, 190), 1.0); // spent
   }
 
   void nanLossStopsTheRunAndKeepsTheLastCheckpoint() {

@@ -178,6 +178,7 @@ class TestHant : public QObject {
     o.sweep = {1.2, 2.0};
     o.distill_steps = 40;
     o.finetune_steps = 10;
+    o.finetune_lrs = {1e-3, 1e-4, 1e-3};
     o.latency_repeats = 2;
     o.fit_students = 12;
     o.fit_faster_share = 0.5;
@@ -212,20 +213,29 @@ class TestHant : public QObject {
     QCOMPARE(int(r.chosen.choice.size()), layers);
     QVERIFY(r.chosen.measured_ms > 0 && r.chosen.teacher_measured_ms > 0);
     QVERIFY(r.student_test > 0 && r.student_val > 0);
-    // Fine-tuning checked on the validation split every quarter of its steps (10 steps: every 2);
-    // the state kept is the best seen, the distilled student's included, and measures so again.
-    QCOMPARE(int(r.finetune_curve.size()), 5);
+    // Fine-tuning checked on the validation split every quarter of its steps (10 steps: every 2)
+    // for each learning rate, each run from the distilled student (the two runs at 1e-3 see the
+    // same batches: equal curves); the state kept is the best seen, the distilled student's
+    // included, and measures so again.
+    QCOMPARE(int(r.finetune_curve.size()), 15);
     double best = r.student_val_before;
     int best_step = 0;
+    double best_lr = 0;
     for (size_t i = 0; i < r.finetune_curve.size(); ++i) {
-      QCOMPARE(r.finetune_curve[i].first, int(2 * (i + 1)));
-      if (r.finetune_curve[i].second > best) {
-        best = r.finetune_curve[i].second;
-        best_step = r.finetune_curve[i].first;
+      const auto& c = r.finetune_curve[i];
+      QCOMPARE(c.lr, o.finetune_lrs[i / 5]);
+      QCOMPARE(c.step, int(2 * (i % 5 + 1)));
+      QVERIFY(c.val_loss > 0 && std::isfinite(c.val_loss));
+      if (i >= 10) QCOMPARE(c.val_loss, r.finetune_curve[i - 10].val_loss);
+      if (c.val_accuracy > best) {
+        best = c.val_accuracy;
+        best_step = c.step;
+        best_lr = c.lr;
       }
     }
     QCOMPARE(r.student_val, best);
     QCOMPARE(r.student_best_step, best_step);
+    QCOMPARE(r.student_best_lr, best_lr);
     QCOMPARE(r.chosen.val_accuracy, r.student_val);
     QCOMPARE(int(r.sweep.size()), 2);
     for (const auto& p : r.sweep) {
@@ -284,7 +294,9 @@ class TestHant : public QObject {
     QCOMPARE(j["fit"]["cv_relative_error"].get<double>(), r.fit_cv_error);
     QCOMPARE(j["fit"]["margin"].get<double>(), r.margin);
     QCOMPARE(j["finetune_best_step"].get<int>(), r.student_best_step);
-    QCOMPARE(int(j["finetune_val_curve"].size()), 5);
+    QCOMPARE(int(j["finetune_val_curve"].size()), 15);
+    QCOMPARE(j["finetune_best_lr"].get<double>(), r.student_best_lr);
+    QCOMPARE(int(j["finetune_lrs"].size()), 3);
 
     // A budget below what any choice can take: refused with the least (the model's least: the
     // teacher plus each layer's cheapest change; a budget must be > 0 in any case).
@@ -299,6 +311,17 @@ class TestHant : public QObject {
     const auto cheapest = solveHantBudget(r, least + 1e-9);
     QVERIFY(std::abs(cheapest.predicted_ms - least) < 1e-9);
     QCOMPARE(predictedHantLatency(r, std::vector<HantOp>(layers, HantOp::Dense)), r.teacher_ms);
+    // No or a bad fine-tuning learning rate: refused before anything runs.
+    for (const auto& lrs : {std::vector<double>{}, std::vector<double>{0.0}, std::vector<double>{1e-3, std::nan("")}}) {
+      auto bad = o;
+      bad.finetune_lrs = lrs;
+      try {
+        runHant(bad);
+        QFAIL("a bad learning rate was accepted");
+      } catch (const Error& e) {
+        QVERIFY2(QString(e.what()).contains("--finetune-lr"), e.what());
+      }
+    }
     // A budget of 0 is refused before anything runs.
     o.speedup = 0;
     o.sweep.clear();

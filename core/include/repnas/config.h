@@ -73,6 +73,10 @@ struct RunConfig {
   int warmup_epochs = -1;               ///< search: -1: round(0.15 · fixed epochs)
   int search_epochs = -1;               ///< search: -1: round(0.35 · fixed epochs)
   int fixed_epochs = -1;                ///< search: epochs after the fix; -1: `epochs`
+  /// Search: the steps before the fix (warm-up and search) take at most this many seconds of
+  /// step time; then the fix, and the rest of the search epochs train the fixed architecture
+  /// (equal search wall time across strategies); 0: the epochs alone.
+  double search_seconds = 0;
   int budget = -1;                      ///< global k; -1: ⌊budget_ratio · 6L⌋
   double budget_ratio = 0.34;
   std::vector<int> layer_min;           ///< per layer; empty: 1 without identity, else 0

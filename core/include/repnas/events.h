@@ -127,6 +127,10 @@ struct PhaseChange {
   int64_t step = 0;
   int epoch = 0;
   std::vector<BranchMask> mask;
+  /// Into the fixed phase: the step time spent before the fix (absent in older logs), and
+  /// whether search_seconds ended the search (the fix came before its epochs ended).
+  std::optional<double> search_seconds;
+  bool time_limit = false;
 };
 
 /// @brief One network a strategy evaluated while searching (RENA's children), with shared

@@ -56,7 +56,9 @@ struct HantOptions {
   int finetune_steps = 400;     ///< the chosen student's distillation fine-tuning
   int batch = 128;              ///< of phase 1 and the fine-tuning
   double distill_lr = 3e-3;     ///< Adam, phase 1
-  double finetune_lr = 1e-3;    ///< Adam, fine-tuning
+  /// Adam learning rates of the fine-tuning: each run from the distilled student, the state
+  /// kept the best seen on the validation split over all of them (bench/README.md "hant").
+  std::vector<double> finetune_lrs = {1e-3};
   int64_t val_images = 5000;    ///< held out of the training images for the scores (never the test set)
   int threads = 1;
   uint64_t seed = 1;
@@ -120,11 +122,18 @@ struct HantResult {
   double budget_ms = 0;
   double teacher_val = 0, teacher_test = 0;
   /// Validation accuracy before fine-tuning, the best seen while fine-tuning (checked every
-  /// quarter of the steps; the state kept is the best one, step 0 the distilled student), and
-  /// that state's test accuracy.
+  /// quarter of the steps of each learning rate; the state kept is the best one, step 0 the
+  /// distilled student), and that state's test accuracy.
   double student_val_before = 0, student_val = 0, student_test = 0;
   int student_best_step = 0;
-  std::vector<std::pair<int, double>> finetune_curve;  ///< (step, validation accuracy) at each check
+  double student_best_lr = 0;            ///< the learning rate of the state kept (0: the distilled student)
+  struct FinetuneCheck {
+    double lr = 0;
+    int step = 0;
+    double val_accuracy = 0;
+    double val_loss = 0;   ///< the student's cross-entropy on the validation labels
+  };
+  std::vector<FinetuneCheck> finetune_curve;  ///< every check, learning rate after learning rate
   std::vector<HantPoint> sweep;
   /// The fine-tuned student's exported form (plain convs, what the files hold) against the
   /// student on validation images ("multi_branch" is the student, "folded" its export), and

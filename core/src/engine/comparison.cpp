@@ -41,8 +41,9 @@ constexpr const char* kLegacyRequestFile = "bench_config.json";
 constexpr const char* kSummaryFormat = "repnas-trial-1";
 constexpr const char* kComparisonFormat = "repnas-comparison-1";
 
-// What a run's event log says, read in one pass: Σ of the epoch durations, Σ of the warm-up
-// and search epochs, the last validation accuracy, and for a search α at the fix (the last
+// What a run's event log says, read in one pass: Σ of the epoch durations, the step time
+// before the fix (what the fix records; in older logs Σ of the warm-up and search epochs), the
+// last validation accuracy, and for a search α at the fix (the last
 // search step) and the mask agreement over its last search epoch. Steps that a resumed run
 // repeats supersede the interrupted ones. A line that does not parse (the last one, cut by an
 // interruption) is skipped.
@@ -57,7 +58,10 @@ LogSummary readLog(const std::string& events) {
   int64_t steps_per_epoch = 0;
   std::map<int64_t, double> agreement;  // search step -> mask agreement
   std::optional<StepSnapshot> last;
+  std::optional<double> before_fix;
   forEachLoggedEvent(events, [&](const Event& event) {
+    if (const auto* p = std::get_if<PhaseChange>(&event); p && p->to == Phase::Fixed && p->search_seconds)
+      before_fix = p->search_seconds;
     if (const auto* i = std::get_if<RunInfo>(&event)) steps_per_epoch = i->steps_per_epoch;
     if (const auto* e = std::get_if<EpochSummary>(&event)) {
       out.epoch_seconds += e->seconds;
@@ -69,6 +73,7 @@ LogSummary readLog(const std::string& events) {
       if (!last || s->step >= last->step) last = *s;
     }
   });
+  if (before_fix) out.search_seconds = *before_fix;
   if (!last) return out;
   auto& st = out.search;
   st.has = true;

@@ -84,6 +84,8 @@ struct Engine::Impl {
   CommandJournal journal;  // the budget edits, for undo (saved in the checkpoint)
   std::vector<BranchMask> fixed_masks;  // the fixed architecture (from the start, or the fix)
   bool fixed = false;
+  // Step time before the fix, and its part in the search phase (search_seconds; checkpointed).
+  double seconds_before_fix = 0, search_phase_seconds = 0;
   int64_t step = 0;  // steps completed
   int64_t steps_per_epoch = 0;
   int64_t total_steps = 0;
@@ -127,6 +129,12 @@ struct Engine::Impl {
   }
 
   Phase phaseOf(int epoch) const { return phaseOfEpoch(plan, epoch); }
+  /// The phase `epoch` is in as the run goes: the plan's, but Fixed for the search epochs
+  /// left after search_seconds fixed the architecture early.
+  Phase shownPhase(int epoch) const {
+    const Phase p = phaseOf(epoch);
+    return fixed && !architectureFixedIn(p) ? Phase::Fixed : p;
+  }
 
   // ------------------------------------------------------------ setup
 
@@ -256,6 +264,8 @@ struct Engine::Impl {
     m.budget = budget;
     m.journal_json = journal.toJson();
     m.epoch_totals = epoch_totals;
+    m.seconds_before_fix = seconds_before_fix;
+    m.search_phase_seconds = search_phase_seconds;
     return m;
   }
 
@@ -327,6 +337,8 @@ struct Engine::Impl {
         throw fail("its budget-edit journal does not end at its budget");
     }
     epoch_totals = meta.epoch_totals;
+    seconds_before_fix = meta.seconds_before_fix;
+    search_phase_seconds = meta.search_phase_seconds;
     if (step < 0 || step > total_steps)
       throw Error("cannot read checkpoint " + path + ": step " + std::to_string(step) +
                   " is outside the run's 0.." + std::to_string(total_steps));
@@ -505,7 +517,7 @@ struct Engine::Impl {
     return info;
   }
 
-  void fixArchitecture(Phase from, int epoch) {
+  void fixArchitecture(Phase from, int epoch, bool time_limit = false) {
     fixed_masks = strategy->derive(budget);
     fixed = true;
     if (config.norm_reset) {
@@ -517,7 +529,7 @@ struct Engine::Impl {
       });
     }
     net->resetBatchNormStatistics();
-    emit(PhaseChange{from, Phase::Fixed, step, epoch, fixed_masks});
+    emit(PhaseChange{from, Phase::Fixed, step, epoch, fixed_masks, seconds_before_fix, time_limit});
   }
 
   RunFinished finish(const std::string& status, const std::string& message,
@@ -583,10 +595,13 @@ struct Engine::Impl {
       saveCheckpoint();
       return false;
     }
-    if (in_epoch == 0 && epoch > 0 && phaseOf(epoch - 1) != phase) {
+    if (in_epoch == 0 && epoch > 0 && shownPhase(epoch - 1) != shownPhase(epoch)) {
       if (architectureFixedIn(phase) && !fixed) fixArchitecture(phaseOf(epoch - 1), epoch);
-      else emit(PhaseChange{phaseOf(epoch - 1), phase, step, epoch, currentArchitecture()});
+      else emit(PhaseChange{phaseOf(epoch - 1), phase, step, epoch, currentArchitecture(), std::nullopt, false});
     }
+    // Equal search wall time: the fix once the steps before it have taken search_seconds.
+    if (!fixed && config.search_seconds > 0 && seconds_before_fix >= config.search_seconds)
+      fixArchitecture(phase, epoch, /*time_limit=*/true);
     return true;
   }
 
@@ -600,9 +615,9 @@ struct Engine::Impl {
     while (step < total_steps) {
       const int epoch = static_cast<int>(step / steps_per_epoch);
       const int64_t in_epoch = step % steps_per_epoch;
-      const Phase phase = phaseOf(epoch);
-      if (!nextStep(epoch, in_epoch, phase))
+      if (!nextStep(epoch, in_epoch, phaseOf(epoch)))
         return finish("stopped", "stopped by request after " + std::to_string(step) + " steps");
+      const Phase phase = shownPhase(epoch);
 
       const auto t0 = Clock::now();
       const double progress = static_cast<double>(step) / total_steps;
@@ -616,8 +631,11 @@ struct Engine::Impl {
       ctx.trainer = trainer.get();
       ctx.budget = &budget;
       ctx.phase = phase;
-      ctx.phase_progress = static_cast<double>(step - phase_start * steps_per_epoch) /
+      ctx.phase_progress = static_cast<double>(std::max<int64_t>(0, step - phase_start * steps_per_epoch)) /
                            std::max<int64_t>(1, phase_epochs * steps_per_epoch);
+      if (phase == Phase::Search && config.search_seconds > 0)  // the schedules on the limit's clock
+        ctx.phase_progress = searchProgressUnderTimeLimit(ctx.phase_progress, config.search_seconds,
+                                                          seconds_before_fix, search_phase_seconds);
       const int64_t this_step = step;
       ctx.training_batch = [&, this_step] {
         const auto b = sampler.batch(train_set, epoch, in_epoch);
@@ -671,6 +689,10 @@ struct Engine::Impl {
       epoch_totals.correct += correct;
       epoch_totals.count += batch.size();
       epoch_totals.seconds += seconds;
+      if (!fixed) {
+        seconds_before_fix += seconds;
+        if (phase == Phase::Search) search_phase_seconds += seconds;
+      }
       ++step;
 
       if ((step - 1) % config.snapshot_every == 0 || step == total_steps) {
@@ -720,7 +742,7 @@ struct Engine::Impl {
         // In warm-up there is no architecture to evaluate: α is frozen at its start, so its
         // top-k is an arbitrary tie-break (measured: test accuracy at chance, 10–16%).
         const bool has_architecture = phase != Phase::Warmup;
-        const bool phase_ends = step == total_steps || phaseOf(epoch + 1) != phase;
+        const bool phase_ends = step == total_steps || shownPhase(epoch + 1) != phase;
         std::vector<const data::ImageSet*> sets;
         if (has_architecture && val_set.size() > 0) sets.push_back(&val_set);
         if (has_architecture && phase_ends) sets.push_back(&test_set);

@@ -155,6 +155,7 @@ std::vector<ConfigProblem> RunConfig::problems() const {
   if (warmup_epochs < -1 || warmup_epochs > max_epochs) fail("warmup_epochs", "must be >= 0 (or -1 for automatic)" + upto);
   if (search_epochs < -1 || search_epochs > max_epochs) fail("search_epochs", "must be >= 0 (or -1 for automatic)" + upto);
   if (fixed_epochs < -1 || fixed_epochs > max_epochs) fail("fixed_epochs", "must be >= 0 (or -1 for epochs)" + upto);
+  if (!(search_seconds >= 0 && search_seconds <= 1e8)) fail("search_seconds", "must be between 0 and 1e8 (0: no time limit)");
   if (found.empty() && isSearch() && totalEpochs() < 1)
     fail("fixed_epochs", "warm-up, search and fixed epochs are all 0: nothing to train");
   if (mode == "odbb" && mask.kind == MaskSetting::Kind::None)
@@ -332,7 +333,7 @@ json toJson(const RunConfig& c) {
       {"config_version", kConfigVersion},
       {"strategy", c.mode}, {"backbone", c.backbone}, {"dataset", c.dataset},
       {"data_dir", c.data_dir}, {"epochs", c.epochs}, {"warmup_epochs", c.warmup_epochs},
-      {"search_epochs", c.search_epochs}, {"fixed_epochs", c.fixed_epochs},
+      {"search_epochs", c.search_epochs}, {"fixed_epochs", c.fixed_epochs}, {"search_seconds", c.search_seconds},
       {"budget", c.budget}, {"budget_ratio", c.budget_ratio}, {"layer_min", c.layer_min},
       {"layer_max", c.layer_max}, {"pins", pins}, {"budget_count", c.budget_count},
       {"budget_ms", c.budget_ms}, {"budget_mb", c.budget_mb}, {"mask", mask},
@@ -581,7 +582,7 @@ RunConfig fromJson(const json& j, int version_when_absent) {
   REPNAS_READ(pins); REPNAS_READ(budget_count); REPNAS_READ(budget_ms); REPNAS_READ(budget_mb);
   REPNAS_READ(batch_size); REPNAS_READ(eval_batch_size);
   if (version == 1) upgradeFromVersion1(j, c);
-  REPNAS_READ(fixed_epochs); REPNAS_READ(mask); REPNAS_READ(mask_source);
+  REPNAS_READ(fixed_epochs); REPNAS_READ(search_seconds); REPNAS_READ(mask); REPNAS_READ(mask_source);
   REPNAS_READ(arch_travel); REPNAS_READ(noise_start); REPNAS_READ(noise_end);
   REPNAS_READ(norm_reset); REPNAS_READ(head_dropout); REPNAS_READ(clip_alpha_from_start);
   REPNAS_READ(second_kxk_at_stride2); REPNAS_READ(gdas_tau_start); REPNAS_READ(gdas_tau_end);
@@ -690,6 +691,7 @@ const std::vector<ConfigKeyHelp>& configKeyHelp() {
       {"warmup_epochs", "search: epochs that train random k-subsets of the branches (uniform, α frozen) before the search; -1: round(0.15 * fixed epochs)"},
       {"search_epochs", "search: epochs that train α on noisy top-k masks; -1: round(0.35 * fixed epochs)"},
       {"fixed_epochs", "search: epochs after the fix (warm-up and search come on top); -1: epochs, as long as a baseline trains"},
+      {"search_seconds", "search: the steps before the fix (warm-up and search) take at most this many seconds of step time, then the fix comes and the rest of the search epochs train the fixed architecture (equal search wall time: set search_epochs high enough that the time ends it); 0: the epochs alone"},
       {"budget", "global branch budget k (identity not counted); -1: floor(budget_ratio * 6 * layers)"},
       {"budget_ratio", "k as a fraction of all searchable branches when budget is -1"},
       {"layer_min", "minimum of kept branches: [n] for every layer or one value per layer; empty: 1 in layers without identity, else 0"},

@@ -302,8 +302,11 @@ struct ToJson {
             {"test_accuracy", optionalJson(e.test_accuracy)}, {"seconds", e.seconds}};
   }
   json operator()(const PhaseChange& e) const {
-    return {{"type", "phase"}, {"from", phaseName(e.from)}, {"to", phaseName(e.to)},
-            {"step", e.step}, {"epoch", e.epoch}, {"mask", maskToBits(e.mask)}};
+    json j = {{"type", "phase"}, {"from", phaseName(e.from)}, {"to", phaseName(e.to)},
+              {"step", e.step}, {"epoch", e.epoch}, {"mask", maskToBits(e.mask)}};
+    if (e.search_seconds) j["search_seconds"] = *e.search_seconds;
+    if (e.time_limit) j["time_limit"] = true;
+    return j;
   }
   json operator()(const CommandAck& e) const {
     return {{"type", "command"}, {"id", e.id}, {"command", e.command},
@@ -470,6 +473,8 @@ Event eventFromJson(const std::string& line) {
         e.step = integerField<int64_t>(j, "step", 0);
         e.epoch = countField(j, "epoch");
         e.mask = maskField(j, "mask");
+        e.search_seconds = optionalNumberField(j, "search_seconds");
+        if (j.contains("time_limit")) e.time_limit = boolField(j, "time_limit");
         return e;
       }
       if (type == "command") {

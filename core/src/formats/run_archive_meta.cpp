@@ -40,6 +40,8 @@ std::string runArchiveMetaJson(const RunArchiveMeta& m) {
   const auto& t = m.epoch_totals;
   j["epoch_totals"] = {{"loss_sum", t.loss_sum}, {"correct", t.correct}, {"count", t.count},
                        {"seconds", t.seconds}};
+  j["seconds_before_fix"] = m.seconds_before_fix;
+  j["search_phase_seconds"] = m.search_phase_seconds;
   return j.dump();
 }
 
@@ -72,6 +74,8 @@ RunArchiveMeta parseRunArchiveMeta(const std::string& text) {
       m.epoch_totals = {numberField(t, "loss_sum"), integerField<int64_t>(t, "correct", 0),
                         integerField<int64_t>(t, "count", 0), numberField(t, "seconds")};
     }
+    if (j.contains("seconds_before_fix")) m.seconds_before_fix = numberField(j, "seconds_before_fix");
+    if (j.contains("search_phase_seconds")) m.search_phase_seconds = numberField(j, "search_phase_seconds");
   } catch (const json::exception& e) {
     throw Error("malformed metadata: " + jsonMessage(e));
   } catch (const Error& e) {

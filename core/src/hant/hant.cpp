@@ -184,6 +184,12 @@ std::string ms(double v) {
   return buf;
 }
 
+std::string shortNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 }  // namespace
 
 double predictedHantLatency(const HantResult& r, const std::vector<HantOp>& choice) {
@@ -240,6 +246,10 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
   if (!(o.fit_faster_share >= 0 && o.fit_faster_share <= 1)) throw Error("hant: --fit-faster-share must be between 0 and 1");
   if (o.distill_steps < 0 || o.finetune_steps < 0 || o.latency_repeats < 1)
     throw Error("hant: steps must be >= 0 and repeats >= 1");
+  if (o.finetune_lrs.empty() || o.finetune_lrs.size() > 16)
+    throw Error("hant: --finetune-lr needs 1 to 16 learning rates");
+  for (const double lr : o.finetune_lrs)
+    if (!(lr > 0 && lr < 1)) throw Error("hant: every --finetune-lr must be > 0 and < 1, got " + shortNumber(lr));
   if (!RunFolder(o.run_dir).hasWeights())
     throw Error("hant: " + RunFolder(o.run_dir).weights() + " does not exist: the teacher must be a finished run");
   setComputeThreads(o.threads);
@@ -578,9 +588,10 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
     r.chosen = solveMeasured(r.budget_ms);
     auto s = makeStudent(r.chosen.choice);
     r.student_val_before = r.chosen.val_accuracy;
-    // Fine-tuning can lower validation accuracy (repvgg-a0, 200 steps: 58.66% → 48.70%), so the
-    // student is checked on the validation split every quarter of the steps and the best state
-    // seen, the distilled student included (step 0), is the one kept.
+    // Fine-tuning can lower validation accuracy (repvgg-a0, 200 steps at 1e-3: 58.66% → 48.70%),
+    // so the student is checked on the validation split every quarter of the steps and the best
+    // state seen, the distilled student included (step 0), is the one kept. Each learning rate
+    // starts again from the distilled student.
     std::vector<torch::Tensor> state = s.state();
     const auto snapshot = [&] {
       torch::NoGradGuard no_grad;
@@ -588,15 +599,24 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
       for (const auto& t : state) copy.push_back(t.detach().clone());
       return copy;
     };
-    auto best = snapshot();
+    const auto restore = [&](const std::vector<torch::Tensor>& from) {
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < state.size(); ++i) state[i].copy_(from[i]);
+    };
+    const auto distilled = snapshot();
+    auto best = distilled;
     r.student_val = r.student_val_before;
     r.student_best_step = 0;
-    {
+    r.student_best_lr = 0;
+    const int check_every = std::max(1, o.finetune_steps / 4);
+    const double total_steps = std::max<double>(1, o.finetune_steps * o.finetune_lrs.size());
+    for (size_t run = 0; run < o.finetune_lrs.size() && o.finetune_steps > 0; ++run) {
+      const double lr = o.finetune_lrs[run];
+      restore(distilled);
       torch::AutoGradMode grad(true);
       s.train(true);
-      torch::optim::Adam adam(s.parameters(), torch::optim::AdamOptions(o.finetune_lr));
+      torch::optim::Adam adam(s.parameters(), torch::optim::AdamOptions(lr));
       data::BatchSampler sampler(train.size(), o.batch, o.seed + 1);
-      const int check_every = std::max(1, o.finetune_steps / 4);
       for (int step = 0; step < o.finetune_steps; ++step) {
         const int64_t per_epoch = sampler.batchesPerEpoch();
         const auto b = sampler.batch(train, step / per_epoch, step % per_epoch);
@@ -610,29 +630,29 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
         adam.zero_grad();
         // Distillation: the cross-entropy of the student's logits against the teacher's soft labels.
         const auto loss = -(target * torch::log_softmax(s.forward(x), 1)).sum(1).mean();
-        if (!std::isfinite(loss.item<double>())) throw Error("hant: the fine-tuning loss is not finite at step " + std::to_string(step));
+        if (!std::isfinite(loss.item<double>()))
+          throw Error("hant: the fine-tuning loss is not finite at step " + std::to_string(step) + " (learning rate " +
+                      shortNumber(lr) + ")");
         loss.backward();
         adam.step();
         if ((step + 1) % check_every == 0 || step + 1 == o.finetune_steps) {
           s.train(false);
-          const double val_accuracy =
-              lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
-          r.finetune_curve.push_back({step + 1, val_accuracy});
+          const auto [val_loss, val_accuracy] =
+              lossAndAccuracy(val, norm, [&](const torch::Tensor& x) { return s.forward(x); });
+          r.finetune_curve.push_back({lr, step + 1, val_accuracy, val_loss});
           if (val_accuracy > r.student_val) {
             r.student_val = val_accuracy;
             r.student_best_step = step + 1;
+            r.student_best_lr = lr;
             best = snapshot();
           }
           s.train(true);
         }
-        report("fine-tuning the student", static_cast<double>(step) / o.finetune_steps);
+        report("fine-tuning the student", (run * o.finetune_steps + step) / total_steps);
       }
       s.train(false);
     }
-    {
-      torch::NoGradGuard no_grad;
-      for (size_t i = 0; i < state.size(); ++i) state[i].copy_(best[i]);
-    }
+    restore(best);
     r.student_test = lossAndAccuracy(data.test, norm, [&](const torch::Tensor& x) { return s.forward(x); }).second;
     // Measured again on the state kept (it must give the best accuracy seen), then timed and
     // judged again.
@@ -699,7 +719,7 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
   // (format 1's latency_ms); "fit" and "samples" are new.
   json j = {{"format", "repnas-hant-2"}, {"teacher", r.teacher}, {"cpu", cpuModelName()},
             {"threads", o.threads}, {"latency_batch", o.latency_batch}, {"throughput_batch", o.throughput_batch},
-            {"distill_steps", o.distill_steps}, {"finetune_steps", o.finetune_steps},
+            {"distill_steps", o.distill_steps}, {"finetune_steps", o.finetune_steps}, {"finetune_lrs", o.finetune_lrs},
             {"teacher_ms", r.teacher_ms}, {"teacher_throughput_ms", r.teacher_throughput_ms}, {"base_ms", r.base_ms},
             {"teacher_val_accuracy", r.teacher_val}, {"teacher_test_accuracy", r.teacher_test},
             {"layers", layers}, {"sweep", sweep}, {"uniform", uniform}, {"seconds", r.seconds},
@@ -712,8 +732,9 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
     j["student_val_accuracy_before_finetuning"] = r.student_val_before;
     j["student_val_accuracy"] = r.student_val;
     j["finetune_best_step"] = r.student_best_step;
+    j["finetune_best_lr"] = r.student_best_lr;
     json curve = json::array();
-    for (const auto& [step, accuracy] : r.finetune_curve) curve.push_back({{"step", step}, {"val_accuracy", accuracy}});
+    for (const auto& c : r.finetune_curve) curve.push_back({{"lr", c.lr}, {"step", c.step}, {"val_accuracy", c.val_accuracy}, {"val_loss", c.val_loss}});
     j["finetune_val_curve"] = curve;
     j["student_test_accuracy"] = r.student_test;
     j["export"] = {{"images", r.export_check.images}, {"max_abs_err", r.export_check.max_abs_err},

@@ -1,5 +1,7 @@
 #include "search/strategy.h"
 
+#include <algorithm>
+
 #include "repnas/error.h"
 #include "search/strategies/fixed.h"
 #include "search/strategies/gdas.h"
@@ -51,6 +53,12 @@ Phase phaseOfEpoch(const std::vector<PhaseSpan>& plan, int epoch) {
     start += p.epochs;
   }
   return plan.back().phase;
+}
+
+double searchProgressUnderTimeLimit(double step_progress, double limit, double before_fix, double in_search) {
+  const double left = limit - (before_fix - in_search);
+  const double clock = left > 0 ? std::min(1.0, in_search / left) : 1.0;
+  return std::max(step_progress, clock);
 }
 
 std::pair<int, int> phaseEpochs(const std::vector<PhaseSpan>& plan, Phase phase) {

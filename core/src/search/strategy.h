@@ -131,6 +131,11 @@ std::vector<PhaseSpan> phasePlan(const RunConfig& config);
 Phase phaseOfEpoch(const std::vector<PhaseSpan>& plan, int epoch);
 /// @brief The first epoch of `phase` in `plan` and the epochs it lasts ({0, 0} when absent).
 std::pair<int, int> phaseEpochs(const std::vector<PhaseSpan>& plan, Phase phase);
+/// @brief The search phase's progress under search_seconds = `limit` (> 0): the later of the
+/// steps' progress and the clock's, the search phase having what the warm-up left of the limit
+/// (`before_fix`: step seconds spent before the fix so far, `in_search`: those in the search
+/// phase); 1 once the limit is spent.
+double searchProgressUnderTimeLimit(double step_progress, double limit, double before_fix, double in_search);
 /// @brief Whether the architecture is fixed in `phase` (Fixed, Train).
 inline bool architectureFixedIn(Phase phase) { return phase == Phase::Fixed || phase == Phase::Train; }
 

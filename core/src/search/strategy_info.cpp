@@ -38,7 +38,7 @@ StrategyInfo searchStrategy(std::string name, std::string method, std::string su
   s.capabilities.accepts_cost_budgets = true;
   s.branches = allBranches();
   s.identity = true;
-  s.keys = {"warmup_epochs", "search_epochs", "fixed_epochs", "budget", "budget_ratio",
+  s.keys = {"warmup_epochs", "search_epochs", "fixed_epochs", "search_seconds", "budget", "budget_ratio",
             "layer_min", "layer_max", "pins", "norm_reset", "second_kxk_at_stride2",
             "bn_recalibration_batches"};
   s.keys.insert(s.keys.end(), own_keys.begin(), own_keys.end());

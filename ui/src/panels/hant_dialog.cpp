@@ -294,7 +294,8 @@ void HantDialog::showResult() {
                           .arg(100 * r.student_test, 0, 'f', 2)
                           .arg(r.chosen.solve_seconds, 0, 'f', 3)
                           .arg(r.student_best_step)
-                          .arg(r.finetune_curve.empty() ? 0 : r.finetune_curve.back().first) +
+                          .arg(r.student_best_step > 0 ? tr("%1 at learning rate %2").arg(finetune_->value()).arg(r.student_best_lr)
+                                                       : QString::number(finetune_->value())) +
                       tr(" Exported (its files reproduce it: max error %1 on %2 validation images): %3.")
                           .arg(r.export_check.max_abs_err, 0, 'g', 2)
                           .arg(r.export_check.images)
