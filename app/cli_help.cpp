@@ -138,14 +138,14 @@ const std::vector<CommandHelp>& commands() {
         {"--throughput-batch N", "measured beside it (default 64)"},
         {"--distill-steps N", "phase 1 steps (default 400)"},
         {"--finetune-steps N", "fine-tuning steps of the chosen student (default 400)"},
-        {"--finetune-lr L1,L2,...", "its Adam learning rates: each from the distilled student, the best state on the validation split kept (default 1e-3)"},
+        {"--finetune-lr L1,L2,...", "its Adam learning rates: each from the distilled student, the best state on the validation split kept (default 1e-4,3e-4)"},
         {"--repeats N", "timed rounds of the latency measurement (default 9)"},
         {"--fit-students N", "random students measured to fit the latency model (default 150; 0: single swaps only)"},
         {"--fit-faster-share F", "the share of them drawn from each layer's faster half of operations (default 0)"},
         {"--threads N", "LibTorch threads (default 1: the latency is that of one core)"},
         {"--quiet", "no progress on stderr"}}},
       {"compare",
-       "compare --out DIR [--strategies S1,S2,...] [--seeds 1,2,3] [--random N] [--baselines B1,B2,...] "
+       "compare --out DIR [--strategies S1,S2,...[,hant]] [--hant-set KEY=VALUE ...] [--seeds 1,2,3] [--random N] [--baselines B1,B2,...] "
        "[--budget-wall S] [--set KEY=VALUE ...] [--jobs N] [--print-commands | --table] | compare --out DIR --trial TRIAL",
        "strategies side by side: searches, their masks retrained from scratch, random masks, baselines",
        "The protocol of STRATEGIES.md section 5 for several search strategies at once, on one backbone, "
@@ -168,7 +168,12 @@ const std::vector<CommandHelp>& commands() {
        "baselines, called only beyond twice their pooled standard deviation. A folder made by "
        "`repnas-bench protocol` reads as a comparison.",
        {{"--out DIR", "the comparison folder (required)"},
-        {"--strategies S1,...", "search strategies (default search,gdas,rena; repnas is search)"},
+        {"--strategies S1,...", "search strategies (default search,gdas,rena; repnas is search); hant: also each "
+                                "seed's plain baseline transformed by HANT (`repnas hant`, its own row: the student's test "
+                                "accuracy, its latency measured beside its teacher's, the verdict against plain)"},
+        {"--hant-set KEY=VALUE", "HANT's options: speedup (default 1.5), sweep (1.25/1.5/2/3), distill_steps, "
+                                 "finetune_steps (400 each), fit_students (150), repeats (9), batch (128); run HANT "
+                                 "with --jobs 1 or on a quiet machine: it measures latency"},
         {"--seeds 1,2,3", "the protocol seeds (default 1,2,3)"},
         {"--random N", "random masks of the same k per seed (default 3)"},
         {"--baselines B1,...", "fixed baselines (default plain,repvgg,dbb; empty: none)"},

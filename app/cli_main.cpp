@@ -310,14 +310,28 @@ repnas::ComparisonRequest comparisonRequest(Args& args, const std::string& out, 
     if (seconds.size() != 1) throw UsageError("--budget-wall expects one number of seconds, got '" + wall + "'");
     overrides.push_back("search_seconds=" + wall);
   }
-  *given = strategies != "\x01" || seeds != "\x01" || random >= 0 || baselines != "\x01" || !overrides.empty();
+  const auto hant_options = args.values("--hant-set");
+  *given = strategies != "\x01" || seeds != "\x01" || random >= 0 || baselines != "\x01" || !overrides.empty() ||
+           !hant_options.empty();
   if (!*given && std::filesystem::exists(std::filesystem::path(out) / repnas::kComparisonFile))
     return repnas::loadComparison(out);
   if (strategies != "\x01") {
     r.strategies.clear();
     for (const auto& s : splitList(strategies)) {
+      if (s == "hant") {  // not a branch search: each seed's plain baseline transformed
+        r.hant = repnas::ComparisonHant{};
+        continue;
+      }
       const auto* info = repnas::findStrategy(s);
       r.strategies.push_back(info ? info->name : s);
+    }
+  }
+  if (!hant_options.empty() && !r.hant) throw UsageError("--hant-set needs hant among --strategies");
+  for (const auto& kv : hant_options) {
+    try {
+      repnas::setComparisonHantOption(*r.hant, kv);
+    } catch (const repnas::Error& e) {
+      throw UsageError(e.what());
     }
   }
   if (seeds != "\x01") {
@@ -416,8 +430,7 @@ int compareCommand(Args& args) {
         throw UsageError(e.what());
       }
     }();
-    const auto config = repnas::comparisonTrialConfig(request, t, out);
-    const auto o = repnas::runTrial(config, (std::filesystem::path(out) / t.dir).string(), quiet);
+    const auto o = repnas::runComparisonTrial(request, t, out, quiet);
     std::printf("%s: %s, test %.2f%%, %d branches, %.0f s\n", t.dir.c_str(), o.status.c_str(),
                 100 * o.test_accuracy, o.branches, o.seconds);
     return 0;
@@ -429,15 +442,7 @@ int compareCommand(Args& args) {
   const auto trials = repnas::comparisonTrials(request);
   const std::string self = std::filesystem::canonical("/proc/self/exe").string();
 
-  auto finished = [&](size_t i) {
-    try {
-      return repnas::finishedTrial((std::filesystem::path(out) / trials[i].dir).string(),
-                                   repnas::comparisonTrialConfig(request, trials[i], out))
-          .has_value();
-    } catch (const repnas::Error&) {
-      return false;
-    }
-  };
+  auto finished = [&](size_t i) { return repnas::finishedComparisonTrial(request, trials[i], out).has_value(); };
   if (table_only) {
     // What has finished so far (a comparison may be running elsewhere): nothing is started.
     writeComparisonTable(request, out);
@@ -449,7 +454,7 @@ int compareCommand(Args& args) {
     for (int stage = 0; stage < 2; ++stage) {
       std::printf("# stage %d: %s\n", stage + 1,
                   stage == 0 ? "the searches, random masks and baselines (independent; any order, in parallel)"
-                             : "the retrainings (each after stage 1's search)");
+                             : "the retrainings and HANT (each after its stage-1 run: the search, the plain baseline)");
       for (size_t i = 0; i < trials.size(); ++i)
         if (trials[i].after.empty() == (stage == 0))
           std::printf("%s compare --out %s --trial %s --quiet%s\n", self.c_str(), out.c_str(), trials[i].dir.c_str(),

@@ -218,6 +218,100 @@ class TestCompare : public QObject {
     auto other = r;
     other.seeds = {1, 2, 3};
     QVERIFY_THROWS_EXCEPTION(Error, saveComparison(other, root));
+    other = r;
+    other.hant = ComparisonHant{};
+    QVERIFY_THROWS_EXCEPTION(Error, saveComparison(other, root));
+
+    // HANT: one trial per seed after its teacher, the seed's plain baseline (which it needs);
+    // its options round-trip and are checked.
+    auto with_hant = r;
+    with_hant.hant = ComparisonHant{};
+    setComparisonHantOption(*with_hant.hant, "sweep=1.5/2.5");
+    setComparisonHantOption(*with_hant.hant, "distill_steps=7");
+    QVERIFY(with_hant.hant->sweep == std::vector<double>({1.5, 2.5}));
+    const auto hant_trials = comparisonTrials(with_hant);
+    QCOMPARE(int(hant_trials.size()), int(trials.size()) + 2);
+    const auto hant = comparisonTrial(with_hant, "protocol-seed2/hant");
+    QVERIFY(hant.kind == ComparisonTrial::Kind::Hant);
+    QCOMPARE(QString::fromStdString(hant.after), QString("protocol-seed2/plain"));
+    const auto hant_back = comparisonRequestFromJson(comparisonRequestToJson(with_hant));
+    QVERIFY(hant_back.hant && *hant_back.hant == *with_hant.hant);
+    QVERIFY(!finishedComparisonTrial(with_hant, hant, tmp_.path().toStdString()));
+    for (const char* kv : {"speedup=1", "speedup=fast", "repeats=0", "sweep=2/0.5", "steps=3", "batch"}) {
+      auto h = *with_hant.hant;
+      QVERIFY_THROWS_EXCEPTION(Error, setComparisonHantOption(h, kv));
+    }
+    bad = with_hant;
+    bad.baselines = {"dbb"};
+    refused(bad, "strategies: hant");
+  }
+
+  void hantTrialsTransformEachSeedsPlainBaseline() {
+    // HANT beside one strategy: per seed the plain baseline, then HANT on it (a few steps).
+    const QString dir = tmp_.filePath("cmp-hant");
+    QStringList args = {"compare", "--out", dir, "--strategies", "repnas,hant", "--seeds", "1,2", "--random", "0",
+                        "--baselines", "plain"};
+    for (const QString& kv : QStringList{"distill_steps=20", "finetune_steps=4", "fit_students=6", "repeats=2", "batch=32",
+                              "sweep=1.2/2"})
+      args << "--hant-set" << kv;
+    for (const QString& kv : QStringList{"dataset=idx", "data_dir=" + data_, "epochs=2", "warmup_epochs=1", "search_epochs=1",
+                                         "fixed_epochs=1", "batch_size=32", "threads=1"})
+      args << "--set" << kv;
+    const auto r = repnasCli(args);
+    QVERIFY2(r.exit_code == 0, r.err.constData());
+    const auto table = readJson(dir + "/comparison-table.json");
+    QCOMPARE(table["complete"].toBool(), true);
+    QJsonObject hant_row, plain_row;
+    for (const auto& row : table["rows"].toArray()) {
+      if (row.toObject()["group"].toString() == "hant") hant_row = row.toObject();
+      if (row.toObject()["group"].toString() == "plain") plain_row = row.toObject();
+    }
+    QCOMPARE(hant_row["kind"].toString(), QString("hant"));
+    QCOMPARE(hant_row["n"].toInt(), 2);
+    // The row from the trials' own files: each student's test accuracy and measured latency
+    // (hant.json), the speed-up over the teacher measured beside it.
+    double accuracy = 0, latency = 0, speedup = 0;
+    for (const char* seed : {"protocol-seed1", "protocol-seed2"}) {
+      const QString trial = dir + "/" + seed + "/hant";
+      const auto hant = readJson(trial + "/hant.json");
+      QVERIFY2(!hant.isEmpty(), qPrintable(trial));
+      QCOMPARE(QFileInfo(hant["teacher"].toString()).fileName(), QString("plain"));
+      QCOMPARE(hant["sweep"].toArray().size(), 2);
+      accuracy += 100 * hant["student_test_accuracy"].toDouble() / 2;
+      const auto chosen = hant["chosen"].toObject();
+      latency += chosen["measured_ms"].toDouble() / 2;
+      speedup += chosen["teacher_measured_ms"].toDouble() / chosen["measured_ms"].toDouble() / 2;
+      for (const char* f : {"student.onnx", "student.pt", "trial.json"}) QVERIFY2(QFile::exists(trial + "/" + f), f);
+      const auto summary = readHantSummary(trial.toStdString());
+      QVERIFY(summary && summary->backbone == "tiny" && summary->student_ms && summary->sweep.size() == 2);
+    }
+    QVERIFY(std::abs(hant_row["test_accuracy_mean"].toDouble() - accuracy) < 1e-9);
+    QVERIFY(std::abs(hant_row["latency_ms"].toDouble() - latency) < 1e-9);
+    QVERIFY(std::abs(hant_row["speedup"].toDouble() - speedup) < 1e-9);
+    bool against_plain = false;
+    for (const auto& v : table["verdicts"].toArray())
+      if (v.toObject()["a"].toString() == "hant" && v.toObject()["b"].toString() == "plain") {
+        against_plain = true;
+        QVERIFY(std::abs(v.toObject()["difference"].toDouble() -
+                         (accuracy - plain_row["test_accuracy_mean"].toDouble())) < 1e-9);
+      }
+    QVERIFY(against_plain);
+    QVERIFY2(r.out.contains("hant: the students measured at"), r.out.constData());
+    // The runs' catalogue leaves HANT's folders out; the HANT catalogue finds them.
+    QCOMPARE(int(findRunFolders(dir.toStdString()).size()), 6);
+    QCOMPARE(int(findHantFolders(dir.toStdString()).size()), 2);
+    QCOMPARE(int(findHantFolders(tmp_.path().toStdString()).size()), 2);
+    // Run again: everything reused, HANT included.
+    const auto again = repnasCli(QStringList{"compare", "--out", dir});
+    QVERIFY2(again.exit_code == 0, again.err.constData());
+    QVERIFY2(again.out.contains("8 trials finished earlier, reused"), again.out.constData());
+    // Usage: HANT's options need hant among the strategies; a bad option is named.
+    auto bad = repnasCli({"compare", "--out", tmp_.filePath("bad-hant"), "--hant-set", "speedup=2"});
+    QCOMPARE(bad.exit_code, 2);
+    QVERIFY2(bad.err.contains("--hant-set needs hant"), bad.err.constData());
+    bad = repnasCli({"compare", "--out", tmp_.filePath("bad-hant"), "--strategies", "hant", "--hant-set", "speedup=0.5"});
+    QCOMPARE(bad.exit_code, 2);
+    QVERIFY2(bad.err.contains("speedup"), bad.err.constData());
   }
 
   void compareRunsResumesAfterAKillAndPrintsTheSameCommands() {

@@ -35,6 +35,7 @@
 #include "repnas/comparison.h"
 #include "repnas/costs.h"
 #include "repnas/engine.h"
+#include "repnas/hant.h"
 #include "repnas_ui/block_inspector.h"
 #include "repnas_ui/budget_editor.h"
 #include "repnas_ui/comparison_view.h"
@@ -741,6 +742,54 @@ class TestGuiState : public QObject {
     QCOMPARE(*row.test_accuracy, 100 * outcome.test_accuracy);
     QVERIFY(row.mask == outcome.mask);
     QCOMPARE(row.branches, outcome.branches);
+
+    // HANT's result (on the RepNAS run as its teacher) on the inference axis: its budgets,
+    // teacher and student where hant.json puts them, and every run at its backbone's folded
+    // latency, the teacher's (every branch subset folds to the same convolutions).
+    HantOptions h;
+    h.run_dir = (root + "/search").toStdString();
+    h.out_dir = tmp_.filePath("hant-out").toStdString();
+    h.speedup = 1.3;
+    h.sweep = {1.2, 2.0};
+    h.distill_steps = 20;
+    h.finetune_steps = 4;
+    h.latency_repeats = 2;
+    h.fit_students = 6;
+    h.throughput_batch = 8;
+    h.batch = 32;
+    h.val_images = 64;
+    const auto hr = runHant(h);
+    QCOMPARE(view->addPath(tmp_.filePath("hant-out")), QString());
+    QCOMPARE(view->runCount(), 4);
+    QCOMPARE(int(view->hantResults().size()), 1);
+    QCOMPARE(view->addPath(tmp_.filePath("hant-out")), QString());  // not added twice
+    QCOMPARE(int(view->hantResults().size()), 1);
+    view->scatterAxisBox()->setCurrentIndex(1);
+    std::map<QString, QCPGraph*> graphs;
+    for (int g = 0; g < scatter->graphCount(); ++g) graphs[scatter->graph(g)->name()] = scatter->graph(g);
+    for (int i = 0; i < 4; ++i) {
+      auto* g = graphs.at(view->row(i).label);
+      QCOMPARE(g->data()->at(0)->key, hr.teacher_ms);
+      QCOMPARE(g->data()->at(0)->value, *view->row(i).test_accuracy);
+    }
+    const auto* student = graphs.at("hant-out: student");
+    QCOMPARE(student->data()->at(0)->key, hr.chosen.normalized_ms);
+    QCOMPARE(student->data()->at(0)->value, 100 * hr.student_test);
+    const auto* teacher = graphs.at("hant-out: teacher");
+    QCOMPARE(teacher->data()->at(0)->key, hr.teacher_ms);
+    QCOMPARE(teacher->data()->at(0)->value, 100 * hr.teacher_test);
+    const auto* budgets = graphs.at("hant-out: budgets (validation, distilled)");
+    QCOMPARE(budgets->dataCount(), 2);
+    std::vector<std::pair<double, double>> want, got;
+    for (const auto& p : hr.sweep) want.emplace_back(p.normalized_ms, 100 * p.val_accuracy);
+    for (int j = 0; j < 2; ++j) got.emplace_back(budgets->data()->at(j)->key, budgets->data()->at(j)->value);
+    std::sort(want.begin(), want.end());
+    QCOMPARE(got, want);
+    QVERIFY(graphs.count("Pareto front (runs and students)"));
+    QVERIFY(scatter->xAxis->label().startsWith("inference ms per image"));
+    saveShot(window, "compare_hant");
+    view->scatterAxisBox()->setCurrentIndex(0);
+    QVERIFY(!scatter->xAxis->label().startsWith("inference"));
   }
 
   void wordsAndLayoutAreRight() {

@@ -5,7 +5,9 @@
 /// of the same k, the fixed baselines — each a normal run folder that a finished trial leaves a
 /// summary in (trial.json), and the table computed from those summaries alone. The comparison
 /// folder holds its request (comparison.json) and one sub-folder per seed; a folder made by
-/// `repnas-bench protocol` (bench_run.json summaries) reads as one. Plain C++ (no torch, no Qt).
+/// `repnas-bench protocol` (bench_run.json summaries) reads as one. With "hant" among the
+/// strategies, each seed's plain baseline is also the teacher of a HANT trial (`repnas hant` at
+/// one speed-up, and a sweep). Plain C++ (no torch, no Qt).
 
 #include <array>
 #include <cstdint>
@@ -45,6 +47,10 @@ struct TrialOutcome {
   std::optional<double> val_accuracy;  ///< of the last epoch, with val_split
   SearchStats search;           ///< search runs only
   std::vector<BranchMask> mask; ///< the trial's architecture (empty: not recorded)
+  /// HANT trials: the student's and the teacher's latency measured side by side (ms, batch 1),
+  /// and the sweep's points (measured ms, validation accuracy of the distilled student).
+  std::optional<double> latency_ms, teacher_latency_ms;
+  std::vector<std::pair<double, double>> latency_points;
 };
 
 /// @brief What a run reads of its configuration (config.json's JSON), for deciding whether a
@@ -65,9 +71,27 @@ std::optional<TrialOutcome> readTrialSummary(const std::string& dir);
 /// replaced) and writes the summary. Error when the run does not complete.
 TrialOutcome runTrial(const RunConfig& config, const std::string& dir, bool quiet = true);
 
+/// @brief HANT's options in a comparison (`repnas hant`'s, --hant-set KEY=VALUE).
+struct ComparisonHant {
+  double speedup = 1.5;                        ///< the student's budget: the teacher's latency / speedup
+  std::vector<double> sweep = {1.25, 1.5, 2, 3};  ///< the speed-up/accuracy curve (distilled students)
+  int distill_steps = 400, finetune_steps = 400, fit_students = 150, repeats = 9, batch = 128;
+  bool operator==(const ComparisonHant& o) const {
+    return speedup == o.speedup && sweep == o.sweep && distill_steps == o.distill_steps &&
+           finetune_steps == o.finetune_steps && fit_students == o.fit_students && repeats == o.repeats &&
+           batch == o.batch;
+  }
+};
+/// @brief Sets one option ("speedup", "sweep" as A/B/C or A,B,C, "distill_steps", "finetune_steps",
+/// "fit_students", "repeats", "batch") from KEY=VALUE; Error naming the key.
+void setComparisonHantOption(ComparisonHant& hant, const std::string& key_value);
+
 /// @brief The request of a comparison (comparison.json).
 struct ComparisonRequest {
   std::vector<std::string> strategies = {"search", "gdas", "rena"};  ///< search strategies
+  /// "hant" among the strategies asked: each seed's plain baseline (which must be asked) is
+  /// transformed by HANT with these options.
+  std::optional<ComparisonHant> hant;
   std::vector<std::uint64_t> seeds = {1, 2, 3};
   int random_masks = 3;  ///< random masks of the same k per seed
   std::vector<std::string> baselines = {"plain", "repvgg", "dbb"};
@@ -76,13 +100,13 @@ struct ComparisonRequest {
 
 /// @brief One run of a comparison.
 struct ComparisonTrial {
-  enum class Kind { Search, Retrained, Random, Baseline };
+  enum class Kind { Search, Retrained, Random, Baseline, Hant };
   Kind kind = Kind::Search;
   std::string group;     ///< its row: the strategy, "<strategy> retrained", "random", a baseline
-  std::string strategy;  ///< Search, Retrained: the strategy; Baseline: the mode
+  std::string strategy;  ///< Search, Retrained: the strategy; Baseline: the mode; Hant: "hant"
   std::uint64_t seed = 0;  ///< the protocol seed (a random mask's run seed differs: seed + 1000 r)
   std::string dir;       ///< relative to the comparison folder, e.g. "protocol-seed1/gdas"
-  std::string after;     ///< the trial whose result it needs ("" for none)
+  std::string after;     ///< the trial whose result it needs ("" for none; Hant: its teacher)
 };
 
 /// @brief Validates the request (strategies, baselines, seeds, overrides); Error naming the field.
@@ -90,11 +114,19 @@ void validateComparison(const ComparisonRequest& request);
 /// @brief Every trial, searches first (a retrained trial comes after its search).
 std::vector<ComparisonTrial> comparisonTrials(const ComparisonRequest& request);
 /// @brief The configuration of `trial` in the comparison folder `root` (a retrained trial reads
-/// its search's folder: Error when that search has not finished).
+/// its search's folder: Error when that search has not finished; a HANT trial: its teacher's).
 RunConfig comparisonTrialConfig(const ComparisonRequest& request, const ComparisonTrial& trial,
                                 const std::string& root);
 /// @brief The trial named by its dir; Error when the request has none.
 ComparisonTrial comparisonTrial(const ComparisonRequest& request, const std::string& dir);
+/// @brief The outcome of `trial` when it has finished as the request asks (nullopt otherwise,
+/// a retraining or HANT trial whose prerequisite has not finished included).
+std::optional<TrialOutcome> finishedComparisonTrial(const ComparisonRequest& request, const ComparisonTrial& trial,
+                                                    const std::string& root);
+/// @brief Runs `trial` in this process (runTrial; a HANT trial runs `repnas hant` on its teacher
+/// and writes its summary). Error when it cannot complete.
+TrialOutcome runComparisonTrial(const ComparisonRequest& request, const ComparisonTrial& trial,
+                                const std::string& root, bool quiet = true);
 
 /// @brief comparison.json and back (format "repnas-comparison-1"); Error naming the file/field.
 std::string comparisonRequestToJson(const ComparisonRequest& request);
@@ -132,6 +164,22 @@ std::vector<std::array<double, kNumBranchKinds>> keepFrequency(const std::vector
 /// folder's trials that exist (comparison.json); else the run folders below it, up to three
 /// levels deep, sorted. Empty when it holds none.
 std::vector<std::string> findRunFolders(const std::string& dir);
+/// @brief What a HANT output folder (hant.json) says, for the comparison view: latencies in the
+/// time of its latency table (ms per image at its batch; a student's measured latency scaled by
+/// the teacher's in the same measurement), accuracies as fractions.
+struct HantSummary {
+  std::string dir;
+  std::string backbone;        ///< the teacher's ("" when neither hant.json nor the teacher says)
+  double teacher_ms = 0;
+  double teacher_test = 0;
+  std::optional<double> student_ms, student_test;   ///< the budget's student, fine-tuned
+  std::vector<std::pair<double, double>> sweep;     ///< (ms, validation accuracy), distilled students
+};
+/// @brief The summary of `dir`/hant.json; nullopt when there is none or it does not parse.
+std::optional<HantSummary> readHantSummary(const std::string& dir);
+/// @brief The HANT output folders `dir` names, as findRunFolders does for runs (itself, a
+/// comparison's HANT trials, or the folders below it up to three levels deep).
+std::vector<std::string> findHantFolders(const std::string& dir);
 /// @brief Whether `key` means something in the configuration (JSON text): false for a key of
 /// another strategy than the configuration's (e.g. gdas_tau_start in a RepNAS run).
 bool configKeyApplies(const std::string& config_json, const std::string& key);
@@ -162,6 +210,8 @@ struct ComparisonRow {
   int k_compliant = 0;            ///< runs whose kept branches equal their budget's k
   std::optional<double> hamming;  ///< mean pairwise Hamming distance of the masks over seeds
   std::optional<double> score_tau;  ///< search rows: τ(search's own accuracy, retrained accuracy)
+  /// HANT: the student's measured latency and speed-up over its teacher (means over seeds).
+  std::optional<double> latency_ms, speedup;
   std::vector<std::vector<BranchMask>> masks;  ///< per finished run
   std::vector<std::uint64_t> seeds;            ///< per finished run
 };

@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "formats/atomic_file.h"
 #include "formats/run_archive_meta.h"
@@ -22,6 +23,7 @@
 #include "repnas/engine.h"
 #include "repnas/error.h"
 #include "repnas/events.h"
+#include "repnas/hant.h"
 #include "repnas/run_folder.h"
 #include "repnas/strategy_info.h"
 
@@ -210,6 +212,12 @@ std::optional<std::pair<TrialOutcome, std::string>> readSummary(const fs::path& 
     o.resumed = j.value("resumed", false);
     if (j.contains("mask")) o.mask = maskFromBits(j.at("mask").get<std::vector<int>>());
     else o.mask = recordedMask(dir);
+    if (j.contains("hant")) {  // a HANT trial
+      const auto& h = j.at("hant");
+      o.latency_ms = h.at("student_ms").get<double>();
+      o.teacher_latency_ms = h.at("teacher_ms").get<double>();
+      for (const auto& p : h.at("points")) o.latency_points.emplace_back(p.at("ms").get<double>(), p.at("val_accuracy").get<double>());
+    }
     if (j.contains("log")) {
       // The summary holds what the event log said: the folder's other files may be gone (a
       // finished run kept in the repository is only its summary, config and weights).
@@ -310,10 +318,193 @@ TrialOutcome runTrial(const RunConfig& config, const std::string& dir_name, bool
   return o;
 }
 
+// --- HANT trials ----------------------------------------------------------------------------------
+
+namespace {
+
+json hantOptionsJson(const ComparisonHant& h) {
+  return {{"speedup", h.speedup}, {"sweep", h.sweep}, {"distill_steps", h.distill_steps},
+          {"finetune_steps", h.finetune_steps}, {"fit_students", h.fit_students}, {"repeats", h.repeats},
+          {"batch", h.batch}};
+}
+
+ComparisonHant hantOptionsFromJson(const json& j) {
+  ComparisonHant h;
+  h.speedup = j.at("speedup").get<double>();
+  h.sweep = j.at("sweep").get<std::vector<double>>();
+  h.distill_steps = j.at("distill_steps").get<int>();
+  h.finetune_steps = j.at("finetune_steps").get<int>();
+  h.fit_students = j.at("fit_students").get<int>();
+  h.repeats = j.at("repeats").get<int>();
+  h.batch = j.value("batch", 128);
+  return h;
+}
+
+void validateHant(const ComparisonHant& h) {
+  if (!(h.speedup > 1 && h.speedup <= 100)) throw Error("hant speedup: must be > 1 and at most 100");
+  if (h.sweep.size() > 32) throw Error("hant sweep: at most 32 speed-ups");
+  for (double s : h.sweep)
+    if (!(s > 1 && s <= 100)) throw Error("hant sweep: every speed-up must be > 1 and at most 100");
+  for (const auto& [key, value, lo, hi] :
+       {std::tuple<const char*, int, int, int>{"distill_steps", h.distill_steps, 0, 1000000},
+        {"finetune_steps", h.finetune_steps, 0, 1000000}, {"fit_students", h.fit_students, 0, 100000},
+        {"repeats", h.repeats, 1, 1000}, {"batch", h.batch, 1, 4096}})
+    if (value < lo || value > hi)
+      throw Error(std::string("hant ") + key + ": must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+}
+
+/// trial.json's "hant" object: the options it ran with (its identity beside the teacher's
+/// configuration) and what it measured.
+std::optional<json> hantSummaryIn(const fs::path& dir) {
+  std::ifstream in(dir / kSummaryFile);
+  if (!in) return std::nullopt;
+  try {
+    const auto j = json::parse(in);
+    if (!j.contains("hant")) return std::nullopt;
+    return j.at("hant");
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+/// The teacher's trial (the seed's plain baseline) of a HANT trial.
+ComparisonTrial teacherTrial(const ComparisonTrial& t) {
+  return {ComparisonTrial::Kind::Baseline, "plain", "plain", t.seed, t.after, ""};
+}
+
+TrialOutcome runHantTrial(const ComparisonRequest& request, const ComparisonTrial& t, const std::string& root,
+                          bool quiet) {
+  const fs::path dir = fs::path(root) / t.dir;
+  const auto teacher_dir = (fs::path(root) / t.after).string();
+  const auto teacher = comparisonTrialConfig(request, teacherTrial(t), root);
+  if (!finishedTrial(teacher_dir, teacher))
+    throw Error(teacher_dir + ": the teacher this HANT trial needs has not finished");
+  const auto& h = *request.hant;
+  // HANT does not resume: an unfinished attempt starts again.
+  if (fs::exists(dir)) fs::remove_all(dir);
+  fs::create_directories(dir);
+  if (!quiet) {
+    std::printf("  running %s (HANT on %s)\n", dir.c_str(), teacher_dir.c_str());
+    std::fflush(stdout);
+  }
+  HantOptions o;
+  o.run_dir = teacher_dir;
+  o.out_dir = dir.string();
+  o.speedup = h.speedup;
+  o.sweep = h.sweep;
+  o.distill_steps = h.distill_steps;
+  o.finetune_steps = h.finetune_steps;
+  o.fit_students = h.fit_students;
+  o.latency_repeats = h.repeats;
+  o.batch = h.batch;
+  o.threads = std::max(1, teacher.threads);
+  o.seed = t.seed;
+  const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = cpuSecondsOfThisProcess();
+  const auto r = runHant(o);
+  TrialOutcome out;
+  out.status = "completed";
+  out.test_accuracy = r.student_test;
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.cpu_seconds = cpuSecondsOfThisProcess() - cpu0;
+  out.peak_rss_mb = peakRssMbOfThisProcess();
+  out.val_accuracy = r.student_val;
+  out.latency_ms = r.chosen.measured_ms;
+  out.teacher_latency_ms = r.chosen.teacher_measured_ms;
+  json points = json::array();
+  for (const auto& p : r.sweep) {
+    out.latency_points.emplace_back(p.measured_ms, p.val_accuracy);
+    points.push_back({{"speedup_asked", r.teacher_ms / p.budget_ms}, {"ms", p.measured_ms},
+                      {"teacher_ms", p.teacher_measured_ms}, {"val_accuracy", p.val_accuracy}});
+  }
+  RunConfig identity = teacher;
+  identity.threads = 0;
+  const json j = {{"format", kSummaryFormat}, {"config", json::parse(configToJson(identity))}, {"status", out.status},
+                  {"test_accuracy", out.test_accuracy}, {"seconds", out.seconds},
+                  {"cpu_seconds", *out.cpu_seconds}, {"peak_rss_mb", *out.peak_rss_mb}, {"resumed", false},
+                  {"branches", 0}, {"budget_k", 0}, {"mask", json::array()},
+                  {"hant", {{"options", hantOptionsJson(h)}, {"teacher", t.after}, {"student_ms", out.latency_ms.value()},
+                            {"teacher_ms", out.teacher_latency_ms.value()}, {"meets_budget", r.chosen.meets_budget},
+                            {"teacher_test_accuracy", r.teacher_test}, {"points", points}}},
+                  {"log", {{"epoch_seconds", 0.0}, {"search_seconds", nullptr},
+                           {"val_accuracy", out.val_accuracy.value()}, {"search", nullptr}}}};
+  writeTextAtomically((dir / kSummaryFile).string(), j.dump(2) + "\n");
+  return out;
+}
+
+}  // namespace
+
+void setComparisonHantOption(ComparisonHant& h, const std::string& key_value) {
+  const auto eq = key_value.find('=');
+  if (eq == std::string::npos) throw Error("--hant-set expects KEY=VALUE, got '" + key_value + "'");
+  const std::string key = key_value.substr(0, eq), value = key_value.substr(eq + 1);
+  auto number = [&](const std::string& text) {
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size() || !std::isfinite(v))
+      throw Error("--hant-set " + key + ": '" + text + "' is not a number");
+    return v;
+  };
+  auto integer = [&](int& out) {
+    const double v = number(value);
+    if (v != std::floor(v) || std::abs(v) > 1e9) throw Error("--hant-set " + key + ": '" + value + "' is not an integer");
+    out = static_cast<int>(v);
+  };
+  if (key == "speedup") h.speedup = number(value);
+  else if (key == "sweep") {
+    h.sweep.clear();
+    std::string item;
+    std::stringstream in(value);
+    while (std::getline(in, item, value.find('/') != std::string::npos ? '/' : ',')) h.sweep.push_back(number(item));
+  } else if (key == "distill_steps") integer(h.distill_steps);
+  else if (key == "finetune_steps") integer(h.finetune_steps);
+  else if (key == "fit_students") integer(h.fit_students);
+  else if (key == "repeats") integer(h.repeats);
+  else if (key == "batch") integer(h.batch);
+  else
+    throw Error("--hant-set: no option '" + key + "' (speedup, sweep, distill_steps, finetune_steps, fit_students, repeats, batch)");
+  try {
+    validateHant(h);
+  } catch (const Error& e) {
+    throw Error(std::string("--hant-set ") + e.what());
+  }
+}
+
+std::optional<TrialOutcome> finishedComparisonTrial(const ComparisonRequest& request, const ComparisonTrial& trial,
+                                                    const std::string& root) {
+  const auto dir = fs::path(root) / trial.dir;
+  try {
+    if (trial.kind != ComparisonTrial::Kind::Hant)
+      return finishedTrial(dir.string(), comparisonTrialConfig(request, trial, root));
+    const auto summary = hantSummaryIn(dir);
+    if (!request.hant || !summary || !(hantOptionsFromJson(summary->at("options")) == *request.hant)) return std::nullopt;
+    return finishedTrial(dir.string(), comparisonTrialConfig(request, teacherTrial(trial), root));
+  } catch (const std::exception&) {
+    return std::nullopt;  // a prerequisite not finished, or a summary that does not parse
+  }
+}
+
+TrialOutcome runComparisonTrial(const ComparisonRequest& request, const ComparisonTrial& trial, const std::string& root,
+                                bool quiet) {
+  if (trial.kind != ComparisonTrial::Kind::Hant)
+    return runTrial(comparisonTrialConfig(request, trial, root), (fs::path(root) / trial.dir).string(), quiet);
+  if (auto done = finishedComparisonTrial(request, trial, root)) {
+    if (!quiet) std::printf("  reusing %s (%.2f%%)\n", trial.dir.c_str(), 100 * done->test_accuracy);
+    return *done;
+  }
+  return runHantTrial(request, trial, root, quiet);
+}
+
 // --- the request ---------------------------------------------------------------------------------
 
 void validateComparison(const ComparisonRequest& request) {
-  if (request.strategies.empty()) throw Error("strategies: at least one search strategy is needed");
+  if (request.strategies.empty() && !request.hant)
+    throw Error("strategies: at least one search strategy (or hant) is needed");
   std::set<std::string> seen;
   for (const auto& s : request.strategies) {
     const auto* info = findStrategy(s);
@@ -337,6 +528,11 @@ void validateComparison(const ComparisonRequest& request) {
     if (!info || info->name != b || c.isSearch() || info->given_mask)
       throw Error("baselines: '" + b + "' is not a fixed baseline (plain, plain+identity, repvgg or dbb)");
     if (!seen.insert(b).second) throw Error("baselines: '" + b + "' is listed twice");
+  }
+  if (request.hant) {
+    validateHant(*request.hant);
+    if (std::find(request.baselines.begin(), request.baselines.end(), "plain") == request.baselines.end())
+      throw Error("strategies: hant transforms each seed's plain baseline: add plain to the baselines");
   }
   RunConfig base;
   applyConfigOverrides(base, request.overrides);  // ConfigError names the key
@@ -372,6 +568,9 @@ std::vector<ComparisonTrial> comparisonTrials(const ComparisonRequest& request) 
     for (const auto& s : request.strategies)
       out.push_back({Kind::Retrained, s + " retrained", s, seed, seedDir(seed) + "/" + retrainedDirName(s),
                      seedDir(seed) + "/" + searchDirName(s)});
+  if (request.hant)
+    for (auto seed : request.seeds)
+      out.push_back({Kind::Hant, "hant", "hant", seed, seedDir(seed) + "/hant", seedDir(seed) + "/plain"});
   return out;
 }
 
@@ -391,6 +590,10 @@ RunConfig comparisonTrialConfig(const ComparisonRequest& request, const Comparis
     case Kind::Search:
     case Kind::Baseline:
       c.mode = trial.strategy;
+      c.seed = trial.seed;
+      break;
+    case Kind::Hant:  // its teacher's
+      c.mode = "plain";
       c.seed = trial.seed;
       break;
     case Kind::Random: {
@@ -416,8 +619,9 @@ RunConfig comparisonTrialConfig(const ComparisonRequest& request, const Comparis
 }
 
 std::string comparisonRequestToJson(const ComparisonRequest& r) {
-  const json j = {{"format", kComparisonFormat}, {"strategies", r.strategies}, {"seeds", r.seeds},
-                  {"random_masks", r.random_masks}, {"baselines", r.baselines}, {"overrides", r.overrides}};
+  json j = {{"format", kComparisonFormat}, {"strategies", r.strategies}, {"seeds", r.seeds},
+            {"random_masks", r.random_masks}, {"baselines", r.baselines}, {"overrides", r.overrides}};
+  if (r.hant) j["hant"] = hantOptionsJson(*r.hant);
   return j.dump(2) + "\n";
 }
 
@@ -445,6 +649,13 @@ ComparisonRequest comparisonRequestFromJson(const std::string& text) {
   field("random_masks", r.random_masks);
   field("baselines", r.baselines);
   field("overrides", r.overrides);
+  if (j.contains("hant")) {
+    try {
+      r.hant = hantOptionsFromJson(j.at("hant"));
+    } catch (const std::exception&) {
+      throw Error("hant: missing fields or of the wrong type");
+    }
+  }
   validateComparison(r);
   return r;
 }
@@ -480,6 +691,8 @@ void saveComparison(const ComparisonRequest& request, const std::string& root) {
     differs("random", std::to_string(old.random_masks), std::to_string(request.random_masks));
     differs("baselines", joinList(old.baselines), joinList(request.baselines));
     differs("--set", joinList(old.overrides), joinList(request.overrides));
+    differs("hant", old.hant ? hantOptionsJson(*old.hant).dump() : "none",
+            request.hant ? hantOptionsJson(*request.hant).dump() : "none");
     return;
   }
   fs::create_directories(root);
@@ -570,6 +783,31 @@ std::vector<std::array<double, kNumBranchKinds>> keepFrequency(const std::vector
   return out;
 }
 
+namespace {
+
+/// The folders below `dir` (up to three levels deep, sorted, symlinks not followed) that hold
+/// `file`; a folder holding it is not searched further.
+std::vector<std::string> foldersHolding(const std::string& dir, const std::string& file) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  std::function<void(const fs::path&, int)> walk = [&](const fs::path& d, int depth) {
+    if (depth > 3) return;
+    std::vector<fs::path> children;
+    for (fs::directory_iterator it(d, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+         it.increment(ec))
+      if (it->is_directory(ec) && !it->is_symlink(ec)) children.push_back(it->path());
+    std::sort(children.begin(), children.end());
+    for (const auto& c : children) {
+      if (fs::exists(c / file, ec)) out.push_back(c.string());
+      else walk(c, depth + 1);
+    }
+  };
+  walk(dir, 1);
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::string> findRunFolders(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
@@ -582,20 +820,50 @@ std::vector<std::string> findRunFolders(const std::string& dir) {
     }
     return out;
   }
-  std::function<void(const fs::path&, int)> walk = [&](const fs::path& d, int depth) {
-    if (depth > 3) return;
-    std::vector<fs::path> children;
-    for (fs::directory_iterator it(d, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
-         it.increment(ec))
-      if (it->is_directory(ec) && !it->is_symlink(ec)) children.push_back(it->path());
-    std::sort(children.begin(), children.end());
-    for (const auto& c : children) {
-      if (fs::exists(c / RunFolder::kConfig, ec)) out.push_back(c.string());
-      else walk(c, depth + 1);
+  return foldersHolding(dir, RunFolder::kConfig);
+}
+
+std::optional<HantSummary> readHantSummary(const std::string& dir) {
+  std::ifstream in(fs::path(dir) / "hant.json");
+  if (!in) return std::nullopt;
+  try {
+    const auto j = json::parse(in);
+    HantSummary s;
+    s.dir = dir;
+    s.teacher_ms = j.at("teacher_ms").get<double>();
+    s.teacher_test = j.at("teacher_test_accuracy").get<double>();
+    if (j.contains("chosen")) {
+      s.student_ms = j.at("chosen").at("normalized_ms").get<double>();
+      s.student_test = j.at("student_test_accuracy").get<double>();
     }
-  };
-  walk(dir, 1);
-  return out;
+    for (const auto& p : j.at("sweep")) s.sweep.emplace_back(p.at("normalized_ms").get<double>(), p.at("val_accuracy").get<double>());
+    s.backbone = j.value("backbone", "");
+    if (s.backbone.empty()) {  // written before it was recorded: the teacher's configuration
+      fs::path teacher = j.value("teacher", "");
+      if (teacher.is_relative() && !fs::exists(teacher)) teacher = fs::path(dir) / ".." / teacher.filename();
+      try {
+        s.backbone = loadRunConfig(teacher.string()).backbone;
+      } catch (const std::exception&) {
+        s.backbone.clear();
+      }
+    }
+    return s;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::vector<std::string> findHantFolders(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "hant.json", ec)) return {dir};
+  std::vector<std::string> out;
+  if (fs::exists(fs::path(dir) / kComparisonFile, ec)) {
+    for (const auto& t : comparisonTrials(loadComparison(dir)))
+      if (t.kind == ComparisonTrial::Kind::Hant && fs::exists(fs::path(dir) / t.dir / "hant.json", ec))
+        out.push_back((fs::path(dir) / t.dir).string());
+    return out;
+  }
+  return foldersHolding(dir, "hant.json");
 }
 
 bool configKeyApplies(const std::string& config_json, const std::string& key) {
@@ -662,18 +930,13 @@ ComparisonTable comparisonTable(const ComparisonRequest& request, const std::str
   // random masks, the baselines.
   auto trials = comparisonTrials(request);
   std::stable_sort(trials.begin(), trials.end(), [](const ComparisonTrial& a, const ComparisonTrial& b) {
-    auto rank = [](Kind k) { return k == Kind::Random ? 1 : k == Kind::Baseline ? 2 : 0; };
+    auto rank = [](Kind k) { return k == Kind::Random ? 1 : k == Kind::Baseline ? 2 : k == Kind::Hant ? 3 : 0; };
     return rank(a.kind) < rank(b.kind);
   });
-  std::map<std::string, std::vector<double>> cpu, search, ms, mb;
+  std::map<std::string, std::vector<double>> cpu, search, ms, mb, latency, speedup;
   for (const auto& t : trials) {
     auto& row = rowOf(t);
-    std::optional<TrialOutcome> o;
-    try {
-      o = finishedTrial((fs::path(root) / t.dir).string(), comparisonTrialConfig(request, t, root));
-    } catch (const Error&) {
-      o.reset();  // a retraining whose search has not finished
-    }
+    const auto o = finishedComparisonTrial(request, t, root);
     if (!o) {
       ++row.missing;
       table.complete = false;
@@ -682,12 +945,16 @@ ComparisonTable comparisonTable(const ComparisonRequest& request, const std::str
     ++row.n;
     row.accuracy.push_back(100 * o->test_accuracy);
     row.seeds.push_back(t.seed);
-    row.wall_seconds += o->epoch_seconds;
+    row.wall_seconds += t.kind == Kind::Hant ? o->seconds : o->epoch_seconds;
+    if (o->latency_ms && o->teacher_latency_ms && *o->latency_ms > 0) {
+      latency[t.group].push_back(*o->latency_ms);
+      speedup[t.group].push_back(*o->teacher_latency_ms / *o->latency_ms);
+    }
     if (o->search_seconds) search[t.group].push_back(*o->search_seconds);
     if (o->cpu_seconds) cpu[t.group].push_back(*o->cpu_seconds);
     if (o->peak_rss_mb) row.peak_rss_mb = std::max(row.peak_rss_mb.value_or(0), *o->peak_rss_mb);
     row.branches = o->branches;
-    if (t.kind != Kind::Baseline && o->branches == o->budget_k) ++row.k_compliant;
+    if (t.kind != Kind::Baseline && t.kind != Kind::Hant && o->branches == o->budget_k) ++row.k_compliant;
     if (!o->mask.empty()) {
       row.masks.push_back(o->mask);
       if (costs && costs->ms.size() == o->mask.size()) {
@@ -710,7 +977,11 @@ ComparisonTable comparisonTable(const ComparisonRequest& request, const std::str
       row.train_ms = meanStd(ms[row.group]).first;
       row.train_mb = meanStd(mb[row.group]).first;
     }
-    if (row.kind != Kind::Baseline) row.hamming = meanPairwiseHamming(row.masks);
+    if (!latency[row.group].empty()) {
+      row.latency_ms = meanStd(latency[row.group]).first;
+      row.speedup = meanStd(speedup[row.group]).first;
+    }
+    if (row.kind != Kind::Baseline && row.kind != Kind::Hant) row.hamming = meanPairwiseHamming(row.masks);
     if (row.kind == Kind::Search) {
       std::vector<double> a, b;
       for (const auto& [seed, score] : own_score[row.strategy])
@@ -737,6 +1008,9 @@ ComparisonTable comparisonTable(const ComparisonRequest& request, const std::str
   };
   for (size_t i = 0; i < table.rows.size(); ++i) {
     const auto& a = table.rows[i];
+    if (a.kind == Kind::Hant)  // the student against its teachers
+      for (const auto& b : table.rows)
+        if (b.kind == Kind::Baseline && b.strategy == "plain") verdict(a, b);
     if (a.kind != Kind::Retrained) continue;
     for (size_t j = 0; j < table.rows.size(); ++j) {
       const auto& b = table.rows[j];
@@ -776,7 +1050,7 @@ std::string comparisonTableText(const ComparisonTable& t) {
     char n[16];
     std::snprintf(n, sizeof n, r.missing ? "%d/%d" : "%d", r.n, r.n + r.missing);
     const bool search = r.kind == ComparisonTrial::Kind::Search;
-    const bool chooses = r.kind != ComparisonTrial::Kind::Baseline;
+    const bool chooses = r.kind != ComparisonTrial::Kind::Baseline && r.kind != ComparisonTrial::Kind::Hant;
     std::snprintf(line, sizeof line, "%-18s %5s %15s %9.0f %9s %9s %8s %8d %8s %8s %7s %7s %6s\n", r.group.c_str(), n, acc,
                   r.wall_seconds, search ? fixed(r.search_seconds, 0).c_str() : "-", fixed(r.cpu_seconds, 0).c_str(),
                   fixed(r.peak_rss_mb, 0).c_str(), r.branches, fixed(r.train_ms, 2).c_str(), fixed(r.train_mb, 1).c_str(),
@@ -784,6 +1058,12 @@ std::string comparisonTableText(const ComparisonTable& t) {
                   fixed(r.hamming, 1).c_str(), fixed(r.score_tau, 2).c_str());
     out += line;
   }
+  for (const auto& r : t.rows)
+    if (r.kind == ComparisonTrial::Kind::Hant && r.latency_ms && r.speedup) {
+      std::snprintf(line, sizeof line, "\n%s: the students measured at %.3f ms per image, %.2fx faster than their teachers (plain)\n",
+                    r.group.c_str(), *r.latency_ms, *r.speedup);
+      out += line;
+    }
   if (!t.verdicts.empty()) out += "\nverdicts (called beyond twice the pooled std):\n";
   for (const auto& v : t.verdicts) {
     std::snprintf(line, sizeof line, "  %-18s vs %-18s %+6.2f points, pooled std %.2f: %s\n", v.a.c_str(), v.b.c_str(),
@@ -797,21 +1077,22 @@ std::string comparisonTableText(const ComparisonTable& t) {
 std::string comparisonTableCsv(const ComparisonTable& t) {
   std::string out =
       "group,kind,strategy,n,missing,test_accuracy_mean,test_accuracy_std,wall_seconds,search_seconds,cpu_seconds,"
-      "peak_rss_mb,branches,train_ms_per_step,train_mb,k_compliant,hamming,score_tau\n";
+      "peak_rss_mb,branches,train_ms_per_step,train_mb,k_compliant,hamming,score_tau,latency_ms,speedup\n";
   auto opt = [](const std::optional<double>& v) { return v ? fixed(v, 6) : std::string(); };
-  const char* kinds[] = {"search", "retrained", "random", "baseline"};
+  const char* kinds[] = {"search", "retrained", "random", "baseline", "hant"};
   for (const auto& r : t.rows) {
     out += r.group + "," + kinds[static_cast<int>(r.kind)] + "," + r.strategy + "," + std::to_string(r.n) + "," +
            std::to_string(r.missing) + "," + (r.n ? fixed(r.mean, 6) : "") + "," + (r.n ? fixed(r.std, 6) : "") + "," +
            fixed(r.wall_seconds, 3) + "," + opt(r.search_seconds) + "," + opt(r.cpu_seconds) + "," +
            opt(r.peak_rss_mb) + "," + std::to_string(r.branches) + "," + opt(r.train_ms) + "," + opt(r.train_mb) + "," +
-           std::to_string(r.k_compliant) + "," + opt(r.hamming) + "," + opt(r.score_tau) + "\n";
+           std::to_string(r.k_compliant) + "," + opt(r.hamming) + "," + opt(r.score_tau) + "," + opt(r.latency_ms) + "," +
+           opt(r.speedup) + "\n";
   }
   return out;
 }
 
 std::string comparisonTableJson(const ComparisonTable& t, const ComparisonRequest& request) {
-  const char* kinds[] = {"search", "retrained", "random", "baseline"};
+  const char* kinds[] = {"search", "retrained", "random", "baseline", "hant"};
   json rows = json::array();
   for (const auto& r : t.rows) {
     json masks = json::array();
@@ -823,7 +1104,8 @@ std::string comparisonTableJson(const ComparisonTable& t, const ComparisonReques
                     {"peak_rss_mb", optionalJson(r.peak_rss_mb)}, {"branches", r.branches},
                     {"train_ms_per_step", optionalJson(r.train_ms)}, {"train_mb", optionalJson(r.train_mb)},
                     {"k_compliant", r.k_compliant}, {"hamming", optionalJson(r.hamming)},
-                    {"score_tau", optionalJson(r.score_tau)}, {"masks", masks}});
+                    {"score_tau", optionalJson(r.score_tau)}, {"latency_ms", optionalJson(r.latency_ms)},
+                    {"speedup", optionalJson(r.speedup)}, {"masks", masks}});
   }
   json verdicts = json::array();
   for (const auto& v : t.verdicts)

@@ -273,6 +273,7 @@ HantResult runHant(const HantOptions& o, const HantProgress& progress) {
 
   HantResult r;
   r.teacher = o.run_dir;
+  r.backbone = config.backbone;
   r.layers.assign(layers, std::vector<HantCandidate>(kNumHantOps));
 
   // Every alternative of every layer; the dense one is the teacher's conv, exactly.
@@ -717,7 +718,7 @@ std::string hantResultToJson(const HantResult& r, const HantOptions& o) {
     samples.push_back({{"choice", choiceJson(p.choice)}, {"predicted_ms", p.predicted_ms}, {"normalized_ms", p.normalized_ms}});
   // Format 2 (session 14): latency_ms is the fitted model's, swap_ms the single-swap delta
   // (format 1's latency_ms); "fit" and "samples" are new.
-  json j = {{"format", "repnas-hant-2"}, {"teacher", r.teacher}, {"cpu", cpuModelName()},
+  json j = {{"format", "repnas-hant-2"}, {"teacher", r.teacher}, {"backbone", r.backbone}, {"cpu", cpuModelName()},
             {"threads", o.threads}, {"latency_batch", o.latency_batch}, {"throughput_batch", o.throughput_batch},
             {"distill_steps", o.distill_steps}, {"finetune_steps", o.finetune_steps}, {"finetune_lrs", o.finetune_lrs},
             {"teacher_ms", r.teacher_ms}, {"teacher_throughput_ms", r.teacher_throughput_ms}, {"base_ms", r.base_ms},

@@ -4,8 +4,9 @@
 /// another process writes them, or a `repnas compare` folder's trials) in a sortable, filterable
 /// table; their curves overlaid, one colour per run in every view; two runs' architectures and
 /// their difference per (layer, branch); how often a group of runs keeps each branch; the
-/// configuration keys that differ; accuracy against training cost with the Pareto front. Every
-/// number comes from the runs' own files (events.jsonl, trial.json, config.json, costs.json).
+/// configuration keys that differ; accuracy against training cost, or against inference latency
+/// with HANT's results, with the Pareto front. Every number comes from the runs' own files
+/// (events.jsonl, trial.json, config.json, costs.json, hant.json).
 
 #include <QColor>
 #include <QString>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "repnas/branch_kind.h"
+#include "repnas/comparison.h"
 #include "repnas_ui/run_model.h"
 
 class QComboBox;
@@ -79,6 +81,12 @@ class ComparisonView : public QWidget {
   QCPColorMap* frequencyMap() const { return frequency_map_; }
   QTableWidget* configTable() const { return config_table_; }
   QCustomPlot* scatterPlot() const { return scatter_; }
+  /// @brief The scatter's cost axis: 0 training ms per step of the mask (or branches kept),
+  /// 1 inference ms per image (HANT's results; the runs at their backbone's folded latency).
+  QComboBox* scatterAxisBox() const { return scatter_axis_; }
+  /// @brief The HANT results added (hant.json folders: `repnas hant --out`, a comparison's
+  /// HANT trials), drawn on the inference axis.
+  const std::vector<HantSummary>& hantResults() const { return hant_; }
   /// @brief The runs on the scatter's Pareto front (catalogue indices), by increasing cost.
   const std::vector<int>& paretoRuns() const { return pareto_; }
 
@@ -128,6 +136,8 @@ class ComparisonView : public QWidget {
   QCPColorMap* frequency_map_ = nullptr;
   QTableWidget* config_table_;
   QCustomPlot* scatter_;
+  QComboBox* scatter_axis_;
+  std::vector<HantSummary> hant_;
   QLabel* hint_;
   std::vector<int> pareto_;
   bool rebuilding_ = false;

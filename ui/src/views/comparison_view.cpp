@@ -257,13 +257,33 @@ ComparisonView::ComparisonView(QWidget* parent) : QWidget(parent) {
   // Accuracy against cost.
   scatter_ = makeRunsPlot("comparisonScatter");
   new PlotInteraction(scatter_, [](double x) { return QObject::tr("%1").arg(formatValue(x)); });
+  scatter_axis_ = new QComboBox;
+  scatter_axis_->setObjectName("comparisonScatterAxis");
+  scatter_axis_->addItem(tr("training ms per step"));
+  scatter_axis_->addItem(tr("inference ms per image (HANT)"));
+  scatter_axis_->setToolTip(tr("Training: what the mask costs per step on this machine (its cost table). Inference: "
+                               "HANT's students and their teachers as measured by `repnas hant`; every branch subset "
+                               "folds to the same convolutions, so a run sits at its backbone's folded latency."));
+  connect(scatter_axis_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
+    PlotInteraction::of(scatter_)->resetView();
+    redrawScatter();
+  });
+  auto* scatter_page = new QWidget;
+  auto* scatter_layout = new QVBoxLayout(scatter_page);
+  scatter_layout->setContentsMargins(0, 0, 0, 0);
+  auto* scatter_row = new QHBoxLayout;
+  scatter_row->addWidget(new QLabel(tr("Cost:")));
+  scatter_row->addWidget(scatter_axis_);
+  scatter_row->addStretch(1);
+  scatter_layout->addLayout(scatter_row);
+  scatter_layout->addWidget(scatter_, 1);
 
   tabs_ = new QTabWidget;
   tabs_->setObjectName("comparisonTabs");
   tabs_->addTab(curves_page, tr("Curves"));
   tabs_->addTab(diff_page, tr("Architecture diff"));
   tabs_->addTab(config_table_, tr("Configuration diff"));
-  tabs_->addTab(scatter_, tr("Accuracy vs cost"));
+  tabs_->addTab(scatter_page, tr("Accuracy vs cost"));
 
   auto* top = new QWidget;
   auto* top_layout = new QVBoxLayout(top);
@@ -290,8 +310,22 @@ QString ComparisonView::addPath(const QString& path) {
   } catch (const std::exception& e) {
     return tr("%1: %2").arg(path, QString::fromUtf8(e.what()));
   }
-  if (dirs.empty()) return tr("%1: no run folder there (no config.json in it or below it)").arg(path);
+  std::vector<std::string> hant_dirs;
+  try {
+    hant_dirs = findHantFolders(path.toStdString());
+  } catch (const std::exception&) {
+    hant_dirs.clear();  // the runs' error above names the problem
+  }
+  if (dirs.empty() && hant_dirs.empty())
+    return tr("%1: no run folder there (no config.json, or hant.json, in it or below it)").arg(path);
   for (const auto& d : dirs) addRun(qs(d));
+  for (const auto& d : hant_dirs) {
+    const auto abs = QFileInfo(qs(d)).absoluteFilePath().toStdString();
+    const bool known = std::any_of(hant_.begin(), hant_.end(), [&](const HantSummary& h) { return h.dir == abs; });
+    if (known) continue;
+    if (auto s = readHantSummary(abs)) hant_.push_back(*s);
+  }
+  if (runs_.empty() && !hant_.empty()) scatter_axis_->setCurrentIndex(1);
   refreshCombos();
   redrawAll();
   emit catalogueChanged();
@@ -358,6 +392,7 @@ void ComparisonView::removeRun(int index) {
 
 void ComparisonView::clear() {
   runs_.clear();
+  hant_.clear();
   refreshCombos();
   redrawAll();
   emit catalogueChanged();
@@ -660,68 +695,123 @@ void ComparisonView::redrawConfig() {
   config_table_->resizeColumnsToContents();
 }
 
+namespace {
+
+/// A HANT result's name in the legend: "seed1/hant" in a comparison, else its folder's name.
+QString hantLabel(const HantSummary& h) {
+  const QFileInfo info(qs(h.dir));
+  const QString parent = info.dir().dirName();
+  return parent.startsWith("protocol-seed") ? QString(parent).replace("protocol-", "") + "/" + info.fileName()
+                                            : info.fileName();
+}
+
+}  // namespace
+
 void ComparisonView::redrawScatter() {
   if (rebuilding_) return;
   scatter_->clearGraphs();
   scatter_->clearItems();
-  // Training ms per step of the mask when every run has its cost table; else branches kept.
+  const bool inference = scatter_axis_->currentIndex() == 1;
+  // Training: ms per step of the mask when every run has its cost table, else branches kept.
+  // Inference: HANT measured each teacher; every branch subset folds to the same convolutions,
+  // so a run sits at the mean teacher latency of its backbone (absent without a HANT result).
   bool all_costs = runCount() > 0;
   std::vector<RunRow> rows;
   for (int i = 0; i < runCount(); ++i) {
     rows.push_back(row(i));
     all_costs &= rows.back().train_ms.has_value() || !rows.back().test_accuracy;
   }
+  std::map<std::string, std::vector<double>> teacher_ms;
+  for (const auto& h : hant_)
+    if (!h.backbone.empty()) teacher_ms[h.backbone].push_back(h.teacher_ms);
+  auto runX = [&](int i) -> std::optional<double> {
+    const auto& r = rows[i];
+    if (!inference) {
+      if (all_costs && !r.train_ms) return std::nullopt;
+      return all_costs ? *r.train_ms : r.branches;
+    }
+    std::string backbone = configValueText(runs_[i]->config_json, "backbone");
+    if (backbone.size() >= 2 && backbone.front() == '"') backbone = backbone.substr(1, backbone.size() - 2);
+    const auto it = teacher_ms.find(backbone);
+    if (it == teacher_ms.end()) return std::nullopt;
+    return meanStd(it->second).first;
+  };
   std::vector<double> cost, accuracy;
-  std::vector<int> index;
+  std::vector<int> index;  // catalogue index; -1: a HANT student
   std::vector<QCPGraph*> runs_on_plot;
+  auto point = [&](const QString& name, QCPScatterStyle::ScatterShape shape, const QColor& colour, double size,
+                   const QVector<double>& x, const QVector<double>& y) {
+    auto* g = scatter_->addGraph();
+    g->setName(name);
+    g->setLineStyle(QCPGraph::lsNone);
+    g->setScatterStyle(QCPScatterStyle(shape, QPen(colour), colour, size));
+    g->setData(x, y);
+    return g;
+  };
   for (int i = 0; i < runCount(); ++i) {
     const auto& r = rows[i];
-    if (!r.test_accuracy || (all_costs && !r.train_ms)) continue;
-    const double x = all_costs ? *r.train_ms : r.branches;
-    auto* g = scatter_->addGraph();
-    g->setName(r.label);
-    g->setLineStyle(QCPGraph::lsNone);
-    g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, QPen(r.colour), r.colour, 8));
-    g->addData(x, *r.test_accuracy);
-    runs_on_plot.push_back(g);
-    cost.push_back(x);
+    const auto x = runX(i);
+    if (!r.test_accuracy || !x) continue;
+    runs_on_plot.push_back(point(r.label, QCPScatterStyle::ssDisc, r.colour, 8, {*x}, {*r.test_accuracy}));
+    cost.push_back(*x);
     accuracy.push_back(*r.test_accuracy);
     index.push_back(i);
   }
-  // RENA's children: validation accuracy with the shared weights, at their training cost.
-  QVector<double> tx, ty;
-  for (int i = 0; i < runCount(); ++i)
-    for (const auto& t : runs_[i]->model.trials()) {
-      std::optional<double> ms;
-      for (const auto& [n, v] : t.resources)
-        if (n == "train_ms") ms = v;
-      if (!all_costs) ms = countBranches(t.mask);
-      if (ms) tx << *ms, ty << 100 * t.val_accuracy;
+  if (!inference) {
+    // RENA's children: validation accuracy with the shared weights, at their training cost.
+    QVector<double> tx, ty;
+    for (int i = 0; i < runCount(); ++i)
+      for (const auto& t : runs_[i]->model.trials()) {
+        std::optional<double> ms;
+        for (const auto& [n, v] : t.resources)
+          if (n == "train_ms") ms = v;
+        if (!all_costs) ms = countBranches(t.mask);
+        if (ms) tx << *ms, ty << 100 * t.val_accuracy;
+      }
+    if (!tx.isEmpty()) {
+      auto* g = point(tr("searched networks (validation, shared weights)"), QCPScatterStyle::ssCross,
+                      QColor(127, 127, 127, 160), 5, tx, ty);
+      g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, QColor(127, 127, 127, 160), 5));
     }
-  if (!tx.isEmpty()) {
-    auto* g = scatter_->addGraph();
-    g->setName(tr("searched networks (validation, shared weights)"));
-    g->setLineStyle(QCPGraph::lsNone);
-    g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, QColor(127, 127, 127, 160), 5));
-    g->setData(tx, ty);
+  } else {
+    // HANT: each result's budgets (distilled students, validation), its teacher and its student.
+    for (size_t h = 0; h < hant_.size(); ++h) {
+      const auto& r = hant_[h];
+      const QColor colour = comparisonColour(runCount() + static_cast<int>(h));
+      const QString label = hantLabel(r);
+      QVector<double> sx, sy;
+      for (const auto& [ms, val] : r.sweep) sx << ms, sy << 100 * val;
+      if (!sx.isEmpty()) {
+        auto* g = point(tr("%1: budgets (validation, distilled)").arg(label), QCPScatterStyle::ssCross, colour, 7, sx, sy);
+        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, colour, 7));
+      }
+      point(tr("%1: teacher").arg(label), QCPScatterStyle::ssDiamond, colour, 9, {r.teacher_ms}, {100 * r.teacher_test});
+      if (r.student_ms && r.student_test) {
+        point(tr("%1: student").arg(label), QCPScatterStyle::ssTriangle, colour, 9, {*r.student_ms}, {100 * *r.student_test});
+        cost.push_back(*r.student_ms);
+        accuracy.push_back(100 * *r.student_test);
+        index.push_back(-1);
+      }
+    }
   }
   const auto front = paretoFront(cost, accuracy);
   pareto_.clear();
   QVector<double> fx, fy;
   for (size_t f : front) {
-    pareto_.push_back(index[f]);
+    if (index[f] >= 0) pareto_.push_back(index[f]);
     fx << cost[f];
     fy << accuracy[f];
   }
   if (!fx.isEmpty()) {
     auto* g = scatter_->addGraph();
-    g->setName(tr("Pareto front (runs)"));
+    g->setName(inference ? tr("Pareto front (runs and students)") : tr("Pareto front (runs)"));
     g->setPen(QPen(palette().color(QPalette::Text), 1.2, Qt::DashLine));
     g->setLineStyle(QCPGraph::lsStepLeft);
     g->setData(fx, fy, true);
   }
-  scatter_->xAxis->setLabel(all_costs ? tr("training ms per step of the network (measured cost table)")
-                                      : tr("branches kept"));
+  scatter_->xAxis->setLabel(inference ? tr("inference ms per image (measured by HANT; runs at their backbone's folded latency)")
+                            : all_costs ? tr("training ms per step of the network (measured cost table)")
+                                        : tr("branches kept"));
   scatter_->yAxis->setLabel(tr("test accuracy %"));
   if (runs_on_plot.size() > 12)
     for (auto* g : runs_on_plot) g->removeFromLegend();
@@ -729,7 +819,8 @@ void ComparisonView::redrawScatter() {
   if (!PlotInteraction::of(scatter_)->userView()) {
     scatter_->rescaleAxes();
     const auto xr = scatter_->xAxis->range(), yr = scatter_->yAxis->range();
-    scatter_->xAxis->setRange(xr.lower - 0.05 * xr.size() - 0.5, xr.upper + 0.05 * xr.size() + 0.5);
+    const double xpad = inference ? 0.1 * std::max(xr.size(), 0.1) : 0.05 * xr.size() + 0.5;
+    scatter_->xAxis->setRange(xr.lower - xpad, xr.upper + xpad);
     scatter_->yAxis->setRange(yr.lower - 0.05 * yr.size() - 0.5, yr.upper + 0.05 * yr.size() + 0.5);
   }
   scatter_->replot();
