@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -473,7 +474,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 4 && args[0] == "train-memory-child")
     return trainMemoryChild(args[1], std::stoi(args[2]), std::stoi(args[3]));
-  if (args.empty() || args[0] == "--help") {
+  // --help anywhere prints the usage (and runs nothing: a benchmark overwrites its results).
+  const bool help = std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
+  if (args.empty() || help) {
     std::puts(
         "usage: repnas-bench fusion|train|deploy [--out FILE] [--threads N] [--repeats N] [--batch N]\n"
         "       repnas-bench profile [--mode plain|repvgg|dbb|search] [--repeats STEPS] [--out TRACE]\n"
@@ -638,6 +641,10 @@ int main(int argc, char** argv) {
     else if (args[i] == "--batch") batch = std::stoi(args[i + 1]);
     else if (args[i] == "--mode" && args[0] == "profile") mode = args[i + 1];
     else { std::fprintf(stderr, "unknown option %s\n", args[i].c_str()); return 2; }
+  }
+  if (args.size() % 2 == 0) {
+    std::fprintf(stderr, "option %s needs a value\n", args.back().c_str());
+    return 2;
   }
   threads = repnas::setComputeThreads(threads);
   try {

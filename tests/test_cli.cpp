@@ -156,6 +156,29 @@ class TestCli : public QObject {
     QVERIFY2(bad.err.contains("already holds a run"), bad.err.constData());
   }
 
+  void benchUsageRunsNothing() {
+#ifdef REPNAS_BENCH
+    // --help anywhere prints the usage and runs nothing (a benchmark overwrites its results
+    // file); an option without its value is a usage error.
+    const QString out = tmp_.filePath("bench-train.json");
+    Launch bench;
+    bench.program = REPNAS_BENCH;
+    for (const QStringList& args : {QStringList{"train", "--out", out, "--help"}, QStringList{"--help"},
+                                    QStringList{"protocol", "-h"}}) {
+      const auto r = runCli(args, bench);
+      QCOMPARE(r.exit_code, 0);
+      QVERIFY2(r.out.contains("usage: repnas-bench"), r.out.constData());
+    }
+    QVERIFY(!QFile::exists(out));
+    const auto r = runCli({"train", "--out", out, "--threads"}, bench);
+    QCOMPARE(r.exit_code, 2);
+    QVERIFY2(r.err.contains("--threads needs a value"), r.err.constData());
+    QVERIFY(!QFile::exists(out));
+#else
+    QSKIP("built without the benchmarks");
+#endif
+  }
+
   void configErrorsNameTheKeyAndExitWithTwo() {
     auto r = runCli({"search", "--out", tmp_.filePath("bad1"), "--set", "epoch=3"});
     QCOMPARE(r.exit_code, 2);
