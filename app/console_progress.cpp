@@ -116,8 +116,11 @@ void ConsoleProgress::onTrial(const Trial& e) {
 
 void ConsoleProgress::onPhaseChange(const PhaseChange& e) {
   clearLine();
-  std::fprintf(out_, "phase %s -> %s at step %lld\n", phaseName(e.from).c_str(),
-               phaseName(e.to).c_str(), static_cast<long long>(e.step));
+  std::fprintf(out_, "phase %s -> %s at step %lld", phaseName(e.from).c_str(), phaseName(e.to).c_str(),
+               static_cast<long long>(e.step));
+  if (e.time_limit && e.search_seconds)  // search_seconds ended the search
+    std::fprintf(out_, " (search_seconds: %.1f s of steps before the fix)", *e.search_seconds);
+  std::fprintf(out_, "\n");
   if (e.to == Phase::Fixed) {
     for (size_t l = 0; l < e.mask.size(); ++l)
       std::fprintf(out_, "  %-16s %s\n", l < layer_labels_.size() ? layer_labels_[l].c_str() : "",

@@ -44,8 +44,8 @@ struct RunArchiveMeta {
   std::optional<Budget> budget;     ///< checkpoint.pt
   std::optional<std::string> journal_json;  ///< checkpoint.pt since 0.2: the budget-edit journal
   EpochTotals epoch_totals;         ///< checkpoint.pt
-  /// checkpoint.pt since 0.3: the step time spent before the fix, and the part of it in the
-  /// search phase (search_seconds: the time limit counts on after a resume); 0 in older ones.
+  /// checkpoint.pt: the step time spent before the fix, and the part of it in the search phase
+  /// (search_seconds: the time limit counts on after a resume); 0 in checkpoints without them.
   double seconds_before_fix = 0, search_phase_seconds = 0;
 
   /// @brief The architecture it records, if any: `mask` (weights.pt), or `fixed_masks` of a
