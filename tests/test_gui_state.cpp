@@ -19,6 +19,7 @@
 #include <QSignalSpy>
 #include <QSettings>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -759,7 +760,10 @@ class TestGuiState : public QObject {
     h.batch = 32;
     h.val_images = 64;
     const auto hr = runHant(h);
+    auto* axes = qobject_cast<QStandardItemModel*>(view->scatterAxisBox()->model());
+    QVERIFY(axes && !axes->item(1)->isEnabled());  // no HANT result yet: no inference axis
     QCOMPARE(view->addPath(tmp_.filePath("hant-out")), QString());
+    QVERIFY(axes->item(1)->isEnabled());
     QCOMPARE(view->runCount(), 4);
     QCOMPARE(int(view->hantResults().size()), 1);
     QCOMPARE(view->addPath(tmp_.filePath("hant-out")), QString());  // not added twice

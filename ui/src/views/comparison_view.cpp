@@ -16,7 +16,9 @@
 #include <QLineEdit>
 #include <QSaveFile>
 #include <QSlider>
+#include <QSignalBlocker>
 #include <QSplitter>
+#include <QStandardItemModel>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTextStream>
@@ -711,6 +713,12 @@ void ComparisonView::redrawScatter() {
   if (rebuilding_) return;
   scatter_->clearGraphs();
   scatter_->clearItems();
+  // The inference axis needs a HANT result (its teachers' latency places the runs too).
+  if (auto* axes = qobject_cast<QStandardItemModel*>(scatter_axis_->model())) axes->item(1)->setEnabled(!hant_.empty());
+  if (hant_.empty() && scatter_axis_->currentIndex() == 1) {
+    const QSignalBlocker quiet(scatter_axis_);
+    scatter_axis_->setCurrentIndex(0);
+  }
   const bool inference = scatter_axis_->currentIndex() == 1;
   // Training: ms per step of the mask when every run has its cost table, else branches kept.
   // Inference: HANT measured each teacher; every branch subset folds to the same convolutions,
