@@ -256,6 +256,23 @@ std::optional<TrialOutcome> finishedTrial(const std::string& dir, const RunConfi
   return s->first;
 }
 
+namespace {
+
+/// Writes `dir`/trial.json: what readSummary reads back, `extra` (a HANT trial's "hant") beside it.
+void writeSummary(const fs::path& dir, const TrialOutcome& o, const std::string& config_json,
+                  const json& extra = json::object()) {
+  json j = {{"format", kSummaryFormat}, {"config", json::parse(config_json)}, {"status", o.status},
+            {"test_accuracy", o.test_accuracy}, {"seconds", o.seconds},
+            {"cpu_seconds", *o.cpu_seconds}, {"peak_rss_mb", *o.peak_rss_mb}, {"resumed", o.resumed},
+            {"branches", o.branches}, {"budget_k", o.budget_k}, {"mask", maskToBits(o.mask)},
+            {"log", {{"epoch_seconds", o.epoch_seconds}, {"search_seconds", optionalJson(o.search_seconds)},
+                     {"val_accuracy", optionalJson(o.val_accuracy)}, {"search", searchStatsJson(o.search)}}}};
+  j.update(extra);
+  writeTextAtomically((dir / kSummaryFile).string(), j.dump(2) + "\n");
+}
+
+}  // namespace
+
 TrialOutcome runTrial(const RunConfig& config, const std::string& dir_name, bool quiet) {
   const fs::path dir(dir_name);
   if (auto done = finishedTrial(dir_name, config)) {
@@ -308,13 +325,7 @@ TrialOutcome runTrial(const RunConfig& config, const std::string& dir_name, bool
   o.val_accuracy = summary.val_accuracy;
   o.search = summary.search;
   o.mask = fin.mask;
-  const json j = {{"format", kSummaryFormat}, {"config", json::parse(config_json)}, {"status", o.status},
-                  {"test_accuracy", o.test_accuracy}, {"seconds", o.seconds},
-                  {"cpu_seconds", *o.cpu_seconds}, {"peak_rss_mb", *o.peak_rss_mb}, {"resumed", o.resumed},
-                  {"branches", o.branches}, {"budget_k", o.budget_k}, {"mask", maskToBits(o.mask)},
-                  {"log", {{"epoch_seconds", o.epoch_seconds}, {"search_seconds", optionalJson(o.search_seconds)},
-                           {"val_accuracy", optionalJson(o.val_accuracy)}, {"search", searchStatsJson(o.search)}}}};
-  writeTextAtomically((dir / kSummaryFile).string(), j.dump(2) + "\n");
+  writeSummary(dir, o, config_json);
   return o;
 }
 
@@ -419,16 +430,10 @@ TrialOutcome runHantTrial(const ComparisonRequest& request, const ComparisonTria
   }
   RunConfig identity = teacher;
   identity.threads = 0;
-  const json j = {{"format", kSummaryFormat}, {"config", json::parse(configToJson(identity))}, {"status", out.status},
-                  {"test_accuracy", out.test_accuracy}, {"seconds", out.seconds},
-                  {"cpu_seconds", *out.cpu_seconds}, {"peak_rss_mb", *out.peak_rss_mb}, {"resumed", false},
-                  {"branches", 0}, {"budget_k", 0}, {"mask", json::array()},
-                  {"hant", {{"options", hantOptionsJson(h)}, {"teacher", t.after}, {"student_ms", out.latency_ms.value()},
-                            {"teacher_ms", out.teacher_latency_ms.value()}, {"meets_budget", r.chosen.meets_budget},
-                            {"teacher_test_accuracy", r.teacher_test}, {"points", points}}},
-                  {"log", {{"epoch_seconds", 0.0}, {"search_seconds", nullptr},
-                           {"val_accuracy", out.val_accuracy.value()}, {"search", nullptr}}}};
-  writeTextAtomically((dir / kSummaryFile).string(), j.dump(2) + "\n");
+  writeSummary(dir, out, configToJson(identity),
+               {{"hant", {{"options", hantOptionsJson(h)}, {"teacher", t.after}, {"student_ms", out.latency_ms.value()},
+                          {"teacher_ms", out.teacher_latency_ms.value()}, {"meets_budget", r.chosen.meets_budget},
+                          {"teacher_test_accuracy", r.teacher_test}, {"points", points}}}});
   return out;
 }
 

@@ -747,20 +747,22 @@ void ComparisonView::redrawScatter() {
   std::vector<double> cost, accuracy;
   std::vector<int> index;  // catalogue index; -1: a HANT student
   std::vector<QCPGraph*> runs_on_plot;
-  auto point = [&](const QString& name, QCPScatterStyle::ScatterShape shape, const QColor& colour, double size,
-                   const QVector<double>& x, const QVector<double>& y) {
+  auto point = [&](const QString& name, const QCPScatterStyle& style, const QVector<double>& x, const QVector<double>& y) {
     auto* g = scatter_->addGraph();
     g->setName(name);
     g->setLineStyle(QCPGraph::lsNone);
-    g->setScatterStyle(QCPScatterStyle(shape, QPen(colour), colour, size));
+    g->setScatterStyle(style);
     g->setData(x, y);
     return g;
+  };
+  auto filled = [](QCPScatterStyle::ScatterShape shape, const QColor& colour, double size) {
+    return QCPScatterStyle(shape, QPen(colour), colour, size);
   };
   for (int i = 0; i < runCount(); ++i) {
     const auto& r = rows[i];
     const auto x = runX(i);
     if (!r.test_accuracy || !x) continue;
-    runs_on_plot.push_back(point(r.label, QCPScatterStyle::ssDisc, r.colour, 8, {*x}, {*r.test_accuracy}));
+    runs_on_plot.push_back(point(r.label, filled(QCPScatterStyle::ssDisc, r.colour, 8), {*x}, {*r.test_accuracy}));
     cost.push_back(*x);
     accuracy.push_back(*r.test_accuracy);
     index.push_back(i);
@@ -776,11 +778,9 @@ void ComparisonView::redrawScatter() {
         if (!all_costs) ms = countBranches(t.mask);
         if (ms) tx << *ms, ty << 100 * t.val_accuracy;
       }
-    if (!tx.isEmpty()) {
-      auto* g = point(tr("searched networks (validation, shared weights)"), QCPScatterStyle::ssCross,
-                      QColor(127, 127, 127, 160), 5, tx, ty);
-      g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, QColor(127, 127, 127, 160), 5));
-    }
+    if (!tx.isEmpty())
+      point(tr("searched networks (validation, shared weights)"),
+            QCPScatterStyle(QCPScatterStyle::ssCross, QColor(127, 127, 127, 160), 5), tx, ty);
   } else {
     // HANT: each result's budgets (distilled students, validation), its teacher and its student.
     for (size_t h = 0; h < hant_.size(); ++h) {
@@ -789,13 +789,12 @@ void ComparisonView::redrawScatter() {
       const QString label = hantLabel(r);
       QVector<double> sx, sy;
       for (const auto& [ms, val] : r.sweep) sx << ms, sy << 100 * val;
-      if (!sx.isEmpty()) {
-        auto* g = point(tr("%1: budgets (validation, distilled)").arg(label), QCPScatterStyle::ssCross, colour, 7, sx, sy);
-        g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, colour, 7));
-      }
-      point(tr("%1: teacher").arg(label), QCPScatterStyle::ssDiamond, colour, 9, {r.teacher_ms}, {100 * r.teacher_test});
+      if (!sx.isEmpty())
+        point(tr("%1: budgets (validation, distilled)").arg(label), QCPScatterStyle(QCPScatterStyle::ssCross, colour, 7), sx, sy);
+      point(tr("%1: teacher").arg(label), filled(QCPScatterStyle::ssDiamond, colour, 9), {r.teacher_ms}, {100 * r.teacher_test});
       if (r.student_ms && r.student_test) {
-        point(tr("%1: student").arg(label), QCPScatterStyle::ssTriangle, colour, 9, {*r.student_ms}, {100 * *r.student_test});
+        point(tr("%1: student").arg(label), filled(QCPScatterStyle::ssTriangle, colour, 9), {*r.student_ms},
+              {100 * *r.student_test});
         cost.push_back(*r.student_ms);
         accuracy.push_back(100 * *r.student_test);
         index.push_back(-1);
